@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// imagegate runs its TypeScript sources directly, which needs Node 24 or later.
+const major = Number(process.versions.node.split(".")[0]);
+if (major < 24) {
+  process.stderr.write(
+    `imagegate needs Node.js 24 or later (this is ${process.version}). Run it through npm ` +
+      "(`npm start -- --config FILE`), which uses the Node 24 installed by `npm ci`.\n",
+  );
+  process.exit(1);
+}
+await import("../src/cli.ts");

@@ -1,0 +1,354 @@
+/**
+ * The model catalog: per upstream model, what a client may send (sizes, n, qualities,
+ * styles, prompt limits, GPT-image fields, provider extras), read from `models.yaml`.
+ *
+ * Naming: a `ModelSpec` keeps the YAML's snake_case keys, which are OpenAI's JSON request
+ * names (https://platform.openai.com/docs/api-reference/images/create). So a spec key is
+ * also the `param` of the 400 that rejects a value for it, with no translation table.
+ *
+ * A request field whose key an entry leaves out is unsupported for that model: the
+ * validator rejects it rather than dropping it.
+ */
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { z } from "zod";
+
+export const PROVIDERS = ["openai", "azure", "gemini", "vertex_ai", "bedrock", "recraft"] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/** The request shape an adapter builds; a closed list so a typo fails at load, not at dispatch. */
+export const FAMILIES = [
+  "dalle",
+  "gpt-image",
+  "imagen",
+  "gemini-image",
+  "sdxl",
+  "sd3",
+  "titan",
+  "nova",
+  "recraft",
+] as const;
+export type Family = (typeof FAMILIES)[number];
+
+/** Accepted request fields that carry no value domain: listing one admits it. */
+export const FLAG_PARAMS = ["user", "safety_identifier", "stream"] as const;
+export type FlagParam = (typeof FLAG_PARAMS)[number];
+
+type Issues = z.core.$RefinementCtx;
+
+function addIssue(ctx: Issues, path: PropertyKey[], message: string): void {
+  ctx.addIssue({ code: "custom", path, message });
+}
+
+function quoteList(values: readonly (string | number)[]): string {
+  return values.map((v) => `'${v}'`).join(", ");
+}
+
+/** Enumerated values a client may send; `default` is what the upstream does when it is unset. */
+const EnumSpecSchema = z
+  .strictObject({
+    values: z.array(z.string().min(1)).min(1),
+    default: z.string(),
+    // Values the upstream treats as another (dall-e-3 takes `auto` as `standard`).
+    same_as: z.record(z.string(), z.string()).optional(),
+    // For a value, the values another listed field must then have (transparent → png|webp).
+    requires: z.record(z.string(), z.record(z.string(), z.array(z.string()).min(1))).optional(),
+  })
+  .superRefine((spec, ctx) => {
+    const known = new Set(spec.values);
+    if (!known.has(spec.default)) {
+      addIssue(
+        ctx,
+        ["default"],
+        `'${spec.default}' is not one of values (${quoteList(spec.values)})`,
+      );
+    }
+    for (const [from, to] of Object.entries(spec.same_as ?? {})) {
+      if (!known.has(from)) addIssue(ctx, ["same_as", from], `'${from}' is not one of values`);
+      if (!known.has(to)) addIssue(ctx, ["same_as", from], `'${to}' is not one of values`);
+    }
+    for (const value of Object.keys(spec.requires ?? {})) {
+      if (!known.has(value)) addIssue(ctx, ["requires", value], `'${value}' is not one of values`);
+    }
+  });
+
+const rangeShape = { min: z.int(), max: z.int(), default: z.int().optional() };
+
+function checkRange(
+  range: { min: number; max: number; default?: number | undefined },
+  ctx: Issues,
+) {
+  if (range.min > range.max) addIssue(ctx, ["min"], `min ${range.min} is above max ${range.max}`);
+  if (range.default !== undefined && (range.default < range.min || range.default > range.max)) {
+    addIssue(ctx, ["default"], `${range.default} is outside ${range.min}..${range.max}`);
+  }
+}
+
+/** An inclusive integer range a client may send. */
+const RangeSpecSchema = z.strictObject(rangeShape).superRefine(checkRange);
+
+/** output_compression: a range, where values below `max` need one of `formats` as output_format. */
+const CompressionSpecSchema = z
+  .strictObject({ ...rangeShape, formats: z.array(z.string().min(1)).min(1) })
+  .superRefine(checkRange);
+
+/** Bounds that admit any `WxH`; ratio is width / height. */
+const SizeRuleSchema = z.strictObject({
+  multiple_of: z.int().positive().optional(),
+  min_side: z.int().positive().optional(),
+  max_side: z.int().positive().optional(),
+  min_pixels: z.int().positive().optional(),
+  max_pixels: z.int().positive().optional(),
+  min_ratio: z.number().positive().optional(),
+  max_ratio: z.number().positive().optional(),
+});
+
+/** Listed sizes (`auto`, `WxH`, or a provider's own spelling) and optionally a rule for any WxH. */
+const SizeSpecSchema = z
+  .strictObject({
+    values: z.array(z.string().min(1)).default([]),
+    default: z.string().min(1),
+    rule: SizeRuleSchema.optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.values.length === 0 && spec.rule === undefined) {
+      addIssue(ctx, ["values"], "a size needs values, a rule, or both");
+    }
+    // The default must be listed so every default is valid whatever the rule says.
+    if (!spec.values.includes(spec.default)) {
+      addIssue(
+        ctx,
+        ["default"],
+        `'${spec.default}' is not one of values (${quoteList(spec.values)})`,
+      );
+    }
+  });
+
+/** Fields that hold enumerated values; `requires` may only point at these. */
+const ENUM_KEYS = [
+  "quality",
+  "style",
+  "response_format",
+  "background",
+  "moderation",
+  "output_format",
+  "aspect_ratio",
+] as const;
+export type EnumKey = (typeof ENUM_KEYS)[number];
+
+const RESPONSE_FORMATS = ["url", "b64_json"] as const;
+
+/** One catalog entry; the zod schema is the single definition of what models.yaml may hold. */
+export const ModelSpecSchema = z
+  .strictObject({
+    provider: z.enum(PROVIDERS),
+    model: z.string().min(1),
+    aliases: z.array(z.string().min(1)).default([]),
+    family: z.enum(FAMILIES),
+    prompt_max_chars: z.int().positive().optional(),
+    n: RangeSpecSchema,
+    upstream_max_n: z.int().positive(),
+    size: SizeSpecSchema,
+    quality: EnumSpecSchema.optional(),
+    style: EnumSpecSchema.optional(),
+    response_format: EnumSpecSchema,
+    native_response: z.enum(RESPONSE_FORMATS),
+    background: EnumSpecSchema.optional(),
+    moderation: EnumSpecSchema.optional(),
+    output_format: EnumSpecSchema.optional(),
+    output_compression: CompressionSpecSchema.optional(),
+    partial_images: RangeSpecSchema.optional(),
+    seed: RangeSpecSchema.optional(),
+    aspect_ratio: EnumSpecSchema.optional(),
+    negative_prompt: z.strictObject({ max_chars: z.int().positive().optional() }).optional(),
+    params: z.array(z.enum(FLAG_PARAMS)).default([]),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.n.min < 1) addIssue(ctx, ["n", "min"], "n starts at 1");
+    for (const value of spec.response_format.values) {
+      if (!(RESPONSE_FORMATS as readonly string[]).includes(value)) {
+        addIssue(ctx, ["response_format", "values"], `'${value}' is not url or b64_json`);
+      }
+    }
+    checkRequires(spec, ctx);
+    const formats = spec.output_compression?.formats ?? [];
+    for (const format of formats) {
+      if (!spec.output_format?.values.includes(format)) {
+        addIssue(
+          ctx,
+          ["output_compression", "formats"],
+          `'${format}' is not an output_format value`,
+        );
+      }
+    }
+    if (spec.partial_images && !spec.params.includes("stream")) {
+      addIssue(ctx, ["partial_images"], "partial_images needs 'stream' in params");
+    }
+  });
+
+/** Every `requires` must point at another enumerated field of the same entry, and at its values. */
+function checkRequires(spec: z.output<typeof ModelSpecSchema>, ctx: Issues): void {
+  for (const key of ENUM_KEYS) {
+    for (const [value, needs] of Object.entries(spec[key]?.requires ?? {})) {
+      for (const [other, allowed] of Object.entries(needs)) {
+        const path = [key, "requires", value, other];
+        const target = (ENUM_KEYS as readonly string[]).includes(other)
+          ? spec[other as EnumKey]
+          : undefined;
+        if (target === undefined) {
+          addIssue(ctx, path, `'${other}' is not an enumerated field of this entry`);
+          continue;
+        }
+        for (const v of allowed) {
+          if (!target.values.includes(v))
+            addIssue(ctx, path, `'${v}' is not one of ${other}.values`);
+        }
+      }
+    }
+  }
+}
+
+const CatalogFileSchema = z.strictObject({ models: z.array(ModelSpecSchema) });
+
+/** A catalog entry, keys as in models.yaml (snake_case, OpenAI's request names). */
+export type ModelSpec = z.output<typeof ModelSpecSchema>;
+/** What models.yaml (or a config override) writes for an entry, before defaults apply. */
+export type ModelSpecInput = z.input<typeof ModelSpecSchema>;
+export type EnumSpec = z.output<typeof EnumSpecSchema>;
+export type RangeSpec = z.output<typeof RangeSpecSchema>;
+export type CompressionSpec = z.output<typeof CompressionSpecSchema>;
+export type SizeSpec = z.output<typeof SizeSpecSchema>;
+export type SizeRule = z.output<typeof SizeRuleSchema>;
+
+/**
+ * Keys an override may change (provider and model name the entry, so they stay); an
+ * object-valued key may be partial, as it merges into the entry's.
+ */
+export type ModelSpecOverrides = {
+  [K in Exclude<keyof ModelSpecInput, "provider" | "model">]?: OverrideValue<ModelSpecInput[K]>;
+};
+type OverrideValue<T> = [NonNullable<T>] extends [readonly unknown[]]
+  ? T
+  : [NonNullable<T>] extends [object]
+    ? Partial<NonNullable<T>>
+    : T;
+
+export interface Catalog {
+  /** The entry for `model` (its id or an alias) at `provider`. */
+  lookup(provider: string, model: string): ModelSpec | undefined;
+  /** Every entry, in file order. */
+  entries(): readonly ModelSpec[];
+}
+
+/** A catalog file or override that does not fit the schema; the message names entry and key. */
+export class CatalogError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CatalogError";
+  }
+}
+
+/** Reads and checks `models.yaml` beside this file (or `path`); throws CatalogError on a bad file. */
+export function loadCatalog(path?: string | URL): Catalog {
+  const file = path ?? new URL("./models.yaml", import.meta.url);
+  return parseCatalog(readFileSync(file, "utf8"), String(file));
+}
+
+/** Builds a catalog from YAML text; `source` names the file in errors. */
+export function parseCatalog(text: string, source = "models.yaml"): Catalog {
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (e) {
+    throw new CatalogError(`Invalid model catalog ${source}: ${(e as Error).message}`);
+  }
+  const result = CatalogFileSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.flatMap((issue) => describeFileIssue(issue, raw));
+    throw new CatalogError(`Invalid model catalog ${source}:\n  ${lines.join("\n  ")}`);
+  }
+  return buildCatalog(result.data.models.map(deepFreeze), source);
+}
+
+function buildCatalog(specs: readonly ModelSpec[], source: string): Catalog {
+  const byName = new Map<string, { spec: ModelSpec; index: number }>();
+  specs.forEach((spec, index) => {
+    for (const name of [spec.model, ...spec.aliases]) {
+      const key = `${spec.provider}/${name}`;
+      const taken = byName.get(key);
+      if (taken) {
+        const field = name === spec.model ? "model" : "aliases";
+        throw new CatalogError(
+          `Invalid model catalog ${source}:\n  entry ${index} (${spec.provider}/${spec.model}), ` +
+            `key '${field}': '${name}' already names entry ${taken.index} ` +
+            `(${taken.spec.provider}/${taken.spec.model})`,
+        );
+      }
+      byName.set(key, { spec, index });
+    }
+  });
+  return {
+    lookup: (provider, model) => byName.get(`${provider}/${model}`)?.spec,
+    entries: () => specs,
+  };
+}
+
+/**
+ * `spec` with `overrides` applied: each top-level key replaces the entry's, except that an
+ * object merges key by key into the entry's object (so `{ n: { max: 4 } }` keeps `n.min`).
+ * The result is checked against the schema again; throws CatalogError naming model and key.
+ */
+export function withOverrides(spec: ModelSpec, overrides: ModelSpecOverrides): ModelSpec {
+  const merged: Record<string, unknown> = { ...spec };
+  for (const [key, value] of Object.entries(overrides)) {
+    const current = merged[key];
+    merged[key] = isPlainObject(current) && isPlainObject(value) ? { ...current, ...value } : value;
+  }
+  const result = ModelSpecSchema.safeParse(merged);
+  if (!result.success) {
+    const name = `${spec.provider}/${spec.model}`;
+    const lines = result.error.issues.flatMap((issue) => describeIssue(issue.path, issue));
+    throw new CatalogError(`Invalid override for ${name}:\n  ${lines.join("\n  ")}`);
+  }
+  return deepFreeze(result.data);
+}
+
+/** One line per problem: "entry 3 (openai/dall-e-3), key 'size.default': …". */
+function describeFileIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
+  const [top, index, ...rest] = issue.path;
+  if (top !== "models" || typeof index !== "number") return describeIssue(issue.path, issue);
+  const entry = (raw as { models: unknown[] }).models[index];
+  const where = `entry ${index} (${entryName(entry)})`;
+  return describeIssue(rest, issue).map(
+    (line) => `${where}${line.startsWith("key") ? ", " : ": "}${line}`,
+  );
+}
+
+function describeIssue(path: readonly PropertyKey[], issue: z.core.$ZodIssue): string[] {
+  // Unknown keys come as one issue on the parent object; name each key as the culprit.
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((k) => `key '${[...path, k].map(String).join(".")}': unknown key`);
+  }
+  return [
+    path.length === 0 ? issue.message : `key '${path.map(String).join(".")}': ${issue.message}`,
+  ];
+}
+
+function entryName(entry: unknown): string {
+  if (!isPlainObject(entry)) return "not a mapping";
+  const { provider, model } = entry;
+  return `${typeof provider === "string" ? provider : "?"}/${typeof model === "string" ? model : "?"}`;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Entries are shared by every request; freezing them keeps one request from editing another's rules. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,142 @@
+/**
+ * Reads the YAML config into a GatewayConfig. Any problem stops startup with one message
+ * that names the key and the problem.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import type { z } from "zod";
+import type { Catalog } from "../catalog/catalog.ts";
+import { buildDeployment, DEFAULT_TIMEOUT_SECONDS, type Deployment } from "./deployment.ts";
+import { ConfigError, type Env, substituteEnv } from "./env.ts";
+import { ConfigFileSchema, IGNORED_PARAMS, IGNORED_SECTIONS, type KeyConfig, type RouterSettings } from "./schema.ts";
+
+export interface ServerSettings {
+  host: string;
+  port: number;
+  publicUrl: string | undefined;
+  tls: { certFile: string; keyFile: string } | undefined;
+  maxBodyBytes: number;
+}
+
+export interface GatewayConfig {
+  /** Model groups from `model_list`, in file order. */
+  readonly groups: ReadonlyMap<string, readonly Deployment[]>;
+  readonly router: RouterSettings;
+  readonly server: ServerSettings;
+  readonly masterKey: string | undefined;
+  readonly rehostUrls: boolean;
+  readonly keys: readonly KeyConfig[];
+  /** The environment direct `provider/model` names draw credentials from. */
+  readonly env: Env;
+  /** Things worth saying at startup that do not stop it. */
+  readonly warnings: readonly string[];
+}
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+export function loadConfigFile(path: string, env: Env, catalog: Catalog): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  return parseConfig(text, env, catalog, path);
+}
+
+export function parseConfig(text: string, env: Env, catalog: Catalog, source = "config"): GatewayConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text) ?? {};
+  } catch (e) {
+    const where = e instanceof YAMLParseError && e.linePos ? ` at line ${e.linePos[0].line}` : "";
+    throw new ConfigError(`${source}: invalid YAML${where}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(`${source}: the top level must be a mapping`);
+  const unset = new Map<string, string>();
+  const substituted = substituteEnv(raw, env, unset);
+  const result = ConfigFileSchema.safeParse(substituted);
+  if (!result.success) throw new ConfigError(`${source}: ${describeIssue(result.error.issues[0]!, unset)}`);
+  const file = result.data;
+  const warnings: string[] = [];
+
+  for (const section of Object.keys(file)) {
+    if (IGNORED_SECTIONS.includes(section)) warnings.push(`config: section '${section}' has no effect on imagegate`);
+    else if (!(section in ConfigFileSchema.shape)) throw new ConfigError(`${source}: unknown top-level key '${section}'`);
+  }
+
+  const router = file.router_settings ?? {};
+  const defaultTimeout = router.timeout ?? DEFAULT_TIMEOUT_SECONDS;
+  const groups = new Map<string, Deployment[]>();
+  const ids = new Set<string>();
+  for (const [i, entry] of (file.model_list ?? []).entries()) {
+    const key = entry.params !== undefined ? "params" : "litellm_params";
+    const params = entry.params ?? entry.litellm_params!;
+    const where = `model_list[${i}].${key}`;
+    for (const p of IGNORED_PARAMS) if (p in params) warnings.push(`config: ${where}.${p} has no effect on image models`);
+    const deployment = buildDeployment(
+      {
+        group: entry.model_name,
+        params,
+        id: entry.model_info?.id,
+        costPerImage: entry.model_info?.output_cost_per_image,
+        baseModel: entry.model_info?.base_model,
+        where,
+        defaultTimeoutSeconds: defaultTimeout,
+      },
+      catalog,
+      env,
+    );
+    if (ids.has(deployment.id)) throw new ConfigError(`${source}: model_list[${i}].model_info.id: duplicate deployment id '${deployment.id}'`);
+    ids.add(deployment.id);
+    const list = groups.get(entry.model_name) ?? [];
+    list.push(deployment);
+    groups.set(entry.model_name, list);
+  }
+
+  const server = file.server ?? {};
+  const host = env.HOST ?? server.host ?? DEFAULT_HOST;
+  const portText = env.PORT;
+  const port = portText !== undefined ? parsePort(portText, "PORT") : (server.port ?? DEFAULT_PORT);
+
+  return {
+    groups,
+    router,
+    server: {
+      host,
+      port,
+      publicUrl: server.public_url?.replace(/\/+$/, ""),
+      tls: server.tls && { certFile: server.tls.cert_file, keyFile: server.tls.key_file },
+      maxBodyBytes: server.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+    },
+    masterKey: file.general_settings?.master_key,
+    rehostUrls: file.general_settings?.rehost_urls ?? false,
+    keys: file.keys ?? [],
+    env,
+    warnings,
+  };
+}
+
+export function parsePort(text: string, what: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${what}: '${text}' is not a port number`);
+  return port;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, unset: Map<string, string>): string {
+  const path = formatPath(issue.path);
+  const envName = unset.get(path);
+  if (envName !== undefined) return `${path}: environment variable ${envName} is not set`;
+  if (issue.code === "unrecognized_keys") {
+    return `${path === "" ? "" : `${path}: `}unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
+  }
+  return `${path === "" ? "(top level)" : path}: ${issue.message}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
+  return out;
+}

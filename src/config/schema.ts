@@ -1,0 +1,112 @@
+/**
+ * The config file's schema (contract: "Config file (YAML)"). LiteLLM's image-model keys load
+ * unchanged; keys LiteLLM knows that have no meaning for images are accepted and reported.
+ */
+import { z } from "zod";
+
+const positive = z.number().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+/** Provider parameters of one deployment (`params`, alias `litellm_params`). */
+export const DeploymentParamsSchema = z.strictObject({
+  model: z.string().min(1).regex(/^[a-z_]+\/.+$/, "must be provider/upstream-model, e.g. openai/dall-e-3"),
+  api_key: z.string().min(1).optional(),
+  api_base: z.url().optional(),
+  api_version: z.string().min(1).optional(),
+  organization: z.string().optional(),
+  weight: positive.optional(),
+  rpm: positive.optional(),
+  tpm: positive.optional(),
+  max_parallel_requests: z.number().int().positive().optional(),
+  timeout: positive.optional(),
+  order: z.number().int().positive().optional(),
+  // Azure Entra ID (client credentials)
+  tenant_id: z.string().optional(),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+  azure_ad_token: z.string().optional(),
+  // Vertex AI
+  vertex_project: z.string().optional(),
+  vertex_location: z.string().optional(),
+  vertex_credentials: z.string().optional(),
+  // AWS Bedrock
+  aws_region_name: z.string().optional(),
+  aws_access_key_id: z.string().optional(),
+  aws_secret_access_key: z.string().optional(),
+  aws_session_token: z.string().optional(),
+});
+export type DeploymentParams = z.infer<typeof DeploymentParamsSchema>;
+
+const ModelInfoSchema = z.looseObject({
+  id: z.string().min(1).optional(),
+  output_cost_per_image: z.number().nonnegative().optional(),
+  base_model: z.string().optional(),
+});
+
+const ModelEntrySchema = z
+  .strictObject({
+    model_name: z.string().min(1),
+    params: DeploymentParamsSchema.optional(),
+    litellm_params: DeploymentParamsSchema.optional(),
+    model_info: ModelInfoSchema.optional(),
+  })
+  .refine((e) => (e.params === undefined) !== (e.litellm_params === undefined), {
+    message: "give exactly one of `params` or `litellm_params`",
+  });
+
+const FallbackListSchema = z.array(z.record(z.string(), z.array(z.string())));
+
+const RouterSettingsSchema = z.looseObject({
+  routing_strategy: z
+    .enum(["simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing", "usage-based-routing-v2"])
+    .optional(),
+  num_retries: nonNegativeInt.optional(),
+  timeout: positive.optional(),
+  allowed_fails: nonNegativeInt.optional(),
+  cooldown_time: z.number().nonnegative().optional(),
+  fallbacks: FallbackListSchema.optional(),
+  content_policy_fallbacks: FallbackListSchema.optional(),
+  default_fallbacks: z.array(z.string()).optional(),
+});
+
+const ServerSchema = z.strictObject({
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  public_url: z.url().optional(),
+  tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
+  max_body_bytes: z.number().int().positive().optional(),
+});
+
+const GeneralSettingsSchema = z.looseObject({
+  master_key: z.string().min(1).optional(),
+  rehost_urls: z.boolean().optional(),
+});
+
+const KeySchema = z
+  .strictObject({
+    key_sha256: z.string().regex(/^[0-9a-f]{64}$/i, "must be 64 hex characters").optional(),
+    key: z.string().min(1).optional(),
+    name: z.string().min(1),
+    models: z.array(z.string()).optional(),
+    rpm_limit: positive.optional(),
+    max_budget: z.number().nonnegative().optional(),
+  })
+  .refine((k) => (k.key_sha256 === undefined) !== (k.key === undefined), {
+    message: "give exactly one of `key_sha256` or `key`",
+  });
+
+export const ConfigFileSchema = z.looseObject({
+  model_list: z.array(ModelEntrySchema).nullish(),
+  router_settings: RouterSettingsSchema.optional(),
+  general_settings: GeneralSettingsSchema.optional(),
+  server: ServerSchema.optional(),
+  keys: z.array(KeySchema).optional(),
+});
+export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+export type RouterSettings = z.infer<typeof RouterSettingsSchema>;
+export type KeyConfig = z.infer<typeof KeySchema>;
+
+/** Top-level sections of a LiteLLM config that imagegate reads nothing from. */
+export const IGNORED_SECTIONS = ["litellm_settings", "environment_variables", "callback_settings"];
+/** Deployment params LiteLLM users write that have no effect here. */
+export const IGNORED_PARAMS = ["tpm"];

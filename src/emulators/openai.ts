@@ -1,0 +1,983 @@
+/**
+ * An in-process emulator of OpenAI's Images API (`POST /v1/images/generations`), used by the
+ * tests and by `npm run dev`. It validates requests with its own rule table, written from the
+ * reference docs and deliberately independent of the gateway's catalog, so that a gateway bug
+ * cannot be mirrored by the emulator and go unnoticed.
+ *
+ * Test hooks:
+ * - A prompt containing the word "forbidden" (any case) is refused by the "safety system".
+ * - `faults` (or `POST /__emulator/faults` with a Fault as JSON, `DELETE` to clear) injects
+ *   errors, latency, hangs and resets; `openaiFaults` builds the usual ones.
+ * - `requests` records every `/v1/images/*` call, newest last.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { applyFault, type Fault, FaultQueue, parseFault } from "./faults.ts";
+import { renderPng } from "./png.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Rule table
+// ---------------------------------------------------------------------------------------------
+
+type Family = "dall-e" | "gpt-image";
+
+interface ModelRules {
+  family: Family;
+  promptMax: number;
+  maxN: number;
+  /** Allowed sizes, or "flexible" for gpt-image-2's any-WxH rule (see FLEXIBLE_SIZE). */
+  sizes: readonly string[] | "flexible";
+  defaultSize: string;
+  qualities: readonly string[];
+  /** Present only for models that accept `style`. */
+  styles?: readonly string[];
+  transparentBackground: boolean;
+  revisedPrompt: boolean;
+}
+
+const DALL_E_2: ModelRules = {
+  family: "dall-e",
+  promptMax: 1000,
+  maxN: 10,
+  sizes: ["256x256", "512x512", "1024x1024"],
+  defaultSize: "1024x1024",
+  qualities: ["standard", "auto"],
+  transparentBackground: false,
+  revisedPrompt: false,
+};
+
+const DALL_E_3: ModelRules = {
+  family: "dall-e",
+  promptMax: 4000,
+  maxN: 1,
+  sizes: ["1024x1024", "1792x1024", "1024x1792"],
+  defaultSize: "1024x1024",
+  qualities: ["standard", "hd", "auto"],
+  styles: ["vivid", "natural"],
+  transparentBackground: false,
+  revisedPrompt: true,
+};
+
+const GPT_IMAGE_1: ModelRules = {
+  family: "gpt-image",
+  promptMax: 32000,
+  maxN: 10,
+  sizes: ["1024x1024", "1536x1024", "1024x1536", "auto"],
+  defaultSize: "auto",
+  qualities: ["low", "medium", "high", "auto"],
+  transparentBackground: true,
+  revisedPrompt: false,
+};
+
+const GPT_IMAGE_2: ModelRules = {
+  ...GPT_IMAGE_1,
+  sizes: "flexible",
+  transparentBackground: false,
+};
+
+const MODELS: Readonly<Record<string, ModelRules>> = {
+  "dall-e-2": DALL_E_2,
+  "dall-e-3": DALL_E_3,
+  "gpt-image-1": GPT_IMAGE_1,
+  "gpt-image-1-mini": GPT_IMAGE_1,
+  // Not captured separately; the reference presumes it behaves like gpt-image-1.
+  "gpt-image-1.5": GPT_IMAGE_1,
+  "gpt-image-2": GPT_IMAGE_2,
+  "gpt-image-2-2026-04-21": GPT_IMAGE_2,
+};
+
+/** gpt-image-2: sides multiples of 16, ratio within 1:3..3:1, long side and area within 3840x2160. */
+const FLEXIBLE_SIZE = { multiple: 16, maxRatio: 3, maxSide: 3840, maxPixels: 3840 * 2160 };
+
+type ParamType = "string" | "integer" | "boolean";
+
+/** Every request field the emulator knows, with its JSON type. Anything else is "unrecognized". */
+const PARAMS: Readonly<Record<string, ParamType>> = {
+  prompt: "string",
+  model: "string",
+  n: "integer",
+  size: "string",
+  quality: "string",
+  response_format: "string",
+  style: "string",
+  background: "string",
+  moderation: "string",
+  output_format: "string",
+  output_compression: "integer",
+  stream: "boolean",
+  partial_images: "integer",
+  user: "string",
+  safety_identifier: "string",
+};
+
+const DALL_E_ONLY = ["response_format", "style"];
+const GPT_IMAGE_ONLY = [
+  "background",
+  "moderation",
+  "output_format",
+  "output_compression",
+  "stream",
+  "partial_images",
+];
+/** Fields of the openai 7.57 SDK for newer models (gif/svg output) that no emulated model takes. */
+const NEWER_MODEL_ONLY = ["complexity", "frame_count", "frame_duration_ms", "svg"];
+
+const ENUMS: Readonly<Record<string, readonly string[]>> = {
+  response_format: ["url", "b64_json"],
+  background: ["transparent", "opaque", "auto"],
+  moderation: ["low", "auto"],
+  output_format: ["png", "jpeg", "webp"],
+};
+
+/** gpt-image-1 output tokens per image (pricing.md); other sizes scale by area from 1024x1024. */
+const OUTPUT_TOKENS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  low: { "1024x1024": 272, "1024x1536": 408, "1536x1024": 400 },
+  medium: { "1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568 },
+  high: { "1024x1024": 4160, "1024x1536": 6240, "1536x1024": 6208 },
+};
+/** Extra output tokens per streamed partial image (reference: "about 100"). */
+const PARTIAL_IMAGE_TOKENS = 100;
+
+const URL_TTL_MS = 60 * 60 * 1000;
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const MAX_STORED_IMAGES = 10_000;
+const MAX_RECORDED_REQUESTS = 10_000;
+const RATE_LIMIT_PER_MINUTE = 500;
+const REFUSAL_WORD = /\bforbidden\b/i;
+const DOCS_URL = "https://platform.openai.com/docs/api-reference/";
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------
+
+export interface OpenAIEmulatorOptions {
+  apiKey: string;
+  host?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  /** Clock in ms, for tests of URL expiry; defaults to Date.now. */
+  now?: () => number;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  /** Parsed JSON, or undefined when the body was absent or not JSON. */
+  body: unknown;
+}
+
+export interface OpenAIEmulator {
+  /** e.g. http://127.0.0.1:PORT/v1 — what an OpenAI client takes as baseURL. */
+  baseUrl: string;
+  port: number;
+  faults: FaultQueue;
+  requests: RecordedRequest[];
+  close(): Promise<void>;
+}
+
+/** Builders for the faults OpenAI is known to produce. Spread to add `times` or `model`. */
+export const openaiFaults = {
+  /** 429 rate_limit_exceeded; `retry-after` only when `retryAfterSeconds` is given. */
+  rateLimit(retryAfterSeconds?: number): Fault {
+    const headers: Record<string, string> = { "x-ratelimit-remaining-requests": "0" };
+    if (retryAfterSeconds !== undefined) headers["retry-after"] = String(retryAfterSeconds);
+    return {
+      status: 429,
+      headers,
+      body: openaiError(
+        "Rate limit exceeded for images per minute in organization org-emulator. Limit: 5/1min. Current: 6/1min.",
+        "requests",
+        null,
+        "rate_limit_exceeded",
+      ),
+    };
+  },
+  /** 429 insufficient_quota: billing, so not worth retrying. */
+  insufficientQuota(): Fault {
+    return {
+      status: 429,
+      body: openaiError(
+        "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+        "insufficient_quota",
+        null,
+        "insufficient_quota",
+      ),
+    };
+  },
+  serverError(): Fault {
+    return {
+      status: 500,
+      body: openaiError(
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        null,
+        null,
+      ),
+    };
+  },
+  overloaded(): Fault {
+    return {
+      status: 503,
+      body: openaiError(
+        "The server is overloaded or not ready yet.",
+        "server_error",
+        null,
+        "server_is_overloaded",
+      ),
+    };
+  },
+  /** 200 with a truncated JSON body. */
+  malformed(): Fault {
+    return {
+      status: 200,
+      headers: { "content-type": "application/json" },
+      body: '{"created": 1713833628, "data": [{"b64_json": "iVBORw0KGgo',
+    };
+  },
+  latency(delayMs: number): Fault {
+    return { delayMs };
+  },
+  /** Never answers; the request ends only when the client aborts. */
+  hang(): Fault {
+    return { hang: true };
+  },
+  /** TCP reset before any response byte. */
+  reset(): Fault {
+    return { reset: true };
+  },
+  /** 200 headers and half a body, then a TCP reset. */
+  resetMidBody(): Fault {
+    return {
+      status: 200,
+      body: { created: 0, data: [{ b64_json: "x".repeat(4096) }] },
+      reset: "after-headers",
+    };
+  },
+};
+
+export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions): Promise<OpenAIEmulator> {
+  const emulator = new Emulator(opts);
+  const server = http.createServer({ keepAlive: true }, (req, res) => {
+    emulator.handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) {
+        sendJson(res, 500, openaiError(`Emulator bug: ${String(err)}`, "server_error", null, null));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  emulator.origin = `http://${urlHost(address)}`;
+  return {
+    baseUrl: `${emulator.origin}/v1`,
+    port: address.port,
+    faults: emulator.faults,
+    requests: emulator.requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections(); // also ends hanging requests and idle keep-alive sockets
+      }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+function openaiError(
+  message: string,
+  type: string,
+  param: string | null,
+  code: string | null,
+): OpenAIErrorBody {
+  return { error: { message, type, param, code } };
+}
+
+/** Thrown by validation and routing; rendered as an OpenAI error body. */
+class ApiError extends Error {
+  readonly status: number;
+  readonly body: object;
+  constructor(status: number, body: object) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function badRequest(message: string, param: string | null, code: string | null): ApiError {
+  return new ApiError(400, openaiError(message, "invalid_request_error", param, code));
+}
+
+function invalidValue(param: string, value: unknown, allowed: readonly string[]): ApiError {
+  return badRequest(
+    `Invalid value: '${String(value)}'. Supported values are: ${listValues(allowed)}.`,
+    param,
+    "invalid_value",
+  );
+}
+
+/** 'a', 'b', and 'c' — OpenAI's phrasing. */
+function listValues(values: readonly string[]): string {
+  const quoted = values.map((v) => `'${v}'`);
+  if (quoted.length <= 2) return quoted.join(" and ");
+  return `${quoted.slice(0, -1).join(", ")}, and ${quoted.at(-1)}`;
+}
+
+function unknownParameter(param: string): ApiError {
+  return badRequest(`Unknown parameter: '${param}'.`, param, "unknown_parameter");
+}
+
+function maskKey(key: string): string {
+  if (key.length < 12) return `${"*".repeat(Math.max(4, key.length - 2))}${key.slice(-2)}`;
+  return `${key.slice(0, 3)}${"*".repeat(key.length - 7)}${key.slice(-4)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------------
+
+interface ImageRequest {
+  model: string;
+  rules: ModelRules;
+  prompt: string;
+  n: number;
+  width: number;
+  height: number;
+  /** Quality as the model applies it (auto resolved). */
+  quality: string;
+  responseFormat: "url" | "b64_json";
+  background: string;
+  outputFormat: string;
+  stream: boolean;
+  partialImages: number;
+  /** Echoed when sent non-empty (newer SDK surface). */
+  safetyIdentifier: string | undefined;
+}
+
+function validate(raw: unknown): ImageRequest {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw badRequest("Invalid request body: expected a JSON object.", null, null);
+  }
+  const body = raw as Record<string, unknown>;
+  for (const key of Object.keys(body)) {
+    if (!(key in PARAMS) && !NEWER_MODEL_ONLY.includes(key)) {
+      throw badRequest(`Unrecognized request argument supplied: ${key}`, null, null);
+    }
+  }
+  // Null means unset, so drop nulls once and validate what is left.
+  const p = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null));
+  for (const [key, value] of Object.entries(p)) checkType(key, value);
+
+  const prompt = p.prompt as string | undefined;
+  if (prompt === undefined) {
+    throw badRequest(
+      "Missing required parameter: 'prompt'.",
+      "prompt",
+      "missing_required_parameter",
+    );
+  }
+  if (prompt.length === 0) {
+    throw badRequest(
+      "Invalid 'prompt': empty string. Expected a string with minimum length 1, but got an empty string instead.",
+      "prompt",
+      "empty_string",
+    );
+  }
+  // Without a model, OpenAI picks dall-e-2 unless a GPT-image-only field is present.
+  const model =
+    (p.model as string | undefined) ??
+    (GPT_IMAGE_ONLY.some((k) => k in p) ? "gpt-image-1" : "dall-e-2");
+  const rules = MODELS[model];
+  if (!rules) {
+    throw badRequest(
+      `Invalid model: ${model}. The model must be one of: ${Object.keys(MODELS).join(", ")}.`,
+      "model",
+      "invalid_value",
+    );
+  }
+  if (prompt.length > rules.promptMax) {
+    throw badRequest(
+      `Invalid 'prompt': string too long. Expected a string with maximum length ${rules.promptMax}, but got a string with length ${prompt.length} instead.`,
+      "prompt",
+      "string_above_max_length",
+    );
+  }
+  checkFamilyParams(p, model, rules);
+
+  const n = (p.n as number | undefined) ?? 1;
+  checkRange("n", n, 1, rules.maxN);
+  const [width, height] = resolveSize(p.size as string | undefined, rules);
+  const quality = resolveQuality(p.quality as string | undefined, rules);
+  if (p.style !== undefined && !rules.styles?.includes(p.style as string)) {
+    throw invalidValue("style", p.style, rules.styles ?? []);
+  }
+  for (const key of Object.keys(ENUMS)) {
+    if (p[key] !== undefined && !ENUMS[key]!.includes(p[key] as string)) {
+      throw invalidValue(key, p[key], ENUMS[key]!);
+    }
+  }
+  const outputFormat = (p.output_format as string | undefined) ?? "png";
+  const background = (p.background as string | undefined) ?? "auto";
+  checkBackground(background, outputFormat, model, rules);
+  if (p.output_compression !== undefined) {
+    const compression = p.output_compression as number;
+    checkRange("output_compression", compression, 0, 100);
+    if (outputFormat === "png" && compression < 100) {
+      throw badRequest(
+        "Invalid 'output_compression': compression less than 100 is only supported for the 'jpeg' and 'webp' output formats.",
+        "output_compression",
+        "invalid_value",
+      );
+    }
+  }
+  const partialImages = (p.partial_images as number | undefined) ?? 0;
+  checkRange("partial_images", partialImages, 0, 3);
+
+  return {
+    model,
+    rules,
+    prompt,
+    n,
+    width,
+    height,
+    quality,
+    responseFormat: (p.response_format as "url" | "b64_json" | undefined) ?? "url",
+    background: background === "auto" ? "opaque" : background,
+    outputFormat,
+    stream: p.stream === true,
+    partialImages,
+    safetyIdentifier: (p.safety_identifier as string | undefined) || undefined,
+  };
+}
+
+function checkType(key: string, value: unknown): void {
+  const expected = PARAMS[key];
+  if (expected === undefined) return; // NEWER_MODEL_ONLY fields are rejected per model later
+  const ok = expected === "integer" ? Number.isInteger(value) : typeof value === expected;
+  if (!ok) {
+    throw badRequest(
+      `Invalid type for '${key}': expected ${expected === "integer" ? "an integer" : `a ${expected}`}, but got ${describeType(value)} instead.`,
+      key,
+      "invalid_type",
+    );
+  }
+}
+
+function describeType(value: unknown): string {
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "number") return Number.isInteger(value) ? "an integer" : "a decimal";
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
+}
+
+/** Fields that exist in the API but belong to the other model family (or to newer models). */
+function checkFamilyParams(p: Record<string, unknown>, model: string, rules: ModelRules): void {
+  const foreign = rules.family === "dall-e" ? GPT_IMAGE_ONLY : DALL_E_ONLY;
+  for (const key of foreign) {
+    if (p[key] !== undefined) throw unknownParameter(key);
+  }
+  if (p.style !== undefined && rules.styles === undefined) throw unknownParameter("style");
+  for (const key of NEWER_MODEL_ONLY) {
+    if (p[key] !== undefined) {
+      throw badRequest(
+        `The '${key}' parameter is not supported with model ${model}.`,
+        key,
+        "unsupported_parameter",
+      );
+    }
+  }
+}
+
+function checkRange(param: string, value: number, min: number, max: number): void {
+  if (value < min) {
+    throw badRequest(
+      `Invalid '${param}': integer below minimum value. Expected a value >= ${min}, but got ${value} instead.`,
+      param,
+      "integer_below_min_value",
+    );
+  }
+  if (value > max) {
+    throw badRequest(
+      `Invalid '${param}': integer above maximum value. Expected a value <= ${max}, but got ${value} instead.`,
+      param,
+      "integer_above_max_value",
+    );
+  }
+}
+
+/** The size actually produced: `auto` renders 1024x1024. */
+function resolveSize(requested: string | undefined, rules: ModelRules): [number, number] {
+  const size = requested ?? rules.defaultSize;
+  if (size === "auto" && (rules.sizes === "flexible" || rules.sizes.includes("auto"))) {
+    return [1024, 1024];
+  }
+  if (rules.sizes !== "flexible") {
+    if (!rules.sizes.includes(size)) throw invalidValue("size", size, rules.sizes);
+    return parseSize(size)!;
+  }
+  const parsed = parseSize(size);
+  if (!parsed) {
+    throw badRequest(
+      `Invalid value: '${size}'. Supported values are: 'auto' or 'WIDTHxHEIGHT'.`,
+      "size",
+      "invalid_value",
+    );
+  }
+  const [w, h] = parsed;
+  const f = FLEXIBLE_SIZE;
+  const problem =
+    w % f.multiple !== 0 || h % f.multiple !== 0 || w === 0 || h === 0
+      ? `width and height must be positive multiples of ${f.multiple}`
+      : Math.max(w, h) / Math.min(w, h) > f.maxRatio
+        ? `the aspect ratio must be between 1:${f.maxRatio} and ${f.maxRatio}:1`
+        : Math.max(w, h) > f.maxSide || w * h > f.maxPixels
+          ? `the image must be at most 3840x2160 (long side ${f.maxSide}, ${f.maxPixels} pixels)`
+          : undefined;
+  if (problem) {
+    throw badRequest(`Invalid size '${size}': ${problem}.`, "size", "invalid_value");
+  }
+  return [w, h];
+}
+
+function parseSize(size: string): [number, number] | undefined {
+  const m = /^(\d{1,5})x(\d{1,5})$/.exec(size);
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+function resolveQuality(requested: string | undefined, rules: ModelRules): string {
+  const quality = requested ?? "auto";
+  if (!rules.qualities.includes(quality)) throw invalidValue("quality", quality, rules.qualities);
+  if (quality !== "auto") return quality;
+  return rules.family === "gpt-image" ? "medium" : "standard";
+}
+
+function checkBackground(
+  background: string,
+  outputFormat: string,
+  model: string,
+  rules: ModelRules,
+): void {
+  if (background !== "transparent") return;
+  if (!rules.transparentBackground) {
+    throw badRequest(
+      `Invalid value: 'transparent'. Transparent backgrounds are not supported for model ${model}.`,
+      "background",
+      "invalid_value",
+    );
+  }
+  if (outputFormat !== "png" && outputFormat !== "webp") {
+    throw badRequest(
+      `Invalid value: 'transparent'. Transparent backgrounds require output_format 'png' or 'webp', got '${outputFormat}'.`,
+      "background",
+      "invalid_value",
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------------
+
+interface StoredImage {
+  width: number;
+  height: number;
+  seed: string;
+  expiresAt: number;
+}
+
+class Emulator {
+  readonly faults = new FaultQueue();
+  readonly requests: RecordedRequest[] = [];
+  origin = "";
+  readonly #apiKey: string;
+  readonly #now: () => number;
+  readonly #urlSecret = randomBytes(32);
+  readonly #images = new Map<string, StoredImage>();
+  #windowStart = 0;
+  #windowCount = 0;
+
+  constructor(opts: OpenAIEmulatorOptions) {
+    this.#apiKey = opts.apiKey;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = performance.now();
+    const requestId = `req_${randomBytes(16).toString("hex")}`;
+    res.setHeader("x-request-id", requestId);
+    const method = req.method ?? "GET";
+    const url = new URL(req.url ?? "/", "http://emulator");
+    try {
+      if (url.pathname === "/__emulator/faults") return await this.#control(req, res, method);
+      if (method === "GET" && url.pathname.startsWith("/v1/files/images/")) {
+        return this.#download(res, url);
+      }
+      if (!url.pathname.startsWith("/v1/images/")) throw unknownUrl(method, url.pathname);
+
+      const body = await readBody(req);
+      const json = parseJsonLenient(body);
+      this.#record(req, url, json);
+      if (url.pathname !== "/v1/images/generations") throw unknownUrl(method, url.pathname);
+      if (method !== "POST") {
+        throw new ApiError(
+          405,
+          openaiError(
+            `Invalid method for URL (${method} ${url.pathname})`,
+            "invalid_request_error",
+            null,
+            null,
+          ),
+        );
+      }
+      this.#setRateLimitHeaders(res);
+      // Faults come before auth and validation: they stand for upstream trouble of any kind.
+      const model = isObject(json) && typeof json.model === "string" ? json.model : undefined;
+      const fault = this.faults.take({ model });
+      if (fault && (await applyFault(fault, res, req))) return;
+
+      this.#authenticate(req);
+      const parsed = parseJsonStrict(req, body);
+      const request = validate(parsed);
+      res.setHeader("openai-processing-ms", String(Math.round(performance.now() - started)));
+      this.#refuseIfUnsafe(request, requestId);
+      if (request.stream) return this.#stream(res, request);
+      sendJson(res, 200, this.#generate(req, request));
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      sendJson(res, err.status, err.body);
+    }
+  }
+
+  #authenticate(req: http.IncomingMessage): void {
+    const header = req.headers.authorization;
+    const key = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+    if (key === this.#apiKey) return;
+    const message =
+      key === undefined || key === ""
+        ? "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys."
+        : `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`;
+    throw new ApiError(401, openaiError(message, "invalid_request_error", null, "invalid_api_key"));
+  }
+
+  #refuseIfUnsafe(request: ImageRequest, requestId: string): void {
+    if (!REFUSAL_WORD.test(request.prompt)) return;
+    if (request.rules.family === "dall-e") {
+      throw badRequest(
+        "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
+        null,
+        "content_policy_violation",
+      );
+    }
+    throw new ApiError(400, {
+      error: {
+        message: `Your request was rejected by the safety system. If you believe this is an error, contact us at help.openai.com and include the request ID ${requestId} safety_violations=[sexual].`,
+        type: "image_generation_user_error",
+        param: null,
+        code: "moderation_blocked",
+        moderation_details: { moderation_stage: "input", categories: ["sexual"] },
+      },
+    });
+  }
+
+  #generate(req: http.IncomingMessage, r: ImageRequest): object {
+    const created = Math.floor(this.#now() / 1000);
+    const seeds = Array.from({ length: r.n }, (_, i) => `${r.model}|${r.prompt}|${i}`);
+    if (r.rules.family === "dall-e") {
+      const data = seeds.map((seed) => {
+        const item: Record<string, string> =
+          r.responseFormat === "url"
+            ? { url: this.#storeImage(req, r.width, r.height, seed) }
+            : { b64_json: renderPng(r.width, r.height, seed).toString("base64") };
+        if (r.rules.revisedPrompt) item.revised_prompt = `A detailed rendering of: ${r.prompt}`;
+        return item;
+      });
+      return { created, data };
+    }
+    // output_format jpeg/webp still yields PNG bytes: the gateway passes images through, and
+    // the echoed output_format is what clients act on (no extra encoder dependency needed).
+    const data = seeds.map((seed) => ({
+      b64_json: renderPng(r.width, r.height, seed).toString("base64"),
+    }));
+    return {
+      created,
+      data,
+      background: r.background,
+      output_format: r.outputFormat,
+      size: `${r.width}x${r.height}`,
+      quality: r.quality,
+      usage: usage(r, r.n),
+      ...(r.safetyIdentifier ? { safety_identifier: r.safetyIdentifier } : {}),
+    };
+  }
+
+  /** text/event-stream: per image, `partial_images` partial events, then a completed event. */
+  #stream(res: http.ServerResponse, r: ImageRequest): void {
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    const createdAt = Math.floor(this.#now() / 1000);
+    const echo = {
+      size: `${r.width}x${r.height}`,
+      quality: r.quality,
+      background: r.background,
+      output_format: r.outputFormat,
+    };
+    for (let i = 0; i < r.n; i++) {
+      for (let k = 0; k < r.partialImages; k++) {
+        const b64 = renderPng(r.width, r.height, `${r.model}|${r.prompt}|${i}|partial${k}`);
+        writeEvent(res, "image_generation.partial_image", {
+          type: "image_generation.partial_image",
+          b64_json: b64.toString("base64"),
+          created_at: createdAt,
+          ...echo,
+          partial_image_index: k,
+        });
+      }
+      // Each image's completed event carries that image's usage (the prompt counted each time).
+      writeEvent(res, "image_generation.completed", {
+        type: "image_generation.completed",
+        b64_json: renderPng(r.width, r.height, `${r.model}|${r.prompt}|${i}`).toString("base64"),
+        created_at: createdAt,
+        ...echo,
+        usage: usage(r, 1),
+      });
+    }
+    res.end();
+  }
+
+  #storeImage(req: http.IncomingMessage, width: number, height: number, seed: string): string {
+    const now = this.#now();
+    this.#evictImages(now);
+    const id = `img-${randomBytes(12).toString("hex")}`;
+    const expiresAt = now + URL_TTL_MS;
+    this.#images.set(id, { width, height, seed, expiresAt });
+    const se = new Date(expiresAt).toISOString();
+    // Point at whichever host the client used to reach us (falls back to the bound address).
+    const origin = req.headers.host ? `http://${req.headers.host}` : this.origin;
+    return `${origin}/v1/files/images/${id}.png?se=${encodeURIComponent(se)}&sig=${this.#sign(id, se)}`;
+  }
+
+  /** Drops images long past expiry (kept one extra TTL so late downloads get 403, not 404). */
+  #evictImages(now: number): void {
+    for (const [id, image] of this.#images) {
+      if (image.expiresAt + URL_TTL_MS > now && this.#images.size < MAX_STORED_IMAGES) break;
+      this.#images.delete(id);
+    }
+  }
+
+  #sign(id: string, se: string): string {
+    return createHmac("sha256", this.#urlSecret).update(`${id}\n${se}`).digest("base64url");
+  }
+
+  /** GET /v1/files/images/<id>.png?se=&sig= — a stand-in for OpenAI's signed blob URLs. */
+  #download(res: http.ServerResponse, url: URL): void {
+    const id = url.pathname.slice("/v1/files/images/".length).replace(/\.png$/, "");
+    const image = this.#images.get(id);
+    if (!image) {
+      sendBlobError(res, 404, "BlobNotFound", "The specified blob does not exist.");
+      return;
+    }
+    const se = url.searchParams.get("se") ?? "";
+    const expected = Buffer.from(this.#sign(id, se));
+    const given = Buffer.from(url.searchParams.get("sig") ?? "");
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      sendBlobError(res, 403, "AuthenticationFailed", "Signature did not match.");
+      return;
+    }
+    if (Date.parse(se) <= this.#now()) {
+      sendBlobError(res, 403, "AuthenticationFailed", "Signed expiry time must be after now.");
+      return;
+    }
+    const png = renderPng(image.width, image.height, image.seed);
+    res.writeHead(200, { "content-type": "image/png", "content-length": png.length });
+    res.end(png);
+  }
+
+  /** POST a Fault (JSON) to queue it, DELETE to clear, GET to see how many are pending. */
+  async #control(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    method: string,
+  ): Promise<void> {
+    if (method === "DELETE") {
+      this.faults.clear();
+      res.writeHead(204).end();
+      return;
+    }
+    if (method === "GET") return sendJson(res, 200, { pending: this.faults.size });
+    if (method !== "POST") throw unknownUrl(method, "/__emulator/faults");
+    let fault: Fault;
+    try {
+      fault = parseFault(JSON.parse((await readBody(req)).toString("utf8")));
+    } catch (err) {
+      throw badRequest(
+        `Invalid fault: ${err instanceof Error ? err.message : String(err)}`,
+        null,
+        null,
+      );
+    }
+    this.faults.push(fault);
+    sendJson(res, 201, { pending: this.faults.size });
+  }
+
+  #record(req: http.IncomingMessage, url: URL, body: unknown): void {
+    this.requests.push({
+      method: req.method ?? "GET",
+      path: url.pathname + url.search,
+      headers: req.headers,
+      body,
+    });
+    if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.shift();
+  }
+
+  /** Informational only: the emulator never throttles by itself (use a fault for that). */
+  #setRateLimitHeaders(res: http.ServerResponse): void {
+    const now = this.#now();
+    if (now - this.#windowStart >= 60_000) {
+      this.#windowStart = now;
+      this.#windowCount = 0;
+    }
+    this.#windowCount += 1;
+    const resetMs = Math.max(0, this.#windowStart + 60_000 - now);
+    res.setHeader("x-ratelimit-limit-requests", String(RATE_LIMIT_PER_MINUTE));
+    res.setHeader(
+      "x-ratelimit-remaining-requests",
+      String(Math.max(0, RATE_LIMIT_PER_MINUTE - this.#windowCount)),
+    );
+    res.setHeader("x-ratelimit-reset-requests", `${(resetMs / 1000).toFixed(3)}s`);
+    res.setHeader("openai-version", "2020-10-01");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+function usage(r: ImageRequest, images: number): object {
+  const input = Math.ceil(r.prompt.length / 4);
+  const table = OUTPUT_TOKENS[r.quality]!;
+  const perImage =
+    table[`${r.width}x${r.height}`] ??
+    Math.ceil((table["1024x1024"]! * r.width * r.height) / 1024 ** 2);
+  const output = images * (perImage + r.partialImages * (r.stream ? PARTIAL_IMAGE_TOKENS : 0));
+  return {
+    input_tokens: input,
+    input_tokens_details: { text_tokens: input, image_tokens: 0 },
+    output_tokens: output,
+    total_tokens: input + output,
+  };
+}
+
+function unknownUrl(method: string, path: string): ApiError {
+  return new ApiError(
+    404,
+    openaiError(
+      `Unknown request URL: ${method} ${path}. Please check the URL for typos, or see the docs at ${DOCS_URL}.`,
+      "invalid_request_error",
+      null,
+      "unknown_url",
+    ),
+  );
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(
+          new ApiError(
+            413,
+            openaiError(
+              `Request body too large: limit is ${MAX_BODY_BYTES} bytes.`,
+              "invalid_request_error",
+              null,
+              null,
+            ),
+          ),
+        );
+        req.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+/** For recording and fault matching: the JSON body if it parses, else undefined. */
+function parseJsonLenient(body: Buffer): unknown {
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function parseJsonStrict(req: http.IncomingMessage, body: Buffer): unknown {
+  const contentType = req.headers["content-type"] ?? "";
+  if (!/^application\/json\b/i.test(contentType)) {
+    throw badRequest(
+      `Invalid Content-Type header (${contentType || "none"}), expected application/json.`,
+      null,
+      null,
+    );
+  }
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    throw badRequest(
+      "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
+      null,
+      null,
+    );
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const payload = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { "content-type": "application/json", "content-length": payload.length });
+  res.end(payload);
+}
+
+function writeEvent(res: http.ServerResponse, event: string, data: object): void {
+  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+}
+
+/** Azure-blob-style XML errors, as OpenAI's image URLs (blob storage) return them. */
+function sendBlobError(
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+): void {
+  const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+  res.writeHead(status, {
+    "content-type": "application/xml",
+    "content-length": Buffer.byteLength(xml),
+  });
+  res.end(xml);
+}
+
+function urlHost(address: AddressInfo): string {
+  const host =
+    address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
+  return `${host.includes(":") ? `[${host}]` : host}:${address.port}`;
+}

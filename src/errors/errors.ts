@@ -1,0 +1,79 @@
+/**
+ * The gateway's error vocabulary. Every failure is a GatewayError of one of a few kinds;
+ * `toConnectError` and `toOpenAIErrorBody` (in render.ts) are the one place where kinds
+ * become the contract's HTTP statuses, OpenAI types and gRPC codes.
+ */
+export type ErrorKind =
+  | "invalid_request" // 400: bad or unsupported parameter; `param` names it
+  | "model_not_found" // 404: unknown model
+  | "authentication" // 401: missing or wrong gateway key
+  | "permission" // 403: key not allowed this model
+  | "content_policy" // 400: refused by a provider's safety system
+  | "rate_limit" // 429: throttled; `retryAfterSeconds` when known
+  | "upstream" // 502/503: every upstream attempt failed
+  | "timeout" // 504: upstream deadline passed
+  | "too_large" // 413: request body over the limit
+  | "not_found" // 404: unknown path
+  | "internal"; // 500: a bug in the gateway
+
+/** One upstream attempt, as listed in a failure's message. */
+export interface AttemptRecord {
+  deployment: string;
+  status: number | "timeout" | "network";
+  message: string;
+}
+
+export interface GatewayErrorOptions {
+  /** The request field at fault (OpenAI's `param`). */
+  param?: string;
+  /** OpenAI's `code`; each kind has a default. */
+  code?: string;
+  /** Overrides the kind's HTTP status where the contract allows a choice (502 or 503). */
+  httpStatus?: number;
+  /** How long the client should wait before retrying, from an upstream hint or a cooldown. */
+  retryAfterSeconds?: number;
+  /** Whether trying again (elsewhere) could succeed. Defaults by kind. */
+  retryable?: boolean;
+  /** Upstream attempts behind this error. */
+  attempts?: AttemptRecord[];
+  /** Extra provider facts kept for the client (e.g. Azure's content filter results). */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class GatewayError extends Error {
+  readonly kind: ErrorKind;
+  readonly param: string | undefined;
+  readonly code: string | undefined;
+  readonly httpStatus: number | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  readonly retryable: boolean;
+  readonly attempts: AttemptRecord[];
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(kind: ErrorKind, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "GatewayError";
+    this.kind = kind;
+    this.param = options.param;
+    this.code = options.code;
+    this.httpStatus = options.httpStatus;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.retryable = options.retryable ?? defaultRetryable(kind);
+    this.attempts = options.attempts ?? [];
+    this.details = options.details;
+  }
+}
+
+function defaultRetryable(kind: ErrorKind): boolean {
+  return kind === "rate_limit" || kind === "upstream" || kind === "timeout";
+}
+
+/** A 400 naming the request field at fault. */
+export function invalidParam(param: string | undefined, message: string, code?: string) {
+  return new GatewayError("invalid_request", message, { param, code });
+}
+
+export function isGatewayError(e: unknown): e is GatewayError {
+  return e instanceof GatewayError;
+}

@@ -1,0 +1,103 @@
+/**
+ * The one pooled HTTP client for every upstream call: keep-alive connections per origin,
+ * a per-attempt timeout, cancellation from the caller, and a cap on response size.
+ */
+import { Agent, request } from "undici";
+import { GatewayError } from "../errors/errors.ts";
+
+const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
+
+/** Upstream image responses are base64 JSON; 64 MiB is far above any real one. */
+export const MAX_UPSTREAM_BYTES = 64 * 1024 * 1024;
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export interface UpstreamRequest {
+  method: "POST" | "GET";
+  headers: Record<string, string>;
+  body?: string | Uint8Array;
+  /** The caller's signal (client disconnect, overall deadline). */
+  signal: AbortSignal;
+  timeoutMs: number;
+  maxBytes?: number;
+}
+
+/**
+ * Sends one request. A timeout becomes a `timeout` GatewayError, a network failure an
+ * `upstream` one; a caller abort rethrows the abort reason. Messages name the host, never
+ * the query string (which may carry a key).
+ */
+export async function sendUpstream(url: string, req: UpstreamRequest): Promise<UpstreamResponse> {
+  const timeout = AbortSignal.timeout(req.timeoutMs);
+  const signal = AbortSignal.any([req.signal, timeout]);
+  const where = safeUrl(url);
+  try {
+    const res = await request(url, {
+      dispatcher: agent,
+      method: req.method,
+      headers: req.headers,
+      body: req.body,
+      signal,
+    });
+    const body = await readCapped(res.body, req.maxBytes ?? MAX_UPSTREAM_BYTES, where);
+    return { status: res.statusCode, headers: res.headers, body };
+  } catch (e) {
+    if (req.signal.aborted) throw req.signal.reason ?? e;
+    if (timeout.aborted) {
+      throw new GatewayError("timeout", `upstream ${where} did not answer within ${req.timeoutMs / 1000} s`, {
+        cause: e,
+      });
+    }
+    if (e instanceof GatewayError) throw e;
+    const code = (e as { code?: string }).code;
+    throw new GatewayError("upstream", `upstream ${where} unreachable: ${code ?? (e as Error).message}`, {
+      code: "upstream_unreachable",
+      cause: e,
+    });
+  }
+}
+
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max: number, where: string) {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > max) {
+      body.destroy();
+      throw new GatewayError("upstream", `upstream ${where} sent more than ${max} bytes`, {
+        code: "upstream_response_too_large",
+      });
+    }
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+/** Origin and path only: query strings may hold credentials. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return "(invalid url)";
+  }
+}
+
+/** Reads a retry hint in seconds: `retry-after-ms`, then `retry-after` (seconds or an HTTP date). */
+export function retryAfterSeconds(headers: UpstreamResponse["headers"], now = Date.now()): number | undefined {
+  const ms = first(headers["retry-after-ms"]);
+  if (ms !== undefined && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms) / 1000;
+  const ra = first(headers["retry-after"]);
+  if (ra === undefined) return undefined;
+  if (/^\d+(\.\d+)?$/.test(ra.trim())) return Number(ra);
+  const date = Date.parse(ra);
+  return Number.isNaN(date) ? undefined : Math.max(0, (date - now) / 1000);
+}
+
+export function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}

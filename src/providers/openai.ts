@@ -1,0 +1,203 @@
+/**
+ * OpenAI Images API adapter (https://platform.openai.com/docs/api-reference/images/create).
+ * Pure mapping functions plus one upstream call. Azure OpenAI reuses the mappings.
+ */
+import { create } from "@bufbuild/protobuf";
+import { GatewayError } from "../errors/errors.ts";
+import { type CreateImageRequest, UsageSchema } from "../gen/imagegate/v1/images_pb.js";
+import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
+import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
+
+export const OPENAI_DEFAULT_BASE = "https://api.openai.com/v1";
+
+/** The request body OpenAI documents; only fields the client set are sent. */
+export interface OpenAIImagesRequest {
+  prompt: string;
+  model?: string;
+  n?: number;
+  quality?: string;
+  response_format?: string;
+  size?: string;
+  style?: string;
+  user?: string;
+  background?: string;
+  moderation?: string;
+  output_format?: string;
+  output_compression?: number;
+  safety_identifier?: string;
+}
+
+interface OpenAIImagesResponse {
+  created?: number;
+  data?: Array<{ url?: unknown; b64_json?: unknown; revised_prompt?: unknown }>;
+  size?: unknown;
+  quality?: unknown;
+  background?: unknown;
+  output_format?: unknown;
+  usage?: {
+    input_tokens?: unknown;
+    output_tokens?: unknown;
+    total_tokens?: unknown;
+    input_tokens_details?: { text_tokens?: unknown; image_tokens?: unknown };
+    output_tokens_details?: { text_tokens?: unknown; image_tokens?: unknown };
+  };
+}
+
+interface OpenAIErrorBody {
+  error?: { message?: unknown; type?: unknown; param?: unknown; code?: unknown; [k: string]: unknown };
+}
+
+/** Our request → OpenAI's body. Validation already ran; this only copies what was set. */
+export function toOpenAIRequest(req: CreateImageRequest, model: string | undefined): OpenAIImagesRequest {
+  const body: OpenAIImagesRequest = { prompt: req.prompt ?? "" };
+  if (model !== undefined) body.model = model;
+  if (req.n !== undefined) body.n = req.n;
+  if (req.quality !== undefined) body.quality = req.quality;
+  if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
+  if (req.size !== undefined) body.size = req.size;
+  if (req.style !== undefined) body.style = req.style;
+  if (req.user !== undefined) body.user = req.user;
+  if (req.background !== undefined) body.background = req.background;
+  if (req.moderation !== undefined) body.moderation = req.moderation;
+  if (req.outputFormat !== undefined) body.output_format = req.outputFormat;
+  if (req.outputCompression !== undefined) body.output_compression = req.outputCompression;
+  if (req.safetyIdentifier !== undefined) body.safety_identifier = req.safetyIdentifier;
+  return body;
+}
+
+const MIME_BY_FORMAT: Record<string, string> = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
+
+/** OpenAI's 200 body → our result. Anything without images is a malformed answer, never a success. */
+export function fromOpenAIResponse(json: unknown, requested: CreateImageRequest): GenerationResult {
+  if (json === null || typeof json !== "object" || !Array.isArray((json as OpenAIImagesResponse).data)) {
+    throw malformed("the body has no `data` array");
+  }
+  const body = json as OpenAIImagesResponse;
+  const outputFormat = str(body.output_format) ?? requested.outputFormat ?? "png";
+  const mimeType = MIME_BY_FORMAT[outputFormat] ?? "image/png";
+  const images = (body.data ?? []).map((item, i) => {
+    const url = str(item.url);
+    const b64 = str(item.b64_json);
+    if (url === undefined && b64 === undefined) throw malformed(`data[${i}] has neither url nor b64_json`);
+    const revisedPrompt = str(item.revised_prompt);
+    return {
+      mimeType,
+      ...(b64 !== undefined ? { bytes: Buffer.from(b64, "base64") } : { url }),
+      ...(revisedPrompt !== undefined ? { revisedPrompt } : {}),
+    };
+  });
+  if (images.length === 0) throw malformed("the body has no images");
+  const result: GenerationResult = { images, filtered: 0 };
+  const size = str(body.size);
+  if (size !== undefined) result.size = size;
+  const quality = str(body.quality);
+  if (quality !== undefined) result.quality = quality;
+  const background = str(body.background);
+  if (background !== undefined) result.background = background;
+  if (body.output_format !== undefined) result.outputFormat = outputFormat;
+  if (body.usage !== undefined && typeof body.usage === "object") {
+    const u = body.usage;
+    result.usage = create(UsageSchema, {
+      inputTokens: num(u.input_tokens),
+      outputTokens: num(u.output_tokens),
+      totalTokens: num(u.total_tokens) || num(u.input_tokens) + num(u.output_tokens),
+      inputTokensDetails: {
+        textTokens: num(u.input_tokens_details?.text_tokens),
+        imageTokens: num(u.input_tokens_details?.image_tokens),
+      },
+      ...(u.output_tokens_details !== undefined
+        ? {
+            outputTokensDetails: {
+              imageTokens: num(u.output_tokens_details.image_tokens),
+              textTokens: num(u.output_tokens_details.text_tokens),
+            },
+          }
+        : {}),
+    });
+  }
+  return result;
+}
+
+/** OpenAI's error answer → the contract's error table. `provider` prefixes the message. */
+export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): GatewayError {
+  const parsed = parseJson(res.body) as OpenAIErrorBody | undefined;
+  const err = parsed?.error;
+  const upstreamMessage = str(err?.message) ?? (res.body.toString("utf8").slice(0, 200) || "no body");
+  const code = str(err?.code);
+  const type = str(err?.type);
+  const message = `${provider}: ${upstreamMessage}`;
+  if (code === "content_policy_violation" || code === "moderation_blocked") {
+    const details: Record<string, unknown> = { provider_code: code };
+    if (err?.moderation_details !== undefined) details.moderation_details = err.moderation_details;
+    return new GatewayError("content_policy", message, { details });
+  }
+  const status = res.status;
+  if (status === 429) {
+    const quota = code === "insufficient_quota" || type === "insufficient_quota";
+    return new GatewayError("rate_limit", message, {
+      code: quota ? "insufficient_quota" : "rate_limit_exceeded",
+      retryAfterSeconds: quota ? undefined : retryAfterSeconds(res.headers),
+    });
+  }
+  if (status === 400 || status === 422) {
+    return new GatewayError("invalid_request", message, { param: str(err?.param), code: code ?? undefined });
+  }
+  if (status === 401 || status === 403) {
+    return new GatewayError("upstream", `${provider} rejected the gateway's credentials (${status}): ${upstreamMessage}`, {
+      code: "upstream_auth_failed",
+    });
+  }
+  if (status === 408) return new GatewayError("timeout", message);
+  return new GatewayError("upstream", `${provider} answered ${status}: ${upstreamMessage}`, {
+    code: code ?? "upstream_error",
+    httpStatus: status === 503 ? 503 : 502,
+    retryAfterSeconds: retryAfterSeconds(res.headers),
+  });
+}
+
+function malformed(why: string): GatewayError {
+  return new GatewayError("upstream", `upstream answered with a malformed body: ${why}`, {
+    code: "upstream_malformed_response",
+  });
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : undefined;
+}
+
+function num(v: unknown): number {
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0;
+}
+
+export const openaiAdapter: ProviderAdapter = {
+  provider: "openai",
+  async generate({ deployment, request, signal }: UpstreamCall): Promise<GenerationResult> {
+    const { params } = deployment;
+    const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${params.api_key ?? ""}`,
+      "content-type": "application/json",
+    };
+    if (params.organization !== undefined) headers["openai-organization"] = params.organization;
+    const res = await sendUpstream(`${base}/images/generations`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(toOpenAIRequest(request, deployment.model)),
+      signal,
+      timeoutMs: deployment.timeoutMs,
+    });
+    if (res.status !== 200) throw fromOpenAIError(res);
+    const contentType = first(res.headers["content-type"]) ?? "";
+    const json = contentType.includes("json") ? parseJson(res.body) : undefined;
+    if (json === undefined) throw malformed("the body is not JSON");
+    return fromOpenAIResponse(json, request);
+  },
+};

@@ -1,0 +1,72 @@
+/**
+ * Model names → model groups: a public name from `model_list`, a direct
+ * `provider/upstream-model` (credentials from the environment), a bare OpenAI model name
+ * as OpenAI SDK users write it, or nothing (the contract's default, `openai/dall-e-3`).
+ */
+import type { Catalog } from "../catalog/catalog.ts";
+import { buildDeployment, type Deployment, parseDirectName } from "../config/deployment.ts";
+import type { GatewayConfig } from "../config/load.ts";
+import { ConfigError } from "../config/env.ts";
+import { GatewayError } from "../errors/errors.ts";
+import { missingCredentials } from "../providers/env.ts";
+
+export const DEFAULT_MODEL = "openai/dall-e-3";
+
+export interface ModelGroup {
+  /** The name reported as `x-imagegate-model`. */
+  readonly name: string;
+  readonly deployments: readonly Deployment[];
+}
+
+export class ModelResolver {
+  private readonly direct = new Map<string, ModelGroup>();
+  private readonly config: GatewayConfig;
+  private readonly catalog: Catalog;
+
+  constructor(config: GatewayConfig, catalog: Catalog) {
+    this.config = config;
+    this.catalog = catalog;
+  }
+
+  resolve(requested: string | undefined): ModelGroup {
+    const name = requested === undefined || requested === "" ? DEFAULT_MODEL : requested;
+    const deployments = this.config.groups.get(name);
+    if (deployments !== undefined) return { name, deployments };
+    const cached = this.direct.get(name);
+    if (cached !== undefined) return cached;
+    const group = this.directGroup(name);
+    this.direct.set(name, group);
+    return group;
+  }
+
+  private directGroup(name: string): ModelGroup {
+    const parsed = parseDirectName(name) ?? (this.catalog.lookup("openai", name) ? { provider: "openai" as const, model: name } : undefined);
+    if (parsed === undefined || this.catalog.lookup(parsed.provider, parsed.model) === undefined) throw notFound(name);
+    const fullName = `${parsed.provider}/${parsed.model}`;
+    let deployment: Deployment;
+    try {
+      deployment = buildDeployment(
+        { group: fullName, params: { model: fullName }, id: fullName, where: "model", defaultTimeoutSeconds: (this.config.router.timeout ?? 120) },
+        this.catalog,
+        this.config.env,
+      );
+    } catch (e) {
+      if (e instanceof ConfigError) throw notFound(name);
+      throw e;
+    }
+    const missing = missingCredentials(deployment.provider, deployment.params);
+    if (missing !== undefined) {
+      throw new GatewayError("invalid_request", `The model '${fullName}' is not configured on this gateway: missing ${missing}.`, {
+        param: "model",
+        code: "model_not_configured",
+      });
+    }
+    return { name: fullName, deployments: [deployment] };
+  }
+}
+
+function notFound(name: string): GatewayError {
+  return new GatewayError("model_not_found", `The model '${name}' does not exist or you do not have access to it.`, {
+    param: "model",
+  });
+}

@@ -1,0 +1,48 @@
+/**
+ * Per-call facts the service learns (which model answered, which deployment, how many
+ * attempts) and the edge reports as response headers or metadata, errors included.
+ */
+import { createContextKey } from "@connectrpc/connect";
+
+export type WireProtocol = "grpc" | "grpc-web" | "connect" | "rest";
+
+export interface CallInfo {
+  requestId: string;
+  protocol: WireProtocol;
+  model?: string;
+  deployment?: string;
+  attempts: number;
+  costUsd?: number;
+}
+
+export const kCallInfo = createContextKey<CallInfo | undefined>(undefined, { description: "imagegate call info" });
+/** Set by the REST transcoder so the call is reported as REST, not Connect. */
+export const kViaRest = createContextKey<boolean>(false, { description: "imagegate via REST" });
+
+export const HEADER = {
+  requestId: "x-request-id",
+  model: "x-imagegate-model",
+  deployment: "x-imagegate-deployment",
+  attempts: "x-imagegate-attempts",
+  cost: "x-imagegate-cost-usd",
+} as const;
+
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/** The caller's `x-request-id` when it is a sane token, else a fresh one. */
+export function requestIdFrom(given: string | null | undefined): string {
+  return given != null && REQUEST_ID.test(given) ? given : `req_${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+export function writeCallHeaders(headers: Headers, info: CallInfo): void {
+  headers.set(HEADER.requestId, info.requestId);
+  headers.set(HEADER.attempts, String(info.attempts));
+  if (info.model !== undefined) headers.set(HEADER.model, info.model);
+  if (info.deployment !== undefined) headers.set(HEADER.deployment, info.deployment);
+  if (info.costUsd !== undefined) headers.set(HEADER.cost, formatUsd(info.costUsd));
+}
+
+/** Decimal string without float noise (e.g. 0.16665, not 0.16665000000000002). */
+export function formatUsd(usd: number): string {
+  return String(Number(usd.toFixed(10)));
+}

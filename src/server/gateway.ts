@@ -1,0 +1,140 @@
+/**
+ * Assembles the gateway: the Connect router with its interceptors and services, the REST
+ * routes derived from the annotations, the operations endpoints, and the listener.
+ */
+import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import type { Catalog } from "../catalog/catalog.ts";
+import type { GatewayConfig } from "../config/load.ts";
+import { GatewayError } from "../errors/errors.ts";
+import { toConnectError } from "../errors/render.ts";
+import { ImageService } from "../gen/imagegate/v1/images_pb.js";
+import type { Logger } from "../log/logger.ts";
+import { openaiAdapter } from "../providers/openai.ts";
+import type { ProviderAdapter } from "../providers/types.ts";
+import { ModelResolver } from "../router/resolve.ts";
+import { Router } from "../router/router.ts";
+import { createImageService } from "../service/image-service.ts";
+import { requestIdFrom } from "./call-info.ts";
+import { registerHealth } from "./health.ts";
+import { callInfoInterceptor } from "./interceptors.ts";
+import { type Listener, listen } from "./listener.ts";
+import { type AnyNodeRequest, type AnyNodeResponse, type NodeRequest, type NodeResponse, restRoutesFrom, routeKey, serveRest, writeOpenAIError } from "./rest.ts";
+
+export const DEFAULT_ADAPTERS: readonly ProviderAdapter[] = [openaiAdapter];
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  catalog: Catalog;
+  logger: Logger;
+  adapters?: readonly ProviderAdapter[];
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes everything. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config, catalog, logger } = options;
+  let ready = false;
+  let startDrain!: () => void;
+  const draining = new Promise<void>((resolve) => {
+    startDrain = resolve;
+  });
+
+  const resolver = new ModelResolver(config, catalog);
+  const router = new Router(options.adapters ?? DEFAULT_ADAPTERS);
+  const connectRouter = createConnectRouter({
+    interceptors: [callInfoInterceptor(logger)],
+    readMaxBytes: config.server.maxBodyBytes,
+    acceptCompression: [compressionGzip, compressionBrotli],
+  });
+  connectRouter.service(ImageService, createImageService(resolver, router));
+  registerHealth(connectRouter, { ready: () => ready, draining });
+
+  const rpc = new Map<string, UniversalHandler>(connectRouter.handlers.map((h) => [h.requestPath, h]));
+  const rest = restRoutesFrom(connectRouter.handlers);
+  const restOptions = { maxBodyBytes: config.server.maxBodyBytes };
+
+  let inflight = 0;
+  let idle: (() => void) | undefined;
+  const handler = (anyReq: AnyNodeRequest, anyRes: AnyNodeResponse) => {
+    const req = anyReq as NodeRequest;
+    const res = anyRes as NodeResponse;
+    inflight += 1;
+    res.once("close", () => {
+      inflight -= 1;
+      if (inflight === 0) idle?.();
+    });
+    if (!ready && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+    const path = (req.url ?? "/").split("?", 1)[0]!;
+    const uHandler = rpc.get(path);
+    const work = uHandler
+      ? serveRpc(uHandler, req, res)
+      : path === "/healthz" || path === "/readyz"
+        ? serveProbe(path, ready, res)
+        : rest.has(routeKey(req.method ?? "", path))
+          ? serveRest(rest.get(routeKey(req.method ?? "", path))!, req, res, restOptions)
+          : serveNotFound(req, res, path);
+    work.catch((e: unknown) => {
+      if (ConnectError.from(e).code === Code.Canceled || ConnectError.from(e).code === Code.Aborted) return;
+      logger.log("error", "request failed outside the handler", { path, error: String(e) });
+      if (!res.headersSent) writeOpenAIError(res, toConnectError(e), requestIdFrom(undefined));
+      else res.destroy();
+    });
+  };
+
+  const listener: Listener = await listen({ host: config.server.host, port: config.server.port, tls: config.server.tls, handler });
+  ready = true;
+  const scheme = listener.tls ? "https" : "http";
+  const host = listener.host.includes(":") ? `[${listener.host}]` : listener.host;
+
+  return {
+    url: `${scheme}://${host}:${listener.port}`,
+    host: listener.host,
+    port: listener.port,
+    async shutdown(graceMs = 30_000) {
+      if (!ready) return;
+      ready = false;
+      startDrain();
+      listener.stopAccepting();
+      listener.closeConnections(false);
+      if (inflight > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, graceMs);
+          idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      listener.closeConnections(true);
+    },
+  };
+}
+
+async function serveRpc(uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse) {
+  const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
+  const uRes = await uHandler(uReq);
+  await universalResponseToNodeResponse(uRes, res);
+}
+
+async function serveProbe(path: string, ready: boolean, res: NodeResponse) {
+  const ok = path === "/healthz" || ready;
+  res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+  res.end(JSON.stringify({ status: ok ? "ok" : "unavailable" }));
+}
+
+async function serveNotFound(req: NodeRequest, res: NodeResponse, path: string) {
+  req.resume();
+  const err = new GatewayError(
+    "not_found",
+    `Unknown request URL: ${req.method} ${path}. Please check the URL for typos; this gateway serves POST /v1/images/generations.`,
+  );
+  writeOpenAIError(res, toConnectError(err), requestIdFrom(req.headers["x-request-id"] as string | undefined));
+}

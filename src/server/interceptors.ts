@@ -1,0 +1,50 @@
+/**
+ * Interceptors every call passes through, whichever protocol carried it (gRPC, gRPC-Web,
+ * Connect, or REST through the transcoder).
+ */
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { GatewayError } from "../errors/errors.ts";
+import { toConnectError } from "../errors/render.ts";
+import type { Logger } from "../log/logger.ts";
+import { type CallInfo, kCallInfo, kViaRest, requestIdFrom, type WireProtocol, writeCallHeaders } from "./call-info.ts";
+
+function protocolOf(contentType: string | null, viaRest: boolean): WireProtocol {
+  if (viaRest) return "rest";
+  if (contentType?.startsWith("application/grpc-web")) return "grpc-web";
+  if (contentType?.startsWith("application/grpc")) return "grpc";
+  return "connect";
+}
+
+/**
+ * Gives each call its request id and CallInfo, reports them as response headers on
+ * success and failure alike, and turns every thrown value into the contract's error.
+ */
+export function callInfoInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const info: CallInfo = {
+      requestId: requestIdFrom(req.header.get("x-request-id")),
+      protocol: protocolOf(req.header.get("content-type"), req.contextValues.get(kViaRest)),
+      attempts: 0,
+    };
+    req.contextValues.set(kCallInfo, info);
+    try {
+      const res = await next(req);
+      writeCallHeaders(res.header, info);
+      return res;
+    } catch (e) {
+      if (!(e instanceof GatewayError) && !(e instanceof ConnectError)) {
+        logger.log("error", "unhandled error in handler", {
+          request_id: info.requestId,
+          error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+        });
+      }
+      if (e instanceof GatewayError && e.kind === "internal") {
+        logger.log("error", "internal error", { request_id: info.requestId, error: String(e.cause ?? e.message) });
+      }
+      const err = toConnectError(e);
+      if (info.costUsd === undefined) info.costUsd = 0;
+      writeCallHeaders(err.metadata, info);
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * REST transcoding from `google.api.http` annotations: each annotated unary method of the
+ * served services becomes a JSON route, answered by the same Connect handler (and so the
+ * same interceptors) as gRPC and Connect. Errors are rendered in OpenAI's shape.
+ *
+ * A REST call is handed to the method's Connect handler as a Connect-protocol JSON call
+ * with the already-parsed body: one JSON parse in, one JSON write out, no binary detour.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { type DescMethod, getOption, hasOption } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { GatewayError, invalidParam } from "../errors/errors.ts";
+import { connectToOpenAI, toConnectError } from "../errors/render.ts";
+import { http } from "../gen/google/api/annotations_pb.js";
+import { kViaRest, requestIdFrom } from "./call-info.ts";
+import { checkJsonBody } from "./json-check.ts";
+
+/**
+ * HTTP/1.1 and HTTP/2 compatibility requests share the API used here; the HTTP/1.1 types
+ * stand for both so calls type-check without unions of overloads.
+ */
+export type NodeRequest = IncomingMessage;
+export type NodeResponse = ServerResponse;
+export type AnyNodeRequest = IncomingMessage | Http2ServerRequest;
+export type AnyNodeResponse = ServerResponse | Http2ServerResponse;
+
+export interface RestRoute {
+  verb: string;
+  path: string;
+  method: DescMethod;
+  handler: UniversalHandler;
+}
+
+/** Builds verb+path → handler from the annotations. Patterns it cannot serve stop startup. */
+export function restRoutesFrom(handlers: readonly UniversalHandler[]): Map<string, RestRoute> {
+  const routes = new Map<string, RestRoute>();
+  for (const handler of handlers) {
+    const method = handler.method;
+    if (!hasOption(method, http)) continue;
+    const rule = getOption(method, http);
+    const { case: verb, value: path } = rule.pattern;
+    if (verb === undefined || verb === "custom") throw new Error(`${method.parent.typeName}/${method.name}: unsupported http pattern`);
+    if (path.includes("{")) throw new Error(`${method.parent.typeName}/${method.name}: path templates are not supported (${path})`);
+    if (method.methodKind !== "unary") throw new Error(`${method.parent.typeName}/${method.name}: only unary methods can be REST routes`);
+    if (rule.body !== "*" && verb !== "get" && verb !== "delete") {
+      throw new Error(`${method.parent.typeName}/${method.name}: only body "*" is supported`);
+    }
+    routes.set(routeKey(verb.toUpperCase(), path), { verb: verb.toUpperCase(), path, method, handler });
+  }
+  return routes;
+}
+
+export function routeKey(verb: string, path: string): string {
+  return `${verb} ${path}`;
+}
+
+/** Request headers that describe the REST framing, not the call, and so are not passed on. */
+const FRAMING_HEADERS = [
+  "content-length",
+  "content-type",
+  "content-encoding",
+  "accept-encoding",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "te",
+  "upgrade",
+  "accept",
+  "connect-timeout-ms",
+  "connect-protocol-version",
+  "connect-content-encoding",
+  "connect-accept-encoding",
+];
+
+export interface RestOptions {
+  maxBodyBytes: number;
+}
+
+export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeResponse, options: RestOptions) {
+  let parsed: unknown;
+  try {
+    parsed = await readJsonBody(req, options.maxBodyBytes);
+    checkJsonBody(route.method.input, parsed);
+  } catch (e) {
+    return writeOpenAIError(res, toConnectError(e), requestIdFrom(header(req, "x-request-id")));
+  }
+  const contextValues = createContextValues().set(kViaRest, true);
+  const uReq = universalRequestFromNodeRequest(req, res, parsed as never, contextValues);
+  for (const h of FRAMING_HEADERS) uReq.header.delete(h);
+  uReq.header.set("content-type", "application/json");
+  uReq.header.set("connect-protocol-version", "1");
+
+  const uRes = await route.handler(uReq);
+  const headers = new Headers(uRes.header);
+  for (const name of [...headers.keys()]) if (name.startsWith("connect-") || name.startsWith("trailer-")) headers.delete(name);
+  if (uRes.status === 200) {
+    headers.set("content-type", "application/json");
+    res.writeHead(200, Object.fromEntries(headers));
+    for await (const chunk of uRes.body ?? []) res.write(chunk);
+    res.end();
+    return;
+  }
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of uRes.body ?? []) chunks.push(chunk);
+  const err = errorFromJsonBytes(Buffer.concat(chunks), uRes.header, new ConnectError("malformed error", Code.Internal));
+  writeOpenAIError(res, err, headers.get("x-request-id") ?? requestIdFrom(undefined), headers);
+}
+
+/** Writes OpenAI's error envelope with the contract's status and headers. */
+export function writeOpenAIError(res: NodeResponse, err: ConnectError, requestId: string, extra?: Headers): void {
+  const { status, body } = connectToOpenAI(err);
+  const headers: Record<string, string> = extra ? Object.fromEntries(extra) : {};
+  headers["content-type"] = "application/json";
+  headers["x-request-id"] = requestId;
+  headers["x-imagegate-cost-usd"] ??= "0";
+  const retryAfter = err.metadata.get("retry-after");
+  if (retryAfter !== null) headers["retry-after"] = retryAfter;
+  if (res.headersSent) return void res.end();
+  res.writeHead(status, headers);
+  res.end(JSON.stringify(body));
+}
+
+function header(req: NodeRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Reads and parses a JSON body: 413 past the limit, 400 for a wrong content type, bad UTF-8 or bad JSON. */
+async function readJsonBody(req: NodeRequest, maxBytes: number): Promise<unknown> {
+  const contentType = header(req, "content-type") ?? "";
+  if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType)) {
+    req.resume();
+    throw invalidParam(
+      undefined,
+      `Invalid Content-Type header (${contentType || "none"}); the request body must be JSON sent as application/json.`,
+    );
+  }
+  const declared = Number(header(req, "content-length"));
+  if (declared > maxBytes) {
+    req.resume();
+    throw tooLarge(maxBytes);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      req.resume();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(chunk);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(Buffer.concat(chunks, size));
+  } catch {
+    throw invalidParam(undefined, "The request body is not valid UTF-8.");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw invalidParam(
+      undefined,
+      `We could not parse the JSON body of your request: ${(e as Error).message}. The body must be a JSON object.`,
+    );
+  }
+}
+
+function tooLarge(maxBytes: number) {
+  return new GatewayError("too_large", `The request body is larger than the limit of ${maxBytes} bytes.`);
+}

@@ -1,0 +1,39 @@
+/**
+ * ImageService.CreateImage: resolve the model, validate against the catalog, route to a
+ * provider, shape the answer. The same method serves gRPC, gRPC-Web, Connect and REST.
+ */
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { resolveDefaults, validateRequest } from "../catalog/validate.ts";
+import type { CreateImageRequest, ImageService, ImagesResponse } from "../gen/imagegate/v1/images_pb.js";
+import type { ModelResolver } from "../router/resolve.ts";
+import type { Router } from "../router/router.ts";
+import { kCallInfo } from "../server/call-info.ts";
+import { toImagesResponse } from "./respond.ts";
+
+export function createImageService(resolver: ModelResolver, router: Router): Partial<ServiceImpl<typeof ImageService>> {
+  return {
+    async createImage(request: CreateImageRequest, ctx: HandlerContext): Promise<ImagesResponse> {
+      const info = ctx.values.get(kCallInfo);
+      const group = resolver.resolve(request.model);
+      if (info) info.model = group.name;
+      const primary = router.primary(group);
+      validateRequest(request, primary.spec, group.name);
+      const effective = resolveDefaults(request, primary.spec);
+      const outcome = await router.route(group, request, ctx.signal, {
+        onAttempt(deployment) {
+          if (!info) return;
+          info.attempts += 1;
+          info.deployment = deployment.id;
+        },
+      });
+      if (info) {
+        info.model = outcome.group;
+        info.deployment = outcome.deployment.id;
+      }
+      return toImagesResponse(outcome.result, {
+        responseFormat: effective.responseFormat,
+        size: effective.size === "auto" ? undefined : effective.size,
+      });
+    },
+  };
+}

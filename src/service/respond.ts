@@ -1,0 +1,46 @@
+/**
+ * A provider's result → our ImagesResponse, in the response format the client asked for.
+ */
+import { create } from "@bufbuild/protobuf";
+import { GatewayError } from "../errors/errors.ts";
+import { type Image, ImageSchema, type ImagesResponse, ImagesResponseSchema } from "../gen/imagegate/v1/images_pb.js";
+import type { GeneratedImage, GenerationResult } from "../providers/types.ts";
+
+export interface Effective {
+  responseFormat: string;
+  /** The size the upstream produced (its echo, else the request's effective size). */
+  size: string | undefined;
+}
+
+export function toImagesResponse(result: GenerationResult, effective: Effective, now = Date.now()): ImagesResponse {
+  const response = create(ImagesResponseSchema, {
+    created: Math.floor(now / 1000),
+    data: result.images.map((img) => toImage(img, effective.responseFormat)),
+  });
+  const size = result.size ?? effective.size;
+  if (size !== undefined) response.size = size;
+  if (result.quality !== undefined) response.quality = result.quality;
+  if (result.background !== undefined) response.background = result.background;
+  if (result.outputFormat !== undefined) response.outputFormat = result.outputFormat;
+  if (result.usage !== undefined) response.usage = result.usage;
+  return response;
+}
+
+function toImage(img: GeneratedImage, format: string): Image {
+  const image = create(ImageSchema);
+  if (format === "url") {
+    if (img.url === undefined) throw unavailable(format);
+    image.url = img.url;
+  } else {
+    if (img.bytes === undefined) throw unavailable(format);
+    image.b64Json = img.bytes;
+  }
+  if (img.revisedPrompt !== undefined) image.revisedPrompt = img.revisedPrompt;
+  return image;
+}
+
+function unavailable(format: string): GatewayError {
+  return new GatewayError("invalid_request", `response_format '${format}' is not available for this model.`, {
+    param: "response_format",
+  });
+}
