@@ -47,13 +47,21 @@ interface OpenAIErrorBody {
   error?: { message?: unknown; type?: unknown; param?: unknown; code?: unknown; [k: string]: unknown };
 }
 
-/** Our request → OpenAI's body. Validation already ran; this only copies what was set. */
-export function toOpenAIRequest(req: CreateImageRequest, model: string | undefined): OpenAIImagesRequest {
+/**
+ * Our request → OpenAI's body. Validation already ran; this only copies what was set.
+ * `response_format` goes only to models that take it (DALL·E); GPT-image models reject it
+ * and always answer base64, which is what a client asking `b64_json` wants anyway.
+ */
+export function toOpenAIRequest(
+  req: CreateImageRequest,
+  model: string | undefined,
+  takesResponseFormat = true,
+): OpenAIImagesRequest {
   const body: OpenAIImagesRequest = { prompt: req.prompt ?? "" };
   if (model !== undefined) body.model = model;
   if (req.n !== undefined) body.n = req.n;
   if (req.quality !== undefined) body.quality = req.quality;
-  if (req.responseFormat !== undefined) body.response_format = req.responseFormat;
+  if (req.responseFormat !== undefined && takesResponseFormat) body.response_format = req.responseFormat;
   if (req.size !== undefined) body.size = req.size;
   if (req.style !== undefined) body.style = req.style;
   if (req.user !== undefined) body.user = req.user;
@@ -190,7 +198,7 @@ export const openaiAdapter: ProviderAdapter = {
     const res = await sendUpstream(`${base}/images/generations`, {
       method: "POST",
       headers,
-      body: JSON.stringify(toOpenAIRequest(request, deployment.model)),
+      body: JSON.stringify(toOpenAIRequest(request, deployment.model, deployment.spec.family === "dalle")),
       signal,
       timeoutMs: deployment.timeoutMs,
     });

@@ -11,6 +11,7 @@ import { GatewayError } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 import type { Logger } from "../log/logger.ts";
+import { loadPrices, type PriceList } from "../pricing/pricing.ts";
 import { openaiAdapter } from "../providers/openai.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { ModelResolver } from "../router/resolve.ts";
@@ -29,6 +30,7 @@ export interface GatewayOptions {
   catalog: Catalog;
   logger: Logger;
   adapters?: readonly ProviderAdapter[];
+  prices?: PriceList;
 }
 
 export interface Gateway {
@@ -54,7 +56,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     readMaxBytes: config.server.maxBodyBytes,
     acceptCompression: [compressionGzip, compressionBrotli],
   });
-  connectRouter.service(ImageService, createImageService(resolver, router));
+  connectRouter.service(ImageService, createImageService(resolver, router, options.prices ?? loadPrices(catalog)));
   registerHealth(connectRouter, { ready: () => ready, draining });
 
   const rpc = new Map<string, UniversalHandler>(connectRouter.handlers.map((h) => [h.requestPath, h]));

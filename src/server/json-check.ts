@@ -51,26 +51,29 @@ function checkObject(desc: DescMessage, obj: Record<string, unknown>, prefix: st
 function checkValue(field: DescField, v: unknown, param: string): void {
   switch (field.fieldKind) {
     case "scalar":
-      return checkScalar(field.scalar, v, param);
+      checkScalar(field.scalar, v, param);
+      break;
     case "enum":
       if (typeof v !== "string" && typeof v !== "number") throw wrongType(param, "a string", v);
-      return;
+      break;
     case "message":
       if (typeof v !== "object" || Array.isArray(v)) throw wrongType(param, "an object", v);
-      return checkObject(field.message, v as Record<string, unknown>, `${param}.`);
+      checkObject(field.message, v as Record<string, unknown>, `${param}.`);
+      break;
     case "list":
       if (!Array.isArray(v)) throw wrongType(param, "an array", v);
-      if (field.listKind === "scalar") v.forEach((item, i) => checkScalar(field.scalar, item, `${param}[${i}]`));
-      if (field.listKind === "message") {
-        v.forEach((item, i) => {
-          if (item === null || typeof item !== "object" || Array.isArray(item)) throw wrongType(`${param}[${i}]`, "an object", item);
-          checkObject(field.message, item as Record<string, unknown>, `${param}[${i}].`);
-        });
+      for (const [i, item] of v.entries()) {
+        const at = `${param}[${i}]`;
+        if (field.listKind === "scalar") checkScalar(field.scalar, item, at);
+        else if (field.listKind === "message") {
+          if (item === null || typeof item !== "object" || Array.isArray(item)) throw wrongType(at, "an object", item);
+          checkObject(field.message, item as Record<string, unknown>, `${at}.`);
+        }
       }
-      return;
+      break;
     case "map":
       if (typeof v !== "object" || Array.isArray(v)) throw wrongType(param, "an object", v);
-      return;
+      break;
   }
 }
 

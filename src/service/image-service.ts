@@ -5,12 +5,17 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { resolveDefaults, validateRequest } from "../catalog/validate.ts";
 import type { CreateImageRequest, ImageService, ImagesResponse } from "../gen/imagegate/v1/images_pb.js";
+import { costOf, type PriceList } from "../pricing/pricing.ts";
 import type { ModelResolver } from "../router/resolve.ts";
 import type { Router } from "../router/router.ts";
 import { kCallInfo } from "../server/call-info.ts";
 import { toImagesResponse } from "./respond.ts";
 
-export function createImageService(resolver: ModelResolver, router: Router): Partial<ServiceImpl<typeof ImageService>> {
+export function createImageService(
+  resolver: ModelResolver,
+  router: Router,
+  prices: PriceList,
+): Partial<ServiceImpl<typeof ImageService>> {
   return {
     async createImage(request: CreateImageRequest, ctx: HandlerContext): Promise<ImagesResponse> {
       const info = ctx.values.get(kCallInfo);
@@ -26,14 +31,18 @@ export function createImageService(resolver: ModelResolver, router: Router): Par
           info.deployment = deployment.id;
         },
       });
+      const { result, deployment } = outcome;
+      const size = result.size ?? (effective.size === "auto" ? undefined : effective.size);
       if (info) {
         info.model = outcome.group;
-        info.deployment = outcome.deployment.id;
+        info.deployment = deployment.id;
+        info.costUsd = costOf(
+          { images: result.images.length, size, quality: result.quality ?? effective.quality, usage: result.usage },
+          prices.lookup(deployment.provider, deployment.spec.model),
+          deployment.costPerImage,
+        );
       }
-      return toImagesResponse(outcome.result, {
-        responseFormat: effective.responseFormat,
-        size: effective.size === "auto" ? undefined : effective.size,
-      });
+      return toImagesResponse(result, { responseFormat: effective.responseFormat, size });
     },
   };
 }

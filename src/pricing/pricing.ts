@@ -1,0 +1,73 @@
+/**
+ * Prices as data (prices.yaml) and the cost of one answered request, computed from what
+ * the upstream actually produced: images delivered (filtered ones cost nothing), the size
+ * and quality it echoed or the request's effective ones, and token usage where reported.
+ * One number per request feeds the header, logs, metrics and budgets.
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import type { Catalog } from "../catalog/catalog.ts";
+import type { Usage } from "../gen/imagegate/v1/images_pb.js";
+
+const PerImageSchema = z.record(z.string(), z.record(z.string(), z.number().nonnegative()));
+const TokenRatesSchema = z.strictObject({
+  text_input: z.number().nonnegative(),
+  image_input: z.number().nonnegative(),
+  image_output: z.number().nonnegative(),
+});
+const PriceSchema = z
+  .strictObject({
+    provider: z.string(),
+    model: z.string(),
+    source: z.string().min(1),
+    as_of: z.union([z.string(), z.date()]),
+    per_image: PerImageSchema.optional(),
+    tokens: TokenRatesSchema.optional(),
+  })
+  .refine((p) => p.per_image !== undefined || p.tokens !== undefined, { message: "needs per_image or tokens" });
+const PriceFileSchema = z.strictObject({ prices: z.array(PriceSchema) });
+
+export type Price = z.infer<typeof PriceSchema>;
+
+export interface PriceList {
+  lookup(provider: string, model: string): Price | undefined;
+}
+
+export function loadPrices(catalog: Catalog, path: string | URL = new URL("./prices.yaml", import.meta.url)): PriceList {
+  const parsed = PriceFileSchema.safeParse(parseYaml(readFileSync(path, "utf8")));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`prices.yaml: ${issue.path.join(".")}: ${issue.message}`);
+  }
+  const byKey = new Map<string, Price>();
+  for (const price of parsed.data.prices) {
+    const spec = catalog.lookup(price.provider, price.model);
+    if (spec === undefined) throw new Error(`prices.yaml: ${price.provider}/${price.model} is not in the model catalog`);
+    for (const name of [spec.model, ...(spec.aliases ?? [])]) byKey.set(`${price.provider}/${name}`, price);
+  }
+  return { lookup: (provider, model) => byKey.get(`${provider}/${model}`) };
+}
+
+export interface Produced {
+  images: number;
+  size: string | undefined;
+  quality: string | undefined;
+  usage: Usage | undefined;
+}
+
+/** USD for what was produced, or undefined when the model has no price. */
+export function costOf(produced: Produced, price: Price | undefined, overridePerImage: number | undefined): number | undefined {
+  if (produced.images === 0) return 0;
+  if (overridePerImage !== undefined) return produced.images * overridePerImage;
+  if (price === undefined) return undefined;
+  if (price.tokens !== undefined && produced.usage !== undefined && produced.usage.totalTokens > 0) {
+    const u = produced.usage;
+    const text = u.inputTokensDetails?.textTokens ?? u.inputTokens;
+    const image = u.inputTokensDetails?.imageTokens ?? 0;
+    return (text * price.tokens.text_input + image * price.tokens.image_input + u.outputTokens * price.tokens.image_output) / 1e6;
+  }
+  const table = price.per_image?.[produced.quality ?? ""] ?? (Object.keys(price.per_image ?? {}).length === 1 ? Object.values(price.per_image!)[0] : undefined);
+  const each = table?.[produced.size ?? ""] ?? table?.["*"];
+  return each === undefined ? undefined : produced.images * each;
+}
