@@ -12,9 +12,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
-
-export const PROVIDERS = ["openai", "azure", "gemini", "vertex_ai", "bedrock", "recraft"] as const;
-export type Provider = (typeof PROVIDERS)[number];
+import { PROVIDERS } from "../providers/env.ts";
 
 /** The request shape an adapter builds; a closed list so a typo fails at load, not at dispatch. */
 export const FAMILIES = [
