@@ -1,6 +1,6 @@
 /**
  * The model catalog: per upstream model, what a client may send (sizes, n, qualities,
- * styles, prompt limits, GPT-image fields, provider extras), read from `models.yaml`.
+ * styles, prompt limits, GPT-image fields, provider extras), read from the per-provider files in `models/`.
  *
  * Naming: a `ModelSpec` keeps the YAML's snake_case keys, which are OpenAI's JSON request
  * names (https://platform.openai.com/docs/api-reference/images/create). So a spec key is
@@ -9,7 +9,7 @@
  * A request field whose key an entry leaves out is unsupported for that model: the
  * validator rejects it rather than dropping it.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
 import { PROVIDERS } from "../providers/env.ts";
@@ -136,7 +136,7 @@ export type EnumKey = (typeof ENUM_KEYS)[number];
 
 const RESPONSE_FORMATS = ["url", "b64_json"] as const;
 
-/** One catalog entry; the zod schema is the single definition of what models.yaml may hold. */
+/** One catalog entry; the zod schema is the single definition of what a catalog file may hold. */
 export const ModelSpecSchema = z
   .strictObject({
     provider: z.enum(PROVIDERS),
@@ -208,9 +208,9 @@ function checkRequires(spec: z.output<typeof ModelSpecSchema>, ctx: Issues): voi
 
 const CatalogFileSchema = z.strictObject({ models: z.array(ModelSpecSchema) });
 
-/** A catalog entry, keys as in models.yaml (snake_case, OpenAI's request names). */
+/** A catalog entry, keys as in the catalog files (snake_case, OpenAI's request names). */
 export type ModelSpec = z.output<typeof ModelSpecSchema>;
-/** What models.yaml (or a config override) writes for an entry, before defaults apply. */
+/** What a catalog file (or a config override) writes for an entry, before defaults apply. */
 export type ModelSpecInput = z.input<typeof ModelSpecSchema>;
 export type EnumSpec = z.output<typeof EnumSpecSchema>;
 export type RangeSpec = z.output<typeof RangeSpecSchema>;
@@ -246,14 +246,28 @@ export class CatalogError extends Error {
   }
 }
 
-/** Reads and checks `models.yaml` beside this file (or `path`); throws CatalogError on a bad file. */
+/** The folder of per-provider catalog files. */
+export const CATALOG_DIR = new URL("./models/", import.meta.url);
+
+/**
+ * Reads and checks every `*.yaml` in `models/` beside this file (or the one file `path`)
+ * as one catalog; throws CatalogError naming the file, entry and key of a bad one.
+ */
 export function loadCatalog(path?: string | URL): Catalog {
-  const file = path ?? new URL("./models.yaml", import.meta.url);
-  return parseCatalog(readFileSync(file, "utf8"), String(file));
+  if (path !== undefined) return parseCatalog(readFileSync(path, "utf8"), String(path));
+  const files = readdirSync(CATALOG_DIR)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort();
+  const specs = files.flatMap((f) => parseSpecs(readFileSync(new URL(f, CATALOG_DIR), "utf8"), f));
+  return buildCatalog(specs, "catalog");
 }
 
-/** Builds a catalog from YAML text; `source` names the file in errors. */
+/** Builds a catalog from one YAML text; `source` names the file in errors. */
 export function parseCatalog(text: string, source = "models.yaml"): Catalog {
+  return buildCatalog(parseSpecs(text, source), source);
+}
+
+function parseSpecs(text: string, source: string): ModelSpec[] {
   let raw: unknown;
   try {
     raw = parse(text);
@@ -265,7 +279,7 @@ export function parseCatalog(text: string, source = "models.yaml"): Catalog {
     const lines = result.error.issues.flatMap((issue) => describeFileIssue(issue, raw));
     throw new CatalogError(`Invalid model catalog ${source}:\n  ${lines.join("\n  ")}`);
   }
-  return buildCatalog(result.data.models.map(deepFreeze), source);
+  return result.data.models.map(deepFreeze);
 }
 
 function buildCatalog(specs: readonly ModelSpec[], source: string): Catalog {

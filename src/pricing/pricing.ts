@@ -1,10 +1,10 @@
 /**
- * Prices as data (prices.yaml) and the cost of one answered request, computed from what
+ * Prices as data (`prices/*.yaml`, one file per provider) and the cost of one answered request, computed from what
  * the upstream actually produced: images delivered (filtered ones cost nothing), the size
  * and quality it echoed or the request's effective ones, and token usage where reported.
  * One number per request feeds the header, logs, metrics and budgets.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { Catalog } from "../catalog/catalog.ts";
@@ -34,17 +34,21 @@ export interface PriceList {
   lookup(provider: string, model: string): Price | undefined;
 }
 
-export function loadPrices(catalog: Catalog, path: string | URL = new URL("./prices.yaml", import.meta.url)): PriceList {
-  const parsed = PriceFileSchema.safeParse(parseYaml(readFileSync(path, "utf8")));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new Error(`prices.yaml: ${issue.path.join(".")}: ${issue.message}`);
-  }
+export const PRICES_DIR = new URL("./prices/", import.meta.url);
+
+export function loadPrices(catalog: Catalog, dir: URL = PRICES_DIR): PriceList {
   const byKey = new Map<string, Price>();
-  for (const price of parsed.data.prices) {
-    const spec = catalog.lookup(price.provider, price.model);
-    if (spec === undefined) throw new Error(`prices.yaml: ${price.provider}/${price.model} is not in the model catalog`);
-    for (const name of [spec.model, ...(spec.aliases ?? [])]) byKey.set(`${price.provider}/${name}`, price);
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
+    const parsed = PriceFileSchema.safeParse(parseYaml(readFileSync(new URL(file, dir), "utf8")));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new Error(`prices/${file}: ${issue.path.join(".")}: ${issue.message}`);
+    }
+    for (const price of parsed.data.prices) {
+      const spec = catalog.lookup(price.provider, price.model);
+      if (spec === undefined) throw new Error(`prices/${file}: ${price.provider}/${price.model} is not in the model catalog`);
+      for (const name of [spec.model, ...(spec.aliases ?? [])]) byKey.set(`${price.provider}/${name}`, price);
+    }
   }
   return { lookup: (provider, model) => byKey.get(`${provider}/${model}`) };
 }

@@ -54,6 +54,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const connectRouter = createConnectRouter({
     interceptors: [callInfoInterceptor(logger)],
     readMaxBytes: config.server.maxBodyBytes,
+    // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
+    // proto3 would drop zero-valued implicit fields.
+    jsonOptions: { alwaysEmitImplicit: true },
     acceptCompression: [compressionGzip, compressionBrotli],
   });
   connectRouter.service(ImageService, createImageService(resolver, router, options.prices ?? loadPrices(catalog)));
