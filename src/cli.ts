@@ -38,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     const providers = await startDevProviders();
     closeProviders = providers.close;
     const env: Env = { ...process.env, ...providers.env, ...overrides };
-    config = parseConfig("", env, catalog, "dev");
+    config = parseConfig(providers.configYaml, env, catalog, "dev");
     for (const line of providers.describe) logger.log("info", line);
   } else {
     if (values.config === undefined) throw new ConfigError("serve needs --config FILE");

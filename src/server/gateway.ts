@@ -12,7 +12,7 @@ import { toConnectError } from "../errors/render.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 import type { Logger } from "../log/logger.ts";
 import { loadPrices, type PriceList } from "../pricing/pricing.ts";
-import { openaiAdapter } from "../providers/openai.ts";
+import { ADAPTERS } from "../providers/index.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { ModelResolver } from "../router/resolve.ts";
 import { Router } from "../router/router.ts";
@@ -22,8 +22,6 @@ import { registerHealth } from "./health.ts";
 import { callInfoInterceptor } from "./interceptors.ts";
 import { type Listener, listen } from "./listener.ts";
 import { type AnyNodeRequest, type AnyNodeResponse, type NodeRequest, type NodeResponse, restRoutesFrom, routeKey, serveRest, writeOpenAIError } from "./rest.ts";
-
-export const DEFAULT_ADAPTERS: readonly ProviderAdapter[] = [openaiAdapter];
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -50,7 +48,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const resolver = new ModelResolver(config, catalog);
-  const router = new Router(options.adapters ?? DEFAULT_ADAPTERS);
+  const router = new Router(options.adapters ?? ADAPTERS);
   const connectRouter = createConnectRouter({
     interceptors: [callInfoInterceptor(logger)],
     readMaxBytes: config.server.maxBodyBytes,
