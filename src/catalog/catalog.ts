@@ -136,6 +136,11 @@ export type EnumKey = (typeof ENUM_KEYS)[number];
 
 const RESPONSE_FORMATS = ["url", "b64_json"] as const;
 
+/** Substyles a client may send, per `style` value (Recraft); a style absent here takes none. */
+const SubstyleSpecSchema = z.strictObject({
+  by_style: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)),
+});
+
 /** One catalog entry; the zod schema is the single definition of what a catalog file may hold. */
 export const ModelSpecSchema = z
   .strictObject({
@@ -158,6 +163,7 @@ export const ModelSpecSchema = z
     partial_images: RangeSpecSchema.optional(),
     seed: RangeSpecSchema.optional(),
     aspect_ratio: EnumSpecSchema.optional(),
+    substyle: SubstyleSpecSchema.optional(),
     negative_prompt: z.strictObject({ max_chars: z.int().positive().optional() }).optional(),
     params: z.array(z.enum(FLAG_PARAMS)).default([]),
   })
@@ -177,6 +183,11 @@ export const ModelSpecSchema = z
           ["output_compression", "formats"],
           `'${format}' is not an output_format value`,
         );
+      }
+    }
+    for (const style of Object.keys(spec.substyle?.by_style ?? {})) {
+      if (!spec.style?.values.includes(style)) {
+        addIssue(ctx, ["substyle", "by_style", style], `'${style}' is not a style value`);
       }
     }
     if (spec.partial_images && !spec.params.includes("stream")) {
@@ -217,6 +228,7 @@ export type RangeSpec = z.output<typeof RangeSpecSchema>;
 export type CompressionSpec = z.output<typeof CompressionSpecSchema>;
 export type SizeSpec = z.output<typeof SizeSpecSchema>;
 export type SizeRule = z.output<typeof SizeRuleSchema>;
+export type SubstyleSpec = z.output<typeof SubstyleSpecSchema>;
 
 /**
  * Keys an override may change (provider and model name the entry, so they stay); an

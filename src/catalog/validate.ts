@@ -32,6 +32,7 @@ const FIELDS = {
   partial_images: (r) => r.partialImages,
   seed: (r) => r.seed,
   aspect_ratio: (r) => r.aspectRatio,
+  substyle: (r) => r.substyle,
   negative_prompt: (r) => r.negativePrompt,
   user: (r) => r.user,
   safety_identifier: (r) => r.safetyIdentifier,
@@ -73,6 +74,7 @@ export function validateRequest(req: CreateImageRequest, spec: ModelSpec, modelN
   checkCompressionFormat(req, spec);
   checkPartialImages(req);
   checkSizeOrAspectRatio(req);
+  if (req.substyle !== undefined) checkSubstyle(req.substyle, req.style, spec, modelName);
   if (req.negativePrompt !== undefined) {
     checkLength("negative_prompt", req.negativePrompt, spec.negative_prompt?.max_chars, modelName);
   }
@@ -295,6 +297,25 @@ function checkRequires(req: CreateImageRequest, spec: ModelSpec): void {
         );
       }
     }
+  }
+}
+
+/** A substyle refines one style: it must be listed for the style sent (or the model's default style). */
+function checkSubstyle(substyle: string, style: string | undefined, spec: ModelSpec, model: string): void {
+  const effectiveStyle = style ?? spec.style?.default;
+  const allowed = effectiveStyle === undefined ? undefined : spec.substyle?.by_style[effectiveStyle];
+  if (allowed === undefined) {
+    throw invalidParam(
+      "substyle",
+      `Invalid value: '${substyle}'. Style '${effectiveStyle}' of ${model} takes no substyle; ` +
+        `styles with substyles: ${quoteList(Object.keys(spec.substyle?.by_style ?? {}))}.`,
+    );
+  }
+  if (!allowed.includes(substyle)) {
+    throw invalidParam(
+      "substyle",
+      `Invalid value: '${substyle}'. Supported substyles of style '${effectiveStyle}' for ${model} are: ${quoteList(allowed)}.`,
+    );
   }
 }
 

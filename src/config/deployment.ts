@@ -21,7 +21,14 @@ export interface Deployment {
   readonly spec: ModelSpec;
   /** Provider parameters, environment already filled in. Holds secrets: never log it. */
   readonly params: DeploymentParams;
+  /** Load-balancing weight (`weight`, else `rpm`, else 1). */
   readonly weight: number;
+  /** Requests per minute this deployment may take. */
+  readonly rpm: number | undefined;
+  /** Requests it may have in flight at once. */
+  readonly maxParallel: number | undefined;
+  /** Priority tier: lower tiers are used only when no deployment of a higher one is healthy. */
+  readonly order: number;
   readonly timeoutMs: number;
   readonly costPerImage: number | undefined;
 }
@@ -63,6 +70,13 @@ export function buildDeployment(input: DeploymentInput, catalog: Catalog, env: E
       .entries()
       .filter((e) => e.provider === parsed.provider)
       .map((e) => e.model);
+    // Azure deployment names are the operator's own: the catalog entry comes from base_model.
+    if (parsed.provider === "azure" && input.baseModel === undefined) {
+      throw new ConfigError(
+        `${input.where}.model: Azure deployment '${parsed.model}' does not name a known model; ` +
+          `set model_info.base_model to the model it serves (one of: ${known.join(", ")})`,
+      );
+    }
     throw new ConfigError(
       `${input.where}.model: '${parsed.provider}/${catalogModel}' is not in the model catalog` +
         (known.length > 0 ? `; known ${parsed.provider} models: ${known.join(", ")}` : ""),
@@ -76,7 +90,10 @@ export function buildDeployment(input: DeploymentInput, catalog: Catalog, env: E
     model: parsed.model,
     spec,
     params,
-    weight: params.weight ?? 1,
+    weight: params.weight ?? params.rpm ?? 1,
+    rpm: params.rpm,
+    maxParallel: params.max_parallel_requests,
+    order: params.order ?? 1,
     timeoutMs: (params.timeout ?? input.defaultTimeoutSeconds) * 1000,
     costPerImage: input.costPerImage,
   };

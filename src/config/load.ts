@@ -58,7 +58,12 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
   const unset = new Map<string, string>();
   const substituted = substituteEnv(raw, env, unset);
   const result = ConfigFileSchema.safeParse(substituted);
-  if (!result.success) throw new ConfigError(`${source}: ${describeIssue(result.error.issues[0]!, unset)}`);
+  if (!result.success) {
+    // A typo'd key also makes the key it was meant to be missing; name the typo.
+    const issues = result.error.issues;
+    const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
+    throw new ConfigError(`${source}: ${describeIssue(issue, unset)}`);
+  }
   const file = result.data;
   const warnings: string[] = [];
 
@@ -76,7 +81,7 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
     const params = entry.params ?? entry.litellm_params!;
     const where = `model_list[${i}].${key}`;
     for (const p of IGNORED_PARAMS) if (p in params) warnings.push(`config: ${where}.${p} has no effect on image models`);
-    const deployment = buildDeployment(
+    let deployment = buildDeployment(
       {
         group: entry.model_name,
         params,
@@ -89,6 +94,13 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
       catalog,
       env,
     );
+    if (ids.has(deployment.id) && entry.model_info?.id === undefined) {
+      // Generated ids leave secrets out, so entries differing only in credentials collide:
+      // number the later ones, which keeps ids stable for an unchanged file.
+      let n = 2;
+      while (ids.has(`${deployment.id}-${n}`)) n++;
+      deployment = { ...deployment, id: `${deployment.id}-${n}` };
+    }
     if (ids.has(deployment.id)) throw new ConfigError(`${source}: model_list[${i}].model_info.id: duplicate deployment id '${deployment.id}'`);
     ids.add(deployment.id);
     const list = groups.get(entry.model_name) ?? [];

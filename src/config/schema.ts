@@ -25,6 +25,8 @@ export const DeploymentParamsSchema = z.strictObject({
   client_id: z.string().optional(),
   client_secret: z.string().optional(),
   azure_ad_token: z.string().optional(),
+  // Entra ID authority (sovereign clouds, emulators); default https://login.microsoftonline.com
+  azure_authority_host: z.url().optional(),
   // Vertex AI
   vertex_project: z.string().optional(),
   vertex_location: z.string().optional(),
@@ -67,6 +69,22 @@ const RouterSettingsSchema = z.looseObject({
   fallbacks: FallbackListSchema.optional(),
   content_policy_fallbacks: FallbackListSchema.optional(),
   default_fallbacks: z.array(z.string()).optional(),
+  max_fallbacks: nonNegativeInt.optional(),
+  /** Retries per error class, LiteLLM's names; a class not listed uses num_retries. */
+  retry_policy: z
+    .strictObject({
+      RateLimitErrorRetries: nonNegativeInt.optional(),
+      TimeoutErrorRetries: nonNegativeInt.optional(),
+      InternalServerErrorRetries: nonNegativeInt.optional(),
+      AuthenticationErrorRetries: nonNegativeInt.optional(),
+      BadRequestErrorRetries: nonNegativeInt.optional(),
+      ContentPolicyViolationErrorRetries: nonNegativeInt.optional(),
+    })
+    .optional(),
+  /** latency-based-routing: deployments within this fraction of the fastest share load. */
+  lowest_latency_buffer: z.number().nonnegative().optional(),
+  /** The longest a retry waits on an upstream's Retry-After hint, in seconds. */
+  max_retry_wait: z.number().nonnegative().optional(),
 });
 
 const ServerSchema = z.strictObject({

@@ -27,6 +27,8 @@ export interface Fault {
   times?: number;
   /** Apply only to requests whose JSON body has this `model`. */
   model?: string;
+  /** Apply to each matching request with this chance (0-1); a request it spares passes it. */
+  probability?: number;
 }
 
 export interface FaultContext {
@@ -41,6 +43,12 @@ interface Pending {
 /** First-in, first-out; a fault filtered by model lets non-matching requests pass it. */
 export class FaultQueue {
   #pending: Pending[] = [];
+  #applied = 0;
+
+  /** How many requests a fault has been applied to so far. */
+  get applied(): number {
+    return this.#applied;
+  }
 
   push(fault: Fault): void {
     const times = fault.times ?? 1;
@@ -58,12 +66,15 @@ export class FaultQueue {
   }
 
   /** The fault for this request, if any; consumes one use of it. */
-  take(ctx: FaultContext): Fault | undefined {
+  take(ctx: FaultContext, random: () => number = Math.random): Fault | undefined {
     const i = this.#pending.findIndex(
-      (p) => p.fault.model === undefined || p.fault.model === ctx.model,
+      (p) =>
+        (p.fault.model === undefined || p.fault.model === ctx.model) &&
+        (p.fault.probability === undefined || random() < p.fault.probability),
     );
     const entry = this.#pending[i];
     if (!entry) return undefined;
+    this.#applied += 1;
     entry.remaining -= 1;
     if (entry.remaining <= 0) this.#pending.splice(i, 1);
     return entry.fault;
@@ -194,6 +205,10 @@ export function parseFault(json: unknown): Fault {
       case "model":
         if (typeof value !== "string") throw new Error("model must be a string");
         fault.model = value;
+        break;
+      case "probability":
+        if (typeof value !== "number" || !(value >= 0 && value <= 1)) throw new Error("probability must be 0-1");
+        fault.probability = value;
         break;
       default:
         throw new Error(`unknown fault field: ${key}`);

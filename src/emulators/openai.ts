@@ -9,6 +9,8 @@
  * - `faults` (or `POST /__emulator/faults` with a Fault as JSON, `DELETE` to clear) injects
  *   errors, latency, hangs and resets; `openaiFaults` builds the usual ones.
  * - `requests` records every `/v1/images/*` call, newest last.
+ * - `abandonedRequests` counts calls whose client hung up during a hang or delay fault
+ *   (how a test sees that the gateway cancelled its upstream request).
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import http from "node:http";
@@ -174,6 +176,8 @@ export interface OpenAIEmulator {
   port: number;
   faults: FaultQueue;
   requests: RecordedRequest[];
+  /** Requests whose client hung up during a `hang` or `delayMs` fault, before any answer. */
+  readonly abandonedRequests: number;
   close(): Promise<void>;
 }
 
@@ -279,6 +283,9 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions): Promise<
     port: address.port,
     faults: emulator.faults,
     requests: emulator.requests,
+    get abandonedRequests() {
+      return emulator.abandonedRequests;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -599,6 +606,7 @@ interface StoredImage {
 class Emulator {
   readonly faults = new FaultQueue();
   readonly requests: RecordedRequest[] = [];
+  abandonedRequests = 0;
   origin = "";
   readonly #apiKey: string;
   readonly #now: () => number;
@@ -644,7 +652,11 @@ class Emulator {
       // Faults come before auth and validation: they stand for upstream trouble of any kind.
       const model = isObject(json) && typeof json.model === "string" ? json.model : undefined;
       const fault = this.faults.take({ model });
-      if (fault && (await applyFault(fault, res, req))) return;
+      if (fault && (await applyFault(fault, res, req))) {
+        // Unanswered and not reset by the fault itself: the client went away.
+        if (!res.writableEnded && !fault.reset) this.abandonedRequests += 1;
+        return;
+      }
 
       this.#authenticate(req);
       const parsed = parseJsonStrict(req, body);

@@ -19,7 +19,7 @@ export type ErrorKind =
 /** One upstream attempt, as listed in a failure's message. */
 export interface AttemptRecord {
   deployment: string;
-  status: number | "timeout" | "network";
+  status: number | "timeout" | "network" | "skipped";
   message: string;
 }
 

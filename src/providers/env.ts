@@ -20,6 +20,7 @@ export const PROVIDER_ENV: Record<Provider, Partial<Record<ParamKey, readonly st
     api_key: ["AZURE_API_KEY", "AZURE_OPENAI_API_KEY"],
     api_base: ["AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT"],
     api_version: ["AZURE_API_VERSION", "OPENAI_API_VERSION"],
+    azure_authority_host: ["AZURE_AUTHORITY_HOST"],
   },
   gemini: { api_key: ["GEMINI_API_KEY", "GOOGLE_API_KEY"], api_base: ["GEMINI_API_BASE"] },
   vertex_ai: {

@@ -84,6 +84,7 @@ export function fromOpenAIResponse(json: unknown, requested: CreateImageRequest)
   const outputFormat = str(body.output_format) ?? requested.outputFormat ?? "png";
   const mimeType = MIME_BY_FORMAT[outputFormat] ?? "image/png";
   const images = (body.data ?? []).map((item, i) => {
+    if (item === null || typeof item !== "object") throw malformed(`data[${i}] is not an object`);
     const url = str(item.url);
     const b64 = str(item.b64_json);
     if (url === undefined && b64 === undefined) throw malformed(`data[${i}] has neither url nor b64_json`);
@@ -103,7 +104,7 @@ export function fromOpenAIResponse(json: unknown, requested: CreateImageRequest)
   const background = str(body.background);
   if (background !== undefined) result.background = background;
   if (body.output_format !== undefined) result.outputFormat = outputFormat;
-  if (body.usage !== undefined && typeof body.usage === "object") {
+  if (body.usage !== null && typeof body.usage === "object") {
     const u = body.usage;
     result.usage = create(UsageSchema, {
       inputTokens: num(u.input_tokens),
@@ -113,7 +114,7 @@ export function fromOpenAIResponse(json: unknown, requested: CreateImageRequest)
         textTokens: num(u.input_tokens_details?.text_tokens),
         imageTokens: num(u.input_tokens_details?.image_tokens),
       },
-      ...(u.output_tokens_details !== undefined
+      ...(u.output_tokens_details !== null && typeof u.output_tokens_details === "object"
         ? {
             outputTokensDetails: {
               imageTokens: num(u.output_tokens_details.image_tokens),
@@ -137,6 +138,14 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
   if (code === "content_policy_violation" || code === "moderation_blocked") {
     const details: Record<string, unknown> = { provider_code: code };
     if (err?.moderation_details !== undefined) details.moderation_details = err.moderation_details;
+    // Azure OpenAI adds its content filter's verdict (`inner_error`, `innererror` in older versions).
+    const inner = err?.inner_error ?? err?.innererror;
+    if (inner !== null && typeof inner === "object") {
+      const { code: innerCode, content_filter_results, revised_prompt } = inner as Record<string, unknown>;
+      if (typeof innerCode === "string") details.provider_inner_code = innerCode;
+      if (content_filter_results !== undefined) details.content_filter_results = content_filter_results;
+      if (typeof revised_prompt === "string") details.revised_prompt = revised_prompt;
+    }
     return new GatewayError("content_policy", message, { details });
   }
   const status = res.status;
@@ -151,9 +160,13 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
     return new GatewayError("invalid_request", message, { param: str(err?.param), code: code ?? undefined });
   }
   if (status === 401 || status === 403) {
-    return new GatewayError("upstream", `${provider} rejected the gateway's credentials (${status}): ${upstreamMessage}`, {
+    // The upstream's text may quote part of the key, so only its code is passed on.
+    return new GatewayError("upstream", `${provider} rejected the gateway's credentials (${status}${code ? ` ${code}` : ""})`, {
       code: "upstream_auth_failed",
     });
+  }
+  if (status === 404) {
+    return new GatewayError("upstream", `${provider} answered 404: ${upstreamMessage}`, { code: "upstream_not_found" });
   }
   if (status === 408) return new GatewayError("timeout", message);
   return new GatewayError("upstream", `${provider} answered ${status}: ${upstreamMessage}`, {

@@ -34,6 +34,11 @@ export function mergeResults(results: readonly GenerationResult[]): GenerationRe
   };
   const usages = results.map((r) => r.usage).filter((u): u is Usage => u !== undefined);
   if (usages.length > 0) merged.usage = sumUsage(usages);
+  // A provider-reported charge stands only if every part reported one.
+  delete merged.costUsd;
+  if (results.every((r) => r.costUsd !== undefined)) {
+    merged.costUsd = results.reduce((sum, r) => sum + (r.costUsd ?? 0), 0);
+  }
   return merged;
 }
 

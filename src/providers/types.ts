@@ -26,6 +26,8 @@ export interface GenerationResult {
   outputFormat?: string;
   /** Images the provider's safety system removed from this answer (not charged). */
   filtered: number;
+  /** What the provider says it charged for this answer (e.g. Recraft's `credits`), in USD. */
+  costUsd?: number;
 }
 
 export interface UpstreamCall {

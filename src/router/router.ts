@@ -1,14 +1,20 @@
 /**
- * Runs a request against a model group's deployments. For now: the group's first
- * deployment, one attempt; weighted balancing, retries, cooldowns and fallbacks come with
- * the router issue behind this same interface.
+ * Runs a request on a model group: picks a deployment by the configured strategy among
+ * those that are healthy, under their rpm and parallel limits, in the best priority tier
+ * and able to serve the request; retries failures (elsewhere at once when possible, else
+ * after the upstream's hint or a backoff); cools down failing deployments; then tries the
+ * fallback groups in order. Safety refusals go only to `content_policy_fallbacks`.
  */
 import type { Deployment } from "../config/deployment.ts";
-import { GatewayError } from "../errors/errors.ts";
+import type { RouterSettings } from "../config/schema.ts";
+import { type AttemptRecord, GatewayError } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import type { Provider } from "../providers/env.ts";
 import type { GenerationResult, ProviderAdapter } from "../providers/types.ts";
-import type { ModelGroup } from "./resolve.ts";
+import { backoffMs, breaksDeployment, classify, cooldownMs, DEFAULTS, isRetryable, retriesFor } from "./policy.ts";
+import type { ModelGroup, ModelResolver } from "./resolve.ts";
+import { InMemoryRouterState, type RouterState } from "./state.ts";
+import { type Strategy, strategyFor } from "./strategies.ts";
 
 export interface RouteOutcome {
   result: GenerationResult;
@@ -17,26 +23,253 @@ export interface RouteOutcome {
   group: string;
 }
 
-export interface AttemptListener {
+/** Hooks for whoever reports on the call (headers, telemetry). */
+export interface RouteListener {
   onAttempt(deployment: Deployment): void;
+  onRetry?(deployment: Deployment, error: GatewayError, waitMs: number): void;
+  onFallback?(from: string, to: string, reason: string): void;
+}
+
+export interface RouterOptions {
+  settings: RouterSettings;
+  adapters: readonly ProviderAdapter[];
+  resolver: ModelResolver;
+  /** Throws the 400 that `deployment` would give `request` (the catalog's validation). */
+  validate(deployment: Deployment, request: CreateImageRequest, modelName: string): void;
+  state?: RouterState;
+  now?: () => number;
+  random?: () => number;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** A group with no deployment to try right now; `retryAt` is when one frees up. */
+class GroupUnavailable extends Error {
+  readonly retryAt: number;
+  readonly why: "cooling" | "limits";
+  constructor(group: string, why: "cooling" | "limits", retryAt: number) {
+    super(
+      why === "cooling"
+        ? `No deployments available for model '${group}': all are cooling down after failures`
+        : `No deployments available for model '${group}': all are at their rpm or parallel-request limits`,
+    );
+    this.why = why;
+    this.retryAt = retryAt;
+  }
+}
+
+interface Call {
+  request: CreateImageRequest;
+  signal: AbortSignal;
+  deadline: number;
+  deadlineSignal: AbortSignal;
+  listener: RouteListener;
+  attempts: AttemptRecord[];
+  errors: GatewayError[];
 }
 
 export class Router {
   private readonly adapters: ReadonlyMap<Provider, ProviderAdapter>;
+  private readonly settings: RouterSettings;
+  private readonly resolver: ModelResolver;
+  private readonly validateFn: RouterOptions["validate"];
+  private readonly state: RouterState;
+  private readonly strategy: Strategy;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 
-  constructor(adapters: readonly ProviderAdapter[]) {
-    this.adapters = new Map(adapters.map((a) => [a.provider, a]));
+  constructor(options: RouterOptions) {
+    this.adapters = new Map(options.adapters.map((a) => [a.provider, a]));
+    this.settings = options.settings;
+    this.resolver = options.resolver;
+    this.validateFn = options.validate;
+    this.state = options.state ?? new InMemoryRouterState();
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.sleep = options.sleep ?? abortableSleep;
+    this.strategy = strategyFor(this.settings.routing_strategy, {
+      latencyBuffer: this.settings.lowest_latency_buffer ?? DEFAULTS.latencyBuffer,
+      random: this.random,
+    });
   }
 
-  /** The deployment a request would be sent to first; validation checks against it. */
-  primary(group: ModelGroup): Deployment {
-    const d = group.deployments[0];
-    if (d === undefined) throw new GatewayError("model_not_found", `The model '${group.name}' has no deployments.`, { param: "model" });
-    return d;
+  async route(group: ModelGroup, request: CreateImageRequest, signal: AbortSignal, listener: RouteListener): Promise<RouteOutcome> {
+    // Nothing reaches a provider that the gateway could have rejected itself.
+    const servable = this.servable(group, request, true);
+    const timeoutMs = (this.settings.timeout ?? DEFAULTS.timeoutSeconds) * 1000;
+    const deadlineSignal = AbortSignal.timeout(timeoutMs);
+    const call: Call = {
+      request,
+      signal,
+      deadline: this.now() + timeoutMs,
+      deadlineSignal,
+      listener,
+      attempts: [],
+      errors: [],
+    };
+    let unavailable: GroupUnavailable | undefined;
+    try {
+      return await this.runGroup(group.name, servable, call);
+    } catch (e) {
+      if (e instanceof GatewayError && e.kind === "content_policy") return this.contentPolicyFallbacks(group.name, e, call);
+      if (e instanceof GroupUnavailable) unavailable = e;
+      else if (!(e instanceof GatewayError) || !isRetryable(e)) throw e;
+    }
+    for (const name of this.fallbacksFor(group.name)) {
+      if (signal.aborted) throw signal.reason;
+      const target = this.fallbackGroup(name, group.name, call);
+      if (target === undefined) continue;
+      listener.onFallback?.(group.name, name, "primary group failed");
+      try {
+        return await this.runGroup(target.name, target.deployments, call);
+      } catch (e) {
+        if (e instanceof GroupUnavailable) unavailable = earliest(unavailable, e);
+        else if (!(e instanceof GatewayError) || !isRetryable(e)) throw e;
+      }
+    }
+    throw this.finalError(group.name, call, unavailable);
   }
 
-  async route(group: ModelGroup, request: CreateImageRequest, signal: AbortSignal, listener: AttemptListener): Promise<RouteOutcome> {
-    const deployment = this.primary(group);
+  /** Deployments of `group` able to serve `request`; when none is, the first one's 400. */
+  private servable(group: ModelGroup, request: CreateImageRequest, throwIfNone: boolean): Deployment[] {
+    let firstError: unknown;
+    const ok = group.deployments.filter((d) => {
+      try {
+        this.validateFn(d, request, group.name);
+        return true;
+      } catch (e) {
+        firstError ??= e;
+        return false;
+      }
+    });
+    if (ok.length === 0 && throwIfNone) {
+      throw firstError ?? new GatewayError("model_not_found", `The model '${group.name}' has no deployments.`, { param: "model" });
+    }
+    return ok;
+  }
+
+  private fallbacksFor(group: string): string[] {
+    const entry = this.settings.fallbacks?.find((f) => Object.hasOwn(f, group));
+    const list = entry?.[group] ?? this.settings.default_fallbacks ?? [];
+    return list.filter((n) => n !== group).slice(0, this.settings.max_fallbacks ?? DEFAULTS.maxFallbacks);
+  }
+
+  /** A fallback group that can serve the request, or undefined with the reason recorded. */
+  private fallbackGroup(name: string, from: string, call: Call): { name: string; deployments: Deployment[] } | undefined {
+    let target: ModelGroup;
+    try {
+      target = this.resolver.resolve(name);
+    } catch (e) {
+      call.attempts.push({ deployment: name, status: "skipped", message: `fallback '${name}' is not a usable model: ${(e as Error).message}` });
+      return undefined;
+    }
+    const deployments = this.servable(target, call.request, false);
+    if (deployments.length === 0) {
+      let reason = "cannot serve this request";
+      try {
+        this.validateFn(target.deployments[0]!, call.request, name);
+      } catch (e) {
+        reason = (e as Error).message;
+      }
+      call.attempts.push({ deployment: name, status: "skipped", message: `fallback from '${from}' skipped: ${reason}` });
+      call.listener.onFallback?.(from, name, `skipped: ${reason}`);
+      return undefined;
+    }
+    return { name: target.name, deployments };
+  }
+
+  private async contentPolicyFallbacks(group: string, refusal: GatewayError, call: Call): Promise<RouteOutcome> {
+    const entry = this.settings.content_policy_fallbacks?.find((f) => Object.hasOwn(f, group));
+    for (const name of entry?.[group] ?? []) {
+      if (call.signal.aborted) throw call.signal.reason;
+      const target = this.fallbackGroup(name, group, call);
+      if (target === undefined) continue;
+      call.listener.onFallback?.(group, name, "content policy refusal");
+      try {
+        return await this.runGroup(target.name, target.deployments, call);
+      } catch (e) {
+        if (!(e instanceof GroupUnavailable) && !(e instanceof GatewayError)) throw e;
+      }
+    }
+    // With no (working) content policy fallback, the refusal is the answer.
+    throw refusal;
+  }
+
+  /** Tries one group's deployments, retrying per policy; throws the group's last error. */
+  private async runGroup(name: string, deployments: readonly Deployment[], call: Call): Promise<RouteOutcome> {
+    const tried = new Set<string>();
+    let retries = 0;
+    let lastError: GatewayError | undefined;
+    for (;;) {
+      if (call.signal.aborted) throw call.signal.reason;
+      // A retry prefers a deployment not tried yet, even one of a lower priority tier.
+      const fresh = this.candidates(name, deployments, tried);
+      const candidates = fresh instanceof GroupUnavailable ? this.candidates(name, deployments) : fresh;
+      if (candidates instanceof GroupUnavailable) throw lastError ?? candidates;
+      const deployment = this.strategy(candidates, this.state, this.now());
+      try {
+        const result = await this.attempt(deployment, call);
+        return { result, deployment, group: name };
+      } catch (e) {
+        if (!(e instanceof GatewayError)) throw e;
+        lastError = e;
+        if (e.kind === "content_policy" || !isRetryable(e)) throw e;
+        tried.add(deployment.id);
+        if (retries >= retriesFor(classify(e), this.settings)) throw e;
+        retries += 1;
+        const canGoElsewhere = !(this.candidates(name, deployments, tried) instanceof GroupUnavailable);
+        if (canGoElsewhere) {
+          call.listener.onRetry?.(deployment, e, 0);
+          continue;
+        }
+        if (breaksDeployment(e)) throw e;
+        const wait = this.retryWait(e, retries, call);
+        if (wait === undefined) throw e;
+        call.listener.onRetry?.(deployment, e, wait);
+        await this.sleep(wait, AbortSignal.any([call.signal, call.deadlineSignal]));
+        if (call.signal.aborted) throw call.signal.reason;
+      }
+    }
+  }
+
+  /** How long to wait before retrying the same group, or undefined when waiting is pointless. */
+  private retryWait(e: GatewayError, retries: number, call: Call): number | undefined {
+    const maxWait = (this.settings.max_retry_wait ?? DEFAULTS.maxRetryWaitSeconds) * 1000;
+    const wait = e.retryAfterSeconds !== undefined ? e.retryAfterSeconds * 1000 : backoffMs(retries - 1, this.random);
+    if (wait > maxWait || this.now() + wait >= call.deadline) return undefined;
+    return wait;
+  }
+
+  /** The deployments to pick from now (best priority tier first), or why there are none. */
+  private candidates(group: string, deployments: readonly Deployment[], exclude?: ReadonlySet<string>): Deployment[] | GroupUnavailable {
+    const now = this.now();
+    let soonest = Number.POSITIVE_INFINITY;
+    let cooling = 0;
+    const open: Deployment[] = [];
+    for (const d of deployments) {
+      if (exclude?.has(d.id)) continue;
+      const until = this.state.cooldownUntil(d.id, now);
+      if (until !== undefined) {
+        cooling += 1;
+        soonest = Math.min(soonest, until);
+        continue;
+      }
+      if (d.rpm !== undefined && this.state.recentRequests(d.id, now) >= d.rpm) {
+        soonest = Math.min(soonest, this.state.windowFreesAt(d.id, now));
+        continue;
+      }
+      if (d.maxParallel !== undefined && this.state.inflight(d.id) >= d.maxParallel) {
+        soonest = Math.min(soonest, now + 1000);
+        continue;
+      }
+      open.push(d);
+    }
+    if (open.length === 0) return new GroupUnavailable(group, cooling === deployments.length ? "cooling" : "limits", soonest);
+    const tier = Math.min(...open.map((d) => d.order));
+    return open.filter((d) => d.order === tier);
+  }
+
+  private async attempt(deployment: Deployment, call: Call): Promise<GenerationResult> {
     const adapter = this.adapters.get(deployment.provider);
     if (adapter === undefined) {
       throw new GatewayError("invalid_request", `Provider '${deployment.provider}' is not available in this build.`, {
@@ -44,25 +277,102 @@ export class Router {
         code: "provider_not_supported",
       });
     }
-    listener.onAttempt(deployment);
+    call.listener.onAttempt(deployment);
+    const started = this.now();
+    this.state.begin(deployment.id, started);
     try {
-      const result = await adapter.generate({ deployment, request, signal });
-      return { result, deployment, group: group.name };
-    } catch (e) {
-      throw explainFailure(e, deployment);
+      const result = await adapter.generate({
+        deployment,
+        request: call.request,
+        signal: AbortSignal.any([call.signal, call.deadlineSignal]),
+      });
+      this.state.recordLatency(deployment.id, this.now() - started);
+      return result;
+    } catch (raw) {
+      if (call.signal.aborted) throw call.signal.reason ?? raw;
+      const e = call.deadlineSignal.aborted
+        ? new GatewayError("timeout", `the request deadline of ${this.settings.timeout ?? DEFAULTS.timeoutSeconds} s passed`, { cause: raw })
+        : raw;
+      if (e instanceof GatewayError) {
+        call.attempts.push({ deployment: deployment.id, status: attemptStatus(e), message: e.message });
+        call.errors.push(e);
+        this.recordFailure(deployment, e);
+      }
+      throw e;
+    } finally {
+      this.state.end(deployment.id);
     }
+  }
+
+  private recordFailure(deployment: Deployment, e: GatewayError): void {
+    if (!isRetryable(e)) return; // the request's fault or a refusal says nothing about the deployment
+    const now = this.now();
+    if (breaksDeployment(e)) {
+      this.state.coolDown(deployment.id, now + cooldownMs(e, this.settings));
+      return;
+    }
+    if (e.kind === "rate_limit" && e.retryAfterSeconds !== undefined) {
+      // The upstream said when it will take requests again: rest the deployment until then.
+      this.state.coolDown(deployment.id, now + e.retryAfterSeconds * 1000);
+      return;
+    }
+    const fails = this.state.recordFailure(deployment.id, now);
+    if (fails >= (this.settings.allowed_fails ?? DEFAULTS.allowedFails)) {
+      this.state.coolDown(deployment.id, now + cooldownMs(e, this.settings));
+    }
+  }
+
+  /** The error for a request whose every group failed: it lists each attempt. */
+  private finalError(group: string, call: Call, unavailable: GroupUnavailable | undefined): GatewayError {
+    const { attempts, errors } = call;
+    if (errors.length === 0 && unavailable !== undefined) {
+      return new GatewayError("rate_limit", `${unavailable.message}. Try again in ${secondsUntil(unavailable.retryAt, this.now())} s.`, {
+        code: "no_deployments_available",
+        retryAfterSeconds: secondsUntil(unavailable.retryAt, this.now()),
+        attempts,
+      });
+    }
+    const summary = attempts.map((a) => `[${a.deployment}] ${typeof a.status === "number" ? `${a.status} ` : `${a.status}: `}${a.message}`).join("; ");
+    const message = `All ${errors.length} upstream attempt${errors.length === 1 ? "" : "s"} for '${group}' failed: ${summary}`;
+    if (errors.every((e) => e.kind === "rate_limit")) {
+      const hints = errors.map((e) => e.retryAfterSeconds).filter((s): s is number => s !== undefined);
+      const retryAfter = hints.length > 0 ? Math.min(...hints) : unavailable ? secondsUntil(unavailable.retryAt, this.now()) : undefined;
+      return new GatewayError("rate_limit", message, { code: errors.at(-1)?.code, retryAfterSeconds: retryAfter, attempts });
+    }
+    if (errors.every((e) => e.kind === "timeout")) return new GatewayError("timeout", message, { attempts });
+    const all503 = errors.every((e) => e.httpStatus === 503);
+    return new GatewayError("upstream", message, {
+      code: errors.length === 1 ? errors[0]!.code : "all_attempts_failed",
+      httpStatus: all503 ? 503 : 502,
+      attempts,
+    });
   }
 }
 
-/** Upstream failures name the deployment that failed; request errors pass unchanged. */
-function explainFailure(e: unknown, deployment: Deployment): unknown {
-  if (!(e instanceof GatewayError) || (e.kind !== "upstream" && e.kind !== "timeout")) return e;
-  const status = e.kind === "timeout" ? "timeout" : (e.httpStatus ?? 502);
-  return new GatewayError(e.kind, `All upstream attempts failed: [${deployment.id}] ${e.message}`, {
-    code: e.code,
-    httpStatus: e.httpStatus,
-    retryAfterSeconds: e.retryAfterSeconds,
-    attempts: [{ deployment: deployment.id, status, message: e.message }],
-    cause: e,
+function attemptStatus(e: GatewayError): AttemptRecord["status"] {
+  if (e.kind === "timeout") return "timeout";
+  if (e.kind === "rate_limit") return 429;
+  if (e.code === "upstream_unreachable") return "network";
+  return e.httpStatus ?? 502;
+}
+
+function earliest(a: GroupUnavailable | undefined, b: GroupUnavailable): GroupUnavailable {
+  return a === undefined || b.retryAt < a.retryAt ? b : a;
+}
+
+function secondsUntil(at: number, now: number): number {
+  return Math.max(1, Math.ceil((at - now) / 1000));
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -6,6 +6,7 @@ import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Catalog } from "../catalog/catalog.ts";
+import { validateRequest } from "../catalog/validate.ts";
 import type { GatewayConfig } from "../config/load.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
@@ -48,7 +49,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const resolver = new ModelResolver(config, catalog);
-  const router = new Router(options.adapters ?? ADAPTERS);
+  const router = new Router({
+    settings: config.router,
+    adapters: options.adapters ?? ADAPTERS,
+    resolver,
+    validate: (deployment, request, modelName) => validateRequest(request, deployment.spec, modelName),
+  });
   const connectRouter = createConnectRouter({
     interceptors: [callInfoInterceptor(logger)],
     readMaxBytes: config.server.maxBodyBytes,

@@ -44,6 +44,10 @@ export function callInfoInterceptor(logger: Logger): Interceptor {
       const err = toConnectError(e);
       if (info.costUsd === undefined) info.costUsd = 0;
       writeCallHeaders(err.metadata, info);
+      // The gateway already spent its retries and fallbacks: SDKs should not multiply them.
+      if (e instanceof GatewayError && (e.kind === "upstream" || e.kind === "timeout") && info.attempts > 0) {
+        err.metadata.set("x-should-retry", "false");
+      }
       throw err;
     }
   };

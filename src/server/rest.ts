@@ -114,6 +114,9 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
 export function writeOpenAIError(res: NodeResponse, err: ConnectError, requestId: string, extra?: Headers): void {
   const { status, body } = connectToOpenAI(err);
   const headers: Record<string, string> = extra ? Object.fromEntries(extra) : {};
+  // `extra` framed the Connect error body this one replaces; its length would stall the client.
+  delete headers["content-length"];
+  delete headers["content-encoding"];
   headers["content-type"] = "application/json";
   headers["x-request-id"] = requestId;
   headers["x-imagegate-cost-usd"] ??= "0";

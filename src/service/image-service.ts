@@ -3,7 +3,7 @@
  * provider, shape the answer. The same method serves gRPC, gRPC-Web, Connect and REST.
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { resolveDefaults, validateRequest } from "../catalog/validate.ts";
+import { resolveDefaults } from "../catalog/validate.ts";
 import type { CreateImageRequest, ImageService, ImagesResponse } from "../gen/imagegate/v1/images_pb.js";
 import { costOf, type PriceList } from "../pricing/pricing.ts";
 import type { ModelResolver } from "../router/resolve.ts";
@@ -21,9 +21,6 @@ export function createImageService(
       const info = ctx.values.get(kCallInfo);
       const group = resolver.resolve(request.model);
       if (info) info.model = group.name;
-      const primary = router.primary(group);
-      validateRequest(request, primary.spec, group.name);
-      const effective = resolveDefaults(request, primary.spec);
       const outcome = await router.route(group, request, ctx.signal, {
         onAttempt(deployment) {
           if (!info) return;
@@ -32,15 +29,20 @@ export function createImageService(
         },
       });
       const { result, deployment } = outcome;
+      const effective = resolveDefaults(request, deployment.spec);
       const size = result.size ?? (effective.size === "auto" ? undefined : effective.size);
       if (info) {
         info.model = outcome.group;
         info.deployment = deployment.id;
-        info.costUsd = costOf(
-          { images: result.images.length, size, quality: result.quality ?? effective.quality, usage: result.usage },
-          prices.lookup(deployment.provider, deployment.spec.model),
-          deployment.costPerImage,
-        );
+        // The operator's per-image price wins; then what the provider says it charged; then the table.
+        const reported = deployment.costPerImage === undefined ? result.costUsd : undefined;
+        info.costUsd =
+          reported ??
+          costOf(
+            { images: result.images.length, size, quality: result.quality ?? effective.quality, usage: result.usage },
+            prices.lookup(deployment.provider, deployment.spec.model),
+            deployment.costPerImage,
+          );
       }
       return toImagesResponse(result, { responseFormat: effective.responseFormat, size });
     },

@@ -10,7 +10,7 @@ import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { openaiFaults } from "../../src/emulators/openai.ts";
 import { pngSize } from "../../src/emulators/png.ts";
-import { ImageService } from "../../src/gen/imagegate/v1/images_pb.js";
+import { type CreateImageRequestSchema, ImageService, type ImagesResponseSchema } from "../../src/gen/imagegate/v1/images_pb.js";
 import { grpcClient } from "../support/grpc.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
@@ -41,9 +41,13 @@ describe("TLS on the one port", () => {
 
     const c = grpcClient(ImageService, `localhost:${stack.gateway.port}`, grpc.credentials.createSsl(ca));
     try {
-      const { response } = await c.unary("createImage", { prompt: "a fox", model: "dall-e-2", size: "512x512", responseFormat: "b64_json" });
-      const data = (response as unknown as { data: { b64Json: Uint8Array }[] }).data;
-      expect(pngSize(data[0]!.b64Json)).toEqual({ width: 512, height: 512 });
+      const { response } = await c.unary<typeof CreateImageRequestSchema, typeof ImagesResponseSchema>("createImage", {
+        prompt: "a fox",
+        model: "dall-e-2",
+        size: "512x512",
+        responseFormat: "b64_json",
+      });
+      expect(pngSize(response.data[0]!.b64Json!)).toEqual({ width: 512, height: 512 });
     } finally {
       c.close();
     }

@@ -147,6 +147,13 @@ export declare type CreateImageRequest = Message<"imagegate.v1.CreateImageReques
    * @generated from field: optional string aspect_ratio = 22 [json_name = "aspect_ratio"];
    */
   aspectRatio?: string | undefined;
+
+  /**
+   * A refinement of `style`, from the provider's list for that style (Recraft).
+   *
+   * @generated from field: optional string substyle = 23;
+   */
+  substyle?: string | undefined;
 };
 
 /**
