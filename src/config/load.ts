@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
 import type { Catalog } from "../catalog/catalog.ts";
+import { missingCredentials } from "../providers/env.ts";
 import { buildDeployment, DEFAULT_TIMEOUT_SECONDS, type Deployment } from "./deployment.ts";
 import { ConfigError, type Env, substituteEnv } from "./env.ts";
 import { ConfigFileSchema, IGNORED_PARAMS, IGNORED_SECTIONS, type KeyConfig, type RouterSettings } from "./schema.ts";
@@ -72,6 +73,12 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
     else if (!(section in ConfigFileSchema.shape)) throw new ConfigError(`${source}: unknown top-level key '${section}'`);
   }
 
+  const masterKeyVar = unset.get("general_settings.master_key");
+  if (masterKeyVar !== undefined) {
+    // Starting open because a variable is missing would be a silent security hole.
+    throw new ConfigError(`${source}: general_settings.master_key: environment variable ${masterKeyVar} is not set`);
+  }
+
   const router = file.router_settings ?? {};
   const defaultTimeout = router.timeout ?? DEFAULT_TIMEOUT_SECONDS;
   const groups = new Map<string, Deployment[]>();
@@ -102,6 +109,13 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
       deployment = { ...deployment, id: `${deployment.id}-${n}` };
     }
     if (ids.has(deployment.id)) throw new ConfigError(`${source}: model_list[${i}].model_info.id: duplicate deployment id '${deployment.id}'`);
+    const missing = missingCredentials(deployment.provider, deployment.params);
+    if (missing !== undefined) {
+      const unsetVars = [...unset].filter(([path]) => path.startsWith(`model_list[${i}].`)).map(([, name]) => name);
+      throw new ConfigError(
+        `${source}: ${where}: missing ${missing}` + (unsetVars.length > 0 ? ` (unset: ${unsetVars.join(", ")})` : ""),
+      );
+    }
     ids.add(deployment.id);
     const list = groups.get(entry.model_name) ?? [];
     list.push(deployment);
@@ -109,8 +123,9 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
   }
 
   const server = file.server ?? {};
-  const host = env.HOST ?? server.host ?? DEFAULT_HOST;
-  const portText = env.PORT;
+  // An empty variable counts as unset, as everywhere in the config.
+  const host = nonEmpty(env.HOST) ?? server.host ?? DEFAULT_HOST;
+  const portText = nonEmpty(env.PORT);
   const port = portText !== undefined ? parsePort(portText, "PORT") : (server.port ?? DEFAULT_PORT);
 
   return {
@@ -129,6 +144,10 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
     env,
     warnings,
   };
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === "" ? undefined : v;
 }
 
 export function parsePort(text: string, what: string): number {

@@ -175,7 +175,7 @@ describe("parseConfig: environment references", () => {
 
   it(`substitutes several \${NAME} embedded in one value`, () => {
     const config = load(
-      `model_list:\n${entry("a", "model: openai/dall-e-3", `api_base: "https://\${HOST_A}-\${HOST_B}.example.com/v1"`)}`,
+      `model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: k", `api_base: "https://\${HOST_A}-\${HOST_B}.example.com/v1"`)}`,
       { HOST_A: "eu", HOST_B: "west" },
     );
     expect(only(config, "a").params.api_base).toBe("https://eu-west.example.com/v1");
@@ -207,8 +207,18 @@ describe("parseConfig: environment references", () => {
       expect(d.params.api_key).toBe("k");
       expect("api_base" in d.params).toBe(false);
     }
-    const master = load("general_settings:\n  master_key: os.environ/UNSET_MASTER\n");
-    expect(master.masterKey).toBeUndefined();
+  });
+
+  it("refuses to start open when master_key points at an unset variable", () => {
+    const e = configError("general_settings:\n  master_key: os.environ/UNSET_MASTER\n");
+    expect(e.message).toBe("config: general_settings.master_key: environment variable UNSET_MASTER is not set");
+  });
+
+  it("refuses a deployment without credentials, naming the key, its variable and the unset reference", () => {
+    const e = configError(`model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}`);
+    expect(e.message).toBe("config: model_list[0].params: missing api_key (or OPENAI_API_KEY) (unset: TEAM_KEY)");
+    // The environment's OPENAI_API_KEY fills it in.
+    expect(only(load(`model_list:\n${entry("a", "model: openai/dall-e-3")}`, { OPENAI_API_KEY: "sk-x" }), "a").params.api_key).toBe("sk-x");
   });
 
   it("names the key and the variable when a required key's variable is unset", () => {
