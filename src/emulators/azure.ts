@@ -1,0 +1,581 @@
+/**
+ * An in-process emulator of an Azure OpenAI resource's image API
+ * (`POST /openai/deployments/{deployment}/images/generations?api-version=…`) and of the
+ * Entra ID token endpoint that issues its bearer tokens (`POST /{tenant}/oauth2/v2.0/token`),
+ * used by the tests and by `npm run dev`. Its rules are its own, written from the reference
+ * (shared/reference/providers.md §2), independent of the gateway's catalog.
+ *
+ * Test hooks:
+ * - A prompt containing the word "forbidden" is refused by the "content filter": DALL·E
+ *   deployments answer `content_policy_violation` with `inner_error.content_filter_results`,
+ *   GPT-image deployments `moderation_blocked`.
+ * - `faults` (or `POST /__emulator/faults`, `DELETE` to clear) injects errors, latency,
+ *   hangs and resets into image requests; `azureFaults` builds Azure's usual ones.
+ * - `requests` records every image request; `tokenRequests` counts token grants asked for.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type http from "node:http";
+import { applyFault, type Fault, FaultQueue, parseFault } from "./faults.ts";
+import {
+  BodyTooLarge,
+  ImageStore,
+  isObject,
+  listen,
+  parseJsonOrUndefined,
+  readBody,
+  requestOrigin,
+  sendJson,
+} from "./http-kit.ts";
+import { renderPng } from "./png.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Rule table
+// ---------------------------------------------------------------------------------------------
+
+export type AzureImageModel = "dall-e-3" | "gpt-image-1" | "gpt-image-1-mini";
+
+interface ModelRules {
+  family: "dall-e" | "gpt-image";
+  promptMax: number;
+  maxN: number;
+  sizes: readonly string[];
+  qualities: readonly string[];
+  styles?: readonly string[];
+  /** The first api-version (date part) that serves the model. */
+  minApiVersion: string;
+}
+
+const DALL_E_3: ModelRules = {
+  family: "dall-e",
+  promptMax: 4000,
+  maxN: 1,
+  sizes: ["1024x1024", "1792x1024", "1024x1792"],
+  qualities: ["standard", "hd", "auto"],
+  styles: ["vivid", "natural"],
+  minApiVersion: "2023-12-01",
+};
+
+const GPT_IMAGE_1: ModelRules = {
+  family: "gpt-image",
+  promptMax: 32000,
+  maxN: 10,
+  sizes: ["1024x1024", "1536x1024", "1024x1536", "auto"],
+  qualities: ["low", "medium", "high", "auto"],
+  minApiVersion: "2025-04-01",
+};
+
+const MODELS: Readonly<Record<AzureImageModel, ModelRules>> = {
+  "dall-e-3": DALL_E_3,
+  "gpt-image-1": GPT_IMAGE_1,
+  "gpt-image-1-mini": GPT_IMAGE_1,
+};
+
+/** api-versions of the data-plane inference API (GA and preview) the emulator knows. */
+const API_VERSIONS = new Set([
+  "2023-12-01-preview",
+  "2024-02-01",
+  "2024-02-15-preview",
+  "2024-03-01-preview",
+  "2024-04-01-preview",
+  "2024-05-01-preview",
+  "2024-06-01",
+  "2024-07-01-preview",
+  "2024-08-01-preview",
+  "2024-09-01-preview",
+  "2024-10-01-preview",
+  "2024-10-21",
+  "2024-12-01-preview",
+  "2025-01-01-preview",
+  "2025-02-01-preview",
+  "2025-03-01-preview",
+  "2025-04-01-preview",
+]);
+/** Later previews than the list above are taken as they come. */
+const LATER_PREVIEW = /^(\d{4}-\d{2}-\d{2})-preview$/;
+
+type ParamType = "string" | "integer";
+const PARAMS: Readonly<Record<string, ParamType>> = {
+  prompt: "string",
+  model: "string",
+  n: "integer",
+  size: "string",
+  quality: "string",
+  response_format: "string",
+  style: "string",
+  user: "string",
+  background: "string",
+  moderation: "string",
+  output_format: "string",
+  output_compression: "integer",
+};
+const DALL_E_ONLY = ["response_format", "style"];
+const GPT_IMAGE_ONLY = ["background", "moderation", "output_format", "output_compression"];
+const ENUMS: Readonly<Record<string, readonly string[]>> = {
+  response_format: ["url", "b64_json"],
+  background: ["transparent", "opaque", "auto"],
+  moderation: ["low", "auto"],
+  output_format: ["png", "jpeg", "webp"],
+};
+
+const ENTRA_SCOPES = ["https://cognitiveservices.azure.com/.default", "https://ai.azure.com/.default"];
+const URL_TTL_MS = 24 * 60 * 60 * 1000;
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const MAX_RECORDED_REQUESTS = 10_000;
+const REFUSAL_WORD = /\bforbidden\b/i;
+
+const INVALID_KEY_MESSAGE =
+  "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.";
+const INVALID_TOKEN_MESSAGE =
+  "Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.";
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------
+
+export interface EntraApp {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  /** `expires_in` of issued tokens; default 3599. */
+  tokenTtlSeconds?: number;
+}
+
+export interface AzureEmulatorOptions {
+  apiKey: string;
+  /** The app registration the emulated token endpoint grants tokens to; none: no Entra ID. */
+  entra?: EntraApp;
+  /** Deployment name → model. Default: one deployment per model, named after it. */
+  deployments?: Readonly<Record<string, AzureImageModel>>;
+  host?: string;
+  port?: number;
+  /** Clock in ms (token and URL expiry); defaults to Date.now. */
+  now?: () => number;
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Path and query, e.g. /openai/deployments/d/images/generations?api-version=2024-10-21 */
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: unknown;
+}
+
+export interface AzureEmulator {
+  /** The resource endpoint, e.g. http://127.0.0.1:PORT: what `api_base` takes. */
+  endpoint: string;
+  /** The Entra authority host (this same server): what `azure_authority_host` takes. */
+  authorityHost: string;
+  port: number;
+  faults: FaultQueue;
+  requests: RecordedRequest[];
+  /** Token requests received (granted or not). */
+  readonly tokenRequests: number;
+  close(): Promise<void>;
+}
+
+function azureError(code: string, message: string, extra: Record<string, unknown> = {}): object {
+  return { error: { code, message, ...extra } };
+}
+
+/** Builders for the faults Azure OpenAI is known to produce. Spread to add `times` or `model`. */
+export const azureFaults = {
+  /** 429 with Azure's wording; `retry-after` header only when `header` is true. */
+  rateLimit(retryAfterSeconds = 20, header = true): Fault {
+    const headers: Record<string, string> = { "x-ratelimit-remaining-requests": "0" };
+    if (header) headers["retry-after"] = String(retryAfterSeconds);
+    return {
+      status: 429,
+      headers,
+      body: azureError(
+        "429",
+        `Requests to the Images_Generations_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded call rate limit of your current OpenAI S0 pricing tier. Please retry after ${retryAfterSeconds} seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit.`,
+      ),
+    };
+  },
+  serverError(): Fault {
+    return { status: 500, body: azureError("InternalServerError", "The server had an error while processing your request.") };
+  },
+  unavailable(): Fault {
+    return { status: 503, body: azureError("ServiceUnavailable", "The service is temporarily unable to process your request. Please try again later.") };
+  },
+  /** 200 with a truncated JSON body. */
+  malformed(): Fault {
+    return { status: 200, headers: { "content-type": "application/json" }, body: '{"created": 1713833628, "data": [{"b64_json": "iVBO' };
+  },
+  latency(delayMs: number): Fault {
+    return { delayMs };
+  },
+  hang(): Fault {
+    return { hang: true };
+  },
+  reset(): Fault {
+    return { reset: true };
+  },
+};
+
+export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<AzureEmulator> {
+  const emulator = new Emulator(opts);
+  const server = await listen((req, res) => emulator.handle(req, res), opts.host, opts.port);
+  emulator.origin = server.origin;
+  return {
+    endpoint: server.origin,
+    authorityHost: server.origin,
+    port: server.port,
+    faults: emulator.faults,
+    requests: emulator.requests,
+    get tokenRequests() {
+      return emulator.tokenRequests;
+    },
+    close: server.close,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  readonly status: number;
+  readonly body: object;
+  constructor(status: number, body: object) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function badRequest(message: string, param: string | null, code: string): ApiError {
+  return new ApiError(400, { error: { code, message, param, type: "invalid_request_error" } });
+}
+
+interface ImageRequest {
+  model: AzureImageModel;
+  rules: ModelRules;
+  prompt: string;
+  n: number;
+  width: number;
+  height: number;
+  quality: string;
+  responseFormat: "url" | "b64_json";
+}
+
+function validate(raw: unknown, model: AzureImageModel): ImageRequest {
+  if (!isObject(raw)) throw badRequest("Invalid request body: expected a JSON object.", null, "invalid_request_error");
+  const rules = MODELS[model];
+  for (const key of Object.keys(raw)) {
+    if (!(key in PARAMS)) throw badRequest(`Unrecognized request argument supplied: ${key}`, null, "invalid_request_error");
+  }
+  const p = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null));
+  for (const [key, value] of Object.entries(p)) {
+    const type = PARAMS[key];
+    const ok = type === "integer" ? Number.isInteger(value) : typeof value === type;
+    if (!ok) throw badRequest(`Invalid type for '${key}': expected ${type === "integer" ? "an integer" : "a string"}.`, key, "invalid_type");
+  }
+  const prompt = p.prompt as string | undefined;
+  if (prompt === undefined || prompt === "") throw badRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
+  if (prompt.length > rules.promptMax) {
+    throw badRequest(`Invalid 'prompt': string too long. Expected a string with maximum length ${rules.promptMax}.`, "prompt", "string_above_max_length");
+  }
+  for (const key of rules.family === "dall-e" ? GPT_IMAGE_ONLY : DALL_E_ONLY) {
+    if (p[key] !== undefined) throw badRequest(`Unknown parameter: '${key}' is not supported with this model.`, key, "unknown_parameter");
+  }
+  for (const [key, allowed] of Object.entries(ENUMS)) {
+    if (p[key] !== undefined && !allowed.includes(p[key] as string)) throw invalidValue(key, p[key], allowed);
+  }
+  const n = (p.n as number | undefined) ?? 1;
+  if (n < 1 || n > rules.maxN) {
+    throw badRequest(`Invalid 'n': ${n}. This model supports n from 1 to ${rules.maxN}.`, "n", rules.maxN === 1 ? "invalid_value" : "integer_above_max_value");
+  }
+  const size = (p.size as string | undefined) ?? (rules.family === "dall-e" ? "1024x1024" : "auto");
+  if (!rules.sizes.includes(size)) throw invalidValue("size", size, rules.sizes);
+  const quality = (p.quality as string | undefined) ?? "auto";
+  if (!rules.qualities.includes(quality)) throw invalidValue("quality", quality, rules.qualities);
+  if (p.style !== undefined && !rules.styles?.includes(p.style as string)) throw invalidValue("style", p.style, rules.styles ?? []);
+  const outputFormat = (p.output_format as string | undefined) ?? "png";
+  if (p.background === "transparent" && outputFormat === "jpeg") {
+    throw badRequest("Transparent background requires output_format 'png' or 'webp'.", "background", "invalid_value");
+  }
+  if (p.output_compression !== undefined) {
+    const c = p.output_compression as number;
+    if (c < 0 || c > 100) throw badRequest(`Invalid 'output_compression': ${c}. Expected 0 to 100.`, "output_compression", "invalid_value");
+    // Azure documents output_compression for jpeg only.
+    if (outputFormat !== "jpeg" && c < 100) {
+      throw badRequest("output_compression is only supported with output_format 'jpeg'.", "output_compression", "invalid_value");
+    }
+  }
+  const [width, height] = size === "auto" ? [1024, 1024] : size.split("x").map(Number);
+  return {
+    model,
+    rules,
+    prompt,
+    n,
+    width: width!,
+    height: height!,
+    quality: quality === "auto" ? (rules.family === "gpt-image" ? "medium" : "standard") : quality,
+    responseFormat: rules.family === "gpt-image" ? "b64_json" : ((p.response_format as "url" | "b64_json" | undefined) ?? "url"),
+  };
+}
+
+function invalidValue(param: string, value: unknown, allowed: readonly string[]): ApiError {
+  return badRequest(`Invalid value: '${String(value)}'. Supported values are: ${allowed.map((v) => `'${v}'`).join(", ")}.`, param, "invalid_value");
+}
+
+function apiVersionDate(version: string | null): string | undefined {
+  if (version === null) return undefined;
+  if (API_VERSIONS.has(version)) return version.slice(0, 10);
+  const later = LATER_PREVIEW.exec(version);
+  return later && later[1]! > "2025-04-01" ? later[1] : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+// ---------------------------------------------------------------------------------------------
+
+const DEPLOYMENT_PATH = /^\/openai\/deployments\/([^/]+)\/images\/generations$/;
+const TOKEN_PATH = /^\/([^/]+)\/oauth2\/v2\.0\/token$/;
+const IMAGE_PATH = /^\/private\/images\/([0-9a-f]+)\/generated_00\.png$/;
+
+class Emulator {
+  readonly faults = new FaultQueue();
+  readonly requests: RecordedRequest[] = [];
+  tokenRequests = 0;
+  origin = "";
+  readonly #opts: AzureEmulatorOptions;
+  readonly #now: () => number;
+  readonly #deployments: Readonly<Record<string, AzureImageModel>>;
+  readonly #tokens = new Map<string, number>();
+  readonly #images = new ImageStore();
+
+  constructor(opts: AzureEmulatorOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+    this.#deployments = opts.deployments ?? { "dall-e-3": "dall-e-3", "gpt-image-1": "gpt-image-1", "gpt-image-1-mini": "gpt-image-1-mini" };
+  }
+
+  async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    res.setHeader("apim-request-id", requestId);
+    res.setHeader("x-request-id", requestId);
+    res.setHeader("x-ms-region", "East US");
+    const method = req.method ?? "GET";
+    const url = new URL(req.url ?? "/", "http://emulator");
+    try {
+      if (url.pathname === "/__emulator/faults") return await this.#control(req, res, method);
+      const image = IMAGE_PATH.exec(url.pathname);
+      if (image && method === "GET") return this.#download(res, image[1]!);
+      const token = TOKEN_PATH.exec(url.pathname);
+      if (token && method === "POST") return await this.#token(req, res, decodeURIComponent(token[1]!));
+      const deployment = DEPLOYMENT_PATH.exec(url.pathname);
+      if (!deployment || method !== "POST") throw new ApiError(404, azureError("404", "Resource not found"));
+      await this.#generate(req, res, url, decodeURIComponent(deployment[1]!));
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        sendJson(res, 413, azureError("RequestEntityTooLarge", `Request body too large: limit is ${err.limit} bytes.`));
+        return;
+      }
+      if (!(err instanceof ApiError)) throw err;
+      sendJson(res, err.status, err.body);
+    }
+  }
+
+  async #generate(req: http.IncomingMessage, res: http.ServerResponse, url: URL, deploymentName: string): Promise<void> {
+    const body = await readBody(req, MAX_BODY_BYTES);
+    const json = parseJsonOrUndefined(body);
+    this.requests.push({ method: "POST", path: url.pathname + url.search, headers: req.headers, body: json });
+    if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.shift();
+    // Faults come first: they stand for upstream trouble of any kind. They match on the deployment's model.
+    const fault = this.faults.take({ model: this.#deployments[deploymentName] });
+    if (fault && (await applyFault(fault, res, req))) return;
+
+    this.#authenticate(req);
+    const version = apiVersionDate(url.searchParams.get("api-version"));
+    if (version === undefined) throw new ApiError(404, azureError("404", "Resource not found"));
+    const model = this.#deployments[deploymentName];
+    if (model === undefined) {
+      throw new ApiError(
+        404,
+        azureError(
+          "DeploymentNotFound",
+          "The API deployment for this resource does not exist. If you created the deployment within the last 5 minutes, please wait a moment and try again.",
+        ),
+      );
+    }
+    if (version < MODELS[model].minApiVersion) {
+      throw badRequest(
+        `The imagesGenerate operation does not work with the specified model, ${model}, in API version ${url.searchParams.get("api-version")}. Please choose different model and try again. You can learn more about which models can be used with each operation here: https://go.microsoft.com/fwlink/?linkid=2197993.`,
+        null,
+        "OperationNotSupported",
+      );
+    }
+    if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) {
+      throw badRequest("Unsupported Content-Type: expected application/json.", null, "invalid_request_error");
+    }
+    if (json === undefined) throw badRequest("We could not parse the JSON body of your request.", null, "invalid_request_error");
+    const request = validate(json, model);
+    this.#refuseIfUnsafe(request);
+    sendJson(res, 200, this.#answer(req, request));
+  }
+
+  #authenticate(req: http.IncomingMessage): void {
+    const key = req.headers["api-key"];
+    if (typeof key === "string") {
+      if (key === this.#opts.apiKey) return;
+      throw new ApiError(401, azureError("401", INVALID_KEY_MESSAGE));
+    }
+    const bearer = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+    if (bearer === undefined) throw new ApiError(401, azureError("401", INVALID_KEY_MESSAGE));
+    const expiresAt = this.#tokens.get(bearer);
+    if (expiresAt === undefined || expiresAt <= this.#now()) throw new ApiError(401, azureError("401", INVALID_TOKEN_MESSAGE));
+  }
+
+  #refuseIfUnsafe(r: ImageRequest): void {
+    if (!REFUSAL_WORD.test(r.prompt)) return;
+    if (r.rules.family === "gpt-image") {
+      throw new ApiError(400, {
+        error: {
+          code: "moderation_blocked",
+          message: "Your request was rejected by the safety system. If you believe this is an error, contact us and include the request ID.",
+          param: null,
+          type: "image_generation_user_error",
+        },
+      });
+    }
+    throw new ApiError(400, {
+      error: {
+        code: "content_policy_violation",
+        inner_error: {
+          code: "ResponsibleAIPolicyViolation",
+          content_filter_results: {
+            hate: { filtered: false, severity: "safe" },
+            self_harm: { filtered: false, severity: "safe" },
+            sexual: { filtered: false, severity: "safe" },
+            violence: { filtered: true, severity: "high" },
+            jailbreak: { filtered: false, detected: false },
+          },
+          revised_prompt: `A detailed rendering of: ${r.prompt}`,
+        },
+        message: "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
+        type: "invalid_request_error",
+      },
+    });
+  }
+
+  #answer(req: http.IncomingMessage, r: ImageRequest): object {
+    const created = Math.floor(this.#now() / 1000);
+    const seeds = Array.from({ length: r.n }, (_, i) => `azure|${r.model}|${r.prompt}|${i}`);
+    if (r.rules.family === "dall-e") {
+      const safe = { filtered: false, severity: "safe" };
+      const filters = { hate: safe, self_harm: safe, sexual: safe, violence: safe };
+      const data = seeds.map((seed) => ({
+        ...(r.responseFormat === "url"
+          ? { url: this.#storeImage(req, r.width, r.height, seed) }
+          : { b64_json: renderPng(r.width, r.height, seed).toString("base64") }),
+        revised_prompt: `A detailed rendering of: ${r.prompt}`,
+        content_filter_results: filters,
+        prompt_filter_results: { ...filters, profanity: { detected: false, filtered: false }, jailbreak: { detected: false, filtered: false } },
+      }));
+      return { created, data };
+    }
+    const input = Math.ceil(r.prompt.length / 4);
+    const perImage = { low: 272, medium: 1056, high: 4160 }[r.quality as "low" | "medium" | "high"];
+    const output = Math.ceil((perImage * r.width * r.height) / 1024 ** 2) * r.n;
+    return {
+      created,
+      data: seeds.map((seed) => ({ b64_json: renderPng(r.width, r.height, seed).toString("base64") })),
+      usage: {
+        input_tokens: input,
+        input_tokens_details: { text_tokens: input, image_tokens: 0 },
+        output_tokens: output,
+        total_tokens: input + output,
+      },
+    };
+  }
+
+  #storeImage(req: http.IncomingMessage, width: number, height: number, seed: string): string {
+    const expiresAt = this.#now() + URL_TTL_MS;
+    const id = this.#images.put(() => renderPng(width, height, seed), "image/png", expiresAt);
+    const se = encodeURIComponent(new Date(expiresAt).toISOString());
+    return `${requestOrigin(req, this.origin)}/private/images/${id}/generated_00.png?se=${se}&sig=${randomBytes(12).toString("base64url")}`;
+  }
+
+  #download(res: http.ServerResponse, id: string): void {
+    const image = this.#images.get(id, this.#now());
+    if (image === undefined || image === "expired") {
+      const [status, code, message] =
+        image === "expired"
+          ? [403, "AuthenticationFailed", "Signed expiry time must be after signed start time."]
+          : [404, "BlobNotFound", "The specified blob does not exist."];
+      const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+      res.writeHead(status, { "content-type": "application/xml", "content-length": Buffer.byteLength(xml) });
+      res.end(xml);
+      return;
+    }
+    res.writeHead(200, { "content-type": image.contentType, "content-length": image.bytes.length });
+    res.end(image.bytes);
+  }
+
+  /** Entra ID client-credentials grant, answered as login.microsoftonline.com does. */
+  async #token(req: http.IncomingMessage, res: http.ServerResponse, tenant: string): Promise<void> {
+    this.tokenRequests += 1;
+    const form = new URLSearchParams((await readBody(req, 64 * 1024)).toString("utf8"));
+    const app = this.#opts.entra;
+    const fail = (status: number, error: string, description: string) =>
+      sendJson(res, status, {
+        error,
+        error_description: `${description}\r\nTrace ID: ${randomUUID()}\r\nCorrelation ID: ${randomUUID()}\r\nTimestamp: ${new Date(this.#now()).toISOString()}`,
+        error_codes: [Number(/AADSTS(\d+)/.exec(description)?.[1] ?? 0)],
+        timestamp: new Date(this.#now()).toISOString(),
+      });
+    if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers["content-type"] ?? "")) {
+      return fail(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'grant_type'.");
+    }
+    if (form.get("grant_type") !== "client_credentials") {
+      return fail(400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.");
+    }
+    if (app === undefined || tenant !== app.tenantId) {
+      return fail(400, "invalid_request", `AADSTS90002: Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID.`);
+    }
+    if (form.get("client_id") !== app.clientId) {
+      return fail(
+        400,
+        "unauthorized_client",
+        `AADSTS700016: Application with identifier '${form.get("client_id") ?? ""}' was not found in the directory '${tenant}'.`,
+      );
+    }
+    if (form.get("client_secret") !== app.clientSecret) {
+      return fail(
+        401,
+        "invalid_client",
+        `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`,
+      );
+    }
+    if (!ENTRA_SCOPES.includes(form.get("scope") ?? "")) {
+      return fail(400, "invalid_scope", `AADSTS70011: The provided value for the input parameter 'scope' is not valid.`);
+    }
+    const ttl = app.tokenTtlSeconds ?? 3599;
+    const token = `eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.${randomBytes(24).toString("base64url")}.`;
+    this.#tokens.set(token, this.#now() + ttl * 1000);
+    sendJson(res, 200, { token_type: "Bearer", expires_in: ttl, ext_expires_in: ttl, access_token: token });
+  }
+
+  /** POST a Fault (JSON) to queue it, DELETE to clear, GET to see how many are pending. */
+  async #control(req: http.IncomingMessage, res: http.ServerResponse, method: string): Promise<void> {
+    if (method === "DELETE") {
+      this.faults.clear();
+      sendJson(res, 200, { pending: 0 });
+      return;
+    }
+    if (method === "GET") {
+      sendJson(res, 200, { pending: this.faults.size });
+      return;
+    }
+    let fault: Fault;
+    try {
+      fault = parseFault(JSON.parse((await readBody(req, MAX_BODY_BYTES)).toString("utf8")));
+    } catch (err) {
+      throw badRequest(`Invalid fault: ${err instanceof Error ? err.message : String(err)}`, null, "invalid_fault");
+    }
+    this.faults.push(fault);
+    sendJson(res, 201, { pending: this.faults.size });
+  }
+}
