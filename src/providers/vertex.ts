@@ -1,0 +1,303 @@
+/**
+ * Vertex AI adapter: `vertex_ai/imagegeneration@*`, `vertex_ai/imagen-*` through `:predict`
+ * and `vertex_ai/gemini-*-image*` through `:generateContent` on the publisher-model path
+ * (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api). The
+ * mapping is shared with AI Studio in google-images.ts; this file adds the URL and the
+ * service-account OAuth flow (https://developers.google.com/identity/protocols/oauth2/service-account#httprest):
+ * an RS256 JWT signed with `jose`, POSTed to the key file's own `token_uri` (which
+ * google-auth-library would ignore), the access token cached and refreshed before expiry
+ * with one refresh in flight per service account.
+ */
+import { readFile } from "node:fs/promises";
+import { importPKCS8, SignJWT } from "jose";
+import { GatewayError } from "../errors/errors.ts";
+import { generateGoogleImages } from "./google-images.ts";
+import { first, safeUrl, sendUpstream } from "./http.ts";
+import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
+
+export const VERTEX_DEFAULT_LOCATION = "us-central1";
+export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
+const GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token";
+const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/** Google accepts assertions valid for at most an hour. */
+const ASSERTION_LIFETIME_SECONDS = 3600;
+/** Refresh this long before expiry (or a tenth of the lifetime, for short-lived tokens). */
+const REFRESH_MARGIN_MS = 5 * 60 * 1000;
+const TOKEN_TIMEOUT_MS = 30_000;
+const LABEL = "Vertex AI";
+
+/** `https://{location}-aiplatform.googleapis.com/v1`; the `global` location has no region prefix. */
+export function vertexDefaultBase(location: string): string {
+  return location === "global"
+    ? "https://aiplatform.googleapis.com/v1"
+    : `https://${location}-aiplatform.googleapis.com/v1`;
+}
+
+/** `{api_base}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}`. */
+export function vertexUrl(
+  base: string,
+  project: string,
+  location: string,
+  model: string,
+  method: string,
+): string {
+  const seg = (s: string) => encodeURIComponent(s).replace(/%40/g, "@");
+  return `${base.replace(/\/+$/, "")}/projects/${seg(project)}/locations/${seg(location)}/publishers/google/models/${seg(model)}:${method}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service account and access tokens
+// ---------------------------------------------------------------------------------------------
+
+/** The fields of a service-account key file this flow uses. */
+export interface ServiceAccountKey {
+  type?: string;
+  project_id?: string;
+  private_key_id: string;
+  private_key: string;
+  client_email: string;
+  token_uri: string;
+}
+
+/**
+ * Reads `vertex_credentials`: the key JSON itself, or a path to it. Messages name the
+ * path or the missing field, never the content (it holds a private key).
+ */
+export async function loadServiceAccount(credentials: string): Promise<ServiceAccountKey> {
+  const inline = credentials.trimStart().startsWith("{");
+  let text = credentials;
+  if (!inline) {
+    try {
+      text = await readFile(credentials, "utf8");
+    } catch (e) {
+      throw authFailed(
+        `cannot read the service-account key file ${credentials} (${(e as { code?: string }).code ?? "error"})`,
+      );
+    }
+  }
+  const where = inline
+    ? "the inline service-account key (vertex_credentials)"
+    : `the service-account key file ${credentials}`;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw authFailed(`${where} is not valid JSON`);
+  }
+  if (typeof json !== "object" || json === null) throw authFailed(`${where} is not a JSON object`);
+  const raw = json as Record<string, unknown>;
+  if (raw.type !== undefined && raw.type !== "service_account") {
+    throw authFailed(
+      `${where} has type '${String(raw.type)}'; only 'service_account' keys are supported`,
+    );
+  }
+  for (const field of ["client_email", "private_key", "private_key_id"] as const) {
+    if (typeof raw[field] !== "string" || raw[field] === "")
+      throw authFailed(`${where} has no ${field}`);
+  }
+  return {
+    ...(typeof raw.type === "string" ? { type: raw.type } : {}),
+    ...(typeof raw.project_id === "string" ? { project_id: raw.project_id } : {}),
+    private_key_id: raw.private_key_id as string,
+    private_key: raw.private_key as string,
+    client_email: raw.client_email as string,
+    token_uri:
+      typeof raw.token_uri === "string" && raw.token_uri !== "" ? raw.token_uri : GOOGLE_TOKEN_URI,
+  };
+}
+
+/** The signed assertion of the JWT-bearer grant (RFC 7523), as Google's token endpoint wants it. */
+export async function signAssertion(
+  key: ServiceAccountKey,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Promise<string> {
+  let privateKey: CryptoKey;
+  try {
+    privateKey = await importPKCS8(key.private_key, "RS256");
+  } catch {
+    throw authFailed(`the private_key of ${key.client_email} is not a PKCS#8 RSA key`);
+  }
+  return new SignJWT({ scope: CLOUD_PLATFORM_SCOPE })
+    .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: key.private_key_id })
+    .setIssuer(key.client_email)
+    .setAudience(key.token_uri)
+    .setIssuedAt(nowSeconds)
+    .setExpirationTime(nowSeconds + ASSERTION_LIFETIME_SECONDS)
+    .sign(privateKey);
+}
+
+export interface FetchedToken {
+  accessToken: string;
+  expiresInSeconds: number;
+}
+
+/** Exchanges a fresh assertion for an access token at the key's `token_uri`, used as given. */
+export async function requestAccessToken(key: ServiceAccountKey): Promise<FetchedToken> {
+  const assertion = await signAssertion(key);
+  const where = safeUrl(key.token_uri);
+  let res: Awaited<ReturnType<typeof sendUpstream>>;
+  try {
+    res = await sendUpstream(key.token_uri, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
+      signal: new AbortController().signal,
+      timeoutMs: TOKEN_TIMEOUT_MS,
+    });
+  } catch (e) {
+    throw authFailed(`could not obtain an access token from ${where}: ${(e as Error).message}`, e);
+  }
+  const json = parseJson(res.body);
+  if (res.status === 200 && typeof json?.access_token === "string" && json.access_token !== "") {
+    const expires = Number(json.expires_in);
+    return {
+      accessToken: json.access_token,
+      expiresInSeconds: Number.isFinite(expires) && expires > 0 ? expires : 3600,
+    };
+  }
+  const error = typeof json?.error === "string" ? json.error : undefined;
+  const description =
+    typeof json?.error_description === "string" ? json.error_description : undefined;
+  const contentType = first(res.headers["content-type"]) ?? "";
+  const why =
+    error !== undefined
+      ? `${error}${description ? `: ${description}` : ""}`
+      : res.status === 200
+        ? `no access_token in the ${contentType || "untyped"} answer`
+        : "no error description";
+  throw authFailed(
+    `the token endpoint ${where} refused ${key.client_email} (${res.status} ${why})`,
+  );
+}
+
+/**
+ * One service account's access token: fetched on first use, reused until shortly before it
+ * expires, then refreshed, with exactly one request in flight however many calls wait.
+ * A caller that gives up stops waiting; the refresh carries on for the others.
+ */
+export class AccessTokenCache {
+  readonly #fetch: () => Promise<FetchedToken>;
+  readonly #now: () => number;
+  #current: { value: string; refreshAt: number } | undefined;
+  #inflight: Promise<string> | undefined;
+
+  constructor(fetch: () => Promise<FetchedToken>, now: () => number = Date.now) {
+    this.#fetch = fetch;
+    this.#now = now;
+  }
+
+  get(signal: AbortSignal): Promise<string> {
+    const current = this.#current;
+    if (current !== undefined && this.#now() < current.refreshAt)
+      return Promise.resolve(current.value);
+    this.#inflight ??= this.#refresh().finally(() => {
+      this.#inflight = undefined;
+    });
+    return untilAborted(this.#inflight, signal);
+  }
+
+  /** Forgets the token (the upstream refused it), so the next call fetches another. */
+  invalidate(): void {
+    this.#current = undefined;
+  }
+
+  async #refresh(): Promise<string> {
+    const { accessToken, expiresInSeconds } = await this.#fetch();
+    const lifetimeMs = expiresInSeconds * 1000;
+    this.#current = {
+      value: accessToken,
+      refreshAt: this.#now() + lifetimeMs - Math.min(REFRESH_MARGIN_MS, lifetimeMs / 10),
+    };
+    return accessToken;
+  }
+}
+
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+interface Account {
+  key: ServiceAccountKey;
+  tokens: AccessTokenCache;
+}
+
+/** Accounts by `vertex_credentials` value; a failed load is not kept, so a fixed file is picked up. */
+const accounts = new Map<string, Promise<Account>>();
+
+function accountFor(credentials: string): Promise<Account> {
+  let account = accounts.get(credentials);
+  if (account === undefined) {
+    account = loadServiceAccount(credentials).then((key) => ({
+      key,
+      tokens: new AccessTokenCache(() => requestAccessToken(key)),
+    }));
+    account.catch(() => accounts.delete(credentials));
+    accounts.set(credentials, account);
+  }
+  return account;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The adapter
+// ---------------------------------------------------------------------------------------------
+
+export const vertexAdapter: ProviderAdapter = {
+  provider: "vertex_ai",
+  async generate(call: UpstreamCall): Promise<GenerationResult> {
+    const { params, model } = call.deployment;
+    if (params.vertex_credentials === undefined) {
+      throw authFailed(
+        "no service-account key: set vertex_credentials or GOOGLE_APPLICATION_CREDENTIALS",
+      );
+    }
+    const { key, tokens } = await accountFor(params.vertex_credentials);
+    const project = params.vertex_project ?? key.project_id;
+    if (project === undefined) {
+      throw new GatewayError(
+        "upstream",
+        `${LABEL}: no project: set vertex_project or VERTEXAI_PROJECT`,
+        {
+          code: "upstream_misconfigured",
+          retryable: false,
+        },
+      );
+    }
+    const location = params.vertex_location ?? VERTEX_DEFAULT_LOCATION;
+    const base = params.api_base ?? vertexDefaultBase(location);
+    return generateGoogleImages(call, {
+      label: LABEL,
+      url: (method) => vertexUrl(base, project, location, model, method),
+      headers: async (signal) => ({ authorization: `Bearer ${await tokens.get(signal)}` }),
+      onAuthRejected: () => tokens.invalidate(),
+    });
+  },
+};
+
+function authFailed(why: string, cause?: unknown): GatewayError {
+  return new GatewayError("upstream", `${LABEL}: ${why}`, { code: "upstream_auth_failed", cause });
+}
+
+function parseJson(body: Buffer): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(body.toString("utf8"));
+    return typeof v === "object" && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
