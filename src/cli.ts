@@ -9,6 +9,7 @@ import { type GatewayConfig, loadConfigFile, parseConfig, parsePort } from "./co
 import { startDevProviders } from "./dev/dev.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { type Gateway, startGateway } from "./server/gateway.ts";
+import { createTelemetry } from "./telemetry/telemetry.ts";
 
 const USAGE = `usage:
   imagegate serve --config FILE [--host HOST] [--port PORT]
@@ -46,7 +47,12 @@ async function main(argv: string[]): Promise<number> {
   }
   for (const w of config.warnings) logger.log("warn", w);
 
-  const gateway = await startGateway({ config, catalog, logger });
+  const telemetry = createTelemetry({
+    env: config.env,
+    logFormat: dev ? "pretty" : "json",
+    capturePrompts: config.capturePrompts,
+  });
+  const gateway = await startGateway({ config, catalog, logger, telemetry });
   announce(logger, gateway, config, dev);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -54,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       gateway
         .shutdown()
         .then(closeProviders)
+        .then(() => telemetry.shutdown())
         .then(resolve, resolve);
     };
     process.once("SIGTERM", () => stop("SIGTERM"));

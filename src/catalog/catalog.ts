@@ -134,7 +134,7 @@ const ENUM_KEYS = [
 ] as const;
 export type EnumKey = (typeof ENUM_KEYS)[number];
 
-const RESPONSE_FORMATS = ["url", "b64_json"] as const;
+export const RESPONSE_FORMATS = ["url", "b64_json"] as const;
 
 /** Substyles a client may send, per `style` value (Recraft); a style absent here takes none. */
 const SubstyleSpecSchema = z.strictObject({
@@ -154,7 +154,9 @@ export const ModelSpecSchema = z
     size: SizeSpecSchema,
     quality: EnumSpecSchema.optional(),
     style: EnumSpecSchema.optional(),
-    response_format: EnumSpecSchema,
+    // Ignored: every model answers in both formats, the gateway converting (src/service/deliver.ts);
+    // the default is `native_response`. Optional so catalog files that still list it load.
+    response_format: EnumSpecSchema.optional(),
     native_response: z.enum(RESPONSE_FORMATS),
     background: EnumSpecSchema.optional(),
     moderation: EnumSpecSchema.optional(),
@@ -169,7 +171,7 @@ export const ModelSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     if (spec.n.min < 1) addIssue(ctx, ["n", "min"], "n starts at 1");
-    for (const value of spec.response_format.values) {
+    for (const value of spec.response_format?.values ?? []) {
       if (!(RESPONSE_FORMATS as readonly string[]).includes(value)) {
         addIssue(ctx, ["response_format", "values"], `'${value}' is not url or b64_json`);
       }

@@ -13,6 +13,7 @@ import {
   type FlagParam,
   type ModelSpec,
   type RangeSpec,
+  RESPONSE_FORMATS,
   type SizeRule,
 } from "./catalog.ts";
 
@@ -99,8 +100,7 @@ export function resolveDefaults(req: CreateImageRequest, spec: ModelSpec): Resol
     n: req.n ?? spec.n.default ?? 1,
     size: req.size ?? spec.size.default,
     quality: effective(req.quality, spec.quality),
-    responseFormat:
-      effective(req.responseFormat, spec.response_format) ?? spec.response_format.default,
+    responseFormat: req.responseFormat ?? spec.native_response,
     style: effective(req.style, spec.style),
     background: effective(req.background, spec.background),
     outputFormat: effective(req.outputFormat, spec.output_format),
@@ -153,6 +153,7 @@ function checkListed(req: CreateImageRequest, spec: ModelSpec, model: string): v
 }
 
 function isListed(spec: ModelSpec, param: Param): boolean {
+  if (param === "response_format") return true; // every model, whatever the catalog lists
   if ((FLAG_PARAMS as readonly string[]).includes(param))
     return (spec.params as readonly string[]).includes(param);
   return spec[param as Exclude<Param, FlagParam>] !== undefined;
@@ -171,9 +172,19 @@ function checkStream(req: CreateImageRequest): void {
 function checkEnums(req: CreateImageRequest, spec: ModelSpec, model: string): void {
   for (const [key, read] of entriesOf(ENUM_FIELDS)) {
     const value = read(req);
-    const enumSpec = spec[key];
+    const enumSpec = enumSpecOf(spec, key);
     if (value !== undefined && enumSpec) checkEnum(key, value, enumSpec, model);
   }
+}
+
+/**
+ * The values a model takes for an enumerated field. `response_format` is the gateway's,
+ * not the model's: `url` and `b64_json` for every model (it stores bytes and fetches
+ * URLs), defaulting to what the upstream returns natively.
+ */
+function enumSpecOf(spec: ModelSpec, key: EnumKey): EnumSpec | undefined {
+  if (key === "response_format") return { values: [...RESPONSE_FORMATS], default: spec.native_response };
+  return spec[key];
 }
 
 function checkRanges(req: CreateImageRequest, spec: ModelSpec, model: string): void {
@@ -286,10 +297,10 @@ function formatRatio(ratio: number): string {
 function checkRequires(req: CreateImageRequest, spec: ModelSpec): void {
   for (const [key, read] of entriesOf(ENUM_FIELDS)) {
     const value = read(req);
-    const needs = value === undefined ? undefined : spec[key]?.requires?.[value];
+    const needs = value === undefined ? undefined : enumSpecOf(spec, key)?.requires?.[value];
     for (const [other, allowed] of Object.entries(needs ?? {})) {
       const otherKey = other as EnumKey;
-      const actual = ENUM_FIELDS[otherKey](req) ?? spec[otherKey]?.default;
+      const actual = ENUM_FIELDS[otherKey](req) ?? enumSpecOf(spec, otherKey)?.default;
       if (actual === undefined || !allowed.includes(actual)) {
         throw invalidParam(
           key,

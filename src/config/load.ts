@@ -10,6 +10,7 @@ import { missingCredentials } from "../providers/env.ts";
 import { buildDeployment, DEFAULT_TIMEOUT_SECONDS, type Deployment } from "./deployment.ts";
 import { ConfigError, type Env, substituteEnv } from "./env.ts";
 import { ConfigFileSchema, IGNORED_PARAMS, IGNORED_SECTIONS, type KeyConfig, type RouterSettings } from "./schema.ts";
+import { type DownloadSettings, downloadSettings, type StorageSettings, storageSettings } from "./storage.ts";
 
 export interface ServerSettings {
   host: string;
@@ -17,6 +18,9 @@ export interface ServerSettings {
   publicUrl: string | undefined;
   tls: { certFile: string; keyFile: string } | undefined;
   maxBodyBytes: number;
+  maxConcurrent: number;
+  maxQueued: number;
+  clientTimeoutMs: number;
 }
 
 export interface GatewayConfig {
@@ -26,7 +30,14 @@ export interface GatewayConfig {
   readonly server: ServerSettings;
   readonly masterKey: string | undefined;
   readonly rehostUrls: boolean;
+  readonly capturePrompts: boolean;
+  /** SQLite file of the keys' spend, or `:memory:`. */
+  readonly spendDb: string;
   readonly keys: readonly KeyConfig[];
+  /** `storage:` and `general_settings.url_signing_key`: images the gateway serves itself. */
+  readonly storage: StorageSettings;
+  /** `general_settings.allowed_image_hosts` and download limits: fetching provider image URLs. */
+  readonly imageDownload: DownloadSettings;
   /** The environment direct `provider/model` names draw credentials from. */
   readonly env: Env;
   /** Things worth saying at startup that do not stop it. */
@@ -34,8 +45,12 @@ export interface GatewayConfig {
 }
 
 export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_SPEND_DB = ".imagegate/spend.sqlite";
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_CONCURRENT = 512;
+export const DEFAULT_MAX_QUEUED = 2048;
+export const DEFAULT_CLIENT_TIMEOUT_SECONDS = 30;
 
 export function loadConfigFile(path: string, env: Env, catalog: Catalog): GatewayConfig {
   let text: string;
@@ -112,9 +127,8 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
     const missing = missingCredentials(deployment.provider, deployment.params);
     if (missing !== undefined) {
       const unsetVars = [...unset].filter(([path]) => path.startsWith(`model_list[${i}].`)).map(([, name]) => name);
-      throw new ConfigError(
-        `${source}: ${where}: missing ${missing}` + (unsetVars.length > 0 ? ` (unset: ${unsetVars.join(", ")})` : ""),
-      );
+      const why = unsetVars.length > 0 ? ` (unset: ${unsetVars.join(", ")})` : "";
+      throw new ConfigError(`${source}: ${where}: missing ${missing}${why}`);
     }
     ids.add(deployment.id);
     const list = groups.get(entry.model_name) ?? [];
@@ -137,10 +151,17 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
       publicUrl: server.public_url?.replace(/\/+$/, ""),
       tls: server.tls && { certFile: server.tls.cert_file, keyFile: server.tls.key_file },
       maxBodyBytes: server.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+      maxConcurrent: server.max_concurrent_requests ?? DEFAULT_MAX_CONCURRENT,
+      maxQueued: server.max_queued_requests ?? DEFAULT_MAX_QUEUED,
+      clientTimeoutMs: (server.client_timeout ?? DEFAULT_CLIENT_TIMEOUT_SECONDS) * 1000,
     },
     masterKey: file.general_settings?.master_key,
     rehostUrls: file.general_settings?.rehost_urls ?? false,
+    capturePrompts: file.general_settings?.capture_prompts ?? false,
+    spendDb: file.general_settings?.spend_db ?? DEFAULT_SPEND_DB,
     keys: file.keys ?? [],
+    storage: storageSettings(file),
+    imageDownload: downloadSettings(file, source),
     env,
     warnings,
   };

@@ -93,12 +93,57 @@ const ServerSchema = z.strictObject({
   public_url: z.url().optional(),
   tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
   max_body_bytes: z.number().int().positive().optional(),
+  /** Image requests served at once; more wait in a bounded queue. */
+  max_concurrent_requests: z.number().int().positive().optional(),
+  /** Requests that may wait for a slot; past it the answer is 429 with Retry-After. */
+  max_queued_requests: z.number().int().nonnegative().optional(),
+  /** Seconds a client has to send its request headers and body (slow clients are cut off). */
+  client_timeout: positive.optional(),
 });
 
 const GeneralSettingsSchema = z.looseObject({
   master_key: z.string().min(1).optional(),
   rehost_urls: z.boolean().optional(),
+  /** Record prompts on spans and request logs (off: prompts may be personal data). */
+  capture_prompts: z.boolean().optional(),
+  /** Where keys' spend is kept for `max_budget` (SQLite file; `:memory:` forgets on restart). */
+  spend_db: z.string().min(1).optional(),
+  // Image URLs the gateway hands out (src/store/): the HMAC key, and where provider URLs may be fetched from.
+  url_signing_key: z.string().min(16, "must be at least 16 characters").optional(),
+  allowed_image_hosts: z.array(z.string().min(1)).optional(),
+  image_download_max_bytes: z.number().int().positive().optional(),
+  image_download_timeout_seconds: positive.optional(),
 });
+
+/** `storage:`: where images the gateway serves itself are kept (src/store/). */
+const StorageSchema = z
+  .strictObject({
+    backend: z.enum(["local", "s3"]).optional(),
+    dir: z.string().min(1).optional(),
+    ttl_seconds: z.number().int().positive().optional(),
+    max_bytes: z.number().int().positive().optional(),
+    sweep_interval_seconds: positive.optional(),
+    s3: z
+      .strictObject({
+        bucket: z.string().min(1),
+        prefix: z.string().optional(),
+        endpoint: z.url().optional(),
+        region: z.string().min(1).optional(),
+        force_path_style: z.boolean().optional(),
+        access_key_id: z.string().min(1).optional(),
+        secret_access_key: z.string().min(1).optional(),
+        session_token: z.string().min(1).optional(),
+        presigned_urls: z.boolean().optional(),
+      })
+      .refine((s) => (s.access_key_id === undefined) === (s.secret_access_key === undefined), {
+        message: "give both `access_key_id` and `secret_access_key`, or neither (the AWS default chain)",
+      })
+      .optional(),
+  })
+  .refine((s) => s.backend !== "s3" || s.s3 !== undefined, {
+    message: "`backend: s3` needs an `s3:` section with at least `bucket`",
+    path: ["s3"],
+  });
 
 const KeySchema = z
   .strictObject({
@@ -119,6 +164,7 @@ export const ConfigFileSchema = z.looseObject({
   general_settings: GeneralSettingsSchema.optional(),
   server: ServerSchema.optional(),
   keys: z.array(KeySchema).optional(),
+  storage: StorageSchema.optional(),
 });
 export type ConfigFile = z.infer<typeof ConfigFileSchema>;
 export type RouterSettings = z.infer<typeof RouterSettingsSchema>;

@@ -3,8 +3,16 @@
  * gateway wired to them through the same environment variables a real deployment uses.
  */
 import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Env } from "../config/env.ts";
+import { startBedrockEmulator } from "../emulators/bedrock.ts";
 import { startOpenAIEmulator } from "../emulators/openai.ts";
+import { startAzureEmulator } from "../emulators/azure.ts";
+import { startRecraftEmulator } from "../emulators/recraft.ts";
+import { startGeminiEmulator } from "../emulators/gemini.ts";
+import { startVertexEmulator } from "../emulators/vertex.ts";
 
 /** One emulated provider, as `npm run dev` runs it. */
 export interface DevEmulator {
@@ -22,6 +30,74 @@ export interface DevEmulator {
 
 /** Each provider's emulator starter. Adding a provider adds one entry here. */
 const EMULATORS: Record<string, () => Promise<DevEmulator>> = {
+  async gemini() {
+    const apiKey = `AIza${randomBytes(18).toString("base64url")}`;
+    const emulator = await startGeminiEmulator({ apiKey, host: "127.0.0.1", port: 0 });
+    return {
+      env: { GEMINI_API_KEY: apiKey, GEMINI_API_BASE: emulator.baseUrl },
+      url: emulator.baseUrl,
+      close: () => emulator.close(),
+    };
+  },
+  async vertex_ai() {
+    // A throwaway service-account key (made by the emulator, which trusts it) in a private temp file.
+    const emulator = await startVertexEmulator({ host: "127.0.0.1", port: 0 });
+    const dir = await mkdtemp(join(tmpdir(), "imagegate-vertex-"));
+    const keyFile = join(dir, "service-account.json");
+    await writeFile(keyFile, JSON.stringify(emulator.serviceAccount, null, 2), { mode: 0o600 });
+    return {
+      env: {
+        GOOGLE_APPLICATION_CREDENTIALS: keyFile,
+        VERTEXAI_PROJECT: emulator.projectId,
+        VERTEXAI_LOCATION: "us-central1",
+        VERTEXAI_API_BASE: emulator.baseUrl,
+      },
+      url: emulator.baseUrl,
+      async close() {
+        await emulator.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  async azure() {
+    // Deployments named after their models, so `azure/dall-e-3` and `azure/gpt-image-1` work as direct names.
+    const apiKey = randomBytes(16).toString("hex");
+    const emulator = await startAzureEmulator({ apiKey, host: "127.0.0.1", port: 0 });
+    return {
+      env: { AZURE_API_KEY: apiKey, AZURE_API_BASE: emulator.endpoint },
+      url: emulator.endpoint,
+      close: () => emulator.close(),
+    };
+  },
+  async recraft() {
+    const apiKey = randomBytes(24).toString("base64url");
+    const emulator = await startRecraftEmulator({ apiKey, host: "127.0.0.1", port: 0 });
+    return {
+      env: { RECRAFT_API_KEY: apiKey, RECRAFT_API_BASE: emulator.baseUrl },
+      url: emulator.baseUrl,
+      close: () => emulator.close(),
+    };
+  },
+  async bedrock() {
+    // Throwaway temporary credentials (with a session token), checked by the emulator's SigV4.
+    const credentials = {
+      accessKeyId: `ASIA${randomBytes(8).toString("hex").toUpperCase()}`,
+      secretAccessKey: randomBytes(30).toString("base64"),
+      sessionToken: randomBytes(48).toString("base64"),
+    };
+    const emulator = await startBedrockEmulator({ credentials: [credentials], region: "us-east-1", host: "127.0.0.1", port: 0 });
+    return {
+      env: {
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        AWS_SESSION_TOKEN: credentials.sessionToken,
+        AWS_REGION: emulator.region,
+        AWS_ENDPOINT_URL_BEDROCK_RUNTIME: emulator.endpoint,
+      },
+      url: emulator.endpoint,
+      close: () => emulator.close(),
+    };
+  },
   async openai() {
     const apiKey = `sk-emulator-${randomBytes(12).toString("hex")}`;
     const emulator = await startOpenAIEmulator({ apiKey, host: "127.0.0.1", port: 0 });
@@ -45,12 +121,26 @@ export interface DevProviders {
 export async function startDevProviders(): Promise<DevProviders> {
   const started = await Promise.all(Object.entries(EMULATORS).map(async ([name, start]) => ({ name, dev: await start() })));
   const items = started.map((s) => s.dev.modelList ?? "").filter((m) => m.trim() !== "");
+  const imagesDir = await mkdtemp(join(tmpdir(), "imagegate-dev-images-"));
   return {
     env: Object.assign({}, ...started.map((s) => s.dev.env)),
-    configYaml: items.length > 0 ? `model_list:\n${items.join("\n")}\n` : "",
+    configYaml:
+      (items.length > 0 ? `model_list:\n${items.join("\n")}\n` : "") +
+      devImageConfig(imagesDir, started.map((s) => s.dev.url)),
     describe: started.map((s) => `${s.name.padEnd(10)} emulated at ${s.dev.url}`),
     async close() {
       await Promise.all(started.map((s) => s.dev.close()));
+      await rm(imagesDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Images the gateway serves itself go to a temp folder that `npm run dev` removes on exit;
+ * the emulators hand out image URLs on loopback, which the gateway fetches only from
+ * addresses config lists (here: each emulator's origin).
+ */
+function devImageConfig(dir: string, emulatorUrls: readonly string[]): string {
+  const origins = [...new Set(emulatorUrls.map((u) => new URL(u).origin))];
+  return `general_settings:\n  allowed_image_hosts: ${JSON.stringify(origins)}\nstorage:\n  dir: ${JSON.stringify(dir)}\n`;
 }

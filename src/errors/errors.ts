@@ -13,6 +13,7 @@ export type ErrorKind =
   | "upstream" // 502/503: every upstream attempt failed
   | "timeout" // 504: upstream deadline passed
   | "too_large" // 413: request body over the limit
+  | "budget" // 429: the gateway key has spent its budget (not retryable)
   | "not_found" // 404: unknown path
   | "internal"; // 500: a bug in the gateway
 

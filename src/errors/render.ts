@@ -7,6 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { type ErrorKind, GatewayError } from "./errors.ts";
+import { redact } from "./redact.ts";
 
 interface KindRow {
   status: number;
@@ -25,6 +26,8 @@ const KINDS: Record<ErrorKind, KindRow> = {
   upstream: { status: 502, type: "server_error", code: undefined, grpc: Code.Unavailable },
   timeout: { status: 504, type: "server_error", code: "timeout", grpc: Code.DeadlineExceeded },
   too_large: { status: 413, type: "invalid_request_error", code: "request_too_large", grpc: Code.ResourceExhausted },
+  // OpenAI's own answer for money spent: 429 `insufficient_quota`, which clients must not retry.
+  budget: { status: 429, type: "insufficient_quota", code: "budget_exceeded", grpc: Code.ResourceExhausted },
   not_found: { status: 404, type: "invalid_request_error", code: "unknown_url", grpc: Code.NotFound },
   internal: { status: 500, type: "server_error", code: undefined, grpc: Code.Internal },
 };
@@ -58,7 +61,7 @@ function gatewayToConnect(e: GatewayError): ConnectError {
     headers.set("retry-after", String(seconds));
     details.push({ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: { seconds: BigInt(seconds) } }) });
   }
-  return new ConnectError(e.message, row.grpc, headers, details, e);
+  return new ConnectError(redact(e.message), row.grpc, headers, details, e);
 }
 
 /** The HTTP status Connect-less clients see for a gRPC code (used when no ErrorInfo is present). */

@@ -15,6 +15,16 @@ const TokenRatesSchema = z.strictObject({
   text_input: z.number().nonnegative(),
   image_input: z.number().nonnegative(),
   image_output: z.number().nonnegative(),
+  // Without `usage`: each image billed as this many output tokens (Gemini native image).
+  output_tokens_per_image: z.number().int().positive().optional(),
+});
+/**
+ * Prices by the produced image's pixel count (Titan, Nova Canvas): the first tier whose
+ * `max_size` (WxH, compared by pixels) the image fits; a tier without `max_size` takes any.
+ */
+const SizeTierSchema = z.strictObject({
+  max_size: z.string().regex(/^\d+x\d+$/).optional(),
+  per_image: z.record(z.string(), z.number().nonnegative()),
 });
 const PriceSchema = z
   .strictObject({
@@ -24,8 +34,11 @@ const PriceSchema = z
     as_of: z.union([z.string(), z.date()]),
     per_image: PerImageSchema.optional(),
     tokens: TokenRatesSchema.optional(),
+    size_tiers: z.array(SizeTierSchema).min(1).optional(),
   })
-  .refine((p) => p.per_image !== undefined || p.tokens !== undefined, { message: "needs per_image or tokens" });
+  .refine((p) => p.per_image !== undefined || p.tokens !== undefined || p.size_tiers !== undefined, {
+    message: "needs per_image, tokens or size_tiers",
+  });
 const PriceFileSchema = z.strictObject({ prices: z.array(PriceSchema) });
 
 export type Price = z.infer<typeof PriceSchema>;
@@ -71,7 +84,29 @@ export function costOf(produced: Produced, price: Price | undefined, overridePer
     const image = u.inputTokensDetails?.imageTokens ?? 0;
     return (text * price.tokens.text_input + image * price.tokens.image_input + u.outputTokens * price.tokens.image_output) / 1e6;
   }
+  if (price.tokens?.output_tokens_per_image !== undefined) {
+    return (produced.images * price.tokens.output_tokens_per_image * price.tokens.image_output) / 1e6;
+  }
+  if (price.size_tiers !== undefined) {
+    const each = tierPrice(price.size_tiers, produced);
+    return each === undefined ? undefined : produced.images * each;
+  }
   const table = price.per_image?.[produced.quality ?? ""] ?? (Object.keys(price.per_image ?? {}).length === 1 ? Object.values(price.per_image!)[0] : undefined);
   const each = table?.[produced.size ?? ""] ?? table?.["*"];
   return each === undefined ? undefined : produced.images * each;
+}
+
+/** The per-image price of the first tier `produced.size` fits, for its quality (or the tier's only price). */
+function tierPrice(tiers: readonly z.infer<typeof SizeTierSchema>[], produced: Produced): number | undefined {
+  const pixels = pixelCount(produced.size);
+  if (pixels === undefined) return undefined;
+  const tier = tiers.find((t) => t.max_size === undefined || pixels <= (pixelCount(t.max_size) ?? 0));
+  if (tier === undefined) return undefined;
+  const prices = Object.values(tier.per_image);
+  return tier.per_image[produced.quality ?? ""] ?? (prices.length === 1 ? prices[0] : undefined);
+}
+
+function pixelCount(size: string | undefined): number | undefined {
+  const m = size === undefined ? null : /^(\d+)x(\d+)$/.exec(size);
+  return m ? Number(m[1]) * Number(m[2]) : undefined;
 }

@@ -9,7 +9,13 @@ import type { GatewayError } from "../errors/errors.ts";
 export type ErrorClass = "RateLimit" | "Timeout" | "InternalServer" | "Authentication" | "BadRequest" | "ContentPolicyViolation";
 
 /** Codes that no retry on the same deployment can fix; the deployment cools down at once. */
-const DEPLOYMENT_BROKEN = new Set(["upstream_auth_failed", "upstream_not_found", "insufficient_quota"]);
+const DEPLOYMENT_BROKEN = new Set([
+  "upstream_auth_failed",
+  "upstream_not_found",
+  "upstream_model_not_found",
+  "upstream_operation_not_supported",
+  "insufficient_quota",
+]);
 
 export function classify(e: GatewayError): ErrorClass {
   if (e.kind === "content_policy") return "ContentPolicyViolation";

@@ -39,6 +39,11 @@ export class ModelResolver {
     return group;
   }
 
+  /** Every deployment known so far: the config's, and direct names resolved since start. */
+  deployments(): Deployment[] {
+    return [...this.config.groups.values(), ...[...this.direct.values()].map((g) => g.deployments)].flat();
+  }
+
   private directGroup(name: string): ModelGroup {
     const parsed = parseDirectName(name) ?? (this.catalog.lookup("openai", name) ? { provider: "openai" as const, model: name } : undefined);
     if (parsed === undefined || this.catalog.lookup(parsed.provider, parsed.model) === undefined) throw notFound(name);

@@ -130,6 +130,11 @@ export class Router {
     throw this.finalError(group.name, call, unavailable);
   }
 
+  /** Whether a deployment is out of rotation right now. */
+  isCooling(deploymentId: string): boolean {
+    return this.state.cooldownUntil(deploymentId, this.now()) !== undefined;
+  }
+
   /** Deployments of `group` able to serve `request`; when none is, the first one's 400. */
   private servable(group: ModelGroup, request: CreateImageRequest, throwIfNone: boolean): Deployment[] {
     let firstError: unknown;

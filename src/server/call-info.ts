@@ -6,13 +6,30 @@ import { createContextKey } from "@connectrpc/connect";
 
 export type WireProtocol = "grpc" | "grpc-web" | "connect" | "rest";
 
+/** Something that happened during the call, kept for the request's span (retries, fallbacks). */
+export interface CallEvent {
+  name: string;
+  time: number;
+  attributes: Record<string, string | number>;
+}
+
 export interface CallInfo {
   requestId: string;
   protocol: WireProtocol;
   model?: string;
   deployment?: string;
+  provider?: string;
   attempts: number;
+  /** USD for this request; undefined while unknown (unpriced models included). */
   costUsd?: number;
+  /** The model answered but has no price: its cost is unknown, not zero. */
+  unpriced?: boolean;
+  images?: number;
+  size?: string;
+  quality?: string;
+  /** The gateway key's name (never the key). */
+  keyName?: string;
+  events: CallEvent[];
 }
 
 export const kCallInfo = createContextKey<CallInfo | undefined>(undefined, { description: "imagegate call info" });

@@ -13,8 +13,6 @@ import { parseImageName } from "../store/store.ts";
 import { requestIdFrom } from "./call-info.ts";
 import { type NodeRequest, type NodeResponse, writeOpenAIError } from "./rest.ts";
 
-export { FILES_PATH };
-
 /**
  * Served images are untrusted bytes from an upstream (SVG can carry script): never
  * sniffed, never run as a page of the gateway's origin.

@@ -9,6 +9,7 @@ import type { Catalog } from "../catalog/catalog.ts";
 import { validateRequest } from "../catalog/validate.ts";
 import type { GatewayConfig } from "../config/load.ts";
 import { GatewayError } from "../errors/errors.ts";
+import { registerSecrets } from "../errors/redact.ts";
 import { toConnectError } from "../errors/render.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 import type { Logger } from "../log/logger.ts";
@@ -17,12 +18,27 @@ import { ADAPTERS } from "../providers/index.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { ModelResolver } from "../router/resolve.ts";
 import { Router } from "../router/router.ts";
+import { ImageDelivery } from "../service/deliver.ts";
 import { createImageService } from "../service/image-service.ts";
+import { ImageDownloader } from "../store/download.ts";
+import { FILES_PATH, openImageFiles } from "../store/files.ts";
+import { authInterceptor } from "../auth/interceptor.ts";
+import { KeyRing } from "../auth/keys.ts";
+import { RpmLimiter } from "../auth/rate.ts";
+import { SqliteSpendStore } from "../auth/spend.ts";
+import { instrumentAdapter } from "../telemetry/adapters.ts";
+import { ATTR } from "../telemetry/instruments.ts";
+import { telemetryInterceptor } from "../telemetry/interceptor.ts";
+import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { requestIdFrom } from "./call-info.ts";
+import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
+import { Admission, admissionInterceptor } from "./admission.ts";
 import { callInfoInterceptor } from "./interceptors.ts";
 import { type Listener, listen } from "./listener.ts";
 import { type AnyNodeRequest, type AnyNodeResponse, type NodeRequest, type NodeResponse, restRoutesFrom, routeKey, serveRest, writeOpenAIError } from "./rest.ts";
+
+const MAX_URL_LENGTH = 8192;
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -30,6 +46,8 @@ export interface GatewayOptions {
   logger: Logger;
   adapters?: readonly ProviderAdapter[];
   prices?: PriceList;
+  /** Traces, metrics and request logs; by default: `/metrics` only, no request log. */
+  telemetry?: Telemetry;
 }
 
 export interface Gateway {
@@ -48,27 +66,55 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     startDrain = resolve;
   });
 
+  const telemetry = options.telemetry ?? createTelemetry({ env: config.env, logFormat: "none" });
+  const keys = new KeyRing(config.masterKey, config.keys);
+  registerSecrets(configSecrets(config));
+  // Spend matters only for budgets; without one nothing is written to disk.
+  const spend = new SqliteSpendStore(config.keys.some((k) => k.max_budget !== undefined) ? config.spendDb : ":memory:");
+  const prices = options.prices ?? loadPrices(catalog);
   const resolver = new ModelResolver(config, catalog);
   const router = new Router({
     settings: config.router,
-    adapters: options.adapters ?? ADAPTERS,
+    adapters: (options.adapters ?? ADAPTERS).map((a) => instrumentAdapter(a, telemetry)),
     resolver,
     validate: (deployment, request, modelName) => validateRequest(request, deployment.spec, modelName),
   });
   const connectRouter = createConnectRouter({
-    interceptors: [callInfoInterceptor(logger)],
+    interceptors: [
+      callInfoInterceptor(logger), telemetryInterceptor(telemetry),
+      authInterceptor(keys, spend, new RpmLimiter()),
+      admissionInterceptor(new Admission(config.server.maxConcurrent, config.server.maxQueued)),
+    ],
     readMaxBytes: config.server.maxBodyBytes,
     // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
     // proto3 would drop zero-valued implicit fields.
     jsonOptions: { alwaysEmitImplicit: true },
     acceptCompression: [compressionGzip, compressionBrotli],
   });
-  connectRouter.service(ImageService, createImageService(resolver, router, options.prices ?? loadPrices(catalog)));
+  const files = await openImageFiles(config.storage, logger);
+  const downloader = new ImageDownloader(config.imageDownload);
+  const delivery = new ImageDelivery({ files, downloader, rehostUrls: config.rehostUrls });
+  connectRouter.service(ImageService, createImageService(resolver, router, prices, delivery));
   registerHealth(connectRouter, { ready: () => ready, draining });
+  telemetry.meter
+    .createObservableGauge("imagegate.deployment.healthy", {
+      unit: "1",
+      description: "1 while a deployment is in rotation, 0 while it cools down",
+    })
+    .addCallback((result) => {
+      for (const d of resolver.deployments()) {
+        result.observe(router.isCooling(d.id) ? 0 : 1, { [ATTR.deployment]: d.id, [ATTR.model]: d.group, [ATTR.provider]: d.provider });
+      }
+    });
+  for (const d of resolver.deployments()) {
+    if (d.costPerImage === undefined && prices.lookup(d.provider, d.spec.model) === undefined) {
+      logger.log("warn", `model '${d.group}' (deployment ${d.id}, ${d.provider}/${d.model}) has no known price: its requests are counted as unpriced; set model_info.output_cost_per_image`);
+    }
+  }
 
   const rpc = new Map<string, UniversalHandler>(connectRouter.handlers.map((h) => [h.requestPath, h]));
   const rest = restRoutesFrom(connectRouter.handlers);
-  const restOptions = { maxBodyBytes: config.server.maxBodyBytes };
+  const restOptions = { maxBodyBytes: config.server.maxBodyBytes, bodyTimeoutMs: config.server.clientTimeoutMs };
 
   let inflight = 0;
   let idle: (() => void) | undefined;
@@ -82,14 +128,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     if (!ready && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     const path = (req.url ?? "/").split("?", 1)[0]!;
+    if ((req.url ?? "").length > MAX_URL_LENGTH) {
+      req.resume();
+      const err = new GatewayError("invalid_request", `The request URL is longer than ${MAX_URL_LENGTH} characters.`, { code: "url_too_long", httpStatus: 414 });
+      writeOpenAIError(res, toConnectError(err), requestIdFrom(undefined));
+      return;
+    }
     const uHandler = rpc.get(path);
     const work = uHandler
       ? serveRpc(uHandler, req, res)
       : path === "/healthz" || path === "/readyz"
         ? serveProbe(path, ready, res)
-        : rest.has(routeKey(req.method ?? "", path))
-          ? serveRest(rest.get(routeKey(req.method ?? "", path))!, req, res, restOptions)
-          : serveNotFound(req, res, path);
+        : path === "/metrics" && req.method === "GET"
+          ? Promise.resolve(telemetry.metricsHandler(req, res))
+        : path.startsWith(FILES_PATH)
+          ? serveImageFile(req, res, files)
+          : rest.has(routeKey(req.method ?? "", path))
+            ? serveRest(rest.get(routeKey(req.method ?? "", path))!, req, res, restOptions)
+            : serveNotFound(req, res, path);
     work.catch((e: unknown) => {
       if (ConnectError.from(e).code === Code.Canceled || ConnectError.from(e).code === Code.Aborted) return;
       logger.log("error", "request failed outside the handler", { path, error: String(e) });
@@ -98,13 +154,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   };
 
-  const listener: Listener = await listen({ host: config.server.host, port: config.server.port, tls: config.server.tls, handler });
+  let listener: Listener;
+  try {
+    listener = await listen({
+      host: config.server.host,
+      port: config.server.port,
+      tls: config.server.tls,
+      clientTimeoutMs: config.server.clientTimeoutMs,
+      handler,
+    });
+  } catch (e) {
+    await Promise.all([files.close(), downloader.close()]);
+    throw e;
+  }
   ready = true;
   const scheme = listener.tls ? "https" : "http";
   const host = listener.host.includes(":") ? `[${listener.host}]` : listener.host;
+  const url = `${scheme}://${host}:${listener.port}`;
+  // Known only now: the default base of the image URLs is where the gateway listens.
+  files.setBaseUrl(config.server.publicUrl ?? url);
 
   return {
-    url: `${scheme}://${host}:${listener.port}`,
+    url,
     host: listener.host,
     port: listener.port,
     async shutdown(graceMs = 30_000) {
@@ -123,8 +194,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         });
       }
       listener.closeConnections(true);
+      await Promise.all([files.close(), downloader.close()]);
+      if (!options.telemetry) await telemetry.shutdown();
+      spend.close();
     },
   };
+}
+
+/** Every credential the config holds, so none can echo back through an upstream message. */
+function configSecrets(config: GatewayConfig): (string | undefined)[] {
+  const params = [...config.groups.values()].flat().map((d) => d.params);
+  return [
+    config.masterKey,
+    ...config.keys.map((k) => k.key),
+    ...params.flatMap((p) => [p.api_key, p.client_secret, p.azure_ad_token, p.aws_secret_access_key, p.aws_session_token]),
+    ...["OPENAI_API_KEY", "AZURE_API_KEY", "AZURE_OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "RECRAFT_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"].map(
+      (name) => config.env[name],
+    ),
+  ];
 }
 
 async function serveRpc(uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse) {

@@ -25,6 +25,7 @@ export function callInfoInterceptor(logger: Logger): Interceptor {
       requestId: requestIdFrom(req.header.get("x-request-id")),
       protocol: protocolOf(req.header.get("content-type"), req.contextValues.get(kViaRest)),
       attempts: 0,
+      events: [],
     };
     req.contextValues.set(kCallInfo, info);
     try {
@@ -45,7 +46,7 @@ export function callInfoInterceptor(logger: Logger): Interceptor {
       if (info.costUsd === undefined) info.costUsd = 0;
       writeCallHeaders(err.metadata, info);
       // The gateway already spent its retries and fallbacks: SDKs should not multiply them.
-      if (e instanceof GatewayError && (e.kind === "upstream" || e.kind === "timeout") && info.attempts > 0) {
+      if (e instanceof GatewayError && (((e.kind === "upstream" || e.kind === "timeout") && info.attempts > 0) || e.kind === "budget")) {
         err.metadata.set("x-should-retry", "false");
       }
       throw err;

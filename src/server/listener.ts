@@ -17,8 +17,8 @@ export interface ListenOptions {
   port: number;
   tls?: { certFile: string; keyFile: string } | undefined;
   handler: (req: AnyNodeRequest, res: AnyNodeResponse) => void;
-  /** Requests on one HTTP/1.1 connection before it is closed (keeps memory bounded). */
-  headersTimeoutMs?: number;
+  /** Time a client has to send a whole request (headers and body) over HTTP/1.1. */
+  clientTimeoutMs?: number;
 }
 
 export interface Listener {
@@ -39,7 +39,7 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   };
   let outer: net.Server;
   let h1: http.Server | undefined;
-  const settings = { maxConcurrentStreams: 1000 };
+  const settings = { maxConcurrentStreams: 1000, maxHeaderListSize: 16 * 1024 };
 
   if (options.tls) {
     const server = http2.createSecureServer(
@@ -56,7 +56,17 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   } else {
     const h2 = http2.createServer({ settings }, options.handler);
     h2.on("session", trackSession);
-    h1 = http.createServer({ keepAliveTimeout: 65_000 }, options.handler);
+    const clientTimeout = options.clientTimeoutMs ?? 30_000;
+    h1 = http.createServer(
+      {
+        keepAliveTimeout: 65_000,
+        // Slow clients are cut off: headers within 10 s (or the client timeout), the whole request within it.
+        headersTimeout: Math.min(10_000, clientTimeout),
+        requestTimeout: clientTimeout,
+        maxHeaderSize: 16 * 1024,
+      },
+      options.handler,
+    );
     const h1Server = h1;
     outer = net.createServer((socket) => sniff(socket, h2, h1Server));
   }

@@ -78,14 +78,18 @@ const FRAMING_HEADERS = [
 
 export interface RestOptions {
   maxBodyBytes: number;
+  /** A client must have sent its whole body within this many milliseconds. */
+  bodyTimeoutMs: number;
 }
 
 export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeResponse, options: RestOptions) {
   let parsed: unknown;
   try {
-    parsed = await readJsonBody(req, options.maxBodyBytes);
+    parsed = await readJsonBody(req, options.maxBodyBytes, options.bodyTimeoutMs);
     checkJsonBody(route.method.input, parsed);
   } catch (e) {
+    // A body left unread (too large, too slow) ends the HTTP/1.1 connection with the answer.
+    if (!req.complete && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     return writeOpenAIError(res, toConnectError(e), requestIdFrom(header(req, "x-request-id")));
   }
   const contextValues = createContextValues().set(kViaRest, true);
@@ -135,7 +139,7 @@ function header(req: NodeRequest, name: string): string | undefined {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Reads and parses a JSON body: 413 past the limit, 400 for a wrong content type, bad UTF-8 or bad JSON. */
-async function readJsonBody(req: NodeRequest, maxBytes: number): Promise<unknown> {
+async function readJsonBody(req: NodeRequest, maxBytes: number, timeoutMs: number): Promise<unknown> {
   const contentType = header(req, "content-type") ?? "";
   if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType)) {
     req.resume();
@@ -149,19 +153,10 @@ async function readJsonBody(req: NodeRequest, maxBytes: number): Promise<unknown
     req.resume();
     throw tooLarge(maxBytes);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      req.resume();
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(chunk);
-  }
+  const body = await readBody(req, maxBytes, timeoutMs);
   let text: string;
   try {
-    text = utf8.decode(Buffer.concat(chunks, size));
+    text = utf8.decode(body);
   } catch {
     throw invalidParam(undefined, "The request body is not valid UTF-8.");
   }
@@ -173,6 +168,48 @@ async function readJsonBody(req: NodeRequest, maxBytes: number): Promise<unknown
       `We could not parse the JSON body of your request: ${(e as Error).message}. The body must be a JSON object.`,
     );
   }
+}
+
+/**
+ * Collects the body within `timeoutMs` (a client that trickles it is cut off, over HTTP/2
+ * too, where Node has no request timeout) and `maxBytes`.
+ */
+function readBody(req: NodeRequest, maxBytes: number, timeoutMs: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (error: unknown, body?: Buffer) => {
+      clearTimeout(timer);
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", finish);
+      if (error === undefined) resolve(body!);
+      else {
+        // Let the rest of the body drain unread; the answer closes the exchange.
+        req.resume();
+        reject(error);
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) finish(tooLarge(maxBytes));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => finish(undefined, Buffer.concat(chunks, size));
+    const timer = setTimeout(
+      () =>
+        finish(
+          new GatewayError("invalid_request", `The request body did not arrive within ${timeoutMs / 1000} s.`, {
+            code: "request_timeout",
+            httpStatus: 408,
+          }),
+        ),
+      timeoutMs,
+    );
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", finish);
+  });
 }
 
 function tooLarge(maxBytes: number) {

@@ -196,16 +196,31 @@ describe("validateRequest: quality, style, response_format", () => {
     expectAccepted("dall-e-3", { style: "natural" });
   });
 
-  it("rejects url for GPT image, which only returns base64 today", () => {
+  it("accepts url and b64_json for every model: the gateway stores bytes and fetches URLs", () => {
+    for (const entry of catalog.entries()) {
+      expectAccepted(entry.model, { responseFormat: "url" }, entry);
+      expectAccepted(entry.model, { responseFormat: "b64_json" }, entry);
+    }
+    expectRejected("dall-e-3", { responseFormat: "png" }, "response_format", /'url', 'b64_json'/);
     expectRejected(
       "gpt-image-1",
-      { responseFormat: "url" },
+      { responseFormat: "png" },
       "response_format",
-      "Supported values for gpt-image-1 are: 'b64_json'.",
+      "Supported values for gpt-image-1 are: 'url', 'b64_json'.",
     );
-    expectAccepted("gpt-image-2", { responseFormat: "b64_json" });
-    expectAccepted("dall-e-3", { responseFormat: "b64_json" });
-    expectRejected("dall-e-3", { responseFormat: "png" }, "response_format", /'url', 'b64_json'/);
+  });
+
+  it("defaults response_format to what the upstream returns natively", () => {
+    expect(resolveDefaults(request({}), spec("dall-e-3")).responseFormat).toBe("url");
+    expect(resolveDefaults(request({}), spec("gpt-image-1")).responseFormat).toBe("b64_json");
+    expect(resolveDefaults(request({ responseFormat: "url" }), spec("gpt-image-1")).responseFormat).toBe("url");
+  });
+
+  it("ignores a catalog entry's response_format list", () => {
+    const { response_format: _, ...rest } = spec("gpt-image-1");
+    const narrowed = { ...rest, response_format: { values: ["b64_json"], default: "b64_json" } };
+    expectAccepted("gpt-image-1", { responseFormat: "url" }, narrowed);
+    expectAccepted("gpt-image-1", { responseFormat: "url" }, rest as ModelSpec);
   });
 });
 
@@ -375,7 +390,7 @@ describe("validateRequest: provider extras", () => {
 
 describe("validateRequest: valid requests", () => {
   it("accepts a bare prompt and each model's own defaults, for every OpenAI model", () => {
-    for (const entry of catalog.entries()) {
+    for (const entry of catalog.entries().filter((e) => e.provider === "openai")) {
       expectAccepted(entry.model, {}, entry);
       expectAccepted(
         entry.model,
@@ -384,7 +399,7 @@ describe("validateRequest: valid requests", () => {
           size: entry.size.default,
           quality: entry.quality?.default,
           style: entry.style?.default,
-          responseFormat: entry.response_format.default,
+          responseFormat: entry.native_response,
           background: entry.background?.default,
           moderation: entry.moderation?.default,
           outputFormat: entry.output_format?.default,

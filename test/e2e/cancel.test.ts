@@ -72,9 +72,10 @@ describe("after cancellations", () => {
   });
 
   it("a latency fault shorter than the timeout is only a delay", async () => {
-    e2e.stack.openai.faults.push(openaiFaults.latency(50));
+    // The default deployment's timeout (120 s) leaves room even on a loaded machine.
+    e2e.stack.openai.faults.push(openaiFaults.latency(200));
     const outcome = await e2e.clients.call("rest", {
-      model: "slow",
+      model: "dall-e-2",
       prompt: "a bit slow",
       response_format: "b64_json",
     });

@@ -89,10 +89,10 @@ const ROWS: ErrorRow[] = [
   invalid("missing prompt", { model: "dall-e-3" }, "prompt", /prompt/),
   invalid("empty prompt", { model: "dall-e-3", prompt: "" }, "prompt", /prompt/),
   invalid(
-    "response_format url on gpt-image-1",
-    { model: "gpt-image-1", prompt: P, response_format: "url" },
+    "response_format png on gpt-image-1",
+    { model: "gpt-image-1", prompt: P, response_format: "png" },
     "response_format",
-    /url/,
+    /png/,
   ),
   invalid(
     "quality hd on gpt-image-1",

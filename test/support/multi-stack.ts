@@ -7,6 +7,7 @@ import { parseConfig } from "../../src/config/load.ts";
 import { type OpenAIEmulator, startOpenAIEmulator } from "../../src/emulators/openai.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { type Gateway, startGateway } from "../../src/server/gateway.ts";
+import type { Telemetry } from "../../src/telemetry/telemetry.ts";
 import { EMULATOR_KEY } from "./stack.ts";
 
 export interface DeploymentSpec {
@@ -25,7 +26,7 @@ export interface MultiStack {
   close(): Promise<void>;
 }
 
-export async function startMultiStack(deployments: DeploymentSpec[], routerSettings = ""): Promise<MultiStack> {
+export async function startMultiStack(deployments: DeploymentSpec[], routerSettings = "", telemetry?: Telemetry): Promise<MultiStack> {
   const upstream: Record<string, OpenAIEmulator> = {};
   for (const d of deployments) upstream[d.id] = await startOpenAIEmulator({ apiKey: EMULATOR_KEY, host: "127.0.0.1", port: 0 });
   const items = deployments.map((d) => {
@@ -37,7 +38,7 @@ export async function startMultiStack(deployments: DeploymentSpec[], routerSetti
   const yaml = `model_list:\n${items.join("")}${routerSettings ? `router_settings:\n${routerSettings}` : ""}`;
   const catalog = loadCatalog();
   const config = parseConfig(yaml, { HOST: "127.0.0.1", PORT: "0" }, catalog, "test");
-  const gateway = await startGateway({ config, catalog, logger: silentLogger });
+  const gateway = await startGateway({ config, catalog, logger: silentLogger, telemetry });
   return {
     gateway,
     url: gateway.url,

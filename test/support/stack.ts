@@ -8,6 +8,7 @@ import { parseConfig } from "../../src/config/load.ts";
 import { type OpenAIEmulator, startOpenAIEmulator } from "../../src/emulators/openai.ts";
 import { type Logger, silentLogger } from "../../src/log/logger.ts";
 import { type Gateway, startGateway } from "../../src/server/gateway.ts";
+import type { Telemetry } from "../../src/telemetry/telemetry.ts";
 
 export const EMULATOR_KEY = "sk-test-emulator-key-0123456789";
 
@@ -23,6 +24,7 @@ export interface StackOptions {
   /** Config YAML; `${OPENAI_API_KEY}` and `${OPENAI_BASE_URL}` point at the emulator. */
   yaml?: string;
   env?: Env;
+  telemetry?: Telemetry;
   logger?: Logger;
   port?: number;
   tls?: { certFile: string; keyFile: string };
@@ -41,7 +43,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let yaml = options.yaml ?? "";
   if (options.tls) yaml += `\nserver:\n  tls:\n    cert_file: ${options.tls.certFile}\n    key_file: ${options.tls.keyFile}\n`;
   const config = parseConfig(yaml, env, catalog, "test");
-  const gateway = await startGateway({ config, catalog, logger: options.logger ?? silentLogger });
+  const gateway = await startGateway({ config, catalog, logger: options.logger ?? silentLogger, telemetry: options.telemetry });
   return {
     gateway,
     openai,

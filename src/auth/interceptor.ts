@@ -1,0 +1,61 @@
+/**
+ * Gateway keys on every protocol: REST's `Authorization: Bearer`, gRPC's and Connect's
+ * `authorization` metadata, checked by the same interceptor. Then the key's rpm limit and
+ * budget; after an answered request, its cost is added to the key's spend.
+ */
+import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import { GatewayError } from "../errors/errors.ts";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { kCallInfo } from "../server/call-info.ts";
+import { bearerToken, type KeyIdentity, type KeyRing } from "./keys.ts";
+import type { RpmLimiter } from "./rate.ts";
+import type { SpendStore } from "./spend.ts";
+
+export const kKey = createContextKey<KeyIdentity | undefined>(undefined, { description: "imagegate key" });
+
+export function authInterceptor(keys: KeyRing, spend: SpendStore, rpm: RpmLimiter): Interceptor {
+  return (next) => async (req) => {
+    if (keys.open || req.service.typeName === Health.typeName) return next(req);
+    const token = bearerToken(req.header.get("authorization"));
+    const identity = token === undefined ? undefined : keys.authenticate(token);
+    if (identity === undefined) {
+      throw new GatewayError(
+        "authentication",
+        token === undefined
+          ? "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' (REST) or as 'authorization' metadata (gRPC, Connect)."
+          : "Incorrect API key provided.",
+      );
+    }
+    const info = req.contextValues.get(kCallInfo);
+    if (info) info.keyName = identity.name;
+    req.contextValues.set(kKey, identity);
+    if (identity.rpmLimit !== undefined) {
+      const admitted = rpm.admit(identity.name, identity.rpmLimit);
+      if (!admitted.ok) {
+        throw new GatewayError("rate_limit", `Rate limit reached for key '${identity.name}': ${identity.rpmLimit} requests per minute.`, {
+          code: "key_rate_limit_exceeded",
+          retryAfterSeconds: admitted.retryAfterSeconds,
+        });
+      }
+    }
+    if (identity.maxBudget !== undefined) {
+      const spent = spend.spent(identity.name);
+      if (spent >= identity.maxBudget) {
+        throw new GatewayError(
+          "budget",
+          `Key '${identity.name}' has spent its budget: $${spent.toFixed(4)} of $${identity.maxBudget}.`,
+          { retryable: false },
+        );
+      }
+    }
+    const res = await next(req);
+    if (info?.costUsd !== undefined) spend.add(identity.name, info.costUsd);
+    return res;
+  };
+}
+
+/** 403 unless the key may use `model` (a group, or a direct name it lists). */
+export function checkModelAllowed(identity: KeyIdentity | undefined, model: string): void {
+  if (identity?.models === undefined || identity.models.has(model)) return;
+  throw new GatewayError("permission", `Key '${identity.name}' is not allowed to use model '${model}'.`, { param: "model" });
+}

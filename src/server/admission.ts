@@ -1,0 +1,64 @@
+/**
+ * At most `limit` image requests at once and `queue` waiting; past that, 429 with
+ * Retry-After rather than unbounded memory. A waiting client that leaves gives up its place.
+ */
+import type { Interceptor } from "@connectrpc/connect";
+import { GatewayError } from "../errors/errors.ts";
+import { Health } from "../gen/grpc/health/v1/health_pb.js";
+
+export class Admission {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly limit: number;
+  private readonly queue: number;
+
+  constructor(limit: number, queue: number) {
+    this.limit = limit;
+    this.queue = queue;
+  }
+
+  async acquire(signal: AbortSignal): Promise<void> {
+    if (this.active < this.limit) {
+      this.active += 1;
+      return;
+    }
+    if (this.waiting.length >= this.queue) {
+      throw new GatewayError("rate_limit", `The gateway is at capacity (${this.limit} requests in flight, ${this.queue} waiting). Try again shortly.`, {
+        code: "gateway_overloaded",
+        retryAfterSeconds: 1,
+      });
+    }
+    await new Promise<void>((resolve, reject) => {
+      const grant = () => {
+        signal.removeEventListener("abort", leave);
+        resolve();
+      };
+      const leave = () => {
+        const i = this.waiting.indexOf(grant);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(signal.reason);
+      };
+      this.waiting.push(grant);
+      signal.addEventListener("abort", leave, { once: true });
+    });
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    // The slot passes straight to the next waiter; `active` stays as it is.
+    if (next) next();
+    else this.active -= 1;
+  }
+}
+
+export function admissionInterceptor(admission: Admission): Interceptor {
+  return (next) => async (req) => {
+    if (req.service.typeName === Health.typeName) return next(req);
+    await admission.acquire(req.signal);
+    try {
+      return await next(req);
+    } finally {
+      admission.release();
+    }
+  };
+}

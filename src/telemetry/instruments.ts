@@ -1,0 +1,79 @@
+/**
+ * The metric instruments, by the contract's names. Prometheus names are what OTel's
+ * exporter derives from these.
+ */
+import type { Counter, Histogram, Meter, UpDownCounter } from "@opentelemetry/api";
+
+/** gen_ai.client.operation.duration buckets: doubling from 0.01 s to 81.92 s (GenAI semconv). */
+const OPERATION_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.01 * 2 ** i);
+/** gen_ai.client.token.usage buckets: ×4 from 1 to 67,108,864 (GenAI semconv). */
+const TOKEN_BUCKETS = Array.from({ length: 14 }, (_, i) => 4 ** i);
+/** rpc.server.call.duration buckets, in seconds. */
+const RPC_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export interface Instruments {
+  cost: Counter;
+  unpriced: Counter;
+  images: Counter;
+  upstreamAttempts: Counter;
+  inflight: UpDownCounter;
+  operationDuration: Histogram;
+  tokenUsage: Histogram;
+  rpcDuration: Histogram;
+}
+
+export function createInstruments(meter: Meter): Instruments {
+  return {
+    cost: meter.createCounter("imagegate.cost", { unit: "USD", description: "Cost of answered requests, in US dollars" }),
+    unpriced: meter.createCounter("imagegate.requests.unpriced", {
+      unit: "{request}",
+      description: "Answered requests whose model has no known price (their cost is unknown, not zero)",
+    }),
+    images: meter.createCounter("imagegate.images", { unit: "{image}", description: "Images delivered to clients" }),
+    upstreamAttempts: meter.createCounter("imagegate.upstream.attempts", {
+      unit: "{attempt}",
+      description: "Upstream calls, by outcome",
+    }),
+    inflight: meter.createUpDownCounter("imagegate.requests.in_flight", {
+      unit: "{request}",
+      description: "Requests being served",
+    }),
+    operationDuration: meter.createHistogram("gen_ai.client.operation.duration", {
+      unit: "s",
+      description: "Duration of each upstream image generation call",
+      advice: { explicitBucketBoundaries: OPERATION_BUCKETS },
+    }),
+    tokenUsage: meter.createHistogram("gen_ai.client.token.usage", {
+      unit: "{token}",
+      description: "Tokens used per upstream call, by gen_ai.token.type",
+      advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
+    }),
+    rpcDuration: meter.createHistogram("rpc.server.call.duration", {
+      unit: "s",
+      description: "Duration of each request, as the client sees it",
+      advice: { explicitBucketBoundaries: RPC_BUCKETS },
+    }),
+  };
+}
+
+/** gen_ai.provider.name values (GenAI semconv); Recraft has no registered one. */
+export const GEN_AI_PROVIDER: Record<string, string> = {
+  openai: "openai",
+  azure: "azure.ai.openai",
+  gemini: "gcp.gemini",
+  vertex_ai: "gcp.vertex_ai",
+  bedrock: "aws.bedrock",
+  recraft: "recraft",
+};
+
+/** Attribute names on imagegate's own metrics, spans and logs. */
+export const ATTR = {
+  model: "imagegate.model",
+  deployment: "imagegate.deployment",
+  provider: "imagegate.provider",
+  status: "imagegate.status",
+  key: "imagegate.key",
+  outcome: "imagegate.outcome",
+  protocol: "imagegate.protocol",
+  requestId: "imagegate.request_id",
+} as const;

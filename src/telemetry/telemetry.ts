@@ -1,0 +1,117 @@
+/**
+ * OpenTelemetry for the gateway: one tracer, meter and logger provider per gateway, with
+ * the Prometheus exporter behind `/metrics` and OTLP/HTTP export when the standard
+ * `OTEL_EXPORTER_OTLP_*` variables are set. Tests pass in-memory exporters instead.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { context, type Logger as OtelLogger, type Meter, propagation, type Tracer } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BatchLogRecordProcessor, type LogRecordExporter, LoggerProvider, type LogRecordProcessor, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
+import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import { BatchSpanProcessor, type SpanExporter, type SpanProcessor, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
+import type { Env } from "../config/env.ts";
+import { createInstruments, type Instruments } from "./instruments.ts";
+import { JsonLinesLogExporter, PrettyLogExporter } from "./log-exporters.ts";
+
+export interface TelemetryOptions {
+  /** Reads OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME. */
+  env: Env;
+  /** Request logs without a collector: JSON lines (default), readable lines, or none. */
+  logFormat?: "json" | "pretty" | "none";
+  /** Record prompts on spans and logs (off by default: prompts may be personal data). */
+  capturePrompts?: boolean;
+  /** Tests: where spans, metrics and log records go, in addition to the defaults. */
+  spanExporter?: SpanExporter;
+  metricReaders?: IMetricReader[];
+  logExporter?: LogRecordExporter;
+}
+
+export interface Telemetry {
+  readonly tracer: Tracer;
+  readonly meter: Meter;
+  readonly logger: OtelLogger;
+  readonly instruments: Instruments;
+  readonly capturePrompts: boolean;
+  /** Serves Prometheus text (`GET /metrics`). */
+  metricsHandler(req: IncomingMessage, res: ServerResponse): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+let contextReady = false;
+
+/** Spans follow the request through awaits: AsyncLocalStorage carries the active context. */
+function ensureContext(): void {
+  if (contextReady) return;
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  contextReady = true;
+}
+
+/**
+ * The OTLP/HTTP URL for a signal, per the OTel spec's variables: the signal's own endpoint
+ * as given, else the base endpoint plus `/v1/{signal}`; undefined when neither is set or
+ * `OTEL_{SIGNAL}_EXPORTER=none`. (Headers, timeouts etc. the exporters read themselves.)
+ */
+export function otlpUrl(env: Env, signal: "TRACES" | "METRICS" | "LOGS"): string | undefined {
+  if (env[`OTEL_${signal}_EXPORTER`] === "none") return undefined;
+  const own = env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`];
+  if (own) return own;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  return base ? `${base.replace(/\/+$/, "")}/v1/${signal.toLowerCase()}` : undefined;
+}
+
+export function createTelemetry(options: TelemetryOptions): Telemetry {
+  ensureContext();
+  const { env } = options;
+  const resource = resourceFromAttributes({
+    "service.name": env.OTEL_SERVICE_NAME ?? "imagegate",
+    "service.version": "0.1.0",
+  });
+
+  const spanProcessors: SpanProcessor[] = [];
+  if (options.spanExporter) spanProcessors.push(new SimpleSpanProcessor({ exporter: options.spanExporter }));
+  const tracesUrl = otlpUrl(env, "TRACES");
+  if (tracesUrl) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) }));
+  const tracerProvider = new TracerProvider({ resource, spanProcessors });
+
+  const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+  const readers: IMetricReader[] = [prometheus, ...(options.metricReaders ?? [])];
+  const metricsUrl = otlpUrl(env, "METRICS");
+  if (metricsUrl) {
+    const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 15_000;
+    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: metricsUrl }), exportIntervalMillis: interval }));
+  }
+  const meterProvider = new MeterProvider({ resource, readers });
+
+  const logProcessors: LogRecordProcessor[] = [];
+  if (options.logExporter) logProcessors.push(new SimpleLogRecordProcessor({ exporter: options.logExporter }));
+  const logsUrl = otlpUrl(env, "LOGS");
+  if (logsUrl) logProcessors.push(new BatchLogRecordProcessor({ exporter: new OTLPLogExporter({ url: logsUrl }) }));
+  const format = options.logFormat ?? "json";
+  if (format === "json") logProcessors.push(new SimpleLogRecordProcessor({ exporter: new JsonLinesLogExporter() }));
+  if (format === "pretty") logProcessors.push(new SimpleLogRecordProcessor({ exporter: new PrettyLogExporter() }));
+  const loggerProvider = new LoggerProvider({ resource, processors: logProcessors });
+
+  const meter = meterProvider.getMeter("imagegate");
+  return {
+    tracer: tracerProvider.getTracer("imagegate"),
+    meter,
+    logger: loggerProvider.getLogger("imagegate"),
+    instruments: createInstruments(meter),
+    capturePrompts: options.capturePrompts ?? false,
+    metricsHandler: (req, res) => prometheus.getMetricsRequestHandler(req, res),
+    async forceFlush() {
+      await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush(), loggerProvider.forceFlush()]);
+    },
+    async shutdown() {
+      await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown(), loggerProvider.shutdown()]);
+    },
+  };
+}
