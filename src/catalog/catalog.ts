@@ -126,7 +126,6 @@ const SizeSpecSchema = z
 const ENUM_KEYS = [
   "quality",
   "style",
-  "response_format",
   "background",
   "moderation",
   "output_format",
@@ -156,7 +155,6 @@ export const ModelSpecSchema = z
     style: EnumSpecSchema.optional(),
     // Ignored: every model answers in both formats, the gateway converting (src/service/deliver.ts);
     // the default is `native_response`. Optional so catalog files that still list it load.
-    response_format: EnumSpecSchema.optional(),
     native_response: z.enum(RESPONSE_FORMATS),
     background: EnumSpecSchema.optional(),
     moderation: EnumSpecSchema.optional(),
@@ -171,11 +169,6 @@ export const ModelSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     if (spec.n.min < 1) addIssue(ctx, ["n", "min"], "n starts at 1");
-    for (const value of spec.response_format?.values ?? []) {
-      if (!(RESPONSE_FORMATS as readonly string[]).includes(value)) {
-        addIssue(ctx, ["response_format", "values"], `'${value}' is not url or b64_json`);
-      }
-    }
     checkRequires(spec, ctx);
     const formats = spec.output_compression?.formats ?? [];
     for (const format of formats) {

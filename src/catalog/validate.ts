@@ -46,7 +46,6 @@ type Param = keyof typeof FIELDS;
 const ENUM_FIELDS = {
   quality: (r) => r.quality,
   style: (r) => r.style,
-  response_format: (r) => r.responseFormat,
   background: (r) => r.background,
   moderation: (r) => r.moderation,
   output_format: (r) => r.outputFormat,
@@ -156,7 +155,7 @@ function isListed(spec: ModelSpec, param: Param): boolean {
   if (param === "response_format") return true; // every model, whatever the catalog lists
   if ((FLAG_PARAMS as readonly string[]).includes(param))
     return (spec.params as readonly string[]).includes(param);
-  return spec[param as Exclude<Param, FlagParam>] !== undefined;
+  return spec[param as Exclude<Param, FlagParam | "response_format">] !== undefined;
 }
 
 /** Streaming needs server-sent events end to end, which the gateway does not relay yet. */
@@ -172,19 +171,14 @@ function checkStream(req: CreateImageRequest): void {
 function checkEnums(req: CreateImageRequest, spec: ModelSpec, model: string): void {
   for (const [key, read] of entriesOf(ENUM_FIELDS)) {
     const value = read(req);
-    const enumSpec = enumSpecOf(spec, key);
+    const enumSpec = spec[key];
     if (value !== undefined && enumSpec) checkEnum(key, value, enumSpec, model);
   }
-}
-
-/**
- * The values a model takes for an enumerated field. `response_format` is the gateway's,
- * not the model's: `url` and `b64_json` for every model (it stores bytes and fetches
- * URLs), defaulting to what the upstream returns natively.
- */
-function enumSpecOf(spec: ModelSpec, key: EnumKey): EnumSpec | undefined {
-  if (key === "response_format") return { values: [...RESPONSE_FORMATS], default: spec.native_response };
-  return spec[key];
+  // `response_format` is the gateway's, not the model's: `url` and `b64_json` for every
+  // model (it stores bytes and fetches URLs), defaulting to what the upstream returns.
+  if (req.responseFormat !== undefined) {
+    checkEnum("response_format", req.responseFormat, { values: [...RESPONSE_FORMATS], default: spec.native_response }, model);
+  }
 }
 
 function checkRanges(req: CreateImageRequest, spec: ModelSpec, model: string): void {
@@ -297,10 +291,10 @@ function formatRatio(ratio: number): string {
 function checkRequires(req: CreateImageRequest, spec: ModelSpec): void {
   for (const [key, read] of entriesOf(ENUM_FIELDS)) {
     const value = read(req);
-    const needs = value === undefined ? undefined : enumSpecOf(spec, key)?.requires?.[value];
+    const needs = value === undefined ? undefined : spec[key]?.requires?.[value];
     for (const [other, allowed] of Object.entries(needs ?? {})) {
       const otherKey = other as EnumKey;
-      const actual = ENUM_FIELDS[otherKey](req) ?? enumSpecOf(spec, otherKey)?.default;
+      const actual = ENUM_FIELDS[otherKey](req) ?? spec[otherKey]?.default;
       if (actual === undefined || !allowed.includes(actual)) {
         throw invalidParam(
           key,

@@ -26,7 +26,6 @@ const DALL_E_3 = `models:
     n: { min: 1, max: 1 }
     upstream_max_n: 1
     size: { values: [1024x1024, 1792x1024, 1024x1792], default: 1024x1024 }
-    response_format: { values: [url, b64_json], default: url }
     native_response: url
 `;
 
@@ -78,7 +77,6 @@ describe("models.yaml", () => {
       size: { values: ["1024x1024", "1792x1024", "1024x1792"], default: "1024x1024" },
       quality: { values: ["standard", "hd", "auto"], default: "standard" },
       style: { values: ["vivid", "natural"], default: "vivid" },
-      response_format: { values: ["url", "b64_json"], default: "url" },
       native_response: "url",
       params: ["user", "safety_identifier"],
     });
@@ -93,7 +91,6 @@ describe("models.yaml", () => {
         prompt_max_chars: 32000,
         n: { min: 1, max: 10 },
         size: { values: ["1024x1024", "1536x1024", "1024x1536", "auto"], default: "auto" },
-        response_format: { values: ["b64_json"], default: "b64_json" },
         native_response: "b64_json",
         background: { values: ["transparent", "opaque", "auto"] },
       });
@@ -188,7 +185,6 @@ describe("the schema beyond OpenAI", () => {
     n: { min: 1, max: 10 }
     upstream_max_n: 1
     size: { values: [1024x1024, auto], default: 1024x1024 }
-    response_format: { values: [url, b64_json], default: b64_json }
     native_response: b64_json
     output_format: { values: [png, jpeg], default: png }
     aspect_ratio: { values: ["16:9", "1:1", "9:16"], default: "1:1" }
@@ -205,7 +201,6 @@ describe("the schema beyond OpenAI", () => {
       default: 1024x1024
       rule: { multiple_of: 16, min_side: 320, max_side: 4096, max_pixels: 4194304, min_ratio: 0.25, max_ratio: 4 }
     quality: { values: [standard, premium, hd], default: standard, same_as: { hd: premium } }
-    response_format: { values: [url, b64_json], default: b64_json }
     native_response: b64_json
     seed: { min: 0, max: 858993459 }
     negative_prompt: { max_chars: 1024 }

@@ -215,13 +215,6 @@ describe("validateRequest: quality, style, response_format", () => {
     expect(resolveDefaults(request({}), spec("gpt-image-1")).responseFormat).toBe("b64_json");
     expect(resolveDefaults(request({ responseFormat: "url" }), spec("gpt-image-1")).responseFormat).toBe("url");
   });
-
-  it("ignores a catalog entry's response_format list", () => {
-    const { response_format: _, ...rest } = spec("gpt-image-1");
-    const narrowed = { ...rest, response_format: { values: ["b64_json"], default: "b64_json" } };
-    expectAccepted("gpt-image-1", { responseFormat: "url" }, narrowed);
-    expectAccepted("gpt-image-1", { responseFormat: "url" }, rest as ModelSpec);
-  });
 });
 
 describe("validateRequest: GPT-image fields", () => {
@@ -341,7 +334,6 @@ describe("validateRequest: provider extras", () => {
     n: { min: 1, max: 10 }
     upstream_max_n: 1
     size: { values: [1024x1024, auto], default: 1024x1024 }
-    response_format: { values: [url, b64_json], default: b64_json }
     native_response: b64_json
     aspect_ratio: { values: ["16:9", "1:1", "9:16"], default: "1:1" }
     seed: { min: 0, max: 4294967294 }
