@@ -11,7 +11,7 @@ import type { ModelResolver } from "../router/resolve.ts";
 import type { Router } from "../router/router.ts";
 import { kCallInfo } from "../server/call-info.ts";
 import type { ImageDelivery } from "./deliver.ts";
-import { toImagesResponse } from "./respond.ts";
+import { measuredSize, toImagesResponse } from "./respond.ts";
 
 export function createImageService(
   resolver: ModelResolver,
@@ -49,7 +49,8 @@ export function createImageService(
       });
       const { result, deployment } = outcome;
       const effective = resolveDefaults(request, deployment.spec);
-      const size = result.size ?? (effective.size === "auto" ? undefined : effective.size);
+      // The size produced: the upstream's echo, else what the image itself says, else the request's.
+      const size = result.size ?? measuredSize(result.images) ?? (effective.size === "auto" ? undefined : effective.size);
       if (info) {
         info.model = outcome.group;
         info.deployment = deployment.id;

@@ -2,6 +2,7 @@
  * A provider's result → our ImagesResponse, in the response format the client asked for.
  */
 import { create } from "@bufbuild/protobuf";
+import { imageSize } from "image-size";
 import { GatewayError } from "../errors/errors.ts";
 import { type Image, ImageSchema, type ImagesResponse, ImagesResponseSchema } from "../gen/imagegate/v1/images_pb.js";
 import type { GeneratedImage, GenerationResult } from "../providers/types.ts";
@@ -43,4 +44,16 @@ function unavailable(format: string): GatewayError {
   return new GatewayError("invalid_request", `response_format '${format}' is not available for this model.`, {
     param: "response_format",
   });
+}
+
+/** `WxH` read from the first image's own header (PNG, JPEG, WebP, SVG…), when it has bytes. */
+export function measuredSize(images: readonly GeneratedImage[]): string | undefined {
+  const bytes = images[0]?.bytes;
+  if (bytes === undefined) return undefined;
+  try {
+    const { width, height } = imageSize(bytes);
+    return width > 0 && height > 0 ? `${width}x${height}` : undefined;
+  } catch {
+    return undefined; // not an image format the reader knows: no echo rather than a guess
+  }
 }
