@@ -2,6 +2,8 @@
  * The `imagegate` command: `serve --config FILE` for real use, `dev` for the embedded
  * default with emulated providers.
  */
+// First: protobuf-es picks its base64 encoder when it loads.
+import "./runtime/base64.ts";
 import { parseArgs } from "node:util";
 import { loadCatalog } from "./catalog/catalog.ts";
 import { ConfigError, type Env } from "./config/env.ts";

@@ -5,10 +5,17 @@
 import { Agent, request } from "undici";
 import { GatewayError } from "../errors/errors.ts";
 
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 256, pipelining: 1 });
+// Connections per upstream origin: enough for every admitted request to wait on a slow upstream.
+const agent = new Agent({ keepAliveTimeout: 30_000, connections: 4096, pipelining: 1 });
 
 /** Upstream image responses are base64 JSON; 64 MiB is far above any real one. */
 export const MAX_UPSTREAM_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The cap applied when a call sets none. Mutable only so that a test can exercise the cap
+ * with a small body (test/robustness/upstream-faults.test.ts); the gateway never changes it.
+ */
+export const upstreamLimits = { maxBytes: MAX_UPSTREAM_BYTES };
 
 export interface UpstreamResponse {
   status: number;
@@ -32,8 +39,11 @@ export interface UpstreamRequest {
  * the query string (which may carry a key).
  */
 export async function sendUpstream(url: string, req: UpstreamRequest): Promise<UpstreamResponse> {
-  const timeout = AbortSignal.timeout(req.timeoutMs);
-  const signal = AbortSignal.any([req.signal, timeout]);
+  // Not AbortSignal.timeout: once listened to, it is held (with everything its listeners
+  // reach) until it fires, long after the attempt is over; this timer is cleared at the end.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new DOMException("upstream timeout", "TimeoutError")), req.timeoutMs);
+  const signal = AbortSignal.any([req.signal, timeout.signal]);
   const where = safeUrl(url);
   try {
     const res = await request(url, {
@@ -43,11 +53,11 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<U
       body: req.body,
       signal,
     });
-    const body = await readCapped(res.body, req.maxBytes ?? MAX_UPSTREAM_BYTES, where);
+    const body = await readCapped(res.body, req.maxBytes ?? upstreamLimits.maxBytes, where);
     return { status: res.statusCode, headers: res.headers, body };
   } catch (e) {
     if (req.signal.aborted) throw req.signal.reason ?? e;
-    if (timeout.aborted) {
+    if (timeout.signal.aborted) {
       throw new GatewayError("timeout", `upstream ${where} did not answer within ${req.timeoutMs / 1000} s`, {
         cause: e,
       });
@@ -58,6 +68,8 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<U
       code: "upstream_unreachable",
       cause: e,
     });
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -90,6 +90,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // proto3 would drop zero-valued implicit fields.
     jsonOptions: { alwaysEmitImplicit: true },
     acceptCompression: [compressionGzip, compressionBrotli],
+    // Compressed requests are read, but answers are not compressed: images do not shrink,
+    // and gzipping megabytes per response costs more than it saves.
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
   });
   const files = await openImageFiles(config.storage, logger);
   const downloader = new ImageDownloader(config.imageDownload);

@@ -40,6 +40,9 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   let outer: net.Server;
   let h1: http.Server | undefined;
   const settings = { maxConcurrentStreams: 1000, maxHeaderListSize: 16 * 1024 };
+  // Node's default (10 MB buffered per HTTP/2 connection) resets streams once a few
+  // multi-megabyte images are in flight on one gRPC connection.
+  const maxSessionMemory = 512;
 
   if (options.tls) {
     const server = http2.createSecureServer(
@@ -48,13 +51,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         key: readFileSync(options.tls.keyFile),
         allowHTTP1: true,
         settings,
+        maxSessionMemory,
       },
       options.handler,
     );
     server.on("session", trackSession);
     outer = server;
   } else {
-    const h2 = http2.createServer({ settings }, options.handler);
+    const h2 = http2.createServer({ settings, maxSessionMemory }, options.handler);
     h2.on("session", trackSession);
     const clientTimeout = options.clientTimeoutMs ?? 30_000;
     h1 = http.createServer(

@@ -14,7 +14,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, type LogRecordExporter, LoggerProvider, type LogRecordProcessor, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
 import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
-import { BatchSpanProcessor, type SpanExporter, type SpanProcessor, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
+import { AlwaysOffSampler, BatchSpanProcessor, type SpanExporter, type SpanProcessor, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { Env } from "../config/env.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 import { JsonLinesLogExporter, PrettyLogExporter } from "./log-exporters.ts";
@@ -79,7 +79,12 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   if (options.spanExporter) spanProcessors.push(new SimpleSpanProcessor({ exporter: options.spanExporter }));
   const tracesUrl = otlpUrl(env, "TRACES");
   if (tracesUrl) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) }));
-  const tracerProvider = new TracerProvider({ resource, spanProcessors });
+  // Without an exporter spans are not recorded (cheap), but trace ids still flow to logs.
+  const tracerProvider = new TracerProvider({
+    resource,
+    spanProcessors,
+    ...(spanProcessors.length === 0 ? { sampler: new AlwaysOffSampler() } : {}),
+  });
 
   const prometheus = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
   const readers: IMetricReader[] = [prometheus, ...(options.metricReaders ?? [])];
@@ -95,7 +100,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const logsUrl = otlpUrl(env, "LOGS");
   if (logsUrl) logProcessors.push(new BatchLogRecordProcessor({ exporter: new OTLPLogExporter({ url: logsUrl }) }));
   const format = options.logFormat ?? "json";
-  if (format === "json") logProcessors.push(new SimpleLogRecordProcessor({ exporter: new JsonLinesLogExporter() }));
+  // JSON lines are batched (one write per batch, off the request path); readable lines are for a person, at once.
+  if (format === "json") logProcessors.push(new BatchLogRecordProcessor({ exporter: new JsonLinesLogExporter(), scheduledDelayMillis: 200 }));
   if (format === "pretty") logProcessors.push(new SimpleLogRecordProcessor({ exporter: new PrettyLogExporter() }));
   const loggerProvider = new LoggerProvider({ resource, processors: logProcessors });
 

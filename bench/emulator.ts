@@ -1,0 +1,108 @@
+/**
+ * The bench's upstream: three OpenAI emulators in one child process, each answering every
+ * image call with one fixed 200 body through a sticky fault (so the upstream costs the same
+ * for every system under test, and almost nothing):
+ *
+ * - `tiny`: a 1×1 PNG as b64_json;
+ * - `big`: a 1024×1024 PNG of low-amplitude noise (≈1.45 MB, ≈1.9 MB of base64), built once
+ *   here with pngjs; the emulator's own gradient compresses to a few kB, which is not what a
+ *   real model returns;
+ * - `slow`: the tiny body after a delay (`--slow-ms`, default 1000).
+ *
+ * Run as `node bench/emulator.ts [--slow-ms N]`: prints one JSON line
+ * `{"tiny": url, "big": url, "slow": url, "bigPngBytes": n, "bigBodyBytes": n}` on stdout,
+ * then serves until SIGTERM/SIGINT or until stdin closes (the parent went away).
+ */
+import { parseArgs } from "node:util";
+import { PNG } from "pngjs";
+import type { Fault } from "../src/emulators/faults.ts";
+import { type OpenAIEmulator, startOpenAIEmulator } from "../src/emulators/openai.ts";
+
+export const BENCH_API_KEY = "sk-bench-emulator-key-0123456789";
+
+/** A real 1×1 PNG. */
+export function tinyPng(): Buffer {
+  const png = new PNG({ width: 1, height: 1 });
+  png.data.set([200, 120, 40, 255]);
+  return PNG.sync.write(png, { colorType: 2 });
+}
+
+/**
+ * A 1024×1024 RGB PNG that deflate cannot shrink much: a horizontal gradient plus 3 bits of
+ * per-channel noise from a fixed-seed xorshift, so every run serves the same bytes.
+ */
+export function noisyPng(width = 1024, height = 1024): Buffer {
+  const png = new PNG({ width, height });
+  let s = 0x9e3779b9;
+  for (let i = 0; i < width * height; i++) {
+    for (let c = 0; c < 3; c++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      png.data[i * 4 + c] = (((i % width) >> 2) + ((s >>> 0) & 7)) & 0xff;
+    }
+    png.data[i * 4 + 3] = 255;
+  }
+  return PNG.sync.write(png, { colorType: 2 });
+}
+
+/** The OpenAI response body for one b64_json image, serialised once. */
+export function imagesBody(png: Buffer): string {
+  return JSON.stringify({ created: 1_713_833_628, data: [{ b64_json: png.toString("base64") }] });
+}
+
+function fixedAnswer(body: string, delayMs?: number): Fault {
+  return {
+    status: 200,
+    headers: { "content-type": "application/json" },
+    // A string is sent as is: no JSON.stringify of 2 MB per request in the upstream.
+    body,
+    times: Number.POSITIVE_INFINITY,
+    ...(delayMs !== undefined ? { delayMs } : {}),
+  };
+}
+
+export interface BenchUpstreams {
+  tiny: string;
+  big: string;
+  slow: string;
+  bigPngBytes: number;
+  bigBodyBytes: number;
+  close(): Promise<void>;
+}
+
+export async function startBenchUpstreams(slowMs = 1000): Promise<BenchUpstreams> {
+  const tinyBody = imagesBody(tinyPng());
+  const big = noisyPng();
+  const bigBody = imagesBody(big);
+  const emulators: OpenAIEmulator[] = [];
+  const start = async (fault: Fault) => {
+    const e = await startOpenAIEmulator({ apiKey: BENCH_API_KEY, host: "127.0.0.1", port: 0 });
+    e.faults.push(fault);
+    emulators.push(e);
+    return e.baseUrl.replace(/\/v1$/, "");
+  };
+  return {
+    tiny: await start(fixedAnswer(tinyBody)),
+    big: await start(fixedAnswer(bigBody)),
+    slow: await start(fixedAnswer(tinyBody, slowMs)),
+    bigPngBytes: big.length,
+    bigBodyBytes: Buffer.byteLength(bigBody),
+    async close() {
+      await Promise.all(emulators.map((e) => e.close()));
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { "slow-ms": { type: "string" } } });
+  const upstreams = await startBenchUpstreams(Number(values["slow-ms"] ?? 1000));
+  const { close, ...info } = upstreams;
+  process.stdout.write(`${JSON.stringify(info)}\n`);
+  const stop = () => void close().finally(() => process.exit(0));
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  process.stdin.on("end", stop).resume();
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,800 @@
+/**
+ * The benchmark: starts the upstream emulator, the gateway and the baselines as separate
+ * processes, runs the scenarios of issue 9 against each of them in interleaved rounds, and
+ * returns the medians with the ratios and targets (see report.ts for the table).
+ *
+ * Why every system under test is its own process, the load generator being this one: on two
+ * cores, an in-process gateway would share one event loop with autocannon and the emulator,
+ * so its figures would be those of all three serialised on one core, and its RSS and CPU
+ * would include theirs. As separate processes the kernel spreads them over both cores,
+ * every system under test meets the same load generator and upstream (a constant cost for
+ * all), and /proc gives each one's own RSS and CPU time.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ImagesResponseSchema } from "../src/gen/imagegate/v1/images_pb.js";
+import { BENCH_API_KEY, tinyPng } from "./emulator.ts";
+import {
+  grpcCall,
+  grpcChannel,
+  grpcLoad,
+  grpcRequestBytes,
+  httpLoad,
+  type LoadResult,
+} from "./load.ts";
+import {
+  type Child,
+  cpuMs,
+  freePort,
+  machineBusyMs,
+  RssSampler,
+  spawnNode,
+  spawnPlain,
+  waitIdle,
+} from "./procs.ts";
+
+export type ScenarioId = "a" | "b" | "c" | "d" | "e";
+export const SCENARIOS: readonly ScenarioId[] = ["a", "b", "c", "d", "e"];
+export const TARGETS = [
+  "direct",
+  "bare",
+  "portkey",
+  "imagegate",
+  "imagegate-grpc",
+  "imagegate-routed",
+] as const;
+export type TargetId = (typeof TARGETS)[number];
+
+export const TARGET_LABELS: Record<TargetId, string> = {
+  direct: "direct",
+  bare: "bare proxy",
+  portkey: "Portkey",
+  imagegate: "imagegate",
+  "imagegate-grpc": "imagegate gRPC",
+  "imagegate-routed": "imagegate, 8 deployments",
+};
+
+export interface RunPlan {
+  connections: number;
+  /** Requests per measured run (per target per round). */
+  requests: number;
+  /** Requests before the rounds, per target (0: only the one correctness check). */
+  warmup: number;
+}
+
+export interface BenchSettings {
+  mode: "full" | "quick";
+  rounds: number;
+  /** Time limit of one run, seconds. */
+  maxSeconds: number;
+  /** Upstream delay of scenario (d), ms. */
+  slowMs: number;
+  a: RunPlan;
+  b: RunPlan;
+  c: RunPlan;
+  d: RunPlan;
+  /** Try to start the Portkey gateway. */
+  portkey: boolean;
+  /** Scenarios to run (default all); (e) rides on (a)'s rounds. */
+  only?: readonly ScenarioId[];
+  /** Targets to run (default all), e.g. only imagegate while profiling it. */
+  targets?: readonly TargetId[];
+  /** Extra node flags for the gateway process, e.g. --cpu-prof. */
+  gatewayNodeArgs?: readonly string[];
+  /** Progress lines (stderr by default). */
+  log?: (line: string) => void;
+}
+
+export const FULL_SETTINGS: BenchSettings = {
+  mode: "full",
+  rounds: 3,
+  maxSeconds: 8,
+  slowMs: 1000,
+  a: { connections: 1, requests: 2000, warmup: 300 },
+  b: { connections: 64, requests: 4000, warmup: 500 },
+  c: { connections: 16, requests: 300, warmup: 32 },
+  d: { connections: 512, requests: 3 * 512, warmup: 512 },
+  portkey: true,
+};
+
+export const QUICK_SETTINGS: BenchSettings = {
+  mode: "quick",
+  rounds: 1,
+  maxSeconds: 5,
+  slowMs: 200,
+  a: { connections: 1, requests: 20, warmup: 0 },
+  b: { connections: 64, requests: 128, warmup: 0 },
+  c: { connections: 16, requests: 32, warmup: 0 },
+  d: { connections: 512, requests: 512, warmup: 0 },
+  portkey: true,
+};
+
+/** One measured run of one target. */
+export interface RoundMeasure {
+  round: number;
+  ok: number;
+  failed: number;
+  errors: number;
+  elapsedMs: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** CPU time of the system under test per ok request (direct: the emulator's). */
+  cpuMsPerReq: number | undefined;
+  /** Of the upstream emulator, per ok request. */
+  upstreamCpuMsPerReq: number | undefined;
+  peakRssBytes: number | undefined;
+  timedOut: boolean;
+}
+
+export interface TargetSummary {
+  rounds: RoundMeasure[];
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMsPerReq: number | undefined;
+  peakRssBytes: number | undefined;
+  /** (a), (e): median over rounds of this target's p50/p99 minus the reference's in the same round. */
+  addedP50Ms?: number;
+  addedP99Ms?: number;
+}
+
+export interface ScenarioResult {
+  id: ScenarioId;
+  title: string;
+  connections: number;
+  requestsPerRun: number;
+  targets: Partial<Record<TargetId, TargetSummary>>;
+}
+
+export interface BenchResult {
+  machine: {
+    cpu: string;
+    cores: number;
+    node: string;
+    platform: string;
+    date: string;
+    /** 1-minute load average when the bench started and when it ended. */
+    loadAverage: [number, number];
+    /**
+     * Share of the machine's CPU time (all cores) used by processes other than the bench's
+     * own during the run: above a few percent, something else competed for the cores and
+     * the figures are noisier than usual.
+     */
+    otherCpuShare: number | undefined;
+  };
+  settings: Omit<BenchSettings, "log">;
+  upstream: { tinyBodyBytes: number; bigPngBytes: number; bigBodyBytes: number; slowMs: number };
+  portkey: { available: boolean; reason?: string };
+  scenarios: Partial<Record<ScenarioId, ScenarioResult>>;
+  /** Non-2xx answers, transport errors, crashes: anything here fails quick mode. */
+  errors: string[];
+  durationSeconds: number;
+}
+
+export class BenchError extends Error {}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const PROMPT = "a lighthouse at dusk";
+
+interface Upstreams {
+  tiny: string;
+  big: string;
+  slow: string;
+  bigPngBytes: number;
+  bigBodyBytes: number;
+}
+
+interface Subject {
+  id: TargetId;
+  /** The processes of the system under test (RSS and CPU are theirs). */
+  pids: number[];
+  /** One request, checked for a 200 carrying the whole image; throws otherwise. */
+  verify(): Promise<void>;
+  load(plan: RunPlan, requests: number, maxSeconds: number): Promise<LoadResult>;
+}
+
+type Kind = "tiny" | "big" | "slow";
+
+interface Stack {
+  upstreams: Upstreams;
+  emulator: Child;
+  gateway: { child: Child; url: string };
+  bare: Record<Kind, { child: Child; url: string }>;
+  portkey: { child: Child; url: string } | undefined;
+  portkeyReason?: string;
+  targets: readonly TargetId[] | undefined;
+  children(): Child[];
+  close(): Promise<void>;
+}
+
+function median(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+function medianOrUndefined(values: (number | undefined)[]): number | undefined {
+  const defined = values.filter((x): x is number => x !== undefined);
+  return defined.length === 0 ? undefined : median(defined);
+}
+
+function gatewayYaml(up: Upstreams, slowMs: number): string {
+  const deployment = (group: string, base: string, id: string, extra = "") =>
+    `  - model_name: ${group}\n    params:\n      model: openai/dall-e-2\n      api_key: ${BENCH_API_KEY}\n      api_base: ${base}/v1\n${extra}    model_info:\n      id: ${id}\n`;
+  const lines = [
+    "model_list:",
+    deployment("tiny", up.tiny, "tiny-1").trimEnd(),
+    deployment("big", up.big, "big-1").trimEnd(),
+    deployment(
+      "slow",
+      up.slow,
+      "slow-1",
+      `      timeout: ${Math.ceil(slowMs / 1000) + 30}\n`,
+    ).trimEnd(),
+  ];
+  // Scenario (e): one group of 8 healthy deployments (weighted, rpm-tracked) with a fallback group.
+  for (let i = 1; i <= 8; i++) {
+    lines.push(
+      deployment(
+        "routed",
+        up.tiny,
+        `routed-${i}`,
+        `      weight: ${(i % 3) + 1}\n      rpm: 1000000\n`,
+      ).trimEnd(),
+    );
+  }
+  for (let i = 1; i <= 2; i++)
+    lines.push(deployment("routed-backup", up.tiny, `routed-backup-${i}`).trimEnd());
+  lines.push(
+    "router_settings:",
+    "  num_retries: 2",
+    "  allowed_fails: 3",
+    "  cooldown_time: 5",
+    "  fallbacks: [{ routed: [routed-backup] }]",
+    "",
+  );
+  return lines.join("\n");
+}
+
+async function startStack(settings: BenchSettings, log: (line: string) => void): Promise<Stack> {
+  const started: Child[] = [];
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "imagegate-bench-"));
+  const closeAll = async () => {
+    await Promise.all(started.map((c) => c.stop()));
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  try {
+    const emu = await spawnNode(
+      "emulator",
+      [path.join(ROOT, "bench/emulator.ts"), "--slow-ms", String(settings.slowMs)],
+      {
+        ready: (line) => (line.startsWith("{") ? (JSON.parse(line) as Upstreams) : undefined),
+      },
+    );
+    started.push(emu.child);
+    const upstreams = emu.info;
+    const configFile = path.join(tmp, "imagegate.yaml");
+    writeFileSync(configFile, gatewayYaml(upstreams, settings.slowMs));
+
+    const gatewayP = spawnNode(
+      "imagegate",
+      [
+        ...(settings.gatewayNodeArgs ?? []),
+        path.join(ROOT, "src/cli.ts"),
+        "serve",
+        "--config",
+        configFile,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+      ],
+      { ready: (line) => /listening on (https?:\/\/[^\s"]+)/.exec(line)?.[1] },
+    ).then((r) => {
+      started.push(r.child);
+      return { child: r.child, url: r.info };
+    });
+    const bareP = (kind: Kind) =>
+      spawnNode(
+        `bare proxy (${kind})`,
+        [path.join(ROOT, "bench/bare-proxy.ts"), "--upstream", upstreams[kind]],
+        {
+          ready: (line) =>
+            line.startsWith("{") ? (JSON.parse(line) as { url: string }).url : undefined,
+        },
+      ).then((r) => {
+        started.push(r.child);
+        return { child: r.child, url: r.info };
+      });
+    const portkeyP = settings.portkey
+      ? startPortkey(upstreams, started)
+      : Promise.resolve({ reason: "not requested (--no-portkey)" });
+    const [gateway, tiny, big, slow, pk] = await Promise.all([
+      gatewayP,
+      bareP("tiny"),
+      bareP("big"),
+      bareP("slow"),
+      portkeyP,
+    ]);
+    const portkey = "url" in pk ? pk : undefined;
+    const portkeyReason = "reason" in pk ? pk.reason : undefined;
+    if (portkeyReason !== undefined) log(`Portkey unavailable: ${portkeyReason}`);
+    return {
+      upstreams,
+      emulator: emu.child,
+      gateway,
+      bare: { tiny, big, slow },
+      portkey,
+      ...(portkeyReason !== undefined ? { portkeyReason } : {}),
+      targets: settings.targets,
+      children: () => [...started],
+      close: closeAll,
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+/** Portkey's open-source gateway from node_modules, or the reason it cannot run here. */
+async function startPortkey(
+  up: Upstreams,
+  started: Child[],
+): Promise<{ child: Child; url: string } | { reason: string }> {
+  const script = path.join(ROOT, "node_modules/@portkey-ai/gateway/build/start-server.js");
+  if (!existsSync(script))
+    return {
+      reason: "@portkey-ai/gateway is not installed (npm ci installs it as a devDependency)",
+    };
+  const port = await freePort();
+  const { child } = spawnPlain("Portkey", process.execPath, [
+    script,
+    `--port=${port}`,
+    "--headless",
+  ]);
+  started.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    if (child.crash) return { reason: `${child.crash}: ${child.tail().slice(-500)}` };
+    try {
+      const res = await fetch(`${url}/`);
+      await res.arrayBuffer();
+      if (res.ok) {
+        // It answers; now check it really proxies an image call to the emulator.
+        try {
+          await verifyHttp(
+            `${url}/v1/images/generations`,
+            portkeyHeaders(up.tiny),
+            requestBody("dall-e-2", "256x256"),
+            undefined,
+          );
+          return { child, url };
+        } catch (e) {
+          await child.stop();
+          return { reason: `it started but did not proxy an image call: ${(e as Error).message}` };
+        }
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await child.stop();
+  return { reason: `not answering on ${url} after 30 s: ${child.tail().slice(-500)}` };
+}
+
+function requestBody(model: string, size: string): string {
+  return JSON.stringify({ model, prompt: PROMPT, size, response_format: "b64_json" });
+}
+
+const JSON_HEADERS = {
+  "content-type": "application/json",
+  authorization: `Bearer ${BENCH_API_KEY}`,
+};
+
+function portkeyHeaders(upstream: string): Record<string, string> {
+  return {
+    ...JSON_HEADERS,
+    "x-portkey-provider": "openai",
+    "x-portkey-custom-host": `${upstream}/v1`,
+  };
+}
+
+/** One request: a 200 whose data[0].b64_json has the expected length (when given). */
+async function verifyHttp(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  b64Length: number | undefined,
+): Promise<void> {
+  const res = await fetch(url, { method: "POST", headers, body });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+  const json = JSON.parse(text) as { data?: { b64_json?: string }[] };
+  const b64 = json.data?.[0]?.b64_json;
+  if (typeof b64 !== "string")
+    throw new Error(`${url}: 200 without data[0].b64_json: ${text.slice(0, 300)}`);
+  if (b64Length !== undefined && b64.length !== b64Length) {
+    throw new Error(`${url}: b64_json has ${b64.length} characters, expected ${b64Length}`);
+  }
+}
+
+function httpSubject(
+  id: TargetId,
+  pids: number[],
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  b64Length: number,
+): Subject {
+  return {
+    id,
+    pids,
+    verify: () => verifyHttp(url, headers, body, b64Length),
+    load: (plan, requests, maxSeconds) =>
+      httpLoad({ url, headers, body, connections: plan.connections, amount: requests, maxSeconds }),
+  };
+}
+
+function grpcSubject(
+  id: TargetId,
+  pids: number[],
+  gatewayUrl: string,
+  model: string,
+  size: string,
+  pngBytes: number,
+): Subject {
+  const address = new URL(gatewayUrl).host;
+  const target = { address, model, size };
+  return {
+    id,
+    pids,
+    async verify() {
+      const client = grpcChannel(address);
+      try {
+        const raw = await grpcCall(client, grpcRequestBytes(target)).done;
+        const res = fromBinary(ImagesResponseSchema, raw);
+        const got = res.data[0]?.b64Json?.length;
+        if (got !== pngBytes)
+          throw new Error(`gRPC ${address}: image has ${got} bytes, expected ${pngBytes}`);
+      } finally {
+        client.close();
+      }
+    },
+    load: (plan, requests, maxSeconds) =>
+      grpcLoad({ target, concurrency: plan.connections, amount: requests, maxSeconds }),
+  };
+}
+
+function subjectsFor(
+  kind: Kind,
+  stack: Stack,
+  tinyPngBytes: number,
+  extra: { grpc?: boolean; routed?: boolean } = {},
+): Subject[] {
+  const up = stack.upstreams;
+  const size = kind === "big" ? "1024x1024" : "256x256";
+  const pngBytes = kind === "big" ? up.bigPngBytes : tinyPngBytes;
+  const b64Length = Math.ceil(pngBytes / 3) * 4;
+  const direct = requestBody("dall-e-2", size);
+  const path = "/v1/images/generations";
+  const gw = stack.gateway;
+  const list: Subject[] = [
+    httpSubject(
+      "direct",
+      [stack.emulator.pid],
+      `${up[kind]}${path}`,
+      JSON_HEADERS,
+      direct,
+      b64Length,
+    ),
+    httpSubject(
+      "bare",
+      [stack.bare[kind].child.pid],
+      `${stack.bare[kind].url}${path}`,
+      JSON_HEADERS,
+      direct,
+      b64Length,
+    ),
+  ];
+  if (stack.portkey) {
+    list.push(
+      httpSubject(
+        "portkey",
+        [stack.portkey.child.pid],
+        `${stack.portkey.url}${path}`,
+        portkeyHeaders(up[kind]),
+        direct,
+        b64Length,
+      ),
+    );
+  }
+  list.push(
+    httpSubject(
+      "imagegate",
+      [gw.child.pid],
+      `${gw.url}${path}`,
+      JSON_HEADERS,
+      requestBody(kind, size),
+      b64Length,
+    ),
+  );
+  if (extra.grpc)
+    list.push(grpcSubject("imagegate-grpc", [gw.child.pid], gw.url, kind, size, pngBytes));
+  if (extra.routed)
+    list.push(
+      httpSubject(
+        "imagegate-routed",
+        [gw.child.pid],
+        `${gw.url}${path}`,
+        JSON_HEADERS,
+        requestBody("routed", size),
+        b64Length,
+      ),
+    );
+  return stack.targets ? list.filter((s) => stack.targets!.includes(s.id)) : list;
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+/** Runs one scenario: check, warm up, then `rounds` interleaved rounds over the subjects. */
+async function runScenario(
+  id: ScenarioId,
+  title: string,
+  plan: RunPlan,
+  subjects: Subject[],
+  stack: Stack,
+  settings: BenchSettings,
+  errors: string[],
+  log: (line: string) => void,
+): Promise<ScenarioResult> {
+  const allPids = stack.children().map((c) => c.pid);
+  const checkCrashes = () => {
+    for (const c of stack.children()) {
+      if (c.crash) throw new BenchError(`${c.crash} during scenario (${id}):\n${c.tail()}`);
+    }
+  };
+  const note = (s: Subject, what: string, r: LoadResult) => {
+    if (r.failed > 0 || r.errors > 0) {
+      errors.push(
+        `(${id}) ${TARGET_LABELS[s.id]} ${what}: ${r.failed} failed ${JSON.stringify(r.statuses)}, ${r.errors} errors${r.firstError ? ` (first: ${r.firstError})` : ""}`,
+      );
+    }
+  };
+  log(`(${id}) ${title}`);
+  for (const s of subjects) {
+    try {
+      await s.verify();
+    } catch (e) {
+      errors.push(`(${id}) ${TARGET_LABELS[s.id]}: ${(e as Error).message}`);
+    }
+    checkCrashes();
+    if (plan.warmup > 0) {
+      await waitIdle(allPids);
+      note(s, "warm-up", await s.load(plan, plan.warmup, settings.maxSeconds));
+      checkCrashes();
+    }
+  }
+  const measures = new Map<TargetId, RoundMeasure[]>();
+  for (let round = 0; round < settings.rounds; round++) {
+    const parts: string[] = [];
+    for (const s of rotate(subjects, round)) {
+      await waitIdle(allPids);
+      const cpu0 = s.pids.map((p) => cpuMs(p));
+      const up0 = cpuMs(stack.emulator.pid);
+      const sampler = new RssSampler(s.pids);
+      const r = await s.load(plan, plan.requests, settings.maxSeconds);
+      const peaks = sampler.stop();
+      const cpu1 = s.pids.map((p) => cpuMs(p));
+      const up1 = cpuMs(stack.emulator.pid);
+      checkCrashes();
+      note(s, `round ${round + 1}`, r);
+      const cpu = cpu0.every((v, i) => v !== undefined && cpu1[i] !== undefined)
+        ? cpu1.reduce<number>((sum, v, i) => sum + (v! - cpu0[i]!), 0)
+        : undefined;
+      const rss = s.pids.reduce<number | undefined>(
+        (sum, p) => (peaks.has(p) ? (sum ?? 0) + peaks.get(p)! : sum),
+        undefined,
+      );
+      const m: RoundMeasure = {
+        round: round + 1,
+        ok: r.ok,
+        failed: r.failed,
+        errors: r.errors,
+        elapsedMs: r.elapsedMs,
+        rps: r.rps,
+        p50Ms: r.p50Ms,
+        p99Ms: r.p99Ms,
+        cpuMsPerReq: cpu !== undefined && r.ok > 0 ? cpu / r.ok : undefined,
+        upstreamCpuMsPerReq:
+          up0 !== undefined && up1 !== undefined && r.ok > 0 ? (up1 - up0) / r.ok : undefined,
+        peakRssBytes: rss,
+        timedOut: r.timedOut,
+      };
+      measures.set(s.id, [...(measures.get(s.id) ?? []), m]);
+      parts.push(
+        `${TARGET_LABELS[s.id]} ${m.rps.toFixed(0)} rps p50 ${m.p50Ms.toFixed(2)} ms${r.timedOut ? " (time limit)" : ""}`,
+      );
+    }
+    log(`  round ${round + 1}: ${parts.join(" | ")}`);
+  }
+  const targets: Partial<Record<TargetId, TargetSummary>> = {};
+  for (const [tid, rounds] of measures) {
+    targets[tid] = {
+      rounds,
+      rps: median(rounds.map((m) => m.rps)),
+      p50Ms: median(rounds.map((m) => m.p50Ms)),
+      p99Ms: median(rounds.map((m) => m.p99Ms)),
+      cpuMsPerReq: medianOrUndefined(rounds.map((m) => m.cpuMsPerReq)),
+      peakRssBytes: rounds.reduce<number | undefined>(
+        (max, m) => (m.peakRssBytes === undefined ? max : Math.max(max ?? 0, m.peakRssBytes)),
+        undefined,
+      ),
+    };
+  }
+  return { id, title, connections: plan.connections, requestsPerRun: plan.requests, targets };
+}
+
+/** Per round, a target's latency minus the reference's in the same round; the median of those. */
+function addLatencyDeltas(
+  result: ScenarioResult,
+  reference: TargetId,
+  only?: readonly TargetId[],
+): void {
+  const ref = result.targets[reference];
+  if (!ref) return;
+  for (const [tid, summary] of Object.entries(result.targets) as [TargetId, TargetSummary][]) {
+    if (tid === reference || (only && !only.includes(tid))) continue;
+    const byRound = new Map(ref.rounds.map((m) => [m.round, m]));
+    const d50: number[] = [];
+    const d99: number[] = [];
+    for (const m of summary.rounds) {
+      const r = byRound.get(m.round);
+      if (!r) continue;
+      d50.push(m.p50Ms - r.p50Ms);
+      d99.push(m.p99Ms - r.p99Ms);
+    }
+    summary.addedP50Ms = median(d50);
+    summary.addedP99Ms = median(d99);
+  }
+}
+
+export async function runBench(settings: BenchSettings): Promise<BenchResult> {
+  const log = settings.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const t0 = performance.now();
+  const load0 = os.loadavg()[0]!;
+  const machine0 = machineBusyMs();
+  const self0 = process.cpuUsage();
+  let ours = 0;
+  const only = new Set(settings.only ?? SCENARIOS);
+  const errors: string[] = [];
+  log(
+    `starting the emulator, imagegate, the bare proxies${settings.portkey ? " and Portkey" : ""}…`,
+  );
+  const stack = await startStack(settings, log);
+  const tinyPngBytes = tinyPng().length;
+  const scenarios: Partial<Record<ScenarioId, ScenarioResult>> = {};
+  try {
+    if (only.has("a") || only.has("e")) {
+      const subjects = subjectsFor("tiny", stack, tinyPngBytes, { routed: only.has("e") }).filter(
+        (s) =>
+          only.has("a") || s.id === "imagegate" || s.id === "imagegate-routed" || s.id === "direct",
+      );
+      const a = await runScenario(
+        "a",
+        "tiny image, concurrency 1: latency",
+        settings.a,
+        subjects,
+        stack,
+        settings,
+        errors,
+        log,
+      );
+      addLatencyDeltas(a, "direct");
+      if (only.has("e") && a.targets["imagegate-routed"] && a.targets.imagegate) {
+        const e: ScenarioResult = {
+          id: "e",
+          title:
+            "router overhead: 8 weighted deployments and a fallback group vs one deployment, tiny, concurrency 1",
+          connections: a.connections,
+          requestsPerRun: a.requestsPerRun,
+          targets: {
+            imagegate: structuredClone(a.targets.imagegate),
+            "imagegate-routed": structuredClone(a.targets["imagegate-routed"]),
+          },
+        };
+        addLatencyDeltas(e, "imagegate");
+        scenarios.e = e;
+        delete a.targets["imagegate-routed"];
+      }
+      if (only.has("a")) scenarios.a = a;
+    }
+    if (only.has("b")) {
+      scenarios.b = await runScenario(
+        "b",
+        "tiny image, concurrency 64: throughput",
+        settings.b,
+        subjectsFor("tiny", stack, tinyPngBytes),
+        stack,
+        settings,
+        errors,
+        log,
+      );
+    }
+    if (only.has("c")) {
+      scenarios.c = await runScenario(
+        "c",
+        `1024x1024 PNG (${(stack.upstreams.bigBodyBytes / 1e6).toFixed(1)} MB JSON), concurrency 16: throughput and peak RSS`,
+        settings.c,
+        subjectsFor("big", stack, tinyPngBytes, { grpc: true }),
+        stack,
+        settings,
+        errors,
+        log,
+      );
+    }
+    if (only.has("d")) {
+      scenarios.d = await runScenario(
+        "d",
+        `upstream taking ${settings.slowMs} ms, concurrency ${settings.d.connections}: throughput vs ideal`,
+        settings.d,
+        subjectsFor("slow", stack, tinyPngBytes),
+        stack,
+        settings,
+        errors,
+        log,
+      );
+    }
+  } finally {
+    const children = stack.children().map((c) => cpuMs(c.pid));
+    const self = process.cpuUsage(self0);
+    // A child already stopped (Portkey after a failed check) counts as 0: a slight overestimate of "other".
+    ours = children.reduce<number>((a, v) => a + (v ?? 0), 0) + (self.user + self.system) / 1000;
+    await stack.close();
+  }
+  const machine1 = machineBusyMs();
+  const wallMs = performance.now() - t0;
+  const otherCpuShare =
+    machine0 !== undefined && machine1 !== undefined
+      ? Math.max(0, (machine1 - machine0 - ours) / (wallMs * os.cpus().length))
+      : undefined;
+  const { log: _log, ...recorded } = settings;
+  return {
+    machine: {
+      cpu: os.cpus()[0]?.model ?? "unknown",
+      cores: os.cpus().length,
+      node: process.version,
+      platform: `${os.platform()} ${os.release()}`,
+      date: new Date().toISOString(),
+      loadAverage: [load0, os.loadavg()[0]!],
+      otherCpuShare,
+    },
+    settings: recorded,
+    upstream: {
+      tinyBodyBytes: Buffer.byteLength(
+        JSON.stringify({
+          created: 1_713_833_628,
+          data: [{ b64_json: "x".repeat(Math.ceil(tinyPngBytes / 3) * 4) }],
+        }),
+      ),
+      bigPngBytes: stack.upstreams.bigPngBytes,
+      bigBodyBytes: stack.upstreams.bigBodyBytes,
+      slowMs: settings.slowMs,
+    },
+    portkey: stack.portkey
+      ? { available: true }
+      : { available: false, reason: stack.portkeyReason ?? "unknown" },
+    scenarios,
+    errors,
+    durationSeconds: wallMs / 1000,
+  };
+}
