@@ -8,6 +8,7 @@ import { openaiFaults } from "../../src/emulators/openai.ts";
 import { type CreateImageRequestSchema, ImageService, type ImagesResponseSchema } from "../../src/gen/imagegate/v1/images_pb.js";
 import { grpcClient } from "../support/grpc.ts";
 import { type MultiStack, startMultiStack } from "../support/multi-stack.ts";
+import { createClients } from "../support/protocols.ts";
 
 let stack: MultiStack | undefined;
 afterEach(async () => {
@@ -231,4 +232,53 @@ describe("soak", () => {
     expect(upstreamCalls - faulted).toBe(2000);
     expect(faulted / upstreamCalls).toBeGreaterThan(0.2);
   }, 120_000);
+});
+
+describe.each(["rest", "grpc"] as const)("routing over %s", (protocol) => {
+  const call = async (s: MultiStack, body: Record<string, unknown>) => {
+    const clients = createClients(s);
+    try {
+      return await clients.call(protocol, { prompt: "a fox", size: "256x256", response_format: "b64_json", ...body });
+    } finally {
+      clients.close();
+    }
+  };
+
+  it("retries elsewhere, falls back in order, and reports who answered", async () => {
+    stack = await startMultiStack(
+      [
+        { id: "a", group: "hq" },
+        { id: "b", group: "hq" },
+        { id: "backup", group: "backup" },
+      ],
+      "  num_retries: 1\n  allowed_fails: 100\n  fallbacks: [{ hq: [backup] }]\n",
+    );
+    for (const id of ["a", "b"]) stack.upstream[id]!.faults.push({ ...openaiFaults.serverError(), times: Number.POSITIVE_INFINITY });
+    const outcome = await call(stack, { model: "hq" });
+    expect(outcome.ok).toBe(true);
+    expect(outcome.headers.get("x-imagegate-model")).toBe("backup");
+    expect(outcome.headers.get("x-imagegate-deployment")).toBe("backup");
+    expect(outcome.headers.get("x-imagegate-attempts")).toBe("3");
+    expect(served(stack, "a") + served(stack, "b")).toBe(2);
+  });
+
+  it("returns a refusal without routing around it, and keeps an rpm limit", async () => {
+    stack = await startMultiStack(
+      [
+        { id: "primary", group: "hq", params: { rpm: 2 } },
+        { id: "backup", group: "backup" },
+      ],
+      "  fallbacks: [{ hq: [backup] }]\n",
+    );
+    const refused = await call(stack, { model: "hq", prompt: "a forbidden fox" });
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.code).toBe("content_policy_violation");
+    expect(served(stack, "backup")).toBe(0);
+    // The refusal used one of the two requests this minute; one more goes to the primary, and
+    // then the full group falls back as a failed one would.
+    expect((await call(stack, { model: "hq" })).headers.get("x-imagegate-deployment")).toBe("primary");
+    const third = await call(stack, { model: "hq" });
+    expect(third.ok).toBe(true);
+    expect(third.headers.get("x-imagegate-deployment")).toBe("backup");
+  });
 });

@@ -90,7 +90,7 @@ export interface Clients {
   close(): void;
 }
 
-export function createClients(stack: Stack): Clients {
+export function createClients(stack: Pick<Stack, "url" | "gateway">): Clients {
   const sdk = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "x", maxRetries: 0 });
   const g = grpcClient(ImageService, `127.0.0.1:${stack.gateway.port}`);
   const sessions: Http2SessionManager[] = [];
