@@ -89,9 +89,12 @@ export function fromOpenAIResponse(json: unknown, requested: CreateImageRequest)
     const b64 = str(item.b64_json);
     if (url === undefined && b64 === undefined) throw malformed(`data[${i}] has neither url nor b64_json`);
     const revisedPrompt = str(item.revised_prompt);
+    const bytes = b64 === undefined ? undefined : Buffer.from(b64, "base64");
+    // Buffer.from skips what is not base64: "" or "!!!!" would become an empty image.
+    if (bytes !== undefined && bytes.length === 0) throw malformed(`data[${i}].b64_json holds no base64 data`);
     return {
       mimeType,
-      ...(b64 !== undefined ? { bytes: Buffer.from(b64, "base64") } : { url }),
+      ...(bytes !== undefined ? { bytes } : { url }),
       ...(revisedPrompt !== undefined ? { revisedPrompt } : {}),
     };
   });
@@ -109,7 +112,7 @@ export function fromOpenAIResponse(json: unknown, requested: CreateImageRequest)
     result.usage = create(UsageSchema, {
       inputTokens: num(u.input_tokens),
       outputTokens: num(u.output_tokens),
-      totalTokens: num(u.total_tokens) || num(u.input_tokens) + num(u.output_tokens),
+      totalTokens: num(u.total_tokens) || num(num(u.input_tokens) + num(u.output_tokens)),
       inputTokensDetails: {
         textTokens: num(u.input_tokens_details?.text_tokens),
         imageTokens: num(u.input_tokens_details?.image_tokens),
@@ -194,8 +197,9 @@ function str(v: unknown): string | undefined {
   return typeof v === "string" ? v : undefined;
 }
 
+/** A token count as the proto's uint32 holds it: an absurd upstream number must not fail the answer's encoding. */
 function num(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0;
+  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.min(Math.floor(v), 0xffff_ffff) : 0;
 }
 
 export const openaiAdapter: ProviderAdapter = {

@@ -24,6 +24,8 @@ export async function fanOut(
   return mergeResults(await Promise.all(counts.map(call)));
 }
 
+const UINT32_MAX = 4_294_967_295;
+
 export function mergeResults(results: readonly GenerationResult[]): GenerationResult {
   const [first] = results;
   if (first === undefined) throw new Error("mergeResults needs at least one result");
@@ -55,6 +57,18 @@ function sumUsage(usages: readonly Usage[]): Usage {
       total.outputTokensDetails.imageTokens += u.outputTokensDetails?.imageTokens ?? 0;
       total.outputTokensDetails.textTokens += u.outputTokensDetails?.textTokens ?? 0;
     }
+  }
+  // Counts are uint32 on the wire: a sum past it is clamped, never a failed encoding.
+  const clamp = (n: number) => Math.min(n, UINT32_MAX);
+  total.inputTokens = clamp(total.inputTokens);
+  total.outputTokens = clamp(total.outputTokens);
+  total.totalTokens = clamp(total.totalTokens);
+  const inDetails = total.inputTokensDetails!;
+  inDetails.textTokens = clamp(inDetails.textTokens);
+  inDetails.imageTokens = clamp(inDetails.imageTokens);
+  if (total.outputTokensDetails) {
+    total.outputTokensDetails.imageTokens = clamp(total.outputTokensDetails.imageTokens);
+    total.outputTokensDetails.textTokens = clamp(total.outputTokensDetails.textTokens);
   }
   return total;
 }

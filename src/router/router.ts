@@ -97,16 +97,28 @@ export class Router {
     // Nothing reaches a provider that the gateway could have rejected itself.
     const servable = this.servable(group, request, true);
     const timeoutMs = (this.settings.timeout ?? DEFAULTS.timeoutSeconds) * 1000;
-    const deadlineSignal = AbortSignal.timeout(timeoutMs);
+    // Not AbortSignal.timeout: once listened to, it is held (with everything its listeners
+    // reach) until it fires, long after the request is over; this timer is cleared at the end.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException("request deadline", "TimeoutError")), timeoutMs);
     const call: Call = {
       request,
       signal,
       deadline: this.now() + timeoutMs,
-      deadlineSignal,
+      deadlineSignal: deadline.signal,
       listener,
       attempts: [],
       errors: [],
     };
+    try {
+      return await this.routeCall(group, servable, call);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async routeCall(group: ModelGroup, servable: Deployment[], call: Call): Promise<RouteOutcome> {
+    const { signal, listener } = call;
     let unavailable: GroupUnavailable | undefined;
     try {
       return await this.runGroup(group.name, servable, call);

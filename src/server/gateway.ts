@@ -4,7 +4,7 @@
  */
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Catalog } from "../catalog/catalog.ts";
 import { validateRequest } from "../catalog/validate.ts";
 import type { GatewayConfig } from "../config/load.ts";
@@ -33,6 +33,7 @@ import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { requestIdFrom } from "./call-info.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
+import { fixRpcResponse } from "./rpc-fixups.ts";
 import { Admission, admissionInterceptor } from "./admission.ts";
 import { callInfoInterceptor } from "./interceptors.ts";
 import { type Listener, listen } from "./listener.ts";
@@ -220,42 +221,7 @@ function configSecrets(config: GatewayConfig): (string | undefined)[] {
 async function serveRpc(uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse) {
   const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
   const uRes = await uHandler(uReq);
-  await universalResponseToNodeResponse(specGrpcMessage(uRes), res);
-}
-
-/**
- * Connect writes `grpc-message` with encodeURIComponent; grpc-js reads it with decodeURI,
- * which leaves `%3A` and `%2F` encoded. The gRPC spec percent-encodes only `%` and bytes
- * outside 0x20-0x7E, which every client decodes alike, so rewrite it that way.
- */
-function specGrpcMessage(uRes: UniversalServerResponse): UniversalServerResponse {
-  if (!uRes.header?.get("content-type")?.startsWith("application/grpc")) return uRes;
-  const fix = (h: Headers | undefined) => {
-    const m = h?.get("grpc-message");
-    if (m != null) h!.set("grpc-message", encodeGrpcMessage(decodeURIComponent(m)));
-  };
-  fix(uRes.header);
-  const body = uRes.body;
-  if (body === undefined) {
-    fix(uRes.trailer);
-    return uRes;
-  }
-  return {
-    ...uRes,
-    body: (async function* () {
-      yield* body;
-      // Trailers are final once the body has ended.
-      fix(uRes.trailer);
-    })(),
-  };
-}
-
-function encodeGrpcMessage(message: string): string {
-  let out = "";
-  for (const byte of Buffer.from(message, "utf8")) {
-    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, "0")}` : String.fromCharCode(byte);
-  }
-  return out;
+  await universalResponseToNodeResponse(await fixRpcResponse(uRes, requestIdFrom(req.headers["x-request-id"] as string | undefined)), res);
 }
 
 async function serveProbe(path: string, ready: boolean, res: NodeResponse) {

@@ -77,9 +77,16 @@ function checkValue(field: DescField, v: unknown, param: string): void {
   }
 }
 
+/** With the `u` flag a paired surrogate is one code point, so only unpaired halves match. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 function checkScalar(scalar: ScalarType, v: unknown, param: string): void {
   if (scalar === ScalarType.STRING || scalar === ScalarType.BYTES) {
     if (typeof v !== "string") throw wrongType(param, "a string", v);
+    // A `\ud800`-style escape is valid JSON but not Unicode; protobuf would reject it without naming the field.
+    if (LONE_SURROGATE.test(v)) {
+      throw invalidParam(param, `Invalid '${param}': the string contains an unpaired UTF-16 surrogate (an escape in the range \\ud800-\\udfff), which is not valid Unicode.`);
+    }
     return;
   }
   if (scalar === ScalarType.BOOL) {

@@ -111,7 +111,8 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
   const chunks: Uint8Array[] = [];
   for await (const chunk of uRes.body ?? []) chunks.push(chunk);
   const err = errorFromJsonBytes(Buffer.concat(chunks), uRes.header, new ConnectError("malformed error", Code.Internal));
-  writeOpenAIError(res, err, headers.get("x-request-id") ?? requestIdFrom(undefined), headers);
+  // An error raised before the interceptors ran (Connect's own decoding) has no request id yet.
+  writeOpenAIError(res, err, headers.get("x-request-id") ?? requestIdFrom(header(req, "x-request-id")), headers);
 }
 
 /** Writes OpenAI's error envelope with the contract's status and headers. */

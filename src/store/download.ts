@@ -64,8 +64,30 @@ export class ImageDownloader {
   /** Starts downloading `url`, an image `provider` answered with; the body streams. */
   async open(url: string, provider: Provider, signal: AbortSignal): Promise<Download> {
     const { maxBytes, timeoutMs } = this.#settings;
-    const timeout = AbortSignal.timeout(timeoutMs);
+    // A timer cleared when the download ends: AbortSignal.timeout would hold its listeners
+    // (and what they reach) until it fires, long after the request is over.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException("download deadline", "TimeoutError")), timeoutMs);
+    const done = () => clearTimeout(timer);
+    const timeout = deadline.signal;
     const combined = AbortSignal.any([signal, timeout]);
+    try {
+      return await this.#follow(url, provider, signal, combined, timeout, done);
+    } catch (e) {
+      done();
+      throw e;
+    }
+  }
+
+  async #follow(
+    url: string,
+    provider: Provider,
+    signal: AbortSignal,
+    combined: AbortSignal,
+    timeout: AbortSignal,
+    done: () => void,
+  ): Promise<Download> {
+    const { maxBytes, timeoutMs } = this.#settings;
     let current: URL;
     try {
       current = new URL(url);
@@ -110,7 +132,7 @@ export class ImageDownloader {
         discard(res.body);
         throw failed(where, `it sent ${contentType}, not an image`);
       }
-      const body = capped(res.body, maxBytes, (e) => failure(e, provider, where, signal, timeout, timeoutMs), where);
+      const body = capped(res.body, maxBytes, (e) => failure(e, provider, where, signal, timeout, timeoutMs), where, done);
       return { mediaType: contentType.startsWith("image/") ? contentType : undefined, body };
     }
   }
@@ -133,6 +155,7 @@ async function* capped(
   maxBytes: number,
   explain: (e: unknown) => unknown,
   where: string,
+  done: () => void,
 ): AsyncIterable<Uint8Array> {
   let size = 0;
   try {
@@ -144,6 +167,7 @@ async function* capped(
   } catch (e) {
     throw e instanceof GatewayError ? e : explain(e);
   } finally {
+    done();
     discard(body);
   }
 }

@@ -29,6 +29,18 @@ describe("fanOut", () => {
     expect(result.usage?.inputTokensDetails?.textTokens).toBe(30);
   });
 
+  it("clamps summed token counts to uint32", async () => {
+    const big = 3_000_000_000;
+    const result = await fanOut(2, 1, async () => ({
+      images: [image(0)],
+      filtered: 0,
+      usage: create(UsageSchema, { inputTokens: big, outputTokens: big, totalTokens: big, inputTokensDetails: { textTokens: big } }),
+    }));
+    expect(result.usage?.inputTokens).toBe(4_294_967_295);
+    expect(result.usage?.totalTokens).toBe(4_294_967_295);
+    expect(result.usage?.inputTokensDetails?.textTokens).toBe(4_294_967_295);
+  });
+
   it("makes one call when n fits", async () => {
     let calls = 0;
     await fanOut(3, 4, async (count) => {

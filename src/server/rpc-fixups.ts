@@ -1,0 +1,88 @@
+/**
+ * Where connect-es answers in ways the contract (or a client) does not accept, the answer
+ * is corrected on its way out:
+ * - a request body that does not decode is connect-es's INTERNAL "parse binary: …", raised
+ *   before any interceptor; it is the client's mistake: INVALID_ARGUMENT (HTTP 400) with
+ *   the request id and ErrorInfo like every other error;
+ * - `grpc-message` is percent-encoded with encodeURIComponent, which grpc-js (decodeURI)
+ *   leaves half-decoded; the gRPC spec encodes only `%` and bytes outside 0x20-0x7E.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { invalidParam } from "../errors/errors.ts";
+import { toConnectError } from "../errors/render.ts";
+import { HEADER } from "./call-info.ts";
+
+const UNDECODABLE = /^parse binary: /;
+
+function asInvalidArgument(err: ConnectError): ConnectError {
+  const message = `The request is not a valid protobuf message: ${err.rawMessage.replace(UNDECODABLE, "")}.`;
+  return toConnectError(invalidParam(undefined, message));
+}
+
+export async function fixRpcResponse(uRes: UniversalServerResponse, requestId: string): Promise<UniversalServerResponse> {
+  const contentType = uRes.header?.get("content-type") ?? "";
+  if (contentType.startsWith("application/grpc")) return fixGrpc(uRes, requestId);
+  if (uRes.status === 500 && contentType.startsWith("application/json")) return fixConnectError(uRes, requestId);
+  return uRes;
+}
+
+function fixGrpc(uRes: UniversalServerResponse, requestId: string): UniversalServerResponse {
+  const fix = (h: Headers | undefined) => {
+    if (h === undefined) return;
+    const err = findTrailerError(h);
+    if (err?.code === Code.Internal && UNDECODABLE.test(err.rawMessage)) {
+      setTrailerStatus(h, asInvalidArgument(err));
+      uRes.header?.set(HEADER.requestId, uRes.header.get(HEADER.requestId) ?? requestId);
+      uRes.header?.set(HEADER.attempts, "0");
+      uRes.header?.set(HEADER.cost, "0");
+    }
+    const m = h.get("grpc-message");
+    if (m != null) h.set("grpc-message", encodeGrpcMessage(decodeURIComponent(m)));
+  };
+  fix(uRes.header);
+  const body = uRes.body;
+  if (body === undefined) {
+    fix(uRes.trailer);
+    return uRes;
+  }
+  return {
+    ...uRes,
+    body: (async function* () {
+      yield* body;
+      // Trailers are final once the body has ended.
+      fix(uRes.trailer);
+    })(),
+  };
+}
+
+async function fixConnectError(uRes: UniversalServerResponse, requestId: string): Promise<UniversalServerResponse> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of uRes.body ?? []) chunks.push(chunk);
+  const bytes = Buffer.concat(chunks);
+  const err = errorFromJsonBytes(bytes, undefined, new ConnectError("malformed error", Code.Internal));
+  if (err.code !== Code.Internal || !UNDECODABLE.test(err.rawMessage)) return { ...uRes, body: once(bytes) };
+  const header = new Headers(uRes.header);
+  header.set(HEADER.requestId, requestId);
+  header.set(HEADER.attempts, "0");
+  header.set(HEADER.cost, "0");
+  header.delete("content-length");
+  return { ...uRes, status: 400, header, body: once(errorToJsonBytes(asInvalidArgument(err), {})) };
+}
+
+async function* once(bytes: Uint8Array) {
+  yield bytes;
+}
+
+function encodeGrpcMessage(message: string): string {
+  let out = "";
+  for (const byte of Buffer.from(message, "utf8")) {
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? `%${byte.toString(16).toUpperCase().padStart(2, "0")}`
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
