@@ -15,18 +15,34 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type http from "node:http";
-import { applyFault, type Fault, FaultQueue, parseFault } from "./faults.ts";
+import {
+  type ControlOptions,
+  commonFaults,
+  type Fault,
+  FaultQueue,
+  faultControl,
+  playFault,
+} from "./faults.ts";
 import {
   BodyTooLarge,
+  bearerToken,
+  HttpError,
   ImageStore,
   isObject,
   listen,
   parseJsonOrUndefined,
+  type RecordedRequest,
   readBody,
+  record,
   requestOrigin,
+  sendBlobError,
+  sendBytes,
+  sendHttpError,
   sendJson,
 } from "./http-kit.ts";
 import { renderPng } from "./png.ts";
+
+export type { RecordedRequest };
 
 // ---------------------------------------------------------------------------------------------
 // Rule table
@@ -120,7 +136,6 @@ const ENUMS: Readonly<Record<string, readonly string[]>> = {
 const ENTRA_SCOPES = ["https://cognitiveservices.azure.com/.default", "https://ai.azure.com/.default"];
 const URL_TTL_MS = 24 * 60 * 60 * 1000;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
-const MAX_RECORDED_REQUESTS = 10_000;
 const REFUSAL_WORD = /\bforbidden\b/i;
 
 const INVALID_KEY_MESSAGE =
@@ -152,14 +167,6 @@ export interface AzureEmulatorOptions {
   now?: () => number;
 }
 
-export interface RecordedRequest {
-  method: string;
-  /** Path and query, e.g. /openai/deployments/d/images/generations?api-version=2024-10-21 */
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  body: unknown;
-}
-
 export interface AzureEmulator {
   /** The resource endpoint, e.g. http://127.0.0.1:PORT: what `api_base` takes. */
   endpoint: string;
@@ -179,6 +186,7 @@ function azureError(code: string, message: string, extra: Record<string, unknown
 
 /** Builders for the faults Azure OpenAI is known to produce. Spread to add `times` or `model`. */
 export const azureFaults = {
+  ...commonFaults,
   /** 429 with Azure's wording; `retry-after` header only when `header` is true. */
   rateLimit(retryAfterSeconds = 20, header = true): Fault {
     const headers: Record<string, string> = { "x-ratelimit-remaining-requests": "0" };
@@ -200,22 +208,13 @@ export const azureFaults = {
   },
   /** 200 with a truncated JSON body. */
   malformed(): Fault {
-    return { status: 200, headers: { "content-type": "application/json" }, body: '{"created": 1713833628, "data": [{"b64_json": "iVBO' };
-  },
-  latency(delayMs: number): Fault {
-    return { delayMs };
-  },
-  hang(): Fault {
-    return { hang: true };
-  },
-  reset(): Fault {
-    return { reset: true };
+    return commonFaults.malformed('{"created": 1713833628, "data": [{"b64_json": "iVBO');
   },
 };
 
 export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<AzureEmulator> {
   const emulator = new Emulator(opts);
-  const server = await listen((req, res) => emulator.handle(req, res), opts.host, opts.port);
+  const server = await listen((req, res) => emulator.handle(req, res), opts);
   emulator.origin = server.origin;
   return {
     endpoint: server.origin,
@@ -234,18 +233,8 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
 // Validation
 // ---------------------------------------------------------------------------------------------
 
-class ApiError extends Error {
-  readonly status: number;
-  readonly body: object;
-  constructor(status: number, body: object) {
-    super(`HTTP ${status}`);
-    this.status = status;
-    this.body = body;
-  }
-}
-
-function badRequest(message: string, param: string | null, code: string): ApiError {
-  return new ApiError(400, { error: { code, message, param, type: "invalid_request_error" } });
+function badRequest(message: string, param: string | null, code: string): HttpError {
+  return new HttpError(400, { error: { code, message, param, type: "invalid_request_error" } });
 }
 
 interface ImageRequest {
@@ -316,7 +305,7 @@ function validate(raw: unknown, model: AzureImageModel): ImageRequest {
   };
 }
 
-function invalidValue(param: string, value: unknown, allowed: readonly string[]): ApiError {
+function invalidValue(param: string, value: unknown, allowed: readonly string[]): HttpError {
   return badRequest(`Invalid value: '${String(value)}'. Supported values are: ${allowed.map((v) => `'${v}'`).join(", ")}.`, param, "invalid_value");
 }
 
@@ -331,6 +320,13 @@ function apiVersionDate(version: string | null): string | undefined {
 // Server
 // ---------------------------------------------------------------------------------------------
 
+/** The control endpoint answers in Azure's error shape; DELETE answers `{"pending": 0}`. */
+const CONTROL: ControlOptions = {
+  readBody: (req) => readBody(req, MAX_BODY_BYTES),
+  invalid: (message) => badRequest(message, null, "invalid_fault"),
+  clearedStatus: 200,
+};
+
 const DEPLOYMENT_PATH = /^\/openai\/deployments\/([^/]+)\/images\/generations$/;
 const TOKEN_PATH = /^\/([^/]+)\/oauth2\/v2\.0\/token$/;
 const IMAGE_PATH = /^\/private\/images\/([0-9a-f]+)\/generated_00\.png$/;
@@ -344,11 +340,12 @@ class Emulator {
   readonly #now: () => number;
   readonly #deployments: Readonly<Record<string, AzureImageModel>>;
   readonly #tokens = new Map<string, number>();
-  readonly #images = new ImageStore();
+  readonly #images: ImageStore;
 
   constructor(opts: AzureEmulatorOptions) {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
+    this.#images = new ImageStore({ now: this.#now, ttlMs: URL_TTL_MS });
     this.#deployments = opts.deployments ?? { "dall-e-3": "dall-e-3", "gpt-image-1": "gpt-image-1", "gpt-image-1-mini": "gpt-image-1-mini" };
   }
 
@@ -360,39 +357,37 @@ class Emulator {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", "http://emulator");
     try {
-      if (url.pathname === "/__emulator/faults") return await this.#control(req, res, method);
+      if (url.pathname === "/__emulator/faults") return await faultControl(this.faults, req, res, CONTROL);
       const image = IMAGE_PATH.exec(url.pathname);
       if (image && method === "GET") return this.#download(res, image[1]!);
       const token = TOKEN_PATH.exec(url.pathname);
       if (token && method === "POST") return await this.#token(req, res, decodeURIComponent(token[1]!));
       const deployment = DEPLOYMENT_PATH.exec(url.pathname);
-      if (!deployment || method !== "POST") throw new ApiError(404, azureError("404", "Resource not found"));
+      if (!deployment || method !== "POST") throw new HttpError(404, azureError("404", "Resource not found"));
       await this.#generate(req, res, url, decodeURIComponent(deployment[1]!));
     } catch (err) {
       if (err instanceof BodyTooLarge) {
         sendJson(res, 413, azureError("RequestEntityTooLarge", `Request body too large: limit is ${err.limit} bytes.`));
         return;
       }
-      if (!(err instanceof ApiError)) throw err;
-      sendJson(res, err.status, err.body);
+      if (!(err instanceof HttpError)) throw err;
+      sendHttpError(res, err);
     }
   }
 
   async #generate(req: http.IncomingMessage, res: http.ServerResponse, url: URL, deploymentName: string): Promise<void> {
     const body = await readBody(req, MAX_BODY_BYTES);
     const json = parseJsonOrUndefined(body);
-    this.requests.push({ method: "POST", path: url.pathname + url.search, headers: req.headers, body: json });
-    if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.shift();
+    record(this.requests, { method: "POST", path: url.pathname + url.search, headers: req.headers, body: json });
     // Faults come first: they stand for upstream trouble of any kind. They match on the deployment's model.
-    const fault = this.faults.take({ model: this.#deployments[deploymentName] });
-    if (fault && (await applyFault(fault, res, req))) return;
+    if (await playFault(this.faults, this.#deployments[deploymentName], req, res)) return;
 
     this.#authenticate(req);
     const version = apiVersionDate(url.searchParams.get("api-version"));
-    if (version === undefined) throw new ApiError(404, azureError("404", "Resource not found"));
+    if (version === undefined) throw new HttpError(404, azureError("404", "Resource not found"));
     const model = this.#deployments[deploymentName];
     if (model === undefined) {
-      throw new ApiError(
+      throw new HttpError(
         404,
         azureError(
           "DeploymentNotFound",
@@ -420,18 +415,18 @@ class Emulator {
     const key = req.headers["api-key"];
     if (typeof key === "string") {
       if (key === this.#opts.apiKey) return;
-      throw new ApiError(401, azureError("401", INVALID_KEY_MESSAGE));
+      throw new HttpError(401, azureError("401", INVALID_KEY_MESSAGE));
     }
-    const bearer = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
-    if (bearer === undefined) throw new ApiError(401, azureError("401", INVALID_KEY_MESSAGE));
+    const bearer = bearerToken(req);
+    if (bearer === undefined) throw new HttpError(401, azureError("401", INVALID_KEY_MESSAGE));
     const expiresAt = this.#tokens.get(bearer);
-    if (expiresAt === undefined || expiresAt <= this.#now()) throw new ApiError(401, azureError("401", INVALID_TOKEN_MESSAGE));
+    if (expiresAt === undefined || expiresAt <= this.#now()) throw new HttpError(401, azureError("401", INVALID_TOKEN_MESSAGE));
   }
 
   #refuseIfUnsafe(r: ImageRequest): void {
     if (!REFUSAL_WORD.test(r.prompt)) return;
     if (r.rules.family === "gpt-image") {
-      throw new ApiError(400, {
+      throw new HttpError(400, {
         error: {
           code: "moderation_blocked",
           message: "Your request was rejected by the safety system. If you believe this is an error, contact us and include the request ID.",
@@ -440,7 +435,7 @@ class Emulator {
         },
       });
     }
-    throw new ApiError(400, {
+    throw new HttpError(400, {
       error: {
         code: "content_policy_violation",
         inner_error: {
@@ -492,26 +487,16 @@ class Emulator {
   }
 
   #storeImage(req: http.IncomingMessage, width: number, height: number, seed: string): string {
-    const expiresAt = this.#now() + URL_TTL_MS;
-    const id = this.#images.put(() => renderPng(width, height, seed), "image/png", expiresAt);
+    const { id, expiresAt } = this.#images.put(() => renderPng(width, height, seed), "image/png");
     const se = encodeURIComponent(new Date(expiresAt).toISOString());
     return `${requestOrigin(req, this.origin)}/private/images/${id}/generated_00.png?se=${se}&sig=${randomBytes(12).toString("base64url")}`;
   }
 
   #download(res: http.ServerResponse, id: string): void {
-    const image = this.#images.get(id, this.#now());
-    if (image === undefined || image === "expired") {
-      const [status, code, message] =
-        image === "expired"
-          ? [403, "AuthenticationFailed", "Signed expiry time must be after signed start time."]
-          : [404, "BlobNotFound", "The specified blob does not exist."];
-      const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
-      res.writeHead(status, { "content-type": "application/xml", "content-length": Buffer.byteLength(xml) });
-      res.end(xml);
-      return;
-    }
-    res.writeHead(200, { "content-type": image.contentType, "content-length": image.bytes.length });
-    res.end(image.bytes);
+    const image = this.#images.get(id);
+    if (image === undefined) sendBlobError(res, 404, "BlobNotFound", "The specified blob does not exist.");
+    else if (image === "expired") sendBlobError(res, 403, "AuthenticationFailed", "Signed expiry time must be after signed start time.");
+    else sendBytes(res, 200, image.bytes, { "content-type": image.contentType });
   }
 
   /** Entra ID client-credentials grant, answered as login.microsoftonline.com does. */
@@ -556,26 +541,5 @@ class Emulator {
     const token = `eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.${randomBytes(24).toString("base64url")}.`;
     this.#tokens.set(token, this.#now() + ttl * 1000);
     sendJson(res, 200, { token_type: "Bearer", expires_in: ttl, ext_expires_in: ttl, access_token: token });
-  }
-
-  /** POST a Fault (JSON) to queue it, DELETE to clear, GET to see how many are pending. */
-  async #control(req: http.IncomingMessage, res: http.ServerResponse, method: string): Promise<void> {
-    if (method === "DELETE") {
-      this.faults.clear();
-      sendJson(res, 200, { pending: 0 });
-      return;
-    }
-    if (method === "GET") {
-      sendJson(res, 200, { pending: this.faults.size });
-      return;
-    }
-    let fault: Fault;
-    try {
-      fault = parseFault(JSON.parse((await readBody(req, MAX_BODY_BYTES)).toString("utf8")));
-    } catch (err) {
-      throw badRequest(`Invalid fault: ${err instanceof Error ? err.message : String(err)}`, null, "invalid_fault");
-    }
-    this.faults.push(fault);
-    sendJson(res, 201, { pending: this.faults.size });
   }
 }

@@ -25,8 +25,25 @@
 import { randomInt, randomUUID } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
-import net, { type AddressInfo } from "node:net";
-import { applyFault, type Fault, FaultQueue, parseFault } from "./faults.ts";
+import net from "node:net";
+import {
+  type ControlOptions,
+  commonFaults,
+  type Fault,
+  FaultQueue,
+  faultControl,
+  playFault,
+} from "./faults.ts";
+import {
+  type AnyRequest,
+  type AnyResponse,
+  guard,
+  parseJsonOrUndefined,
+  readBody as readBounded,
+  record,
+  sendJson,
+  serve,
+} from "./http-kit.ts";
 import { renderPng } from "./png.ts";
 import { type AwsCredential, verifySigV4 } from "./sigv4.ts";
 
@@ -56,6 +73,7 @@ const MODELS: Readonly<Record<string, ModelRules>> = {
   "amazon.nova-canvas-v1:0": { family: "nova" },
 };
 
+// Also in the gateway's adapter and tests, on purpose: the emulator models Bedrock independently.
 const SDXL_DIMENSIONS = [
   "1024x1024",
   "1152x896",
@@ -122,6 +140,7 @@ const SD3_PIXELS: Readonly<Record<string, [number, number]>> = {
   "4:5": [896, 1088],
 };
 
+// Also in the gateway's adapter, on purpose: the emulator models Bedrock independently.
 const TITAN_DIMENSIONS = [
   "1024x1024",
   "768x768",
@@ -247,7 +266,6 @@ const TITAN_SCHEMA = amazonSchema(512, 2147483646, undefined);
 const NOVA_SCHEMA = amazonSchema(1024, 858993459, NOVA_STYLES);
 
 const MAX_BODY_BYTES = 25_000_000;
-const MAX_RECORDED_REQUESTS = 10_000;
 const REFUSAL_WORD = /\bforbidden\b/i;
 const CORAL = "http://internal.amazon.com/coral/com.amazon.bedrock/";
 
@@ -303,6 +321,7 @@ function errorFault(
 
 /** Builders for the faults Bedrock is known to produce. Spread to add `times` or `model`. */
 export const bedrockFaults = {
+  ...commonFaults,
   /** 429 ThrottlingException; Bedrock sends no Retry-After. */
   throttling(): Fault {
     return errorFault(
@@ -368,33 +387,16 @@ export const bedrockFaults = {
   },
   /** 200 with a truncated JSON body. */
   malformed(): Fault {
-    return {
-      status: 200,
-      headers: { "content-type": "application/json" },
-      body: '{"images": ["iVBORw0KGgo',
-    };
-  },
-  latency(delayMs: number): Fault {
-    return { delayMs };
-  },
-  hang(): Fault {
-    return { hang: true };
-  },
-  reset(): Fault {
-    return { reset: true };
+    return commonFaults.malformed('{"images": ["iVBORw0KGgo');
   },
 };
 
 export async function startBedrockEmulator(opts: BedrockEmulatorOptions): Promise<BedrockEmulator> {
   const emulator = new Emulator(opts);
-  const handler = (req: AnyRequest, res: AnyResponse): void => {
-    emulator.handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent)
-        sendError(res, 500, "InternalServerException", `Emulator bug: ${String(err)}`);
-      else if (res instanceof http.ServerResponse) res.destroy();
-      else res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    });
-  };
+  const handler = guard(
+    (req: AnyRequest, res: AnyResponse) => emulator.handle(req, res),
+    (res, err) => sendError(res, 500, "InternalServerException", `Emulator bug: ${String(err)}`),
+  );
   // Bedrock Runtime speaks HTTP/1.1 and HTTP/2 (the official SDK uses HTTP/2; the gateway
   // HTTP/1.1). In cleartext the first bytes of a connection tell which.
   const h1 = http.createServer({ keepAlive: true }, handler);
@@ -405,24 +407,16 @@ export async function startBedrockEmulator(opts: BedrockEmulatorOptions): Promis
     socket.once("close", () => sockets.delete(socket));
     sniff(socket, h1, h2);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
+  const listening = await serve(server, opts, () => {
+    for (const socket of sockets) socket.destroy(); // also ends hanging requests
   });
-  const address = server.address() as AddressInfo;
-  const host =
-    address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
   return {
-    endpoint: `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`,
-    port: address.port,
+    endpoint: listening.origin,
+    port: listening.port,
     region: emulator.region,
     faults: emulator.faults,
     requests: emulator.requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy(); // also ends hanging requests
-      }),
+    close: listening.close,
   };
 }
 
@@ -449,9 +443,6 @@ function sniff(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void
   socket.on("error", () => socket.destroy());
   socket.on("data", onData);
 }
-
-type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -708,23 +699,15 @@ class Emulator {
     const target = req.url ?? "/";
     const path = target.split("?")[0]!;
     try {
-      if (path === "/__emulator/faults") return await this.#control(req, res, method);
+      if (path === "/__emulator/faults") return await faultControl(this.faults, req, res, CONTROL);
       const body = await readBody(req);
       const match = /^\/model\/([^/]+)\/invoke$/.exec(path);
       const modelId = match ? safeDecode(match[1]!) : undefined;
-      const json = parseJsonLenient(body);
-      if (match) this.#record(req, path, modelId, json);
+      const json = parseJsonOrUndefined(body);
+      if (match) record(this.requests, { method, path, modelId, headers: req.headers, body: json });
 
       // Faults come first: they stand for upstream trouble of any kind.
-      const fault = match
-        ? this.faults.take(modelId === undefined ? {} : { model: modelId })
-        : undefined;
-      // The HTTP/2 compatibility objects offer what applyFault uses (status, headers, end, socket).
-      if (
-        fault &&
-        (await applyFault(fault, res as http.ServerResponse, req as http.IncomingMessage))
-      )
-        return;
+      if (match && (await playFault(this.faults, modelId, req, res))) return;
 
       const verdict = verifySigV4(
         { method, target, headers: req.headers, body },
@@ -794,36 +777,6 @@ class Emulator {
         return { images: Array.from({ length: job.count }, (_, i) => png(i)), error: null };
     }
   }
-
-  /** POST a Fault (JSON) to queue it, DELETE to clear, GET to see how many are pending. */
-  async #control(req: AnyRequest, res: AnyResponse, method: string): Promise<void> {
-    if (method === "DELETE") {
-      this.faults.clear();
-      res.statusCode = 204;
-      res.end();
-      return;
-    }
-    if (method === "GET") return sendJson(res, 200, { pending: this.faults.size });
-    if (method !== "POST")
-      throw new ApiError(
-        405,
-        "UnknownOperationException",
-        `Unknown operation ${method} /__emulator/faults`,
-      );
-    let fault: Fault;
-    try {
-      fault = parseFault(JSON.parse((await readBody(req)).toString("utf8")));
-    } catch (err) {
-      throw validation(`Invalid fault: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    this.faults.push(fault);
-    sendJson(res, 201, { pending: this.faults.size });
-  }
-
-  #record(req: AnyRequest, path: string, modelId: string | undefined, body: unknown): void {
-    this.requests.push({ method: req.method ?? "GET", path, modelId, headers: req.headers, body });
-    if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.shift();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -831,31 +784,22 @@ class Emulator {
 // ---------------------------------------------------------------------------------------------
 
 function readBody(req: AnyRequest): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(validation(`The request body exceeds the maximum size of ${MAX_BODY_BYTES} bytes.`));
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
+  return readBounded(req, MAX_BODY_BYTES, (limit) =>
+    validation(`The request body exceeds the maximum size of ${limit} bytes.`),
+  );
 }
 
-function parseJsonLenient(body: Buffer): unknown {
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
+/** The control endpoint answers in Bedrock's error shape. */
+const CONTROL: ControlOptions = {
+  readBody,
+  invalid: (message) => validation(message),
+  badMethod: (method) =>
+    new ApiError(
+      405,
+      "UnknownOperationException",
+      `Unknown operation ${method} /__emulator/faults`,
+    ),
+};
 
 function safeDecode(s: string): string | undefined {
   try {
@@ -863,14 +807,6 @@ function safeDecode(s: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function sendJson(res: AnyResponse, status: number, body: unknown): void {
-  const payload = Buffer.from(JSON.stringify(body));
-  res.statusCode = status;
-  res.setHeader("content-type", "application/json");
-  res.setHeader("content-length", payload.length);
-  res.end(payload);
 }
 
 /** Bedrock's error shape: the class in `x-amzn-ErrorType`, `{"message"}` in the body. */

@@ -1,10 +1,12 @@
 /**
  * Provider-neutral fault injection for the upstream emulators. A test (or a benchmark, via an
- * emulator's control endpoint) queues faults; the emulator takes one per request before its
- * normal handling and lets `applyFault` play it out on the wire.
+ * emulator's control endpoint, `faultControl`) queues faults; the emulator takes one per
+ * request before its normal handling and lets `playFault` play it out on the wire. Each
+ * provider's builders (`openaiFaults`, …) spread `commonFaults` and add its own error shapes.
  */
 import type http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import { type AnyRequest, type AnyResponse, sendJson } from "./http-kit.ts";
 
 export interface Fault {
   /** HTTP status to answer with; defaults to 200 when a `body` is given, else 500. */
@@ -79,6 +81,100 @@ export class FaultQueue {
     if (entry.remaining <= 0) this.#pending.splice(i, 1);
     return entry.fault;
   }
+}
+
+/** Builders for the faults any upstream can produce. Spread to add `times` or `model`. */
+export const commonFaults = {
+  /** Only delays the normal answer. */
+  latency(delayMs: number): Fault {
+    return { delayMs };
+  },
+  /** Never answers; the request ends only when the client aborts. */
+  hang(): Fault {
+    return { hang: true };
+  },
+  /** TCP reset before any response byte. */
+  reset(): Fault {
+    return { reset: true };
+  },
+  /** 200 headers and half of `body`, then a TCP reset. */
+  resetMidBody(body: unknown): Fault {
+    return { status: 200, body, reset: "after-headers" };
+  },
+  /** 200 with `truncated`, a JSON body cut short, labelled `contentType`. */
+  malformed(truncated: string, contentType = "application/json"): Fault {
+    return { status: 200, headers: { "content-type": contentType }, body: truncated };
+  },
+};
+
+/**
+ * Takes the fault queued for this request (matched on `model`), if any, and plays it out.
+ * Returns the fault when it finished the exchange, undefined when the normal answer follows.
+ */
+export async function playFault(
+  faults: FaultQueue,
+  model: string | undefined,
+  req: AnyRequest,
+  res: AnyResponse,
+): Promise<Fault | undefined> {
+  const fault = faults.take({ model });
+  // The HTTP/2 compatibility objects offer what applyFault uses (status, headers, end, socket).
+  const finished =
+    fault !== undefined &&
+    (await applyFault(fault, res as http.ServerResponse, req as http.IncomingMessage));
+  return finished ? fault : undefined;
+}
+
+/** How an emulator's control endpoint speaks: its own errors, limits and status codes. */
+export interface ControlOptions {
+  /** Reads the request body, with the emulator's size limit. */
+  readBody(req: AnyRequest): Promise<Buffer>;
+  /** The emulator's 400 for a fault that does not parse. */
+  invalid(message: string): Error;
+  /** Its error for a method other than GET, POST and DELETE; without it, such a method queues like POST. */
+  badMethod?(method: string): Error;
+  /** Sends the `{"pending": n}` answers; default application/json. */
+  sendJson?: (res: AnyResponse, status: number, body: unknown) => void;
+  /** Status answering DELETE (default 204) and a queued fault (default 201); 204 has no body, others `{"pending": n}`. */
+  clearedStatus?: 200 | 204;
+  queuedStatus?: 201 | 204;
+}
+
+/**
+ * `/__emulator/faults`: POST a Fault (JSON) to queue it, DELETE to clear, GET to see how many
+ * are pending. Errors are thrown, for the emulator to answer in its own shape.
+ */
+export async function faultControl(
+  faults: FaultQueue,
+  req: AnyRequest,
+  res: AnyResponse,
+  opts: ControlOptions,
+): Promise<void> {
+  const send = opts.sendJson ?? sendJson;
+  const answer = (status: number): void => {
+    if (status !== 204) {
+      send(res, status, { pending: faults.size });
+      return;
+    }
+    res.statusCode = 204;
+    res.end();
+  };
+  const method = req.method ?? "GET";
+  if (method === "DELETE") {
+    faults.clear();
+    return answer(opts.clearedStatus ?? 204);
+  }
+  if (method === "GET") return answer(200);
+  if (method !== "POST" && opts.badMethod) throw opts.badMethod(method);
+  let fault: Fault;
+  try {
+    const body = await opts.readBody(req);
+    fault = parseFault(JSON.parse(body.toString("utf8")));
+  } catch (err) {
+    throw opts.invalid(`Invalid fault: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  faults.push(fault);
+  answer(opts.queuedStatus ?? 201);
 }
 
 /** Status used when a fault answers: the given one, else 200 for a bare body, else 500. */

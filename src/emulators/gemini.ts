@@ -13,20 +13,16 @@ import type http from "node:http";
 import { FaultQueue } from "./faults.ts";
 import {
   AI_STUDIO_MODELS,
+  beginCall,
   errorInfo,
-  faultControl,
   GoogleApiError,
   GoogleImageService,
+  googleFaultControl,
   googleFaults,
-  listen,
+  listenGoogle,
   notFound,
-  parseJsonBody,
-  parseJsonLenient,
-  playFault,
   type RecordedRequest,
-  readBody,
-  record,
-  sendJson,
+  sendGoogleJson,
 } from "./google-images.ts";
 
 export { googleFaults };
@@ -58,41 +54,26 @@ export async function startGeminiEmulator(opts: GeminiEmulatorOptions): Promise<
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://emulator");
-    if (url.pathname === "/__emulator/faults") return faultControl(faults, req, res);
-    const match = PATH.exec(url.pathname);
-    const body = await readBody(req);
-    const model = match?.[2] === undefined ? undefined : decodeURIComponent(match[2]);
-    record(requests, {
-      method: req.method ?? "GET",
-      path: url.pathname,
-      model,
-      headers: req.headers,
-      body: parseJsonLenient(body),
+    if (url.pathname === "/__emulator/faults") return googleFaultControl(faults, req, res);
+    const call = await beginCall({ faults, requests }, req, res, url, () => {
+      const match = PATH.exec(url.pathname);
+      if (match === null) return undefined;
+      return { version: match[1]!, model: decodeURIComponent(match[2]!), method: match[3]! };
     });
-    if (match === null || model === undefined)
-      throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
-    if (req.method !== "POST")
-      throw notFound(`Method ${req.method} is not allowed for ${url.pathname}.`);
-    // Faults come before auth and validation: they stand for upstream trouble of any kind.
-    if (await playFault(faults, model, req, res)) return;
+    if (call === undefined) return;
+    const { version, model, method } = call.route;
     authenticate(req, url, opts.apiKey);
-    const method = match[3]!;
     const rules = AI_STUDIO_MODELS[model];
     const kind = method === "predict" ? "imagen" : "gemini";
     if (rules === undefined || rules.kind !== kind) {
       throw notFound(
-        `models/${model} is not found for API version ${match[1]}, or is not supported for ${method}. Call ListModels to see the list of available models and their supported methods.`,
+        `models/${model} is not found for API version ${version}, or is not supported for ${method}. Call ListModels to see the list of available models and their supported methods.`,
       );
     }
-    const json = parseJsonBody(body);
-    const answer =
-      rules.kind === "imagen"
-        ? service.predict(model, rules, json)
-        : service.generateContent(model, rules, json);
-    sendJson(res, 200, answer);
+    sendGoogleJson(res, 200, service.answer(model, rules, call.body));
   }
 
-  const server = await listen(handle, opts.host, opts.port);
+  const server = await listenGoogle(handle, opts);
   return {
     baseUrl: `${server.origin}/${API_VERSION}`,
     port: server.port,

@@ -18,9 +18,25 @@
  *   words); Gemini `promptFeedback.blockReason` PROHIBITED_CONTENT.
  */
 import { randomBytes } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
-import { applyFault, type Fault, type FaultQueue, parseFault } from "./faults.ts";
+import type http from "node:http";
+import {
+  type ControlOptions,
+  commonFaults,
+  type Fault,
+  type FaultQueue,
+  faultControl,
+  playFault,
+} from "./faults.ts";
+import {
+  type AnyResponse,
+  type Endpoint,
+  type Listening,
+  listen,
+  parseJsonOrUndefined,
+  readBody as readBounded,
+  record,
+  sendJson,
+} from "./http-kit.ts";
 import { renderPng } from "./png.ts";
 
 export type GoogleApi = "ai-studio" | "vertex";
@@ -314,6 +330,7 @@ export function errorInfo(
 
 /** Builders for the faults Google's APIs are known to produce. Spread to add `times` or `model`. */
 export const googleFaults = {
+  ...commonFaults,
   /** 429 RESOURCE_EXHAUSTED with QuotaFailure and `RetryInfo.retryDelay` (the only retry hint; no header). */
   rateLimit(retryDelaySeconds = 53, api: GoogleApi = "ai-studio"): Fault {
     const message =
@@ -367,20 +384,7 @@ export const googleFaults = {
   },
   /** 200 with a truncated JSON body. */
   malformed(): Fault {
-    return {
-      status: 200,
-      headers: { "content-type": "application/json; charset=UTF-8" },
-      body: '{"predictions": [{"bytesBase64Encoded": "iVBOR',
-    };
-  },
-  latency(delayMs: number): Fault {
-    return { delayMs };
-  },
-  hang(): Fault {
-    return { hang: true };
-  },
-  reset(): Fault {
-    return { reset: true };
+    return commonFaults.malformed('{"predictions": [{"bytesBase64Encoded": "iVBOR', JSON_UTF8);
   },
 };
 
@@ -400,6 +404,14 @@ export class GoogleImageService {
 
   constructor(api: GoogleApi) {
     this.#api = api;
+  }
+
+  /** A model call's answer: the JSON body goes to `predict` or `generateContent` by the model's kind. */
+  answer(modelId: string, rules: ModelRules, body: Buffer): object {
+    const json = parseJsonBody(body);
+    return rules.kind === "imagen"
+      ? this.predict(modelId, rules, json)
+      : this.generateContent(modelId, rules, json);
   }
 
   /** `:predict` for an Imagen model; throws GoogleApiError for a 400. */
@@ -798,7 +810,7 @@ function checkOutputOptions(value: unknown, at: string): void {
 // ---------------------------------------------------------------------------------------------
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
-const MAX_RECORDED_REQUESTS = 10_000;
+const JSON_UTF8 = "application/json; charset=UTF-8";
 
 export interface RecordedRequest {
   method: string;
@@ -810,33 +822,23 @@ export interface RecordedRequest {
   body: unknown;
 }
 
-export function record(requests: RecordedRequest[], entry: RecordedRequest): void {
-  requests.push(entry);
-  if (requests.length > MAX_RECORDED_REQUESTS) requests.shift();
+/** What a Google emulator keeps: its fault queue and request log. */
+export interface CallLog {
+  faults: FaultQueue;
+  requests: RecordedRequest[];
 }
 
 export function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(
-          new GoogleApiError(
-            413,
-            "INVALID_ARGUMENT",
-            `Request payload size exceeds the limit: ${MAX_BODY_BYTES} bytes.`,
-          ),
-        );
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
+  return readBounded(
+    req,
+    MAX_BODY_BYTES,
+    (limit) =>
+      new GoogleApiError(
+        413,
+        "INVALID_ARGUMENT",
+        `Request payload size exceeds the limit: ${limit} bytes.`,
+      ),
+  );
 }
 
 export function parseJsonBody(body: Buffer): unknown {
@@ -847,97 +849,70 @@ export function parseJsonBody(body: Buffer): unknown {
   }
 }
 
-export function parseJsonLenient(body: Buffer): unknown {
-  try {
-    return body.length === 0 ? undefined : JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const payload = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, {
-    "content-type": "application/json; charset=UTF-8",
-    "content-length": payload.length,
-  });
-  res.end(payload);
+/** JSON as Google sends it (`application/json; charset=UTF-8`). */
+export function sendGoogleJson(res: AnyResponse, status: number, body: unknown): void {
+  sendJson(res, status, body, { "content-type": JSON_UTF8 });
 }
 
 export function notFound(message: string): GoogleApiError {
   return new GoogleApiError(404, "NOT_FOUND", message);
 }
 
-/** Plays a fault if one is queued for this model; true when the exchange is over. */
-export async function playFault(
-  faults: FaultQueue,
-  model: string | undefined,
+/**
+ * The start of a model call, shared by both APIs: reads the body, finds the call's `route` in
+ * the URL and records the call, refuses an unknown URL or a method other than POST, then plays
+ * a queued fault (faults come before auth and validation: they stand for upstream trouble of
+ * any kind). Returns the route and body, or undefined when a fault ended the exchange.
+ */
+export async function beginCall<Route extends { model: string }>(
+  log: CallLog,
   req: http.IncomingMessage,
   res: http.ServerResponse,
-): Promise<boolean> {
-  const fault = faults.take(model === undefined ? {} : { model });
-  return fault !== undefined && (await applyFault(fault, res, req));
+  url: URL,
+  route: () => Route | undefined,
+): Promise<{ route: Route; body: Buffer } | undefined> {
+  const body = await readBody(req);
+  const found = route();
+  record(log.requests, {
+    method: req.method ?? "GET",
+    path: url.pathname,
+    model: found?.model,
+    headers: req.headers,
+    body: parseJsonOrUndefined(body),
+  });
+  if (found === undefined)
+    throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+  if (req.method !== "POST")
+    throw notFound(`Method ${req.method} is not allowed for ${url.pathname}.`);
+  if (await playFault(log.faults, found.model, req, res)) return undefined;
+  return { route: found, body };
 }
 
-/** POST a Fault (JSON) to queue it, DELETE to clear, GET to see how many are pending. */
-export async function faultControl(
+/** The control endpoints answer in Google's error shape, and 204 to a queued fault. */
+const CONTROL: ControlOptions = {
+  readBody,
+  invalid: (message) => invalidArgument(message),
+  badMethod: (method) => notFound(`Method ${method} is not allowed here.`),
+  sendJson: sendGoogleJson,
+  queuedStatus: 204,
+};
+
+/** POST a Fault (JSON) to queue it (204), DELETE to clear, GET to see how many are pending. */
+export function googleFaultControl(
   faults: FaultQueue,
   req: http.IncomingMessage,
   res: http.ServerResponse,
 ): Promise<void> {
-  const method = req.method ?? "GET";
-  if (method === "DELETE") {
-    faults.clear();
-    res.writeHead(204).end();
-    return;
-  }
-  if (method === "GET") return sendJson(res, 200, { pending: faults.size });
-  if (method !== "POST") throw notFound(`Method ${method} is not allowed here.`);
-  try {
-    faults.push(parseFault(JSON.parse((await readBody(req)).toString("utf8"))));
-  } catch (err) {
-    throw invalidArgument(`Invalid fault: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  res.writeHead(204).end();
+  return faultControl(faults, req, res, CONTROL);
 }
 
-export interface Listening {
-  origin: string;
-  port: number;
-  close(): Promise<void>;
-}
-
-/** Serves `handle` on loopback; a GoogleApiError becomes Google's error body, anything else a 500. */
-export async function listen(
+/** Serves `handle`; a GoogleApiError becomes Google's error body, anything else a 500. */
+export function listenGoogle(
   handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
-  host = "127.0.0.1",
-  port = 0,
+  endpoint: Endpoint,
 ): Promise<Listening> {
-  const server = http.createServer({ keepAlive: true }, (req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-      } else if (err instanceof GoogleApiError) {
-        sendJson(res, err.status, err.body);
-      } else {
-        sendJson(res, 500, googleError(500, "INTERNAL", `Emulator bug: ${String(err)}`));
-      }
-    });
+  return listen(handle, endpoint, (res, err) => {
+    if (err instanceof GoogleApiError) sendGoogleJson(res, err.status, err.body);
+    else sendGoogleJson(res, 500, googleError(500, "INTERNAL", `Emulator bug: ${String(err)}`));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const h =
-    address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
-  return {
-    origin: `http://${h.includes(":") ? `[${h}]` : h}:${address.port}`,
-    port: address.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }

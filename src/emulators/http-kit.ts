@@ -1,10 +1,19 @@
 /**
- * The plumbing the Azure and Recraft emulators share: a listening server, bounded body
- * reading, JSON and text answers, and a store of generated images served by URL.
+ * The HTTP plumbing every provider emulator shares: a listening server, bounded body reading,
+ * JSON, text and byte answers, request recording, and a store of generated images served by
+ * URL. What a provider says on the wire (error shapes, limits' wording) stays in its emulator:
+ * the pieces here take it as arguments.
  */
 import { randomBytes } from "node:crypto";
 import http from "node:http";
+import http2 from "node:http2";
+import type net from "node:net";
 import type { AddressInfo } from "node:net";
+import type { Readable } from "node:stream";
+
+/** A request or response of either HTTP version (the Bedrock emulator also speaks HTTP/2). */
+export type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
+export type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 export interface Listening {
   /** e.g. http://127.0.0.1:PORT */
@@ -13,33 +22,75 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-/** Serves `handle` on host:port (0 picks a free port); an exception in it becomes a 500 or a reset. */
-export async function listen(
-  handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
-  host = "127.0.0.1",
-  port = 0,
-): Promise<Listening> {
-  const server = http.createServer({ keepAlive: true }, (req, res) => {
+/** Where to listen: host (default 127.0.0.1) and port (default 0, a free one). */
+export interface Endpoint {
+  host?: string;
+  port?: number;
+}
+
+/** Answers an exception the handler threw before any response byte went out. */
+export type Failure<Res extends AnyResponse = http.ServerResponse> = (
+  res: Res,
+  err: unknown,
+) => void;
+
+/** The default failure: a plain-text 500. */
+function emulatorBug(res: AnyResponse, err: unknown): void {
+  sendText(res, 500, `Emulator bug: ${String(err)}`);
+}
+
+/**
+ * `handle` as a request listener: an exception it throws is answered by `fail`, or, once the
+ * answer has begun, ends the exchange (socket destroyed; on HTTP/2, the stream reset).
+ */
+export function guard<Req extends AnyRequest, Res extends AnyResponse>(
+  handle: (req: Req, res: Res) => Promise<void>,
+  fail: Failure<Res> = emulatorBug,
+): (req: Req, res: Res) => void {
+  return (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendText(res, 500, `Emulator bug: ${String(err)}`);
-      else res.destroy();
+      if (!res.headersSent) fail(res, err);
+      else if (res instanceof http.ServerResponse) res.destroy();
+      else res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     });
-  });
+  };
+}
+
+/**
+ * Starts `server` on the endpoint. `close` stops listening and calls `dropConnections`, which
+ * must also end hanging requests and idle keep-alive sockets.
+ */
+export async function serve(
+  server: net.Server,
+  endpoint: Endpoint,
+  dropConnections: () => void,
+): Promise<Listening> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => resolve());
+    server.listen(endpoint.port ?? 0, endpoint.host ?? "127.0.0.1", () => resolve());
   });
   const address = server.address() as AddressInfo;
-  const shown = address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
+  const shown =
+    address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
   return {
     origin: `http://${shown.includes(":") ? `[${shown}]` : shown}:${address.port}`,
     port: address.port,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections(); // also ends hanging requests and idle keep-alive sockets
+        dropConnections();
       }),
   };
+}
+
+/** Serves `handle` over HTTP/1.1 on the endpoint; an exception in it goes to `fail` (or a reset). */
+export function listen(
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+  endpoint: Endpoint = {},
+  fail?: Failure,
+): Promise<Listening> {
+  const server = http.createServer({ keepAlive: true }, guard(handle, fail));
+  return serve(server, endpoint, () => server.closeAllConnections());
 }
 
 export class BodyTooLarge extends Error {
@@ -50,14 +101,22 @@ export class BodyTooLarge extends Error {
   }
 }
 
-export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+/**
+ * The request body, at most `max` bytes; past that it rejects with `tooLarge(max)` (by default
+ * a BodyTooLarge) and drains the rest.
+ */
+export function readBody(
+  req: Readable,
+  max: number,
+  tooLarge: (limit: number) => unknown = (limit) => new BodyTooLarge(limit),
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > max) {
-        reject(new BodyTooLarge(max));
+        reject(tooLarge(max));
         req.resume();
         return;
       }
@@ -68,6 +127,7 @@ export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer
   });
 }
 
+/** For recording and fault matching: the JSON body if it parses, else undefined. */
 export function parseJsonOrUndefined(body: Buffer): unknown {
   if (body.length === 0) return undefined;
   try {
@@ -77,25 +137,101 @@ export function parseJsonOrUndefined(body: Buffer): unknown {
   }
 }
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const payload = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": payload.length });
+/** Sends `payload` with its length; `headers` add to (and override) what `res` already has. */
+export function sendBytes(
+  res: AnyResponse,
+  status: number,
+  payload: Buffer,
+  headers: Record<string, string>,
+): void {
+  res.statusCode = status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.setHeader("content-length", payload.length);
   res.end(payload);
 }
 
-export function sendText(res: http.ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  const payload = Buffer.from(text);
-  res.writeHead(status, { ...headers, "content-type": "text/plain; charset=utf-8", "content-length": payload.length });
-  res.end(payload);
+/** JSON answer; a `content-type` in `headers` overrides application/json. */
+export function sendJson(
+  res: AnyResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  sendBytes(res, status, Buffer.from(JSON.stringify(body)), {
+    "content-type": "application/json",
+    ...headers,
+  });
+}
+
+export function sendText(
+  res: AnyResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  sendBytes(res, status, Buffer.from(text), {
+    ...headers,
+    "content-type": "text/plain; charset=utf-8",
+  });
+}
+
+/** Azure Blob Storage's XML error, as image URLs on blob storage (OpenAI's, Azure's) answer. */
+export function sendBlobError(
+  res: AnyResponse,
+  status: number,
+  code: string,
+  message: string,
+): void {
+  const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+  sendBytes(res, status, Buffer.from(xml), { "content-type": "application/xml" });
+}
+
+/** An error answer: a string body is sent as text, anything else as JSON. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly body: object | string;
+  constructor(status: number, body: object | string) {
+    super(`HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export function sendHttpError(res: AnyResponse, err: HttpError): void {
+  if (typeof err.body === "string") sendText(res, err.status, err.body);
+  else sendJson(res, err.status, err.body);
 }
 
 /** The origin the client used to reach us (so URLs work through whichever address it dialled). */
-export function requestOrigin(req: http.IncomingMessage, fallback: string): string {
+export function requestOrigin(req: AnyRequest, fallback: string): string {
   return req.headers.host ? `http://${req.headers.host}` : fallback;
+}
+
+/** The token of an `Authorization: Bearer …` header, trimmed; undefined without one. */
+export function bearerToken(req: AnyRequest): string | undefined {
+  return req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
 }
 
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A request as an emulator's `requests` list keeps it. */
+export interface RecordedRequest {
+  method: string;
+  /** Path and query, e.g. /v1/images/generations */
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  /** Parsed JSON, or undefined when the body was absent or not JSON. */
+  body: unknown;
+}
+
+const MAX_RECORDED_REQUESTS = 10_000;
+
+/** Appends to an emulator's request log, dropping the oldest past 10,000. */
+export function record<T>(requests: T[], entry: T): void {
+  requests.push(entry);
+  if (requests.length > MAX_RECORDED_REQUESTS) requests.shift();
 }
 
 interface StoredImage {
@@ -104,31 +240,56 @@ interface StoredImage {
   expiresAt: number;
 }
 
+export interface ImageStoreOptions {
+  /** Clock in ms. */
+  now: () => number;
+  /** How long a URL works. */
+  ttlMs: number;
+  /** How long past its expiry an image is still known (downloads then say expired, not unknown); default forever. */
+  keepExpiredMs?: number;
+  /** Most images kept; the oldest go first. Default 10,000. */
+  maxEntries?: number;
+  /** A new unguessable id; default 32 hex digits. */
+  newId?: () => string;
+}
+
 /**
- * Generated images kept for download by URL until they expire, rendered again on each GET
- * (renders are deterministic and cached), oldest dropped first past `maxEntries`.
+ * Generated images kept for download by URL, rendered again on each GET (renders are
+ * deterministic and cached). Storing one drops the oldest past `maxEntries` and those
+ * expired more than `keepExpiredMs` ago.
  */
 export class ImageStore {
   readonly #images = new Map<string, StoredImage>();
-  readonly #maxEntries: number;
+  readonly #opts: ImageStoreOptions;
 
-  constructor(maxEntries = 10_000) {
-    this.#maxEntries = maxEntries;
+  constructor(opts: ImageStoreOptions) {
+    this.#opts = opts;
   }
 
-  /** Keeps an image; returns its unguessable id. */
-  put(render: () => Buffer, contentType: string, expiresAt: number): string {
-    const id = randomBytes(16).toString("hex");
+  /** Keeps an image; returns its id and when its URL expires. */
+  put(render: () => Buffer, contentType: string): { id: string; expiresAt: number } {
+    const {
+      now,
+      ttlMs,
+      keepExpiredMs = Number.POSITIVE_INFINITY,
+      maxEntries = 10_000,
+    } = this.#opts;
+    const at = now();
+    for (const [oldest, image] of this.#images) {
+      if (image.expiresAt + keepExpiredMs > at && this.#images.size < maxEntries) break;
+      this.#images.delete(oldest);
+    }
+    const id = this.#opts.newId?.() ?? randomBytes(16).toString("hex");
+    const expiresAt = at + ttlMs;
     this.#images.set(id, { render, contentType, expiresAt });
-    while (this.#images.size > this.#maxEntries) this.#images.delete(this.#images.keys().next().value!);
-    return id;
+    return { id, expiresAt };
   }
 
   /** The image, `expired`, or undefined when unknown. */
-  get(id: string, now: number): { bytes: Buffer; contentType: string } | "expired" | undefined {
+  get(id: string): { bytes: Buffer; contentType: string } | "expired" | undefined {
     const image = this.#images.get(id);
     if (image === undefined) return undefined;
-    if (image.expiresAt <= now) return "expired";
+    if (image.expiresAt <= this.#opts.now()) return "expired";
     return { bytes: image.render(), contentType: image.contentType };
   }
 }

@@ -13,10 +13,34 @@
  *   (how a test sees that the gateway cancelled its upstream request).
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
-import { applyFault, type Fault, FaultQueue, parseFault } from "./faults.ts";
+import type http from "node:http";
+import {
+  type ControlOptions,
+  commonFaults,
+  type Fault,
+  FaultQueue,
+  faultControl,
+  playFault,
+} from "./faults.ts";
+import {
+  bearerToken,
+  HttpError,
+  ImageStore,
+  isObject,
+  listen,
+  parseJsonOrUndefined,
+  type RecordedRequest,
+  readBody,
+  record,
+  requestOrigin,
+  sendBlobError,
+  sendBytes,
+  sendHttpError,
+  sendJson,
+} from "./http-kit.ts";
 import { renderPng } from "./png.ts";
+
+export type { RecordedRequest };
 
 // ---------------------------------------------------------------------------------------------
 // Rule table
@@ -143,8 +167,6 @@ const PARTIAL_IMAGE_TOKENS = 100;
 
 const URL_TTL_MS = 60 * 60 * 1000;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
-const MAX_STORED_IMAGES = 10_000;
-const MAX_RECORDED_REQUESTS = 10_000;
 const RATE_LIMIT_PER_MINUTE = 500;
 const REFUSAL_WORD = /\bforbidden\b/i;
 const DOCS_URL = "https://platform.openai.com/docs/api-reference/";
@@ -162,14 +184,6 @@ export interface OpenAIEmulatorOptions {
   now?: () => number;
 }
 
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  /** Parsed JSON, or undefined when the body was absent or not JSON. */
-  body: unknown;
-}
-
 export interface OpenAIEmulator {
   /** e.g. http://127.0.0.1:PORT/v1 — what an OpenAI client takes as baseURL. */
   baseUrl: string;
@@ -183,6 +197,7 @@ export interface OpenAIEmulator {
 
 /** Builders for the faults OpenAI is known to produce. Spread to add `times` or `model`. */
 export const openaiFaults = {
+  ...commonFaults,
   /** 429 rate_limit_exceeded; `retry-after` only when `retryAfterSeconds` is given. */
   rateLimit(retryAfterSeconds?: number): Fault {
     const headers: Record<string, string> = { "x-ratelimit-remaining-requests": "0" };
@@ -234,63 +249,32 @@ export const openaiFaults = {
   },
   /** 200 with a truncated JSON body. */
   malformed(): Fault {
-    return {
-      status: 200,
-      headers: { "content-type": "application/json" },
-      body: '{"created": 1713833628, "data": [{"b64_json": "iVBORw0KGgo',
-    };
-  },
-  latency(delayMs: number): Fault {
-    return { delayMs };
-  },
-  /** Never answers; the request ends only when the client aborts. */
-  hang(): Fault {
-    return { hang: true };
-  },
-  /** TCP reset before any response byte. */
-  reset(): Fault {
-    return { reset: true };
+    return commonFaults.malformed('{"created": 1713833628, "data": [{"b64_json": "iVBORw0KGgo');
   },
   /** 200 headers and half a body, then a TCP reset. */
   resetMidBody(): Fault {
-    return {
-      status: 200,
-      body: { created: 0, data: [{ b64_json: "x".repeat(4096) }] },
-      reset: "after-headers",
-    };
+    return commonFaults.resetMidBody({ created: 0, data: [{ b64_json: "x".repeat(4096) }] });
   },
 };
 
 export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions): Promise<OpenAIEmulator> {
   const emulator = new Emulator(opts);
-  const server = http.createServer({ keepAlive: true }, (req, res) => {
-    emulator.handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) {
-        sendJson(res, 500, openaiError(`Emulator bug: ${String(err)}`, "server_error", null, null));
-      } else {
-        res.destroy();
-      }
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  emulator.origin = `http://${urlHost(address)}`;
+  const server = await listen(
+    (req, res) => emulator.handle(req, res),
+    opts,
+    (res, err) =>
+      sendJson(res, 500, openaiError(`Emulator bug: ${String(err)}`, "server_error", null, null)),
+  );
+  emulator.origin = server.origin;
   return {
-    baseUrl: `${emulator.origin}/v1`,
-    port: address.port,
+    baseUrl: `${server.origin}/v1`,
+    port: server.port,
     faults: emulator.faults,
     requests: emulator.requests,
     get abandonedRequests() {
       return emulator.abandonedRequests;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections(); // also ends hanging requests and idle keep-alive sockets
-      }),
+    close: server.close,
   };
 }
 
@@ -311,22 +295,11 @@ function openaiError(
   return { error: { message, type, param, code } };
 }
 
-/** Thrown by validation and routing; rendered as an OpenAI error body. */
-class ApiError extends Error {
-  readonly status: number;
-  readonly body: object;
-  constructor(status: number, body: object) {
-    super(`HTTP ${status}`);
-    this.status = status;
-    this.body = body;
-  }
+function badRequest(message: string, param: string | null, code: string | null): HttpError {
+  return new HttpError(400, openaiError(message, "invalid_request_error", param, code));
 }
 
-function badRequest(message: string, param: string | null, code: string | null): ApiError {
-  return new ApiError(400, openaiError(message, "invalid_request_error", param, code));
-}
-
-function invalidValue(param: string, value: unknown, allowed: readonly string[]): ApiError {
+function invalidValue(param: string, value: unknown, allowed: readonly string[]): HttpError {
   return badRequest(
     `Invalid value: '${String(value)}'. Supported values are: ${listValues(allowed)}.`,
     param,
@@ -341,7 +314,7 @@ function listValues(values: readonly string[]): string {
   return `${quoted.slice(0, -1).join(", ")}, and ${quoted.at(-1)}`;
 }
 
-function unknownParameter(param: string): ApiError {
+function unknownParameter(param: string): HttpError {
   return badRequest(`Unknown parameter: '${param}'.`, param, "unknown_parameter");
 }
 
@@ -596,13 +569,6 @@ function checkBackground(
 // Server
 // ---------------------------------------------------------------------------------------------
 
-interface StoredImage {
-  width: number;
-  height: number;
-  seed: string;
-  expiresAt: number;
-}
-
 class Emulator {
   readonly faults = new FaultQueue();
   readonly requests: RecordedRequest[] = [];
@@ -611,13 +577,20 @@ class Emulator {
   readonly #apiKey: string;
   readonly #now: () => number;
   readonly #urlSecret = randomBytes(32);
-  readonly #images = new Map<string, StoredImage>();
+  readonly #images: ImageStore;
   #windowStart = 0;
   #windowCount = 0;
 
   constructor(opts: OpenAIEmulatorOptions) {
     this.#apiKey = opts.apiKey;
     this.#now = opts.now ?? Date.now;
+    // Images stay known one extra TTL past expiry, so late downloads get 403, not 404.
+    this.#images = new ImageStore({
+      now: this.#now,
+      ttlMs: URL_TTL_MS,
+      keepExpiredMs: URL_TTL_MS,
+      newId: () => `img-${randomBytes(12).toString("hex")}`,
+    });
   }
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -627,18 +600,25 @@ class Emulator {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", "http://emulator");
     try {
-      if (url.pathname === "/__emulator/faults") return await this.#control(req, res, method);
+      if (url.pathname === "/__emulator/faults") {
+        return await faultControl(this.faults, req, res, CONTROL);
+      }
       if (method === "GET" && url.pathname.startsWith("/v1/files/images/")) {
         return this.#download(res, url);
       }
       if (!url.pathname.startsWith("/v1/images/")) throw unknownUrl(method, url.pathname);
 
-      const body = await readBody(req);
-      const json = parseJsonLenient(body);
-      this.#record(req, url, json);
+      const body = await readBody(req, MAX_BODY_BYTES, tooLarge);
+      const json = parseJsonOrUndefined(body);
+      record(this.requests, {
+        method,
+        path: url.pathname + url.search,
+        headers: req.headers,
+        body: json,
+      });
       if (url.pathname !== "/v1/images/generations") throw unknownUrl(method, url.pathname);
       if (method !== "POST") {
-        throw new ApiError(
+        throw new HttpError(
           405,
           openaiError(
             `Invalid method for URL (${method} ${url.pathname})`,
@@ -651,8 +631,8 @@ class Emulator {
       this.#setRateLimitHeaders(res);
       // Faults come before auth and validation: they stand for upstream trouble of any kind.
       const model = isObject(json) && typeof json.model === "string" ? json.model : undefined;
-      const fault = this.faults.take({ model });
-      if (fault && (await applyFault(fault, res, req))) {
+      const fault = await playFault(this.faults, model, req, res);
+      if (fault) {
         // Unanswered and not reset by the fault itself: the client went away.
         if (!res.writableEnded && !fault.reset) this.abandonedRequests += 1;
         return;
@@ -666,20 +646,22 @@ class Emulator {
       if (request.stream) return this.#stream(res, request);
       sendJson(res, 200, this.#generate(req, request));
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
-      sendJson(res, err.status, err.body);
+      if (!(err instanceof HttpError)) throw err;
+      sendHttpError(res, err);
     }
   }
 
   #authenticate(req: http.IncomingMessage): void {
-    const header = req.headers.authorization;
-    const key = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+    const key = bearerToken(req);
     if (key === this.#apiKey) return;
     const message =
       key === undefined || key === ""
         ? "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys."
         : `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`;
-    throw new ApiError(401, openaiError(message, "invalid_request_error", null, "invalid_api_key"));
+    throw new HttpError(
+      401,
+      openaiError(message, "invalid_request_error", null, "invalid_api_key"),
+    );
   }
 
   #refuseIfUnsafe(request: ImageRequest, requestId: string): void {
@@ -691,7 +673,7 @@ class Emulator {
         "content_policy_violation",
       );
     }
-    throw new ApiError(400, {
+    throw new HttpError(400, {
       error: {
         message: `Your request was rejected by the safety system. If you believe this is an error, contact us at help.openai.com and include the request ID ${requestId} safety_violations=[sexual].`,
         type: "image_generation_user_error",
@@ -767,23 +749,9 @@ class Emulator {
   }
 
   #storeImage(req: http.IncomingMessage, width: number, height: number, seed: string): string {
-    const now = this.#now();
-    this.#evictImages(now);
-    const id = `img-${randomBytes(12).toString("hex")}`;
-    const expiresAt = now + URL_TTL_MS;
-    this.#images.set(id, { width, height, seed, expiresAt });
+    const { id, expiresAt } = this.#images.put(() => renderPng(width, height, seed), "image/png");
     const se = new Date(expiresAt).toISOString();
-    // Point at whichever host the client used to reach us (falls back to the bound address).
-    const origin = req.headers.host ? `http://${req.headers.host}` : this.origin;
-    return `${origin}/v1/files/images/${id}.png?se=${encodeURIComponent(se)}&sig=${this.#sign(id, se)}`;
-  }
-
-  /** Drops images long past expiry (kept one extra TTL so late downloads get 403, not 404). */
-  #evictImages(now: number): void {
-    for (const [id, image] of this.#images) {
-      if (image.expiresAt + URL_TTL_MS > now && this.#images.size < MAX_STORED_IMAGES) break;
-      this.#images.delete(id);
-    }
+    return `${requestOrigin(req, this.origin)}/v1/files/images/${id}.png?se=${encodeURIComponent(se)}&sig=${this.#sign(id, se)}`;
   }
 
   #sign(id: string, se: string): string {
@@ -794,7 +762,7 @@ class Emulator {
   #download(res: http.ServerResponse, url: URL): void {
     const id = url.pathname.slice("/v1/files/images/".length).replace(/\.png$/, "");
     const image = this.#images.get(id);
-    if (!image) {
+    if (image === undefined) {
       sendBlobError(res, 404, "BlobNotFound", "The specified blob does not exist.");
       return;
     }
@@ -805,50 +773,11 @@ class Emulator {
       sendBlobError(res, 403, "AuthenticationFailed", "Signature did not match.");
       return;
     }
-    if (Date.parse(se) <= this.#now()) {
+    if (image === "expired") {
       sendBlobError(res, 403, "AuthenticationFailed", "Signed expiry time must be after now.");
       return;
     }
-    const png = renderPng(image.width, image.height, image.seed);
-    res.writeHead(200, { "content-type": "image/png", "content-length": png.length });
-    res.end(png);
-  }
-
-  /** POST a Fault (JSON) to queue it, DELETE to clear, GET to see how many are pending. */
-  async #control(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    method: string,
-  ): Promise<void> {
-    if (method === "DELETE") {
-      this.faults.clear();
-      res.writeHead(204).end();
-      return;
-    }
-    if (method === "GET") return sendJson(res, 200, { pending: this.faults.size });
-    if (method !== "POST") throw unknownUrl(method, "/__emulator/faults");
-    let fault: Fault;
-    try {
-      fault = parseFault(JSON.parse((await readBody(req)).toString("utf8")));
-    } catch (err) {
-      throw badRequest(
-        `Invalid fault: ${err instanceof Error ? err.message : String(err)}`,
-        null,
-        null,
-      );
-    }
-    this.faults.push(fault);
-    sendJson(res, 201, { pending: this.faults.size });
-  }
-
-  #record(req: http.IncomingMessage, url: URL, body: unknown): void {
-    this.requests.push({
-      method: req.method ?? "GET",
-      path: url.pathname + url.search,
-      headers: req.headers,
-      body,
-    });
-    if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.shift();
+    sendBytes(res, 200, image.bytes, { "content-type": image.contentType });
   }
 
   /** Informational only: the emulator never throttles by itself (use a fault for that). */
@@ -889,8 +818,8 @@ function usage(r: ImageRequest, images: number): object {
   };
 }
 
-function unknownUrl(method: string, path: string): ApiError {
-  return new ApiError(
+function unknownUrl(method: string, path: string): HttpError {
+  return new HttpError(
     404,
     openaiError(
       `Unknown request URL: ${method} ${path}. Please check the URL for typos, or see the docs at ${DOCS_URL}.`,
@@ -901,43 +830,24 @@ function unknownUrl(method: string, path: string): ApiError {
   );
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(
-          new ApiError(
-            413,
-            openaiError(
-              `Request body too large: limit is ${MAX_BODY_BYTES} bytes.`,
-              "invalid_request_error",
-              null,
-              null,
-            ),
-          ),
-        );
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
+function tooLarge(limit: number): HttpError {
+  return new HttpError(
+    413,
+    openaiError(
+      `Request body too large: limit is ${limit} bytes.`,
+      "invalid_request_error",
+      null,
+      null,
+    ),
+  );
 }
 
-/** For recording and fault matching: the JSON body if it parses, else undefined. */
-function parseJsonLenient(body: Buffer): unknown {
-  if (body.length === 0) return undefined;
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
+/** The control endpoint answers in OpenAI's error shape. */
+const CONTROL: ControlOptions = {
+  readBody: (req) => readBody(req, MAX_BODY_BYTES, tooLarge),
+  invalid: (message) => badRequest(message, null, null),
+  badMethod: (method) => unknownUrl(method, "/__emulator/faults"),
+};
 
 function parseJsonStrict(req: http.IncomingMessage, body: Buffer): unknown {
   const contentType = req.headers["content-type"] ?? "";
@@ -959,37 +869,6 @@ function parseJsonStrict(req: http.IncomingMessage, body: Buffer): unknown {
   }
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const payload = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { "content-type": "application/json", "content-length": payload.length });
-  res.end(payload);
-}
-
 function writeEvent(res: http.ServerResponse, event: string, data: object): void {
   res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-}
-
-/** Azure-blob-style XML errors, as OpenAI's image URLs (blob storage) return them. */
-function sendBlobError(
-  res: http.ServerResponse,
-  status: number,
-  code: string,
-  message: string,
-): void {
-  const xml = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
-  res.writeHead(status, {
-    "content-type": "application/xml",
-    "content-length": Buffer.byteLength(xml),
-  });
-  res.end(xml);
-}
-
-function urlHost(address: AddressInfo): string {
-  const host =
-    address.address === "0.0.0.0" || address.address === "::" ? "127.0.0.1" : address.address;
-  return `${host.includes(":") ? `[${host}]` : host}:${address.port}`;
 }

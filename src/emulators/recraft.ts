@@ -14,20 +14,35 @@
  */
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
-import { applyFault, type Fault, FaultQueue, parseFault } from "./faults.ts";
+import {
+  type ControlOptions,
+  commonFaults,
+  type Fault,
+  FaultQueue,
+  faultControl,
+  playFault,
+} from "./faults.ts";
 import {
   BodyTooLarge,
+  bearerToken,
+  HttpError,
   ImageStore,
   isObject,
   listen,
   parseJsonOrUndefined,
+  type RecordedRequest,
   readBody,
+  record,
   requestOrigin,
+  sendBytes,
+  sendHttpError,
   sendJson,
   sendText,
 } from "./http-kit.ts";
 import { renderPng } from "./png.ts";
 import { renderSvg } from "./svg.ts";
+
+export type { RecordedRequest };
 
 // ---------------------------------------------------------------------------------------------
 // Rule table
@@ -35,6 +50,7 @@ import { renderSvg } from "./svg.ts";
 
 type Tier = "v2v3" | "v4" | "v4_pro";
 
+// Also in the gateway's adapter, on purpose: the emulator models Recraft independently.
 /** Aspect → size per model tier (Recraft API appendix, "List of supported image sizes"). */
 const SIZES: Readonly<Record<Tier, Readonly<Record<string, string>>>> = {
   v2v3: {
@@ -179,7 +195,6 @@ const FIELDS: Readonly<Record<string, FieldType>> = {
 const MAX_N = 6;
 const URL_TTL_MS = 24 * 60 * 60 * 1000;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
-const MAX_RECORDED_REQUESTS = 10_000;
 const REFUSAL_WORD = /\bforbidden\b/i;
 
 // ---------------------------------------------------------------------------------------------
@@ -194,13 +209,6 @@ export interface RecraftEmulatorOptions {
   now?: () => number;
 }
 
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  body: unknown;
-}
-
 export interface RecraftEmulator {
   /** e.g. http://127.0.0.1:PORT/v1: what `api_base` (RECRAFT_API_BASE) takes. */
   baseUrl: string;
@@ -212,6 +220,7 @@ export interface RecraftEmulator {
 
 /** Builders for the faults Recraft is known to produce. Spread to add `times` or `model`. */
 export const recraftFaults = {
+  ...commonFaults,
   /** 429 without Retry-After, as Recraft sends it (3p). */
   rateLimit(): Fault {
     return { status: 429, body: { code: "rate_limit_exceeded", message: "Rate limit exceeded: too many requests. Please retry later." } };
@@ -223,22 +232,13 @@ export const recraftFaults = {
     return { status: 503, body: "Service Unavailable" };
   },
   malformed(): Fault {
-    return { status: 200, headers: { "content-type": "application/json" }, body: '{"created": 1713833628, "credits": 40, "data": [{"url' };
-  },
-  latency(delayMs: number): Fault {
-    return { delayMs };
-  },
-  hang(): Fault {
-    return { hang: true };
-  },
-  reset(): Fault {
-    return { reset: true };
+    return commonFaults.malformed('{"created": 1713833628, "credits": 40, "data": [{"url');
   },
 };
 
 export async function startRecraftEmulator(opts: RecraftEmulatorOptions): Promise<RecraftEmulator> {
   const emulator = new Emulator(opts);
-  const server = await listen((req, res) => emulator.handle(req, res), opts.host, opts.port);
+  const server = await listen((req, res) => emulator.handle(req, res), opts);
   emulator.origin = server.origin;
   return {
     baseUrl: `${server.origin}/v1`,
@@ -253,18 +253,8 @@ export async function startRecraftEmulator(opts: RecraftEmulatorOptions): Promis
 // Validation
 // ---------------------------------------------------------------------------------------------
 
-class ApiError extends Error {
-  readonly status: number;
-  readonly body: object | string;
-  constructor(status: number, body: object | string) {
-    super(`HTTP ${status}`);
-    this.status = status;
-    this.body = body;
-  }
-}
-
-function badRequest(code: string, message: string): ApiError {
-  return new ApiError(400, { code, message });
+function badRequest(code: string, message: string): HttpError {
+  return new HttpError(400, { code, message });
 }
 
 interface ImageRequest {
@@ -349,6 +339,13 @@ function resolveSize(requested: string | undefined, model: string, rules: ModelR
 // Server
 // ---------------------------------------------------------------------------------------------
 
+/** The control endpoint answers in Recraft's error shape; DELETE answers `{"pending": 0}`. */
+const CONTROL: ControlOptions = {
+  readBody: (req) => readBody(req, MAX_BODY_BYTES),
+  invalid: (message) => badRequest("invalid_fault", message),
+  clearedStatus: 200,
+};
+
 const IMAGE_PATH = /^\/img\/([0-9a-f]+)\.(png|svg)$/;
 
 class Emulator {
@@ -357,11 +354,12 @@ class Emulator {
   origin = "";
   readonly #apiKey: string;
   readonly #now: () => number;
-  readonly #images = new ImageStore();
+  readonly #images: ImageStore;
 
   constructor(opts: RecraftEmulatorOptions) {
     this.#apiKey = opts.apiKey;
     this.#now = opts.now ?? Date.now;
+    this.#images = new ImageStore({ now: this.#now, ttlMs: URL_TTL_MS });
   }
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -369,20 +367,18 @@ class Emulator {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", "http://emulator");
     try {
-      if (url.pathname === "/__emulator/faults") return await this.#control(req, res, method);
+      if (url.pathname === "/__emulator/faults") return await faultControl(this.faults, req, res, CONTROL);
       const image = IMAGE_PATH.exec(url.pathname);
       if (image && method === "GET") return this.#download(res, image[1]!);
-      if (url.pathname !== "/v1/images/generations" || method !== "POST") throw new ApiError(404, "Not Found");
+      if (url.pathname !== "/v1/images/generations" || method !== "POST") throw new HttpError(404, "Not Found");
       const body = await readBody(req, MAX_BODY_BYTES);
       const json = parseJsonOrUndefined(body);
-      this.requests.push({ method, path: url.pathname + url.search, headers: req.headers, body: json });
-      if (this.requests.length > MAX_RECORDED_REQUESTS) this.requests.shift();
+      record(this.requests, { method, path: url.pathname + url.search, headers: req.headers, body: json });
       const model = isObject(json) && typeof json.model === "string" ? json.model : DEFAULT_MODEL;
-      const fault = this.faults.take({ model });
-      if (fault && (await applyFault(fault, res, req))) return;
+      if (await playFault(this.faults, model, req, res)) return;
 
       this.#authenticate(req);
-      if (json === undefined) throw new ApiError(400, { code: "invalid_request", message: "Request body is not valid JSON" });
+      if (json === undefined) throw new HttpError(400, { code: "invalid_request", message: "Request body is not valid JSON" });
       const request = validate(json);
       if (REFUSAL_WORD.test(request.prompt)) {
         throw badRequest("content_moderation", "The prompt was rejected by content moderation. Please change the prompt and try again.");
@@ -390,16 +386,14 @@ class Emulator {
       sendJson(res, 200, this.#answer(req, request));
     } catch (err) {
       if (err instanceof BodyTooLarge) return sendText(res, 413, "Request Entity Too Large");
-      if (!(err instanceof ApiError)) throw err;
-      if (typeof err.body === "string") sendText(res, err.status, err.body);
-      else sendJson(res, err.status, err.body);
+      if (!(err instanceof HttpError)) throw err;
+      sendHttpError(res, err);
     }
   }
 
   /** Bearer token; 401 is plain text, as Recraft answers it. */
   #authenticate(req: http.IncomingMessage): void {
-    const token = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
-    if (token !== this.#apiKey) throw new ApiError(401, "Unauthorized");
+    if (bearerToken(req) !== this.#apiKey) throw new HttpError(401, "Unauthorized");
   }
 
   #answer(req: http.IncomingMessage, r: ImageRequest): object {
@@ -409,39 +403,15 @@ class Emulator {
       const image_id = randomUUID();
       if (r.responseFormat === "b64_json") return { image_id, b64_json: render().toString("base64") };
       const ext = r.rules.vector ? "svg" : "png";
-      const id = this.#images.put(render, r.rules.vector ? "image/svg+xml" : "image/png", this.#now() + URL_TTL_MS);
+      const { id } = this.#images.put(render, r.rules.vector ? "image/svg+xml" : "image/png");
       return { image_id, url: `${requestOrigin(req, this.origin)}/img/${id}.${ext}` };
     });
     return { created: Math.floor(this.#now() / 1000), credits: r.rules.credits * r.n, data };
   }
 
   #download(res: http.ServerResponse, id: string): void {
-    const image = this.#images.get(id, this.#now());
-    if (image === undefined || image === "expired") {
-      sendText(res, 404, "Not Found");
-      return;
-    }
-    res.writeHead(200, { "content-type": image.contentType, "content-length": image.bytes.length });
-    res.end(image.bytes);
-  }
-
-  async #control(req: http.IncomingMessage, res: http.ServerResponse, method: string): Promise<void> {
-    if (method === "DELETE") {
-      this.faults.clear();
-      sendJson(res, 200, { pending: 0 });
-      return;
-    }
-    if (method === "GET") {
-      sendJson(res, 200, { pending: this.faults.size });
-      return;
-    }
-    let fault: Fault;
-    try {
-      fault = parseFault(JSON.parse((await readBody(req, MAX_BODY_BYTES)).toString("utf8")));
-    } catch (err) {
-      throw badRequest("invalid_fault", `Invalid fault: ${err instanceof Error ? err.message : String(err)}`);
-    }
-    this.faults.push(fault);
-    sendJson(res, 201, { pending: this.faults.size });
+    const image = this.#images.get(id);
+    if (image === undefined || image === "expired") sendText(res, 404, "Not Found");
+    else sendBytes(res, 200, image.bytes, { "content-type": image.contentType });
   }
 }

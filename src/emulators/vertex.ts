@@ -23,24 +23,22 @@ import {
   verify,
 } from "node:crypto";
 import type http from "node:http";
-import { FaultQueue } from "./faults.ts";
+import { FaultQueue, playFault } from "./faults.ts";
 import {
+  beginCall,
   errorInfo,
-  faultControl,
   GoogleApiError,
   GoogleImageService,
+  googleFaultControl,
   googleFaults,
-  listen,
+  listenGoogle,
   notFound,
-  parseJsonBody,
-  parseJsonLenient,
-  playFault,
   type RecordedRequest,
   readBody,
-  record,
-  sendJson,
+  sendGoogleJson,
   VERTEX_MODELS,
 } from "./google-images.ts";
+import { isObject, record } from "./http-kit.ts";
 
 export { googleFaults };
 export type { RecordedRequest };
@@ -189,38 +187,26 @@ export async function startVertexEmulator(
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://emulator");
-    if (url.pathname === "/__emulator/faults") return faultControl(faults, req, res);
-    if (url.pathname === "/__emulator/token-faults") return faultControl(tokenFaults, req, res);
-    if (url.pathname === "/token") return token(req, res);
-    const match = PATH.exec(url.pathname);
-    const body = await readBody(req);
-    const [project, location, model] = (match?.slice(1, 4) ?? []).map((s) => decodeURIComponent(s));
-    record(requests, {
-      method: req.method ?? "GET",
-      path: url.pathname,
-      model,
-      headers: req.headers,
-      body: parseJsonLenient(body),
-    });
-    if (match === null || project === undefined || location === undefined || model === undefined) {
-      throw notFound(`The requested URL ${url.pathname} was not found on this server.`);
+    if (url.pathname === "/__emulator/faults") return googleFaultControl(faults, req, res);
+    if (url.pathname === "/__emulator/token-faults") {
+      return googleFaultControl(tokenFaults, req, res);
     }
-    if (req.method !== "POST")
-      throw notFound(`Method ${req.method} is not allowed for ${url.pathname}.`);
-    if (await playFault(faults, model, req, res)) return;
+    if (url.pathname === "/token") return token(req, res);
+    const call = await beginCall({ faults, requests }, req, res, url, () => {
+      const match = PATH.exec(url.pathname);
+      if (match === null) return undefined;
+      const [project, location, model] = match.slice(1, 4).map((s) => decodeURIComponent(s));
+      return { project: project!, location: location!, model: model!, method: match[4]! };
+    });
+    if (call === undefined) return;
+    const { project, location, model, method } = call.route;
     const resource = `projects/${project}/locations/${location}/publishers/google/models/${model}`;
     authorize(req, project, resource);
-    const method = match[4]!;
     const rules = VERTEX_MODELS[model];
     if (rules === undefined || rules.kind !== (method === "predict" ? "imagen" : "gemini")) {
       throw notFound(`Publisher Model \`${resource}\` not found.`);
     }
-    const json = parseJsonBody(body);
-    const answer =
-      rules.kind === "imagen"
-        ? service.predict(model, rules, json)
-        : service.generateContent(model, rules, json);
-    sendJson(res, 200, answer);
+    sendGoogleJson(res, 200, service.answer(model, rules, call.body));
   }
 
   /** Bearer token issued here, unexpired, for a service account of `project`. */
@@ -303,11 +289,15 @@ export async function startVertexEmulator(
         expiresAt: now() + lifetime * 1000,
       });
       entry.granted = true;
-      sendJson(res, 200, { access_token: accessToken, expires_in: lifetime, token_type: "Bearer" });
+      sendGoogleJson(res, 200, {
+        access_token: accessToken,
+        expires_in: lifetime,
+        token_type: "Bearer",
+      });
     } catch (e) {
       if (!(e instanceof OAuthError)) throw e;
       entry.error = `${e.error}: ${e.message}`;
-      sendJson(res, 400, { error: e.error, error_description: e.message });
+      sendGoogleJson(res, 400, { error: e.error, error_description: e.message });
     }
   }
 
@@ -371,7 +361,7 @@ export async function startVertexEmulator(
     return { email, account };
   }
 
-  const server = await listen(handle, opts.host, opts.port);
+  const server = await listenGoogle(handle, opts);
   const tokenUri = `${server.origin}/token`;
   const serviceAccount = generateServiceAccountKey({ tokenUri, projectId });
   addServiceAccount(serviceAccount);
@@ -403,9 +393,7 @@ export async function startVertexEmulator(
 function decodeSegment(segment: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
-    return typeof v === "object" && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
+    return isObject(v) ? v : undefined;
   } catch {
     return undefined;
   }

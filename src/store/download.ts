@@ -63,7 +63,7 @@ export class ImageDownloader {
 
   /** Starts downloading `url`, an image `provider` answered with; the body streams. */
   async open(url: string, provider: Provider, signal: AbortSignal): Promise<Download> {
-    const { maxBytes, timeoutMs } = this.#settings;
+    const { timeoutMs } = this.#settings;
     // A timer cleared when the download ends: AbortSignal.timeout would hold its listeners
     // (and what they reach) until it fires, long after the request is over.
     const deadline = new AbortController();
