@@ -155,10 +155,17 @@ describe("gRPC and Connect", () => {
           ],
         }),
       );
-    await expect(connect(TEAM_KEY).createImage({ prompt: "a fox", model: "cheap", size: "256x256" })).resolves.toBeDefined();
+    await expect(connect(MASTER).createImage({ prompt: "a fox", model: "hq" })).resolves.toBeDefined();
     const err = ConnectError.from(await connect("nope").createImage({ prompt: "a fox", model: "cheap" }).catch((e) => e));
     expect(err.code).toBe(Code.Unauthenticated);
     expect(err.findDetails(ErrorInfoSchema)[0]).toMatchObject({ reason: "invalid_api_key", domain: "imagegate" });
+    const denied = ConnectError.from(await connect(TEAM_KEY).createImage({ prompt: "a fox", model: "hq" }).catch((e) => e));
+    expect(denied.code).toBe(Code.PermissionDenied);
+    expect(denied.findDetails(ErrorInfoSchema)[0]?.metadata).toMatchObject({ type: "permission_error", param: "model" });
+    // team-a's three requests this minute are spent (two over grpc-js, one refused above): 429.
+    const limited = ConnectError.from(await connect(TEAM_KEY).createImage({ prompt: "a fox", model: "cheap" }).catch((e) => e));
+    expect(limited.code).toBe(Code.ResourceExhausted);
+    expect(limited.findDetails(ErrorInfoSchema)[0]?.reason).toBe("key_rate_limit_exceeded");
   });
 });
 
