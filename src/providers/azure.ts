@@ -11,6 +11,7 @@ import type { Deployment } from "../config/deployment.ts";
 import { GatewayError } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
+import { parseImagesJson } from "./image-json.ts";
 import { fromOpenAIError, fromOpenAIResponse, type OpenAIImagesRequest, toOpenAIRequest } from "./openai.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 
@@ -286,13 +287,13 @@ export const azureAdapter: ProviderAdapter = {
       throw fromAzureError(res, deployment.model);
     }
     const contentType = first(res.headers["content-type"]) ?? "";
-    const json = contentType.includes("json") ? parseJson(res.body) : undefined;
-    if (json === undefined) {
+    const parsed = contentType.includes("json") ? parseImagesJson(res.body) : undefined;
+    if (parsed === undefined) {
       throw new GatewayError("upstream", `${PROVIDER_NAME} answered with a malformed body: the body is not JSON`, {
         code: "upstream_malformed_response",
       });
     }
-    return fromOpenAIResponse(json, request);
+    return fromOpenAIResponse(parsed.json, request, parsed.images);
   },
 };
 

@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { GatewayError } from "../errors/errors.ts";
 import { type CreateImageRequest, UsageSchema } from "../gen/imagegate/v1/images_pb.js";
 import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
+import { parseImagesJson } from "./image-json.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 
 export const OPENAI_DEFAULT_BASE = "https://api.openai.com/v1";
@@ -75,8 +76,16 @@ export function toOpenAIRequest(
 
 const MIME_BY_FORMAT: Record<string, string> = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
 
-/** OpenAI's 200 body → our result. Anything without images is a malformed answer, never a success. */
-export function fromOpenAIResponse(json: unknown, requested: CreateImageRequest): GenerationResult {
+/**
+ * OpenAI's 200 body → our result. Anything without images is a malformed answer, never a success.
+ * `decoded` holds images already read from the body (`image-json.ts`), by the string that
+ * stands in for their `b64_json` value.
+ */
+export function fromOpenAIResponse(
+  json: unknown,
+  requested: CreateImageRequest,
+  decoded: ReadonlyMap<string, Buffer> = new Map(),
+): GenerationResult {
   if (json === null || typeof json !== "object" || !Array.isArray((json as OpenAIImagesResponse).data)) {
     throw malformed("the body has no `data` array");
   }
@@ -89,7 +98,7 @@ export function fromOpenAIResponse(json: unknown, requested: CreateImageRequest)
     const b64 = str(item.b64_json);
     if (url === undefined && b64 === undefined) throw malformed(`data[${i}] has neither url nor b64_json`);
     const revisedPrompt = str(item.revised_prompt);
-    const bytes = b64 === undefined ? undefined : Buffer.from(b64, "base64");
+    const bytes = b64 === undefined ? undefined : (decoded.get(b64) ?? Buffer.from(b64, "base64"));
     // Buffer.from skips what is not base64: "" or "!!!!" would become an empty image.
     if (bytes !== undefined && bytes.length === 0) throw malformed(`data[${i}].b64_json holds no base64 data`);
     return {
@@ -221,8 +230,8 @@ export const openaiAdapter: ProviderAdapter = {
     });
     if (res.status !== 200) throw fromOpenAIError(res);
     const contentType = first(res.headers["content-type"]) ?? "";
-    const json = contentType.includes("json") ? parseJson(res.body) : undefined;
-    if (json === undefined) throw malformed("the body is not JSON");
-    return fromOpenAIResponse(json, request);
+    const parsed = contentType.includes("json") ? parseImagesJson(res.body) : undefined;
+    if (parsed === undefined) throw malformed("the body is not JSON");
+    return fromOpenAIResponse(parsed.json, request, parsed.images);
   },
 };

@@ -80,6 +80,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     resolver,
     validate: (deployment, request, modelName) => validateRequest(request, deployment.spec, modelName),
   });
+  // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
+  // proto3 would drop zero-valued implicit fields. REST answers are written the same way.
+  const jsonOptions = { alwaysEmitImplicit: true };
   const connectRouter = createConnectRouter({
     interceptors: [
       callInfoInterceptor(logger), telemetryInterceptor(telemetry),
@@ -87,9 +90,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       admissionInterceptor(new Admission(config.server.maxConcurrent, config.server.maxQueued)),
     ],
     readMaxBytes: config.server.maxBodyBytes,
-    // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
-    // proto3 would drop zero-valued implicit fields.
-    jsonOptions: { alwaysEmitImplicit: true },
+    jsonOptions,
     acceptCompression: [compressionGzip, compressionBrotli],
     // Compressed requests are read, but answers are not compressed: images do not shrink,
     // and gzipping megabytes per response costs more than it saves.
@@ -117,7 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   const rpc = new Map<string, UniversalHandler>(connectRouter.handlers.map((h) => [h.requestPath, h]));
-  const rest = restRoutesFrom(connectRouter.handlers);
+  const rest = restRoutesFrom(connectRouter.handlers, jsonOptions);
   const restOptions = { maxBodyBytes: config.server.maxBodyBytes, bodyTimeoutMs: config.server.clientTimeoutMs };
 
   let inflight = 0;

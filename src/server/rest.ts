@@ -3,12 +3,16 @@
  * served services becomes a JSON route, answered by the same Connect handler (and so the
  * same interceptors) as gRPC and Connect. Errors are rendered in OpenAI's shape.
  *
- * A REST call is handed to the method's Connect handler as a Connect-protocol JSON call
- * with the already-parsed body: one JSON parse in, one JSON write out, no binary detour.
+ * A REST call is checked, converted to protobuf binary (small: a request carries no
+ * image) and handed to the method's Connect handler as a binary Connect unary call. The
+ * binary answer is decoded (bytes fields stay views of it, no copy) and written as JSON by
+ * `rest-json.ts`, which writes an image's base64 straight from its bytes instead of
+ * through a multi-megabyte JSON string. Errors are Connect's JSON, rendered in OpenAI's
+ * shape.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { type DescMethod, getOption, hasOption } from "@bufbuild/protobuf";
+import { type DescMethod, fromBinary, fromJson, getOption, hasOption, type JsonWriteOptions, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
@@ -18,6 +22,7 @@ import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
 import { kViaRest, requestIdFrom } from "./call-info.ts";
 import { checkJsonBody } from "./json-check.ts";
+import { messageToJsonBytes } from "./rest-json.ts";
 
 /**
  * HTTP/1.1 and HTTP/2 compatibility requests share the API used here; the HTTP/1.1 types
@@ -33,10 +38,12 @@ export interface RestRoute {
   path: string;
   method: DescMethod;
   handler: UniversalHandler;
+  /** How the handler's JSON protocol writes this method's answer; REST answers match it. */
+  jsonOptions: Partial<JsonWriteOptions>;
 }
 
 /** Builds verb+path → handler from the annotations. Patterns it cannot serve stop startup. */
-export function restRoutesFrom(handlers: readonly UniversalHandler[]): Map<string, RestRoute> {
+export function restRoutesFrom(handlers: readonly UniversalHandler[], jsonOptions: Partial<JsonWriteOptions> = {}): Map<string, RestRoute> {
   const routes = new Map<string, RestRoute>();
   for (const handler of handlers) {
     const method = handler.method;
@@ -49,7 +56,7 @@ export function restRoutesFrom(handlers: readonly UniversalHandler[]): Map<strin
     if (rule.body !== "*" && verb !== "get" && verb !== "delete") {
       throw new Error(`${method.parent.typeName}/${method.name}: only body "*" is supported`);
     }
-    routes.set(routeKey(verb.toUpperCase(), path), { verb: verb.toUpperCase(), path, method, handler });
+    routes.set(routeKey(verb.toUpperCase(), path), { verb: verb.toUpperCase(), path, method, handler, jsonOptions });
   }
   return routes;
 }
@@ -92,25 +99,37 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
     if (!req.complete && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     return writeOpenAIError(res, toConnectError(e), requestIdFrom(header(req, "x-request-id")));
   }
+  // The request as binary protobuf; what does not convert goes as JSON, for the handler's
+  // own decoding error (exactly the answer a JSON call gets).
+  let body: unknown = parsed;
+  let contentType = "application/json";
+  try {
+    body = toBinary(route.method.input, fromJson(route.method.input, parsed as never));
+    contentType = "application/proto";
+  } catch {
+    // left as JSON
+  }
   const contextValues = createContextValues().set(kViaRest, true);
-  const uReq = universalRequestFromNodeRequest(req, res, parsed as never, contextValues);
+  const uReq = universalRequestFromNodeRequest(req, res, body as never, contextValues);
   for (const h of FRAMING_HEADERS) uReq.header.delete(h);
-  uReq.header.set("content-type", "application/json");
+  uReq.header.set("content-type", contentType);
   uReq.header.set("connect-protocol-version", "1");
 
   const uRes = await route.handler(uReq);
   const headers = new Headers(uRes.header);
   for (const name of [...headers.keys()]) if (name.startsWith("connect-") || name.startsWith("trailer-")) headers.delete(name);
   if (uRes.status === 200) {
+    let out = await readAll(uRes.body);
+    if (uRes.header?.get("content-type")?.startsWith("application/proto")) {
+      out = messageToJsonBytes(route.method.output, fromBinary(route.method.output, out), route.jsonOptions);
+    }
     headers.set("content-type", "application/json");
+    headers.set("content-length", String(out.byteLength));
     res.writeHead(200, Object.fromEntries(headers));
-    for await (const chunk of uRes.body ?? []) res.write(chunk);
-    res.end();
+    res.end(out);
     return;
   }
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of uRes.body ?? []) chunks.push(chunk);
-  const err = errorFromJsonBytes(Buffer.concat(chunks), uRes.header, new ConnectError("malformed error", Code.Internal));
+  const err = errorFromJsonBytes(await readAll(uRes.body), uRes.header, new ConnectError("malformed error", Code.Internal));
   // An error raised before the interceptors ran (Connect's own decoding) has no request id yet.
   writeOpenAIError(res, err, headers.get("x-request-id") ?? requestIdFrom(header(req, "x-request-id")), headers);
 }
@@ -130,6 +149,12 @@ export function writeOpenAIError(res: NodeResponse, err: ConnectError, requestId
   if (res.headersSent) return void res.end();
   res.writeHead(status, headers);
   res.end(JSON.stringify(body));
+}
+
+async function readAll(body: AsyncIterable<Uint8Array> | undefined): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body ?? []) chunks.push(chunk);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 function header(req: NodeRequest, name: string): string | undefined {
