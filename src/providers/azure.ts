@@ -14,6 +14,8 @@ import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { parseImagesJson } from "./image-json.ts";
 import { fromOpenAIError, fromOpenAIResponse, type OpenAIImagesRequest, toOpenAIRequest } from "./openai.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
+import { untilAborted } from "./abort.ts";
+import { parseJson } from "./json.ts";
 
 const PROVIDER_NAME = "Azure OpenAI";
 
@@ -224,24 +226,6 @@ async function requestEntraToken(creds: EntraCredentials, timeoutMs: number): Pr
   return { token: json.access_token, expiresInSeconds: expiresIn };
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // The call
 // ---------------------------------------------------------------------------------------------
@@ -297,10 +281,3 @@ export const azureAdapter: ProviderAdapter = {
   },
 };
 
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}

@@ -15,6 +15,7 @@ import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { fanOut, requireImages } from "./results.ts";
 import type { GeneratedImage, GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
+import { malformedBody, parseJson, str } from "./json.ts";
 
 const PROVIDER = "Bedrock";
 
@@ -416,7 +417,7 @@ export function fromBedrockResponse(
   count: number,
 ): GenerationResult {
   if (json === null || typeof json !== "object" || Array.isArray(json))
-    throw malformed("the body is not a JSON object");
+    throw malformedBody("the body is not a JSON object", PROVIDER);
   return FAMILIES[plan.family].parse(json, plan, count);
 }
 
@@ -426,7 +427,7 @@ export function fromBedrockResponse(
  */
 function fromSdxlResponse(json: unknown, plan: BedrockPlan): GenerationResult {
   const { artifacts } = json as SdxlResponse;
-  if (!Array.isArray(artifacts)) throw malformed("the body has no `artifacts` array");
+  if (!Array.isArray(artifacts)) throw malformedBody("the body has no `artifacts` array", PROVIDER);
   const images: GeneratedImage[] = [];
   let filtered = 0;
   artifacts.forEach((artifact, i) => {
@@ -437,7 +438,7 @@ function fromSdxlResponse(json: unknown, plan: BedrockPlan): GenerationResult {
     }
     if (reason === "ERROR") throw modelFailure(`artifact ${i} finished with ERROR`);
     const b64 = str(artifact?.base64);
-    if (b64 === undefined || b64 === "") throw malformed(`artifacts[${i}] has no base64 image`);
+    if (b64 === undefined || b64 === "") throw malformedBody(`artifacts[${i}] has no base64 image`, PROVIDER);
     images.push({ bytes: Buffer.from(b64, "base64"), mimeType: "image/png" });
   });
   return { images, filtered, size: sizeOf(plan) };
@@ -446,7 +447,7 @@ function fromSdxlResponse(json: unknown, plan: BedrockPlan): GenerationResult {
 /** SD3 / Stable Image: `finish_reasons[i]` null is success, "Filter reason: …" is filtered. */
 function fromSd3Response(json: unknown, plan: BedrockPlan): GenerationResult {
   const body = json as Sd3Response;
-  if (!Array.isArray(body.images)) throw malformed("the body has no `images` array");
+  if (!Array.isArray(body.images)) throw malformedBody("the body has no `images` array", PROVIDER);
   const images = body.images as unknown[];
   const reasons = Array.isArray(body.finish_reasons) ? (body.finish_reasons as unknown[]) : [];
   const mimeType = plan.outputFormat === "jpeg" ? "image/jpeg" : "image/png";
@@ -460,7 +461,7 @@ function fromSd3Response(json: unknown, plan: BedrockPlan): GenerationResult {
     }
     if (reason !== undefined) throw modelFailure(`finish reason '${reason.slice(0, 100)}'`);
     const b64 = str(images[i]);
-    if (b64 === undefined || b64 === "") throw malformed(`images[${i}] is not a base64 image`);
+    if (b64 === undefined || b64 === "") throw malformedBody(`images[${i}] is not a base64 image`, PROVIDER);
     out.push({ bytes: Buffer.from(b64, "base64"), mimeType });
   }
   const result: GenerationResult = { images: out, filtered, size: sizeOf(plan) };
@@ -480,10 +481,10 @@ function fromAmazonImageResponse(
   const body = json as AmazonImageResponse;
   const error = str(body.error);
   const list = Array.isArray(body.images) ? (body.images as unknown[]) : undefined;
-  if (list === undefined && error === undefined) throw malformed("the body has no `images` array");
+  if (list === undefined && error === undefined) throw malformedBody("the body has no `images` array", PROVIDER);
   const images = (list ?? []).map((b64, i) => {
     if (typeof b64 !== "string" || b64 === "")
-      throw malformed(`images[${i}] is not a base64 image`);
+      throw malformedBody(`images[${i}] is not a base64 image`, PROVIDER);
     return { bytes: Buffer.from(b64, "base64"), mimeType: "image/png" };
   });
   if (error !== undefined && !isContentFilterMessage(error) && images.length === 0)
@@ -627,12 +628,6 @@ function paramOf(message: string): string | undefined {
   return field === undefined ? undefined : PARAM_BY_FIELD[field];
 }
 
-function malformed(why: string): GatewayError {
-  return new GatewayError("upstream", `${PROVIDER} answered with a malformed body: ${why}`, {
-    code: "upstream_malformed_response",
-  });
-}
-
 function modelFailure(why: string): GatewayError {
   return new GatewayError("upstream", `${PROVIDER}: the model failed: ${why}`, {
     code: "upstream_model_error",
@@ -756,7 +751,7 @@ async function invoke(
   });
   if (res.status !== 200) throw fromBedrockError(res);
   const json = parseJson(res.body);
-  if (json === undefined) throw malformed("the body is not JSON");
+  if (json === undefined) throw malformedBody("the body is not JSON", PROVIDER);
   return fromBedrockResponse(json, plan, count);
 }
 
@@ -776,14 +771,3 @@ export const bedrockAdapter: ProviderAdapter = {
   },
 };
 
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}

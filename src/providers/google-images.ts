@@ -20,6 +20,7 @@ import {
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { fanOut, requireImages } from "./results.ts";
 import type { GeneratedImage, GenerationResult, UpstreamCall } from "./types.ts";
+import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Tables (providers.md §7: the nearest ratio wins; the size reported is the one produced)
@@ -345,13 +346,13 @@ export function geminiProducedSize(
  * as filtered, and is not charged.
  */
 export function fromImagenResponse(json: unknown, requested: number, size: string): CallOutcome {
-  if (!isObject(json)) throw malformed("the body is not a JSON object");
+  if (!isObject(json)) throw malformedBody("the body is not a JSON object");
   const predictions = json.predictions ?? [];
-  if (!Array.isArray(predictions)) throw malformed("`predictions` is not an array");
+  if (!Array.isArray(predictions)) throw malformedBody("`predictions` is not an array");
   const images: GeneratedImage[] = [];
   let reason: string | undefined;
   for (const [i, item] of (predictions as unknown[]).entries()) {
-    if (!isObject(item)) throw malformed(`predictions[${i}] is not an object`);
+    if (!isObject(item)) throw malformedBody(`predictions[${i}] is not an object`);
     const p = item as ImagenPrediction;
     if (p.contentType === "Positive Prompt") continue;
     const bytes = str(p.bytesBase64Encoded);
@@ -382,14 +383,14 @@ export function fromImagenResponse(json: unknown, requested: number, size: strin
  * tokens are kept only when an image came back (a refusal costs nothing).
  */
 export function fromGeminiResponse(json: unknown, size: string | undefined): CallOutcome {
-  if (!isObject(json)) throw malformed("the body is not a JSON object");
+  if (!isObject(json)) throw malformedBody("the body is not a JSON object");
   const body = json as GeminiResponse;
   if (body.candidates !== undefined && !Array.isArray(body.candidates)) {
-    throw malformed("`candidates` is not an array");
+    throw malformedBody("`candidates` is not an array");
   }
   const candidate = body.candidates?.[0];
   const parts = candidate?.content?.parts ?? [];
-  if (!Array.isArray(parts)) throw malformed("`content.parts` is not an array");
+  if (!Array.isArray(parts)) throw malformedBody("`content.parts` is not an array");
   const images: GeneratedImage[] = [];
   const texts: string[] = [];
   for (const item of parts as unknown[]) {
@@ -676,7 +677,7 @@ async function postJson(
   }
   const contentType = first(res.headers["content-type"]) ?? "";
   const json = contentType.includes("json") ? parseJson(res.body) : undefined;
-  if (json === undefined) throw malformed("the body is not JSON");
+  if (json === undefined) throw malformedBody("the body is not JSON");
   return json;
 }
 
@@ -684,29 +685,7 @@ async function postJson(
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-function malformed(why: string): GatewayError {
-  return new GatewayError("upstream", `upstream answered with a malformed body: ${why}`, {
-    code: "upstream_malformed_response",
-  });
-}
-
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function str(v: unknown): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}
-
-/** A token count as the proto's uint32 holds it: an absurd upstream number must not fail the answer's encoding. */
-function num(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.min(Math.floor(v), 0xffff_ffff) : 0;
-}

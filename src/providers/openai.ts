@@ -8,6 +8,7 @@ import { type CreateImageRequest, UsageSchema } from "../gen/imagegate/v1/images
 import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { parseImagesJson } from "./image-json.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
+import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
 
 export const OPENAI_DEFAULT_BASE = "https://api.openai.com/v1";
 
@@ -87,27 +88,27 @@ export function fromOpenAIResponse(
   decoded: ReadonlyMap<string, Buffer> = new Map(),
 ): GenerationResult {
   if (json === null || typeof json !== "object" || !Array.isArray((json as OpenAIImagesResponse).data)) {
-    throw malformed("the body has no `data` array");
+    throw malformedBody("the body has no `data` array");
   }
   const body = json as OpenAIImagesResponse;
   const outputFormat = str(body.output_format) ?? requested.outputFormat ?? "png";
   const mimeType = MIME_BY_FORMAT[outputFormat] ?? "image/png";
   const images = (body.data ?? []).map((item, i) => {
-    if (item === null || typeof item !== "object") throw malformed(`data[${i}] is not an object`);
+    if (item === null || typeof item !== "object") throw malformedBody(`data[${i}] is not an object`);
     const url = str(item.url);
     const b64 = str(item.b64_json);
-    if (url === undefined && b64 === undefined) throw malformed(`data[${i}] has neither url nor b64_json`);
+    if (url === undefined && b64 === undefined) throw malformedBody(`data[${i}] has neither url nor b64_json`);
     const revisedPrompt = str(item.revised_prompt);
     const bytes = b64 === undefined ? undefined : (decoded.get(b64) ?? Buffer.from(b64, "base64"));
     // Buffer.from skips what is not base64: "" or "!!!!" would become an empty image.
-    if (bytes !== undefined && bytes.length === 0) throw malformed(`data[${i}].b64_json holds no base64 data`);
+    if (bytes !== undefined && bytes.length === 0) throw malformedBody(`data[${i}].b64_json holds no base64 data`);
     return {
       mimeType,
       ...(bytes !== undefined ? { bytes } : { url }),
       ...(revisedPrompt !== undefined ? { revisedPrompt } : {}),
     };
   });
-  if (images.length === 0) throw malformed("the body has no images");
+  if (images.length === 0) throw malformedBody("the body has no images");
   const result: GenerationResult = { images, filtered: 0 };
   const size = str(body.size);
   if (size !== undefined) result.size = size;
@@ -188,29 +189,6 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
   });
 }
 
-function malformed(why: string): GatewayError {
-  return new GatewayError("upstream", `upstream answered with a malformed body: ${why}`, {
-    code: "upstream_malformed_response",
-  });
-}
-
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}
-
-/** A token count as the proto's uint32 holds it: an absurd upstream number must not fail the answer's encoding. */
-function num(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.min(Math.floor(v), 0xffff_ffff) : 0;
-}
-
 export const openaiAdapter: ProviderAdapter = {
   provider: "openai",
   async generate({ deployment, request, signal }: UpstreamCall): Promise<GenerationResult> {
@@ -231,7 +209,7 @@ export const openaiAdapter: ProviderAdapter = {
     if (res.status !== 200) throw fromOpenAIError(res);
     const contentType = first(res.headers["content-type"]) ?? "";
     const parsed = contentType.includes("json") ? parseImagesJson(res.body) : undefined;
-    if (parsed === undefined) throw malformed("the body is not JSON");
+    if (parsed === undefined) throw malformedBody("the body is not JSON");
     return fromOpenAIResponse(parsed.json, request, parsed.images);
   },
 };

@@ -7,6 +7,7 @@ import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { fanOut } from "./results.ts";
 import type { GeneratedImage, GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
+import { malformedBody, parseJson, str } from "./json.ts";
 
 export const RECRAFT_DEFAULT_BASE = "https://external.api.recraft.ai/v1";
 const PROVIDER_NAME = "Recraft";
@@ -198,21 +199,21 @@ function safePath(url: string): string {
  */
 export function fromRecraftResponse(json: unknown, model: string, size: string): GenerationResult {
   if (json === null || typeof json !== "object" || !Array.isArray((json as RecraftImagesResponse).data)) {
-    throw malformed("the body has no `data` array");
+    throw malformedBody("the body has no `data` array", PROVIDER_NAME);
   }
   const body = json as RecraftImagesResponse;
   const vector = isVectorModel(model);
   const images = (body.data ?? []).map((item, i): GeneratedImage => {
-    if (item === null || typeof item !== "object") throw malformed(`data[${i}] is not an object`);
+    if (item === null || typeof item !== "object") throw malformedBody(`data[${i}] is not an object`, PROVIDER_NAME);
     if (typeof item.b64_json === "string") {
       const bytes = Buffer.from(item.b64_json, "base64");
       const mimeType = MAGIC.find((m) => m.test(bytes))?.mimeType ?? (vector ? "image/svg+xml" : "image/png");
       return { bytes, mimeType };
     }
     if (typeof item.url === "string") return { url: item.url, mimeType: mimeOfUrl(item.url, vector) };
-    throw malformed(`data[${i}] has neither url nor b64_json`);
+    throw malformedBody(`data[${i}] has neither url nor b64_json`, PROVIDER_NAME);
   });
-  if (images.length === 0) throw malformed("the body has no images");
+  if (images.length === 0) throw malformedBody("the body has no images", PROVIDER_NAME);
   const result: GenerationResult = { images, size, filtered: 0 };
   if (typeof body.credits === "number" && Number.isFinite(body.credits) && body.credits >= 0) result.costUsd = body.credits / 1000;
   return result;
@@ -258,22 +259,6 @@ export function fromRecraftError(res: UpstreamResponse): GatewayError {
   });
 }
 
-function malformed(why: string): GatewayError {
-  return new GatewayError("upstream", `${PROVIDER_NAME} answered with a malformed body: ${why}`, { code: "upstream_malformed_response" });
-}
-
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === "string" ? v : undefined;
-}
-
 export const recraftAdapter: ProviderAdapter = {
   provider: "recraft",
   async generate({ deployment, request, signal }: UpstreamCall): Promise<GenerationResult> {
@@ -292,7 +277,7 @@ export const recraftAdapter: ProviderAdapter = {
       });
       if (res.status !== 200) throw fromRecraftError(res);
       const json = (first(res.headers["content-type"]) ?? "").includes("json") ? parseJson(res.body) : undefined;
-      if (json === undefined) throw malformed("the body is not JSON");
+      if (json === undefined) throw malformedBody("the body is not JSON", PROVIDER_NAME);
       return fromRecraftResponse(json, spec.model, size);
     });
   },

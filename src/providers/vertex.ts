@@ -14,6 +14,8 @@ import { GatewayError } from "../errors/errors.ts";
 import { generateGoogleImages } from "./google-images.ts";
 import { first, safeUrl, sendUpstream } from "./http.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
+import { untilAborted } from "./abort.ts";
+import { parseJsonObject as parseJson } from "./json.ts";
 
 export const VERTEX_DEFAULT_LOCATION = "us-central1";
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
@@ -212,24 +214,6 @@ export class AccessTokenCache {
   }
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
 interface Account {
   key: ServiceAccountKey;
   tokens: AccessTokenCache;
@@ -291,13 +275,3 @@ function authFailed(why: string, cause?: unknown): GatewayError {
   return new GatewayError("upstream", `${LABEL}: ${why}`, { code: "upstream_auth_failed", cause });
 }
 
-function parseJson(body: Buffer): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(body.toString("utf8"));
-    return typeof v === "object" && v !== null && !Array.isArray(v)
-      ? (v as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
