@@ -3,7 +3,7 @@
  * routes derived from the annotations, the operations endpoints, and the listener.
  */
 import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Catalog } from "../catalog/catalog.ts";
 import { validateRequest } from "../catalog/validate.ts";
@@ -34,6 +34,7 @@ import { requestIdFrom } from "./call-info.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
+import { universalRequest } from "./universal.ts";
 import { Admission, admissionInterceptor } from "./admission.ts";
 import { callInfoInterceptor } from "./interceptors.ts";
 import { type Listener, listen } from "./listener.ts";
@@ -220,7 +221,7 @@ function configSecrets(config: GatewayConfig): (string | undefined)[] {
 }
 
 async function serveRpc(uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse) {
-  const uReq = universalRequestFromNodeRequest(req, res, undefined, undefined);
+  const uReq = universalRequest(req, res, req);
   const uRes = await uHandler(uReq);
   await universalResponseToNodeResponse(await fixRpcResponse(uRes, requestIdFrom(req.headers["x-request-id"] as string | undefined)), res);
 }

@@ -14,7 +14,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { type DescMethod, fromBinary, fromJson, getOption, hasOption, type JsonWriteOptions, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
-import { universalRequestFromNodeRequest } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { GatewayError, invalidParam } from "../errors/errors.ts";
@@ -22,6 +21,7 @@ import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
 import { kViaRest, requestIdFrom } from "./call-info.ts";
 import { checkJsonBody } from "./json-check.ts";
+import { universalRequest } from "./universal.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
 
 /**
@@ -110,7 +110,7 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
     // left as JSON
   }
   const contextValues = createContextValues().set(kViaRest, true);
-  const uReq = universalRequestFromNodeRequest(req, res, body as never, contextValues);
+  const uReq = universalRequest(req, res, body as never, contextValues);
   for (const h of FRAMING_HEADERS) uReq.header.delete(h);
   uReq.header.set("content-type", contentType);
   uReq.header.set("connect-protocol-version", "1");
