@@ -71,12 +71,19 @@ export interface Produced {
   size: string | undefined;
   quality: string | undefined;
   usage: Usage | undefined;
+  /** What the provider says it charged (e.g. Recraft's `credits`), in USD. */
+  reportedUsd?: number;
 }
 
-/** USD for what was produced, or undefined when the model has no price. */
+/**
+ * USD for what was produced, or undefined when the model has no price. In order: nothing
+ * delivered costs nothing; the operator's per-image price; what the provider reported; the
+ * price list.
+ */
 export function costOf(produced: Produced, price: Price | undefined, overridePerImage: number | undefined): number | undefined {
   if (produced.images === 0) return 0;
   if (overridePerImage !== undefined) return produced.images * overridePerImage;
+  if (produced.reportedUsd !== undefined) return produced.reportedUsd;
   if (price === undefined) return undefined;
   if (price.tokens !== undefined && produced.usage !== undefined && produced.usage.totalTokens > 0) {
     const u = produced.usage;

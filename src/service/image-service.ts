@@ -51,22 +51,19 @@ export function createImageService(
       const effective = resolveDefaults(request, deployment.spec);
       // The size produced: the upstream's echo, else what the image itself says, else the request's.
       const size = result.size ?? measuredSize(result.images) ?? (effective.size === "auto" ? undefined : effective.size);
+      const quality = result.quality ?? effective.quality;
       if (info) {
         info.model = outcome.group;
         info.deployment = deployment.id;
         info.provider = deployment.provider;
         info.images = result.images.length;
         info.size = size;
-        info.quality = result.quality ?? effective.quality;
-        // The operator's per-image price wins; then what the provider says it charged; then the table.
-        const reported = deployment.costPerImage === undefined ? result.costUsd : undefined;
-        info.costUsd =
-          reported ??
-          costOf(
-            { images: result.images.length, size, quality: result.quality ?? effective.quality, usage: result.usage },
-            prices.lookup(deployment.provider, deployment.spec.model),
-            deployment.costPerImage,
-          );
+        info.quality = quality;
+        info.costUsd = costOf(
+          { images: result.images.length, size, quality, usage: result.usage, reportedUsd: result.costUsd },
+          prices.lookup(deployment.provider, deployment.spec.model),
+          deployment.costPerImage,
+        );
         info.unpriced = info.costUsd === undefined;
       }
       const images = await delivery.deliver(result.images, effective.responseFormat, deployment.provider, ctx.signal);

@@ -9,7 +9,7 @@ import type { GeneratedImage, GenerationResult } from "../providers/types.ts";
 
 export interface Effective {
   responseFormat: string;
-  /** The size the upstream produced (its echo, else the request's effective size). */
+  /** The size produced, as the service established it; undefined when unknown. */
   size: string | undefined;
 }
 
@@ -18,8 +18,7 @@ export function toImagesResponse(result: GenerationResult, effective: Effective,
     created: Math.floor(now / 1000),
     data: result.images.map((img) => toImage(img, effective.responseFormat)),
   });
-  const size = result.size ?? effective.size;
-  if (size !== undefined) response.size = size;
+  if (effective.size !== undefined) response.size = effective.size;
   if (result.quality !== undefined) response.quality = result.quality;
   if (result.background !== undefined) response.background = result.background;
   if (result.outputFormat !== undefined) response.outputFormat = result.outputFormat;

@@ -43,6 +43,14 @@ describe("cost of what was produced (prices from shared/reference/pricing.md)", 
     expect(costOf({ images: 2, size: "1024x1024", quality: "hd", usage: undefined }, price("dall-e-3"), 0.5)).toBe(1);
   });
 
+  it("prefers the operator's per-image price, then what the provider reported, then the price list", () => {
+    const produced = { images: 2, size: "1024x1024", quality: "hd", usage: undefined, reportedUsd: 0.05 };
+    expect(costOf(produced, price("dall-e-3"), 0.5)).toBe(1);
+    expect(costOf(produced, price("dall-e-3"), undefined)).toBe(0.05);
+    expect(costOf({ ...produced, reportedUsd: undefined }, price("dall-e-3"), undefined)).toBeCloseTo(0.16, 10);
+    expect(costOf({ ...produced, images: 0 }, price("dall-e-3"), 0.5)).toBe(0);
+  });
+
   it("reports a model without a price as unpriced, never as free", () => {
     expect(price("gpt-image-2")).toBeUndefined();
     expect(costOf({ images: 1, size: "1024x1024", quality: "high", usage: undefined }, undefined, undefined)).toBeUndefined();
