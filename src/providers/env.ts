@@ -72,3 +72,11 @@ export function missingCredentials(provider: Provider, params: DeploymentParams)
   const env = PROVIDER_ENV[provider];
   return first.map((k) => (env[k] ? `${k} (or ${env[k].join(" / ")})` : k)).join(", ");
 }
+
+/** Deployment params that hold secrets. */
+export const SECRET_PARAMS = ["api_key", "client_secret", "azure_ad_token", "aws_secret_access_key", "aws_session_token"] as const;
+
+/** The environment variables any provider reads a secret from. */
+export function secretEnvNames(): string[] {
+  return Object.values(PROVIDER_ENV).flatMap((vars) => SECRET_PARAMS.flatMap((k) => vars[k] ?? []));
+}

@@ -14,6 +14,7 @@ import { toConnectError } from "../errors/render.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 import type { Logger } from "../log/logger.ts";
 import { loadPrices, type PriceList } from "../pricing/pricing.ts";
+import { SECRET_PARAMS, secretEnvNames } from "../providers/env.ts";
 import { ADAPTERS } from "../providers/index.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { ModelResolver } from "../router/resolve.ts";
@@ -30,7 +31,7 @@ import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
 import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { requestIdFrom } from "./call-info.ts";
+import { HEADER, requestIdFrom } from "./call-info.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
@@ -133,31 +134,30 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (inflight === 0) idle?.();
     });
     if (!ready && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-    const path = (req.url ?? "/").split("?", 1)[0]!;
-    if ((req.url ?? "").length > MAX_URL_LENGTH) {
-      req.resume();
-      const err = new GatewayError("invalid_request", `The request URL is longer than ${MAX_URL_LENGTH} characters.`, { code: "url_too_long", httpStatus: 414 });
-      writeOpenAIError(res, toConnectError(err), requestIdFrom(undefined));
-      return;
-    }
-    const uHandler = rpc.get(path);
-    const work = uHandler
-      ? serveRpc(uHandler, req, res)
-      : path === "/healthz" || path === "/readyz"
-        ? serveProbe(path, ready, res)
-        : path === "/metrics" && req.method === "GET"
-          ? Promise.resolve(telemetry.metricsHandler(req, res))
-        : path.startsWith(FILES_PATH)
-          ? serveImageFile(req, res, files)
-          : rest.has(routeKey(req.method ?? "", path))
-            ? serveRest(rest.get(routeKey(req.method ?? "", path))!, req, res, restOptions)
-            : serveNotFound(req, res, path);
+    const work = dispatch(req, res);
     work.catch((e: unknown) => {
       if (ConnectError.from(e).code === Code.Canceled || ConnectError.from(e).code === Code.Aborted) return;
-      logger.log("error", "request failed outside the handler", { path, error: String(e) });
-      if (!res.headersSent) writeOpenAIError(res, toConnectError(e), requestIdFrom(undefined));
+      logger.log("error", "request failed outside the handler", { path: (req.url ?? "/").split("?", 1)[0], error: String(e) });
+      if (!res.headersSent) writeOpenAIError(res, toConnectError(e), clientRequestId(req));
       else res.destroy();
     });
+  };
+
+  /** One request to the part that answers it: RPC, REST, then the gateway's own paths. */
+  const dispatch = (req: NodeRequest, res: NodeResponse): Promise<void> => {
+    const url = req.url ?? "/";
+    const path = url.split("?", 1)[0]!;
+    if (url.length > MAX_URL_LENGTH) return serveUrlTooLong(req, res);
+    const uHandler = rpc.get(path);
+    if (uHandler) return serveRpc(uHandler, req, res);
+    const route = rest.get(routeKey(req.method ?? "", path));
+    if (route) return serveRest(route, req, res, restOptions);
+    // Answers outside the API carry a request id too (the API's come from the interceptors).
+    res.setHeader(HEADER.requestId, clientRequestId(req));
+    if (path === "/healthz" || path === "/readyz") return serveProbe(path, ready, res);
+    if (path === "/metrics" && req.method === "GET") return Promise.resolve(telemetry.metricsHandler(req, res));
+    if (path.startsWith(FILES_PATH)) return serveImageFile(req, res, files);
+    return serveNotFound(req, res, path);
   };
 
   let listener: Listener;
@@ -213,17 +213,28 @@ function configSecrets(config: GatewayConfig): (string | undefined)[] {
   return [
     config.masterKey,
     ...config.keys.map((k) => k.key),
-    ...params.flatMap((p) => [p.api_key, p.client_secret, p.azure_ad_token, p.aws_secret_access_key, p.aws_session_token]),
-    ...["OPENAI_API_KEY", "AZURE_API_KEY", "AZURE_OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "RECRAFT_API_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"].map(
-      (name) => config.env[name],
-    ),
+    ...params.flatMap((p) => SECRET_PARAMS.map((k) => p[k])),
+    ...secretEnvNames().map((name) => config.env[name]),
   ];
+}
+
+function clientRequestId(req: NodeRequest): string {
+  return requestIdFrom(req.headers[HEADER.requestId] as string | undefined);
+}
+
+async function serveUrlTooLong(req: NodeRequest, res: NodeResponse) {
+  req.resume();
+  const err = new GatewayError("invalid_request", `The request URL is longer than ${MAX_URL_LENGTH} characters.`, {
+    code: "url_too_long",
+    httpStatus: 414,
+  });
+  writeOpenAIError(res, toConnectError(err), clientRequestId(req));
 }
 
 async function serveRpc(uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse) {
   const uReq = universalRequest(req, res, req);
   const uRes = await uHandler(uReq);
-  await universalResponseToNodeResponse(await fixRpcResponse(uRes, requestIdFrom(req.headers["x-request-id"] as string | undefined)), res);
+  await universalResponseToNodeResponse(await fixRpcResponse(uRes, clientRequestId(req)), res);
 }
 
 async function serveProbe(path: string, ready: boolean, res: NodeResponse) {
@@ -238,5 +249,5 @@ async function serveNotFound(req: NodeRequest, res: NodeResponse, path: string) 
     "not_found",
     `Unknown request URL: ${req.method} ${path}. Please check the URL for typos; this gateway serves POST /v1/images/generations.`,
   );
-  writeOpenAIError(res, toConnectError(err), requestIdFrom(req.headers["x-request-id"] as string | undefined));
+  writeOpenAIError(res, toConnectError(err), clientRequestId(req));
 }

@@ -21,7 +21,7 @@ import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
 import { kViaRest, requestIdFrom } from "./call-info.ts";
 import { checkJsonBody } from "./json-check.ts";
-import { universalRequest } from "./universal.ts";
+import { readAll, universalRequest } from "./universal.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
 
 /**
@@ -149,12 +149,6 @@ export function writeOpenAIError(res: NodeResponse, err: ConnectError, requestId
   if (res.headersSent) return void res.end();
   res.writeHead(status, headers);
   res.end(JSON.stringify(body));
-}
-
-async function readAll(body: AsyncIterable<Uint8Array> | undefined): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of body ?? []) chunks.push(chunk);
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 function header(req: NodeRequest, name: string): string | undefined {

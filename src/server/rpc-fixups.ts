@@ -14,6 +14,7 @@ import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol
 import { invalidParam } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
 import { HEADER } from "./call-info.ts";
+import { readAll } from "./universal.ts";
 
 const UNDECODABLE = /^parse binary: /;
 
@@ -59,9 +60,7 @@ function fixGrpc(uRes: UniversalServerResponse, requestId: string): UniversalSer
 }
 
 async function fixConnectError(uRes: UniversalServerResponse, requestId: string): Promise<UniversalServerResponse> {
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of uRes.body ?? []) chunks.push(chunk);
-  const bytes = Buffer.concat(chunks);
+  const bytes = await readAll(uRes.body);
   const err = errorFromJsonBytes(bytes, undefined, new ConnectError("malformed error", Code.Internal));
   if (err.code !== Code.Internal || !UNDECODABLE.test(err.rawMessage)) return { ...uRes, body: once(bytes) };
   const header = new Headers(uRes.header);

@@ -38,3 +38,10 @@ function webHeaders(nodeHeaders: NodeRequest["headers"]): Headers {
   }
   return header;
 }
+
+/** A universal response's whole body. */
+export async function readAll(body: AsyncIterable<Uint8Array> | undefined): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body ?? []) chunks.push(chunk);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}

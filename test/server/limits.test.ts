@@ -81,8 +81,16 @@ describe("slow and oversized clients", () => {
 
   it("refuses a URL longer than 8 KiB with 414 and huge headers with 431", async () => {
     stack = await startStack();
-    const long = await fetch(`${stack.url}/v1/images/generations?x=${"a".repeat(9000)}`, { method: "POST" });
+    const long = await fetch(`${stack.url}/v1/images/generations?x=${"a".repeat(9000)}`, {
+      method: "POST",
+      headers: { "x-request-id": "client-414" },
+    });
     expect(long.status).toBe(414);
+    expect(long.headers.get("x-request-id")).toBe("client-414");
+    // The gateway's own paths answer with a request id too, the client's when it sent one.
+    const health = await fetch(`${stack.url}/healthz`, { headers: { "x-request-id": "client-health" } });
+    expect(health.headers.get("x-request-id")).toBe("client-health");
+    expect((await fetch(`${stack.url}/metrics`)).headers.get("x-request-id")).toMatch(/^req_/);
     expect((await long.json()).error.code).toBe("url_too_long");
     const answer = await rawHttp1(stack.gateway.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(20_000)}\r\n\r\n`, 2000);
     expect(answer).toMatch(/^HTTP\/1\.1 431/);
