@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type AzureEmulator, azureFaults } from "../../src/emulators/azure.ts";
 import { pngSize } from "../../src/emulators/png.ts";
 import { AZURE_KEY, type AzureStack, ENTRA_APP, startAzureStack } from "../support/azure-stack.ts";
-import { Code, type Clients, createClients, type Failure, type Outcome, type Success } from "../support/protocols.ts";
+import { type Clients, Code, createClients, failed, ok } from "../support/protocols.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions read parsed JSON bodies of any shape
 type Json = any;
@@ -48,16 +48,6 @@ afterAll(async () => {
 afterEach(() => {
   ctx.azure.faults.clear();
 });
-
-function ok(outcome: Outcome): Success {
-  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
-  return outcome;
-}
-
-function failed(outcome: Outcome): Failure {
-  if (outcome.ok) throw new Error(`expected an error, got ${outcome.response.data.length} image(s)`);
-  return outcome;
-}
 
 const lastUpstream = () => ctx.azure.requests.at(-1)!;
 

@@ -14,12 +14,11 @@ import {
   startBedrockStack,
 } from "../support/bedrock-stack.ts";
 import {
-  Code,
   type Clients,
+  Code,
   createClients,
-  type Failure,
-  type Outcome,
-  type Success,
+  failed,
+  ok,
 } from "../support/protocols.ts";
 
 const WRONG_SECRET = "wrong/secret/for+the+emulator/000000000000";
@@ -81,16 +80,6 @@ afterAll(async () => {
 afterEach(() => {
   bedrock.faults.clear();
 });
-
-function ok(outcome: Outcome): Success {
-  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
-  return outcome;
-}
-
-function failed(outcome: Outcome): Failure {
-  if (outcome.ok) throw new Error("expected a failure");
-  return outcome;
-}
 
 /** Upstream bodies the emulator received since `from`. */
 function upstreamBodies(from: number): Array<Record<string, unknown>> {

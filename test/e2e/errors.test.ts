@@ -11,8 +11,8 @@ import { BAD_UPSTREAM_KEY, useE2EStack } from "../support/e2e.ts";
 import {
   ALL_PROTOCOLS,
   Code,
+  failed,
   type Failure,
-  type Outcome,
   type Protocol,
 } from "../support/protocols.ts";
 
@@ -294,14 +294,6 @@ const ROWS: ErrorRow[] = [
     deployment: "openai-slow",
   },
 ];
-
-function failed(outcome: Outcome): Failure {
-  if (outcome.ok)
-    throw new Error(
-      `expected an error, got a success with ${outcome.response.data.length} image(s)`,
-    );
-  return outcome;
-}
 
 function expectContractError(protocol: Protocol, row: ErrorRow, err: Failure, requestId: string) {
   if (protocol === "rest" || protocol === "rest-h2") {

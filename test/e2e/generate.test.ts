@@ -5,15 +5,10 @@
 import { describe, expect, it } from "vitest";
 import { pngSize } from "../../src/emulators/png.ts";
 import { useE2EStack } from "../support/e2e.ts";
-import { ALL_PROTOCOLS, type Outcome, type Success } from "../support/protocols.ts";
+import { ALL_PROTOCOLS, ok } from "../support/protocols.ts";
 import { EMULATOR_KEY } from "../support/stack.ts";
 
 const e2e = useE2EStack();
-
-function ok(outcome: Outcome): Success {
-  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
-  return outcome;
-}
 
 /** The body the emulator received for the newest upstream call. */
 function lastUpstreamBody(): Record<string, unknown> {

@@ -13,8 +13,8 @@ import {
   type Clients,
   Code,
   createClients,
-  type Failure,
-  type Outcome,
+  failed,
+  ok,
   type Success,
 } from "../support/protocols.ts";
 import {
@@ -60,16 +60,6 @@ afterEach(() => {
   google.gemini.faults.clear();
   google.vertex.faults.clear();
 });
-
-function ok(outcome: Outcome): Success {
-  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
-  return outcome;
-}
-
-function failed(outcome: Outcome): Failure {
-  if (outcome.ok) throw new Error("expected a failure");
-  return outcome;
-}
 
 /** Upstream model calls (not token exchanges) made while `run` ran. */
 async function upstreamCalls(run: () => Promise<unknown>) {

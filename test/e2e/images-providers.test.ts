@@ -11,7 +11,7 @@ import { parseConfig } from "../../src/config/load.ts";
 import { type DevProviders, startDevProviders } from "../../src/dev/dev.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { type Gateway, startGateway } from "../../src/server/gateway.ts";
-import { type Clients, createClients, type Outcome, type Success } from "../support/protocols.ts";
+import { type Clients, createClients, ok } from "../support/protocols.ts";
 import type { Stack } from "../support/stack.ts";
 
 const catalog = loadCatalog();
@@ -29,11 +29,6 @@ function representatives(): ModelSpec[] {
 
 const MODELS = representatives().map((spec) => ({ name: `${spec.provider}/${spec.model}`, spec }));
 const FILES_URL = /^http:\/\/127\.0\.0\.1:\d+\/v1\/images\/files\/[0-9a-f]{32}\.[a-z]+\?expires=\d+&sig=[A-Za-z0-9_-]{43}$/;
-
-function ok(outcome: Outcome): Success {
-  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
-  return outcome;
-}
 
 interface DevGateway {
   gateway: Gateway;

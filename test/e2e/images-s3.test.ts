@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pngSize } from "../../src/emulators/png.ts";
 import { type LocalS3, s3StorageYaml, startS3 } from "../support/s3.ts";
-import { createClients, type Outcome, type Success } from "../support/protocols.ts";
+import { createClients, ok } from "../support/protocols.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
 let s3: LocalS3;
@@ -16,11 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await s3?.close();
 });
-
-function ok(outcome: Outcome): Success {
-  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
-  return outcome;
-}
 
 async function withStack(yaml: string, run: (stack: Stack) => Promise<void>): Promise<void> {
   const stack = await startStack({ yaml });

@@ -15,7 +15,7 @@ import type { Fault } from "../../src/emulators/faults.ts";
 import { pngSize, renderPng } from "../../src/emulators/png.ts";
 import { UrlSigner } from "../../src/store/signing.ts";
 import { type ImageHost, redirectTo, sendImage, startImageHost } from "../support/image-servers.ts";
-import { ALL_PROTOCOLS, type Clients, createClients, type Outcome, type Success } from "../support/protocols.ts";
+import { ALL_PROTOCOLS, type Clients, createClients, ok } from "../support/protocols.ts";
 import { EMULATOR_KEY, type Stack, startStack } from "../support/stack.ts";
 
 const SIGNING_KEY = "e2e-url-signing-key-4b1d8f0c2a";
@@ -56,11 +56,6 @@ ${o.masterKey ? `  master_key: ${o.masterKey}\n` : ""}  rehost_urls: ${o.rehost 
 storage:
   dir: ${o.dir}
 ${storage}`;
-}
-
-function ok(outcome: Outcome): Success {
-  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
-  return outcome;
 }
 
 /** A 200 the emulator answers instead of generating: `data` as given. */

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pngSize } from "../../src/emulators/png.ts";
 import { recraftFaults } from "../../src/emulators/recraft.ts";
 import { svgSize } from "../../src/emulators/svg.ts";
-import { Code, type Clients, createClients, type Failure, type Outcome, type Success } from "../support/protocols.ts";
+import { type Clients, Code, createClients, failed, ok } from "../support/protocols.ts";
 import { RECRAFT_KEY, type RecraftStack, startRecraftStack } from "../support/recraft-stack.ts";
 
 const PROTOCOLS = ["rest", "grpc"] as const;
@@ -46,16 +46,6 @@ afterAll(async () => {
 afterEach(() => {
   ctx.recraft.faults.clear();
 });
-
-function ok(outcome: Outcome): Success {
-  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
-  return outcome;
-}
-
-function failed(outcome: Outcome): Failure {
-  if (outcome.ok) throw new Error(`expected an error, got ${outcome.response.data.length} image(s)`);
-  return outcome;
-}
 
 const upstreamBodies = (since: number) => ctx.recraft.requests.slice(since).map((r) => r.body as Record<string, unknown>);
 const lastUpstream = () => ctx.recraft.requests.at(-1)!;

@@ -83,6 +83,18 @@ export interface Failure {
 
 export type Outcome = Success | Failure;
 
+/** The outcome as a success, or the test fails saying what came instead. */
+export function ok(outcome: Outcome): Success {
+  if (!outcome.ok) throw new Error(`expected success, got ${JSON.stringify(outcome)}`);
+  return outcome;
+}
+
+/** The outcome as a failure, or the test fails saying how many images came instead. */
+export function failed(outcome: Outcome): Failure {
+  if (outcome.ok) throw new Error(`expected an error, got a success with ${outcome.response.data.length} image(s)`);
+  return outcome;
+}
+
 export interface Clients {
   call(protocol: Protocol, body: Record<string, unknown>, options?: CallOptions): Promise<Outcome>;
   readonly sdk: OpenAI;
