@@ -95,7 +95,8 @@ export class Router {
 
   async route(group: ModelGroup, request: CreateImageRequest, signal: AbortSignal, listener: RouteListener): Promise<RouteOutcome> {
     // Nothing reaches a provider that the gateway could have rejected itself.
-    const servable = this.servable(group, request, true);
+    const { deployments: servable, refusal } = this.servable(group, request);
+    if (servable.length === 0) throw refusal;
     const timeoutMs = (this.settings.timeout ?? DEFAULTS.timeoutSeconds) * 1000;
     // Not AbortSignal.timeout: once listened to, it is held (with everything its listeners
     // reach) until it fires, long after the request is over; this timer is cleared at the end.
@@ -148,21 +149,19 @@ export class Router {
   }
 
   /** Deployments of `group` able to serve `request`; when none is, the first one's 400. */
-  private servable(group: ModelGroup, request: CreateImageRequest, throwIfNone: boolean): Deployment[] {
-    let firstError: unknown;
-    const ok = group.deployments.filter((d) => {
+  private servable(group: ModelGroup, request: CreateImageRequest): { deployments: Deployment[]; refusal: unknown } {
+    let refusal: unknown;
+    const deployments = group.deployments.filter((d) => {
       try {
         this.validateFn(d, request, group.name);
         return true;
       } catch (e) {
-        firstError ??= e;
+        refusal ??= e;
         return false;
       }
     });
-    if (ok.length === 0 && throwIfNone) {
-      throw firstError ?? new GatewayError("model_not_found", `The model '${group.name}' has no deployments.`, { param: "model" });
-    }
-    return ok;
+    refusal ??= new GatewayError("model_not_found", `The model '${group.name}' has no deployments.`, { param: "model" });
+    return { deployments, refusal };
   }
 
   private fallbacksFor(group: string): string[] {
@@ -180,14 +179,9 @@ export class Router {
       call.attempts.push({ deployment: name, status: "skipped", message: `fallback '${name}' is not a usable model: ${(e as Error).message}` });
       return undefined;
     }
-    const deployments = this.servable(target, call.request, false);
+    const { deployments, refusal } = this.servable(target, call.request);
     if (deployments.length === 0) {
-      let reason = "cannot serve this request";
-      try {
-        this.validateFn(target.deployments[0]!, call.request, name);
-      } catch (e) {
-        reason = (e as Error).message;
-      }
+      const reason = refusal instanceof Error ? refusal.message : "cannot serve this request";
       call.attempts.push({ deployment: name, status: "skipped", message: `fallback from '${from}' skipped: ${reason}` });
       call.listener.onFallback?.(from, name, `skipped: ${reason}`);
       return undefined;
