@@ -33,7 +33,7 @@ export interface CallInfo {
 }
 
 export const kCallInfo = createContextKey<CallInfo | undefined>(undefined, { description: "imagegate call info" });
-/** Set by the REST transcoder so the call is reported as REST, not Connect. */
+/** Set by the REST protocol (rest.ts) so the call is reported as REST, not Connect. */
 export const kViaRest = createContextKey<boolean>(false, { description: "imagegate via REST" });
 
 export const HEADER = {

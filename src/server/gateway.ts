@@ -2,7 +2,7 @@
  * Assembles the gateway: the Connect router with its interceptors and services, the REST
  * routes derived from the annotations, the operations endpoints, and the listener.
  */
-import { Code, ConnectError, createConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Catalog } from "../catalog/catalog.ts";
@@ -85,12 +85,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
   // proto3 would drop zero-valued implicit fields. REST answers are written the same way.
   const jsonOptions = { alwaysEmitImplicit: true };
+  // Every protocol's calls pass through these, REST's included.
+  const interceptors = [
+    callInfoInterceptor(logger),
+    telemetryInterceptor(telemetry),
+    authInterceptor(keys, spend, new RpmLimiter()),
+    admissionInterceptor(new Admission(config.server.maxConcurrent, config.server.maxQueued)),
+  ];
   const connectRouter = createConnectRouter({
-    interceptors: [
-      callInfoInterceptor(logger), telemetryInterceptor(telemetry),
-      authInterceptor(keys, spend, new RpmLimiter()),
-      admissionInterceptor(new Admission(config.server.maxConcurrent, config.server.maxQueued)),
-    ],
+    interceptors,
     readMaxBytes: config.server.maxBodyBytes,
     jsonOptions,
     acceptCompression: [compressionGzip, compressionBrotli],
@@ -101,7 +104,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const files = await openImageFiles(config.storage, logger);
   const downloader = new ImageDownloader(config.imageDownload);
   const delivery = new ImageDelivery({ files, downloader, rehostUrls: config.rehostUrls });
-  connectRouter.service(ImageService, createImageService(resolver, router, prices, delivery));
+  const imageService = createImageService(resolver, router, prices, delivery);
+  connectRouter.service(ImageService, imageService);
   registerHealth(connectRouter, { ready: () => ready, draining });
   telemetry.meter
     .createObservableGauge("imagegate.deployment.healthy", {
@@ -120,8 +124,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 
   const rpc = new Map<string, UniversalHandler>(connectRouter.handlers.map((h) => [h.requestPath, h]));
-  const rest = restRoutesFrom(connectRouter.handlers, jsonOptions);
-  const restOptions = { maxBodyBytes: config.server.maxBodyBytes, bodyTimeoutMs: config.server.clientTimeoutMs };
+  // REST serves the annotated methods of the same implementations, through the same interceptors.
+  const rest = restRoutesFrom([createServiceImplSpec(ImageService, imageService)]);
+  const restOptions = {
+    maxBodyBytes: config.server.maxBodyBytes,
+    bodyTimeoutMs: config.server.clientTimeoutMs,
+    interceptors,
+    jsonOptions,
+  };
 
   let inflight = 0;
   let idle: (() => void) | undefined;

@@ -1,6 +1,6 @@
 /**
  * Interceptors every call passes through, whichever protocol carried it (gRPC, gRPC-Web,
- * Connect, or REST through the transcoder).
+ * Connect, or REST).
  */
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";

@@ -1,28 +1,32 @@
 /**
  * REST transcoding from `google.api.http` annotations: each annotated unary method of the
- * served services becomes a JSON route, answered by the same Connect handler (and so the
- * same interceptors) as gRPC and Connect. Errors are rendered in OpenAI's shape.
- *
- * A REST call is checked, converted to protobuf binary (small: a request carries no
- * image) and handed to the method's Connect handler as a binary Connect unary call. The
- * binary answer is decoded (bytes fields stay views of it, no copy) and written as JSON by
- * `rest-json.ts`, which writes an image's base64 straight from its bytes instead of
- * through a multi-megabyte JSON string. Errors are Connect's JSON, rendered in OpenAI's
- * shape.
+ * served services becomes a JSON route. REST is served as one more protocol beside gRPC,
+ * gRPC-Web and Connect: the same service implementation, called through the same
+ * interceptors by connect-es's `invokeUnaryImplementation`, exactly as its own protocol
+ * handlers do. Only the framing differs: the request is OpenAI JSON, the answer is written
+ * by `rest-json.ts` (an image's base64 straight from its bytes, never through a
+ * multi-megabyte JSON string), and errors take OpenAI's shape.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { type DescMethod, fromBinary, fromJson, getOption, hasOption, type JsonWriteOptions, toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
-import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { type DescMethod, fromJson, getOption, hasOption, type JsonWriteOptions } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createHandlerContext,
+  type Interceptor,
+  type MethodImplSpec,
+  type ServiceImplSpec,
+} from "@connectrpc/connect";
+import { invokeUnaryImplementation, mergeNonProtocolHeaders } from "@connectrpc/connect/protocol";
 import { GatewayError, invalidParam } from "../errors/errors.ts";
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
 import { kViaRest, requestIdFrom } from "./call-info.ts";
 import { checkJsonBody } from "./json-check.ts";
-import { readAll, universalRequest } from "./universal.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
+import { clientGoneSignal } from "./universal.ts";
 
 /**
  * HTTP/1.1 and HTTP/2 compatibility requests share the API used here; the HTTP/1.1 types
@@ -37,26 +41,27 @@ export interface RestRoute {
   verb: string;
   path: string;
   method: DescMethod;
-  handler: UniversalHandler;
-  /** How the handler's JSON protocol writes this method's answer; REST answers match it. */
-  jsonOptions: Partial<JsonWriteOptions>;
+  /** The method's implementation, as registered with the Connect router. */
+  spec: Extract<MethodImplSpec, { kind: "unary" }>;
 }
 
-/** Builds verb+path → handler from the annotations. Patterns it cannot serve stop startup. */
-export function restRoutesFrom(handlers: readonly UniversalHandler[], jsonOptions: Partial<JsonWriteOptions> = {}): Map<string, RestRoute> {
+/** Builds verb+path → method from the annotations. Patterns it cannot serve stop startup. */
+export function restRoutesFrom(services: readonly ServiceImplSpec[]): Map<string, RestRoute> {
   const routes = new Map<string, RestRoute>();
-  for (const handler of handlers) {
-    const method = handler.method;
-    if (!hasOption(method, http)) continue;
-    const rule = getOption(method, http);
-    const { case: verb, value: path } = rule.pattern;
-    if (verb === undefined || verb === "custom") throw new Error(`${method.parent.typeName}/${method.name}: unsupported http pattern`);
-    if (path.includes("{")) throw new Error(`${method.parent.typeName}/${method.name}: path templates are not supported (${path})`);
-    if (method.methodKind !== "unary") throw new Error(`${method.parent.typeName}/${method.name}: only unary methods can be REST routes`);
-    if (rule.body !== "*" && verb !== "get" && verb !== "delete") {
-      throw new Error(`${method.parent.typeName}/${method.name}: only body "*" is supported`);
+  for (const service of services) {
+    for (const spec of Object.values(service.methods)) {
+      const method = spec.method;
+      if (!hasOption(method, http)) continue;
+      const rule = getOption(method, http);
+      const { case: verb, value: path } = rule.pattern;
+      if (verb === undefined || verb === "custom") throw new Error(`${method.parent.typeName}/${method.name}: unsupported http pattern`);
+      if (path.includes("{")) throw new Error(`${method.parent.typeName}/${method.name}: path templates are not supported (${path})`);
+      if (spec.kind !== "unary") throw new Error(`${method.parent.typeName}/${method.name}: only unary methods can be REST routes`);
+      if (rule.body !== "*" && verb !== "get" && verb !== "delete") {
+        throw new Error(`${method.parent.typeName}/${method.name}: only body "*" is supported`);
+      }
+      routes.set(routeKey(verb.toUpperCase(), path), { verb: verb.toUpperCase(), path, method, spec });
     }
-    routes.set(routeKey(verb.toUpperCase(), path), { verb: verb.toUpperCase(), path, method, handler, jsonOptions });
   }
   return routes;
 }
@@ -66,9 +71,8 @@ export function routeKey(verb: string, path: string): string {
 }
 
 /** Request headers that describe the REST framing, not the call, and so are not passed on. */
-const FRAMING_HEADERS = [
+const FRAMING_HEADERS = new Set([
   "content-length",
-  "content-type",
   "content-encoding",
   "accept-encoding",
   "transfer-encoding",
@@ -81,57 +85,79 @@ const FRAMING_HEADERS = [
   "connect-protocol-version",
   "connect-content-encoding",
   "connect-accept-encoding",
-];
+]);
 
 export interface RestOptions {
   maxBodyBytes: number;
   /** A client must have sent its whole body within this many milliseconds. */
   bodyTimeoutMs: number;
+  /** The Connect router's interceptors: every protocol's calls pass through the same ones. */
+  interceptors: readonly Interceptor[];
+  /** How the Connect JSON protocol writes answers; REST answers match it. */
+  jsonOptions: Partial<JsonWriteOptions>;
 }
 
+/** Ends a finished call's signal without building a DOMException (with its stack) per call. */
+const CALL_DONE = new ConnectError("the call is over", Code.Canceled);
+
 export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeResponse, options: RestOptions) {
-  let parsed: unknown;
+  let input: ReturnType<typeof fromJson>;
   try {
-    parsed = await readJsonBody(req, options.maxBodyBytes, options.bodyTimeoutMs);
+    const parsed = await readJsonBody(req, options.maxBodyBytes, options.bodyTimeoutMs);
     checkJsonBody(route.method.input, parsed);
+    input = decodeInput(route.method, parsed);
   } catch (e) {
     // A body left unread (too large, too slow) ends the HTTP/1.1 connection with the answer.
     if (!req.complete && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     return writeOpenAIError(res, toConnectError(e), requestIdFrom(header(req, "x-request-id")));
   }
-  // The request as binary protobuf; what does not convert goes as JSON, for the handler's
-  // own decoding error (exactly the answer a JSON call gets).
-  let body: unknown = parsed;
-  let contentType = "application/json";
+  const context = createHandlerContext({
+    service: route.method.parent,
+    method: route.method,
+    protocolName: "rest",
+    requestMethod: req.method ?? "POST",
+    url: `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url ?? "/"}`,
+    requestHeader: callHeaders(req),
+    requestSignal: clientGoneSignal(res),
+    contextValues: createContextValues().set(kViaRest, true),
+  });
   try {
-    body = toBinary(route.method.input, fromJson(route.method.input, parsed as never));
-    contentType = "application/proto";
-  } catch {
-    // left as JSON
+    const output = await invokeUnaryImplementation(route.spec, context, input, [...options.interceptors]);
+    const body = messageToJsonBytes(route.method.output, output, options.jsonOptions);
+    const headers = Object.fromEntries(context.responseHeader);
+    headers["content-type"] = "application/json";
+    headers["content-length"] = String(body.byteLength);
+    res.writeHead(200, headers);
+    res.end(body);
+  } catch (e) {
+    const err = toConnectError(e);
+    const headers = new Headers(context.responseHeader);
+    mergeNonProtocolHeaders(headers, err.metadata);
+    // An error raised before the interceptors gave the call its request id falls back to the client's.
+    writeOpenAIError(res, err, headers.get("x-request-id") ?? requestIdFrom(header(req, "x-request-id")), headers);
+  } finally {
+    context.abort(CALL_DONE);
   }
-  const contextValues = createContextValues().set(kViaRest, true);
-  const uReq = universalRequest(req, res, body as never, contextValues);
-  for (const h of FRAMING_HEADERS) uReq.header.delete(h);
-  uReq.header.set("content-type", contentType);
-  uReq.header.set("connect-protocol-version", "1");
+}
 
-  const uRes = await route.handler(uReq);
-  const headers = new Headers(uRes.header);
-  for (const name of [...headers.keys()]) if (name.startsWith("connect-") || name.startsWith("trailer-")) headers.delete(name);
-  if (uRes.status === 200) {
-    let out = await readAll(uRes.body);
-    if (uRes.header?.get("content-type")?.startsWith("application/proto")) {
-      out = messageToJsonBytes(route.method.output, fromBinary(route.method.output, out), route.jsonOptions);
-    }
-    headers.set("content-type", "application/json");
-    headers.set("content-length", String(out.byteLength));
-    res.writeHead(200, Object.fromEntries(headers));
-    res.end(out);
-    return;
+/** The request message, or the error Connect's JSON protocol gives a body it cannot decode. */
+function decodeInput(method: DescMethod, parsed: unknown) {
+  try {
+    return fromJson(method.input, parsed as never);
+  } catch (e) {
+    throw ConnectError.from(e, Code.InvalidArgument);
   }
-  const err = errorFromJsonBytes(await readAll(uRes.body), uRes.header, new ConnectError("malformed error", Code.Internal));
-  // An error raised before the interceptors ran (Connect's own decoding) has no request id yet.
-  writeOpenAIError(res, err, headers.get("x-request-id") ?? requestIdFrom(header(req, "x-request-id")), headers);
+}
+
+/** The client's headers as the call's request headers, without the framing ones. */
+function callHeaders(req: NodeRequest): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || name.startsWith(":") || FRAMING_HEADERS.has(name)) continue;
+    if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+    else out.push([name, value]);
+  }
+  return out;
 }
 
 /** Writes OpenAI's error envelope with the contract's status and headers. */

@@ -14,19 +14,24 @@ export function universalRequest(
   body: UniversalServerRequest["body"],
   contextValues?: ContextValues,
 ): UniversalServerRequest {
-  const controller = new AbortController();
-  res.once("close", () => {
-    if (!res.writableEnded) controller.abort(new ConnectError("the client went away", Code.Canceled));
-  });
   return {
     httpVersion: req.httpVersion,
     method: req.method ?? "",
     url: `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url ?? "/"}`,
     header: webHeaders(req.headers),
     body,
-    signal: controller.signal,
+    signal: clientGoneSignal(res),
     contextValues,
   };
+}
+
+/** Aborted when the client goes away before its answer is written; never on a normal end. */
+export function clientGoneSignal(res: NodeResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableEnded) controller.abort(new ConnectError("the client went away", Code.Canceled));
+  });
+  return controller.signal;
 }
 
 function webHeaders(nodeHeaders: NodeRequest["headers"]): Headers {

@@ -4,7 +4,7 @@
  */
 import { clone, create, createFileRegistry, setExtension } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, MethodDescriptorProtoSchema, MethodOptionsSchema } from "@bufbuild/protobuf/wkt";
-import { createConnectRouter } from "@connectrpc/connect";
+import { createServiceImplSpec } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { file_google_api_annotations, http } from "../../src/gen/google/api/annotations_pb.js";
 import { HttpRuleSchema } from "../../src/gen/google/api/http_pb.js";
@@ -14,10 +14,7 @@ import { restRoutesFrom } from "../../src/server/rest.ts";
 
 describe("REST routes from annotations", () => {
   it("exposes exactly the annotated methods of the served services", () => {
-    const router = createConnectRouter();
-    router.service(ImageService, {});
-    router.service(Health, {});
-    const routes = restRoutesFrom(router.handlers);
+    const routes = restRoutesFrom([createServiceImplSpec(ImageService, {}), createServiceImplSpec(Health, {})]);
     expect([...routes.keys()]).toEqual(["POST /v1/images/generations"]);
     expect(routes.get("POST /v1/images/generations")?.method).toBe(ImageService.method.createImage);
   });
@@ -35,9 +32,7 @@ describe("REST routes from annotations", () => {
     const registry = createFileRegistry(fdp, (name) => (name === "google/api/annotations.proto" ? file_google_api_annotations : undefined));
     const extended = registry.getService("imagegate.v1.ImageService")!;
 
-    const router = createConnectRouter();
-    router.service(extended, {});
-    const routes = restRoutesFrom(router.handlers);
+    const routes = restRoutesFrom([createServiceImplSpec(extended, {})]);
     expect([...routes.keys()].sort()).toEqual(["POST /v1/images/generations", "POST /v1/images/variations"]);
   });
 
@@ -47,8 +42,7 @@ describe("REST routes from annotations", () => {
     setExtension(options, http, create(HttpRuleSchema, { pattern: { case: "post", value: "/v1/images/{id}" }, body: "*" }));
     fdp.service[0]!.method[0]!.options = options;
     const registry = createFileRegistry(fdp, (name) => (name === "google/api/annotations.proto" ? file_google_api_annotations : undefined));
-    const router = createConnectRouter();
-    router.service(registry.getService("imagegate.v1.ImageService")!, {});
-    expect(() => restRoutesFrom(router.handlers)).toThrow(/path templates are not supported/);
+    const service = registry.getService("imagegate.v1.ImageService")!;
+    expect(() => restRoutesFrom([createServiceImplSpec(service, {})])).toThrow(/path templates are not supported/);
   });
 });
