@@ -160,7 +160,10 @@ export class Router {
         return false;
       }
     });
-    refusal ??= new GatewayError("model_not_found", `The model '${group.name}' has no deployments.`, { param: "model" });
+    // Built only when needed: an Error's stack trace is a measurable cost on every request.
+    if (deployments.length === 0) {
+      refusal ??= new GatewayError("model_not_found", `The model '${group.name}' has no deployments.`, { param: "model" });
+    }
     return { deployments, refusal };
   }
 

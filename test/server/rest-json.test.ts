@@ -19,6 +19,8 @@ function expected(msg: ImagesResponse): string {
 describe("messageToJsonBytes", () => {
   const cases: Record<string, ImagesResponse> = {
     "one large image": create(ImagesResponseSchema, { created: 1, data: [{ b64Json: bytes(300_000) }] }),
+    // Encoded in slices: a length that is not a multiple of 3 pads only at the very end.
+    "an image over several slices, padded": create(ImagesResponseSchema, { data: [{ b64Json: bytes(100_001, 5) }, { b64Json: bytes(49_153, 6) }] }),
     "mixed images, usage with zeros": create(ImagesResponseSchema, {
       created: 1_713_833_628,
       data: [
