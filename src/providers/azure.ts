@@ -271,7 +271,7 @@ export const azureAdapter: ProviderAdapter = {
       throw fromAzureError(res, deployment.model);
     }
     const contentType = first(res.headers["content-type"]) ?? "";
-    const parsed = contentType.includes("json") ? parseImagesJson(res.body) : undefined;
+    const parsed = contentType.includes("json") ? parseImagesJson(res.chunks) : undefined;
     if (parsed === undefined) {
       throw new GatewayError("upstream", `${PROVIDER_NAME} answered with a malformed body: the body is not JSON`, {
         code: "upstream_malformed_response",

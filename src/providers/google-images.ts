@@ -18,9 +18,14 @@ import {
   UsageSchema,
 } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
+import { type ParsedImagesBody, parseImagesJson } from "./image-json.ts";
 import { fanOut, requireImages } from "./results.ts";
 import type { GeneratedImage, GenerationResult, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
+
+/** Where each answer holds its base64 images: read as bytes straight from the body (`image-json.ts`). */
+export const IMAGEN_IMAGE_KEYS: readonly string[] = ["bytesBase64Encoded"];
+export const GEMINI_IMAGE_KEYS: readonly string[] = ["data"]; // `inlineData.data`
 
 // ---------------------------------------------------------------------------------------------
 // Tables (providers.md §7: the nearest ratio wins; the size reported is the one produced)
@@ -343,9 +348,15 @@ export function geminiProducedSize(
  * "Positive Prompt" prediction (safety attributes) is not one, and a `raiFilteredReason`
  * entry says why images are missing. Filtered output is a 200 in three forms (a reason
  * entry, `{}` with no predictions, or fewer images than asked); each missing image counts
- * as filtered, and is not charged.
+ * as filtered, and is not charged. `decoded` holds images already read from the body, by the
+ * string that stands in for their value.
  */
-export function fromImagenResponse(json: unknown, requested: number, size: string): CallOutcome {
+export function fromImagenResponse(
+  json: unknown,
+  requested: number,
+  size: string,
+  decoded: ReadonlyMap<string, Buffer> = new Map(),
+): CallOutcome {
   if (!isObject(json)) throw malformedBody("the body is not a JSON object");
   const predictions = json.predictions ?? [];
   if (!Array.isArray(predictions)) throw malformedBody("`predictions` is not an array");
@@ -359,7 +370,7 @@ export function fromImagenResponse(json: unknown, requested: number, size: strin
     if (bytes !== undefined && bytes !== "") {
       const revisedPrompt = str(p.prompt);
       images.push({
-        bytes: Buffer.from(bytes, "base64"),
+        bytes: decoded.get(bytes) ?? Buffer.from(bytes, "base64"),
         mimeType: str(p.mimeType) ?? "image/png",
         ...(revisedPrompt !== undefined ? { revisedPrompt } : {}),
       });
@@ -380,9 +391,13 @@ export function fromImagenResponse(json: unknown, requested: number, size: strin
 /**
  * Gemini's 200 body → our image. Images are `inlineData` parts, possibly among text parts.
  * No image with a safety `finishReason` or a `promptFeedback.blockReason` is a refusal;
- * tokens are kept only when an image came back (a refusal costs nothing).
+ * tokens are kept only when an image came back (a refusal costs nothing). `decoded` as for Imagen.
  */
-export function fromGeminiResponse(json: unknown, size: string | undefined): CallOutcome {
+export function fromGeminiResponse(
+  json: unknown,
+  size: string | undefined,
+  decoded: ReadonlyMap<string, Buffer> = new Map(),
+): CallOutcome {
   if (!isObject(json)) throw malformedBody("the body is not a JSON object");
   const body = json as GeminiResponse;
   if (body.candidates !== undefined && !Array.isArray(body.candidates)) {
@@ -400,7 +415,7 @@ export function fromGeminiResponse(json: unknown, size: string | undefined): Cal
     const data = str(part.inlineData?.data);
     const mimeType = str(part.inlineData?.mimeType) ?? "image/png";
     if (data !== undefined && mimeType.startsWith("image/")) {
-      images.push({ bytes: Buffer.from(data, "base64"), mimeType });
+      images.push({ bytes: decoded.get(data) ?? Buffer.from(data, "base64"), mimeType });
     } else if (typeof part.text === "string") {
       texts.push(part.text);
     }
@@ -646,14 +661,14 @@ async function imagenCall(
   count: number,
 ): Promise<CallOutcome> {
   const body = toImagenRequest(call.request, count);
-  const json = await postJson(call, endpoint, "predict", body);
-  return fromImagenResponse(json, count, imagenProducedSize(body));
+  const { json, images } = await postJson(call, endpoint, "predict", body, IMAGEN_IMAGE_KEYS);
+  return fromImagenResponse(json, count, imagenProducedSize(body), images);
 }
 
 async function geminiCall(call: UpstreamCall, endpoint: GoogleEndpoint): Promise<CallOutcome> {
   const body = toGeminiRequest(call.request);
-  const json = await postJson(call, endpoint, "generateContent", body);
-  return fromGeminiResponse(json, geminiProducedSize(call.deployment.model, body));
+  const { json, images } = await postJson(call, endpoint, "generateContent", body, GEMINI_IMAGE_KEYS);
+  return fromGeminiResponse(json, geminiProducedSize(call.deployment.model, body), images);
 }
 
 async function postJson(
@@ -661,7 +676,8 @@ async function postJson(
   endpoint: GoogleEndpoint,
   method: "predict" | "generateContent",
   body: object,
-): Promise<unknown> {
+  imageKeys: readonly string[],
+): Promise<ParsedImagesBody> {
   const headers = { ...(await endpoint.headers(signal)), "content-type": "application/json" };
   const res = await sendUpstream(endpoint.url(method), {
     method: "POST",
@@ -676,9 +692,9 @@ async function postJson(
     throw error;
   }
   const contentType = first(res.headers["content-type"]) ?? "";
-  const json = contentType.includes("json") ? parseJson(res.body) : undefined;
-  if (json === undefined) throw malformedBody("the body is not JSON");
-  return json;
+  const parsed = contentType.includes("json") ? parseImagesJson(res.chunks, imageKeys) : undefined;
+  if (parsed === undefined) throw malformedBody("the body is not JSON");
+  return parsed;
 }
 
 // ---------------------------------------------------------------------------------------------

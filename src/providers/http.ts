@@ -20,7 +20,15 @@ export const upstreamLimits = { maxBytes: MAX_UPSTREAM_BYTES };
 export interface UpstreamResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
+  readonly body: Buffer;
+}
+
+/**
+ * A response as `sendUpstream` read it: the body also as the chunks it arrived in, so that a
+ * large one can be read without joining them (`image-json.ts`); `body` joins them on first use.
+ */
+export interface ReceivedResponse extends UpstreamResponse {
+  readonly chunks: readonly Buffer[];
 }
 
 export interface UpstreamRequest {
@@ -38,7 +46,7 @@ export interface UpstreamRequest {
  * `upstream` one; a caller abort rethrows the abort reason. Messages name the host, never
  * the query string (which may carry a key).
  */
-export async function sendUpstream(url: string, req: UpstreamRequest): Promise<UpstreamResponse> {
+export async function sendUpstream(url: string, req: UpstreamRequest): Promise<ReceivedResponse> {
   // Not AbortSignal.timeout: once listened to, it is held (with everything its listeners
   // reach) until it fires, long after the attempt is over; this timer is cleared at the end.
   const timeout = new AbortController();
@@ -53,8 +61,8 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<U
       body: req.body,
       signal,
     });
-    const body = await readCapped(res.body, req.maxBytes ?? upstreamLimits.maxBytes, where);
-    return { status: res.statusCode, headers: res.headers, body };
+    const chunks = await readCapped(res.body, req.maxBytes ?? upstreamLimits.maxBytes, where);
+    return received(res.statusCode, res.headers, chunks);
   } catch (e) {
     if (req.signal.aborted) throw req.signal.reason ?? e;
     if (timeout.signal.aborted) {
@@ -73,7 +81,11 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<U
   }
 }
 
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max: number, where: string) {
+async function readCapped(
+  body: AsyncIterable<Buffer> & { destroy(): void },
+  max: number,
+  where: string,
+): Promise<Buffer[]> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -86,7 +98,20 @@ async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, max
     }
     chunks.push(chunk);
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  return chunks;
+}
+
+function received(status: number, headers: UpstreamResponse["headers"], chunks: Buffer[]): ReceivedResponse {
+  let body: Buffer | undefined;
+  return {
+    status,
+    headers,
+    chunks,
+    get body() {
+      body ??= chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      return body;
+    },
+  };
 }
 
 /** Origin and path only: query strings may hold credentials. */

@@ -208,7 +208,7 @@ export const openaiAdapter: ProviderAdapter = {
     });
     if (res.status !== 200) throw fromOpenAIError(res);
     const contentType = first(res.headers["content-type"]) ?? "";
-    const parsed = contentType.includes("json") ? parseImagesJson(res.body) : undefined;
+    const parsed = contentType.includes("json") ? parseImagesJson(res.chunks) : undefined;
     if (parsed === undefined) throw malformedBody("the body is not JSON");
     return fromOpenAIResponse(parsed.json, request, parsed.images);
   },

@@ -15,8 +15,10 @@ import {
   fromGoogleError,
   fromImagenResponse,
   GEMINI_ASPECT_BY_SIZE,
+  GEMINI_IMAGE_KEYS,
   geminiProducedSize,
   IMAGEN_ASPECT_BY_SIZE,
+  IMAGEN_IMAGE_KEYS,
   IMAGEN_PIXELS,
   imagenProducedSize,
   retryDelaySeconds,
@@ -24,6 +26,7 @@ import {
   toImagenRequest,
 } from "../../src/providers/google-images.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
+import { parseImagesJson } from "../../src/providers/image-json.ts";
 
 const req = (fields: Partial<CreateImageRequest>): CreateImageRequest =>
   create(CreateImageRequestSchema, { prompt: "a lighthouse", ...fields });
@@ -497,5 +500,51 @@ describe("Google errors → the contract's kinds", () => {
     );
     expect(e.kind).toBe("upstream");
     expect(e.message).toContain("502");
+  });
+});
+
+describe("images read straight from the body", () => {
+  /** The body in 5-byte chunks, as the adapter reads it. */
+  const chunks = (json: unknown) => {
+    const body = Buffer.from(JSON.stringify(json, null, 1));
+    return Array.from({ length: Math.ceil(body.length / 5) }, (_, i) => body.subarray(i * 5, i * 5 + 5));
+  };
+
+  it("Imagen: the same answer as from the parsed JSON, with the bytes decoded once", () => {
+    const json = {
+      predictions: [
+        { bytesBase64Encoded: b64("png1"), mimeType: "image/png", prompt: "enhanced" },
+        { bytesBase64Encoded: "", raiFilteredReason: "filtered: one" },
+        { contentType: "Positive Prompt", safetyAttributes: { categories: [] } },
+        { bytesBase64Encoded: b64("jpeg2"), mimeType: "image/jpeg" },
+      ],
+    };
+    const parsed = parseImagesJson(chunks(json), IMAGEN_IMAGE_KEYS)!;
+    expect(parsed.images.size).toBe(2);
+    const outcome = fromImagenResponse(parsed.json, 3, "1024x1024", parsed.images);
+    expect(outcome).toEqual(fromImagenResponse(json, 3, "1024x1024"));
+    expect(outcome.result.images.map((i) => i.bytes)).toEqual([...parsed.images.values()]);
+  });
+
+  it("Gemini: the same answer as from the parsed JSON, with the bytes decoded once", () => {
+    const json = {
+      candidates: [
+        {
+          content: {
+            parts: [
+              { text: "Here you go" },
+              { inlineData: { mimeType: "image/png", data: b64("img") } },
+            ],
+          },
+          finishReason: "STOP",
+        },
+      ],
+      usageMetadata: { promptTokenCount: 20, candidatesTokenCount: 1290 },
+    };
+    const parsed = parseImagesJson(chunks(json), GEMINI_IMAGE_KEYS)!;
+    expect(parsed.images.size).toBe(1);
+    const outcome = fromGeminiResponse(parsed.json, "1024x1024", parsed.images);
+    expect(outcome).toEqual(fromGeminiResponse(json, "1024x1024"));
+    expect(outcome.result.images[0]!.bytes).toBe([...parsed.images.values()][0]);
   });
 });
