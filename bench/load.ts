@@ -152,6 +152,7 @@ export function grpcChannel(address: string): grpc.Client {
   return new grpc.Client(address, grpc.credentials.createInsecure(), {
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,
+    "grpc-node.flow_control_window": 16 * 1024 * 1024,
   });
 }
 

@@ -11,7 +11,7 @@ import type { Deployment } from "../config/deployment.ts";
 import { GatewayError } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
-import { parseImagesJson } from "./image-json.ts";
+import { OPENAI_IMAGE_KEYS, parseImagesJson } from "./image-json.ts";
 import { fromOpenAIError, fromOpenAIResponse, type OpenAIImagesRequest, toOpenAIRequest } from "./openai.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { untilAborted } from "./abort.ts";
@@ -254,7 +254,7 @@ async function authHeaders(deployment: Deployment, signal: AbortSignal): Promise
 
 export const azureAdapter: ProviderAdapter = {
   provider: "azure",
-  async generate({ deployment, request, signal }: UpstreamCall): Promise<GenerationResult> {
+  async generate({ deployment, request, signal, allocate }: UpstreamCall): Promise<GenerationResult> {
     const { params, spec } = deployment;
     const url = azureImagesUrl(params.api_base ?? "", deployment.model, apiVersionFor(spec.family, params.api_version));
     const headers = { ...(await authHeaders(deployment, signal)), "content-type": "application/json" };
@@ -271,7 +271,7 @@ export const azureAdapter: ProviderAdapter = {
       throw fromAzureError(res, deployment.model);
     }
     const contentType = first(res.headers["content-type"]) ?? "";
-    const parsed = contentType.includes("json") ? parseImagesJson(res.chunks) : undefined;
+    const parsed = contentType.includes("json") ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate) : undefined;
     if (parsed === undefined) {
       throw new GatewayError("upstream", `${PROVIDER_NAME} answered with a malformed body: the body is not JSON`, {
         code: "upstream_malformed_response",

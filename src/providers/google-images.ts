@@ -672,7 +672,7 @@ async function geminiCall(call: UpstreamCall, endpoint: GoogleEndpoint): Promise
 }
 
 async function postJson(
-  { deployment, signal }: UpstreamCall,
+  { deployment, signal, allocate }: UpstreamCall,
   endpoint: GoogleEndpoint,
   method: "predict" | "generateContent",
   body: object,
@@ -692,7 +692,7 @@ async function postJson(
     throw error;
   }
   const contentType = first(res.headers["content-type"]) ?? "";
-  const parsed = contentType.includes("json") ? parseImagesJson(res.chunks, imageKeys) : undefined;
+  const parsed = contentType.includes("json") ? parseImagesJson(res.chunks, imageKeys, allocate) : undefined;
   if (parsed === undefined) throw malformedBody("the body is not JSON");
   return parsed;
 }

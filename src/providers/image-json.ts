@@ -11,6 +11,7 @@
  * the one `JSON.parse` would give.
  */
 import { randomBytes } from "node:crypto";
+import type { Allocate } from "../runtime/buffer-pool.ts";
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -41,8 +42,9 @@ const NONE: ReadonlyMap<string, Buffer> = new Map();
 export function parseImagesJson(
   body: Buffer | readonly Buffer[],
   keys: readonly string[] = OPENAI_IMAGE_KEYS,
+  allocate: Allocate = Buffer.allocUnsafe,
 ): ParsedImagesBody | undefined {
-  const scanner = new ImageValueScanner(keys);
+  const scanner = new ImageValueScanner(keys, allocate);
   for (const chunk of Buffer.isBuffer(body) ? [body] : body) scanner.push(chunk);
   return scanner.end();
 }
@@ -63,6 +65,8 @@ const IN_IMAGE = 5; // inside an image value
  * body is kept as pieces of them.
  */
 class ImageValueScanner {
+  /** Where decoded images go (the request's pooled memory, when it has some). */
+  readonly #allocate: Allocate;
   readonly #keys: ReadonlySet<string>;
   readonly #keyLengths: ReadonlySet<number>;
   /** The first bytes of the current string, as far as the longest key needs. */
@@ -79,7 +83,8 @@ class ImageValueScanner {
   #valueLength = 0;
   #failed = false;
 
-  constructor(keys: readonly string[]) {
+  constructor(keys: readonly string[], allocate: Allocate) {
+    this.#allocate = allocate;
     this.#keys = new Set(keys);
     this.#keyLengths = new Set(keys.map((k) => Buffer.byteLength(k)));
     this.#key = Buffer.alloc(Math.max(0, ...this.#keyLengths) + 1);
@@ -167,7 +172,7 @@ class ImageValueScanner {
           if (q < n) {
             // An empty value stays "" (no marker), as adapters check for it.
             if (this.#valueLength > 0) {
-              const bytes = decodeBase64Strict(this.#value, this.#valueLength);
+              const bytes = decodeBase64Strict(this.#value, this.#valueLength, this.#allocate);
               if (bytes === undefined) {
                 this.#fail();
                 return;
@@ -253,11 +258,11 @@ function skipSpace(chunk: Buffer, i: number): number {
  * characters, so a write shorter than its text implies means the text held something the
  * whole-body parse must judge (a control character JSON forbids, say).
  */
-function decodeBase64Strict(pieces: readonly Buffer[], length: number): Buffer | undefined {
+function decodeBase64Strict(pieces: readonly Buffer[], length: number, allocate: Allocate): Buffer | undefined {
   let n = length;
   for (let pad = 0; pad < 2 && n > 0 && byteAt(pieces, n - 1) === EQUALS; pad++) n--;
   if (n % 4 === 1) return undefined;
-  const out = Buffer.allocUnsafe(Math.floor((n * 3) / 4));
+  const out = allocate(Math.floor((n * 3) / 4));
   let pos = 0;
   let carry = "";
   let left = n;

@@ -6,7 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { GatewayError } from "../errors/errors.ts";
 import { type CreateImageRequest, UsageSchema } from "../gen/imagegate/v1/images_pb.js";
 import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
-import { parseImagesJson } from "./image-json.ts";
+import { OPENAI_IMAGE_KEYS, parseImagesJson } from "./image-json.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
 
@@ -191,7 +191,7 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
 
 export const openaiAdapter: ProviderAdapter = {
   provider: "openai",
-  async generate({ deployment, request, signal }: UpstreamCall): Promise<GenerationResult> {
+  async generate({ deployment, request, signal, allocate }: UpstreamCall): Promise<GenerationResult> {
     const { params } = deployment;
     const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
     const headers: Record<string, string> = {
@@ -208,7 +208,7 @@ export const openaiAdapter: ProviderAdapter = {
     });
     if (res.status !== 200) throw fromOpenAIError(res);
     const contentType = first(res.headers["content-type"]) ?? "";
-    const parsed = contentType.includes("json") ? parseImagesJson(res.chunks) : undefined;
+    const parsed = contentType.includes("json") ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate) : undefined;
     if (parsed === undefined) throw malformedBody("the body is not JSON");
     return fromOpenAIResponse(parsed.json, request, parsed.images);
   },

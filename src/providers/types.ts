@@ -4,6 +4,7 @@
  */
 import type { Deployment } from "../config/deployment.ts";
 import type { CreateImageRequest, Usage } from "../gen/imagegate/v1/images_pb.js";
+import type { Allocate } from "../runtime/buffer-pool.ts";
 import type { Provider } from "./env.ts";
 
 /** One image as an upstream delivered it: bytes, or a URL on the provider's host. */
@@ -35,6 +36,8 @@ export interface UpstreamCall {
   request: CreateImageRequest;
   /** Aborted when the client goes away or the attempt's deadline passes. */
   signal: AbortSignal;
+  /** Memory for large decoded images, given back when the request's answer is written. */
+  allocate?: Allocate;
 }
 
 export interface ProviderAdapter {

@@ -5,6 +5,7 @@
  * after the upstream's hint or a backoff); cools down failing deployments; then tries the
  * fallback groups in order. Safety refusals go only to `content_policy_fallbacks`.
  */
+import type { Allocate } from "../runtime/buffer-pool.ts";
 import type { Deployment } from "../config/deployment.ts";
 import type { RouterSettings } from "../config/schema.ts";
 import { type AttemptRecord, GatewayError } from "../errors/errors.ts";
@@ -63,6 +64,7 @@ interface Call {
   deadline: number;
   deadlineSignal: AbortSignal;
   listener: RouteListener;
+  allocate: Allocate | undefined;
   attempts: AttemptRecord[];
   errors: GatewayError[];
 }
@@ -93,7 +95,14 @@ export class Router {
     });
   }
 
-  async route(group: ModelGroup, request: CreateImageRequest, signal: AbortSignal, listener: RouteListener): Promise<RouteOutcome> {
+  /** `allocate`: memory for large decoded images, handed to the adapters (see runtime/buffer-pool.ts). */
+  async route(
+    group: ModelGroup,
+    request: CreateImageRequest,
+    signal: AbortSignal,
+    listener: RouteListener,
+    allocate?: Allocate,
+  ): Promise<RouteOutcome> {
     // Nothing reaches a provider that the gateway could have rejected itself.
     const { deployments: servable, refusal } = this.servable(group, request);
     if (servable.length === 0) throw refusal;
@@ -108,6 +117,7 @@ export class Router {
       deadline: this.now() + timeoutMs,
       deadlineSignal: deadline.signal,
       listener,
+      allocate,
       attempts: [],
       errors: [],
     };
@@ -299,6 +309,7 @@ export class Router {
         deployment,
         request: call.request,
         signal: AbortSignal.any([call.signal, call.deadlineSignal]),
+        allocate: call.allocate,
       });
       this.state.recordLatency(deployment.id, this.now() - started);
       return result;

@@ -3,6 +3,7 @@
  * attempts) and the edge reports as response headers or metadata, errors included.
  */
 import { createContextKey } from "@connectrpc/connect";
+import type { BufferLease } from "../runtime/buffer-pool.ts";
 
 export type WireProtocol = "grpc" | "grpc-web" | "connect" | "rest";
 
@@ -33,6 +34,8 @@ export interface CallInfo {
 }
 
 export const kCallInfo = createContextKey<CallInfo | undefined>(undefined, { description: "imagegate call info" });
+/** The request's pooled memory for large buffers, given back when its answer is written. */
+export const kBufferLease = createContextKey<BufferLease | undefined>(undefined, { description: "imagegate buffer lease" });
 /** Set by the REST protocol (rest.ts) so the call is reported as REST, not Connect. */
 export const kViaRest = createContextKey<boolean>(false, { description: "imagegate via REST" });
 

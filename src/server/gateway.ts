@@ -2,7 +2,7 @@
  * Assembles the gateway: the Connect router with its interceptors and services, the REST
  * routes derived from the annotations, the operations endpoints, and the listener.
  */
-import { Code, ConnectError, createConnectRouter, createServiceImplSpec } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createContextValues, createServiceImplSpec } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Catalog } from "../catalog/catalog.ts";
@@ -21,6 +21,7 @@ import { ModelResolver } from "../router/resolve.ts";
 import { Router } from "../router/router.ts";
 import { ImageDelivery } from "../service/deliver.ts";
 import { createImageService } from "../service/image-service.ts";
+import { BufferPool, type BufferLease, type BufferPoolOptions } from "../runtime/buffer-pool.ts";
 import { ImageDownloader } from "../store/download.ts";
 import { FILES_PATH, openImageFiles } from "../store/files.ts";
 import { authInterceptor } from "../auth/interceptor.ts";
@@ -31,7 +32,7 @@ import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
 import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { HEADER, requestIdFrom } from "./call-info.ts";
+import { HEADER, kBufferLease, requestIdFrom } from "./call-info.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
@@ -51,6 +52,8 @@ export interface GatewayOptions {
   prices?: PriceList;
   /** Traces, metrics and request logs; by default: `/metrics` only, no request log. */
   telemetry?: Telemetry;
+  /** The pool of large per-request buffers (tests poison released memory). */
+  bufferPool?: BufferPoolOptions;
 }
 
 export interface Gateway {
@@ -133,6 +136,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     jsonOptions,
   };
 
+  const buffers = new BufferPool(options.bufferPool);
+
   let inflight = 0;
   let idle: (() => void) | undefined;
   const handler = (anyReq: AnyNodeRequest, anyRes: AnyNodeResponse) => {
@@ -153,15 +158,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   };
 
+  /** Pooled memory for one API call, given back once its answer is written (or abandoned). */
+  const leaseFor = (res: NodeResponse): BufferLease => {
+    const lease = buffers.lease();
+    res.once("close", () => lease.release());
+    return lease;
+  };
+
   /** One request to the part that answers it: RPC, REST, then the gateway's own paths. */
   const dispatch = (req: NodeRequest, res: NodeResponse): Promise<void> => {
     const url = req.url ?? "/";
     const path = url.split("?", 1)[0]!;
     if (url.length > MAX_URL_LENGTH) return serveUrlTooLong(req, res);
     const uHandler = rpc.get(path);
-    if (uHandler) return serveRpc(uHandler, req, res);
+    if (uHandler) return serveRpc(uHandler, req, res, leaseFor(res));
     const route = rest.get(routeKey(req.method ?? "", path));
-    if (route) return serveRest(route, req, res, restOptions);
+    if (route) return serveRest(route, req, res, restOptions, leaseFor(res));
     // Answers outside the API carry a request id too (the API's come from the interceptors).
     res.setHeader(HEADER.requestId, clientRequestId(req));
     if (path === "/healthz" || path === "/readyz") return serveProbe(path, ready, res);
@@ -241,8 +253,8 @@ async function serveUrlTooLong(req: NodeRequest, res: NodeResponse) {
   writeOpenAIError(res, toConnectError(err), clientRequestId(req));
 }
 
-async function serveRpc(uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse) {
-  const uReq = universalRequest(req, res, req);
+async function serveRpc(uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse, lease: BufferLease) {
+  const uReq = universalRequest(req, res, req, createContextValues().set(kBufferLease, lease));
   const uRes = await uHandler(uReq);
   await universalResponseToNodeResponse(await fixRpcResponse(uRes, clientRequestId(req)), res);
 }

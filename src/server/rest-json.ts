@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { type DescMessage, type JsonWriteOptions, type MessageShape, ScalarType, toJson } from "@bufbuild/protobuf";
 import { type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
+import type { Allocate } from "../runtime/buffer-pool.ts";
 
 /** Bytes fields shorter than this are left to `toJson`: splicing them would cost more than it saves. */
 export const SPLICE_MIN_BYTES = 1024;
@@ -28,11 +29,15 @@ function placeholder(index: number): Buffer {
   return p;
 }
 
-/** The JSON encoding of `message` (which this may modify: pass a message of your own). */
+/**
+ * The JSON encoding of `message` (which this may modify: pass a message of your own). The
+ * answer of a message with large bytes fields goes into memory from `allocate`.
+ */
 export function messageToJsonBytes<Desc extends DescMessage>(
   desc: Desc,
   message: MessageShape<Desc>,
   options?: Partial<JsonWriteOptions>,
+  allocate: Allocate = Buffer.allocUnsafe,
 ): Buffer {
   const large: Uint8Array[] = [];
   swapLargeBytes(reflect(desc, message), large);
@@ -50,7 +55,7 @@ export function messageToJsonBytes<Desc extends DescMessage>(
 
   let length = Buffer.byteLength(text, "utf8");
   for (const { start, end, bytes } of at) length += base64Length(bytes.byteLength) - (end - start);
-  const out = Buffer.allocUnsafe(length);
+  const out = allocate(length);
   let from = 0;
   let off = 0;
   for (const { start, end, bytes } of at) {

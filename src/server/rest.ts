@@ -23,7 +23,8 @@ import { invokeUnaryImplementation, mergeNonProtocolHeaders } from "@connectrpc/
 import { GatewayError, invalidParam } from "../errors/errors.ts";
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
-import { kViaRest, requestIdFrom } from "./call-info.ts";
+import type { BufferLease } from "../runtime/buffer-pool.ts";
+import { kBufferLease, kViaRest, requestIdFrom } from "./call-info.ts";
 import { checkJsonBody } from "./json-check.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
 import { clientGoneSignal } from "./universal.ts";
@@ -100,7 +101,8 @@ export interface RestOptions {
 /** Ends a finished call's signal without building a DOMException (with its stack) per call. */
 const CALL_DONE = new ConnectError("the call is over", Code.Canceled);
 
-export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeResponse, options: RestOptions) {
+/** Serves one REST call; large buffers come from `lease`, which the caller releases when `res` closes. */
+export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeResponse, options: RestOptions, lease?: BufferLease) {
   let input: ReturnType<typeof fromJson>;
   try {
     const parsed = await readJsonBody(req, options.maxBodyBytes, options.bodyTimeoutMs);
@@ -119,11 +121,11 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
     url: `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url ?? "/"}`,
     requestHeader: callHeaders(req),
     requestSignal: clientGoneSignal(res),
-    contextValues: createContextValues().set(kViaRest, true),
+    contextValues: createContextValues().set(kViaRest, true).set(kBufferLease, lease),
   });
   try {
     const output = await invokeUnaryImplementation(route.spec, context, input, [...options.interceptors]);
-    const body = messageToJsonBytes(route.method.output, output, options.jsonOptions);
+    const body = messageToJsonBytes(route.method.output, output, options.jsonOptions, lease?.allocate);
     const headers = Object.fromEntries(context.responseHeader);
     headers["content-type"] = "application/json";
     headers["content-length"] = String(body.byteLength);

@@ -9,7 +9,7 @@ import type { CreateImageRequest, ImageService, ImagesResponse } from "../gen/im
 import { costOf, type PriceList } from "../pricing/pricing.ts";
 import type { ModelResolver } from "../router/resolve.ts";
 import type { Router } from "../router/router.ts";
-import { kCallInfo } from "../server/call-info.ts";
+import { kBufferLease, kCallInfo } from "../server/call-info.ts";
 import type { ImageDelivery } from "./deliver.ts";
 import { measuredSize, toImagesResponse } from "./respond.ts";
 
@@ -46,7 +46,7 @@ export function createImageService(
             attributes: { "imagegate.from": from, "imagegate.to": to, "imagegate.reason": reason },
           });
         },
-      });
+      }, ctx.values.get(kBufferLease)?.allocate);
       const { result, deployment } = outcome;
       const effective = resolveDefaults(request, deployment.spec);
       // The size produced: the upstream's echo, else what the image itself says, else the request's.

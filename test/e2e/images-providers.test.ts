@@ -42,7 +42,7 @@ async function devGateway(extraGeneral: string): Promise<DevGateway> {
   // The dev config as `npm run dev` builds it, plus one general setting spliced into its section.
   const yaml = providers.configYaml.replace("general_settings:\n", `general_settings:\n${extraGeneral}`);
   const config = parseConfig(yaml, { ...providers.env, HOST: "127.0.0.1", PORT: "0" }, catalog, "dev");
-  const gateway = await startGateway({ config, catalog, logger: silentLogger });
+  const gateway = await startGateway({ config, catalog, logger: silentLogger, bufferPool: { poison: true, minPooledBytes: 1 } });
   const clients = createClients({ gateway, url: gateway.url } as Stack);
   const g = { gateway, clients };
   gateways.push(g);

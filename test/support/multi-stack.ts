@@ -38,7 +38,7 @@ export async function startMultiStack(deployments: DeploymentSpec[], routerSetti
   const yaml = `model_list:\n${items.join("")}${routerSettings ? `router_settings:\n${routerSettings}` : ""}`;
   const catalog = loadCatalog();
   const config = parseConfig(yaml, { HOST: "127.0.0.1", PORT: "0" }, catalog, "test");
-  const gateway = await startGateway({ config, catalog, logger: silentLogger, telemetry });
+  const gateway = await startGateway({ config, catalog, logger: silentLogger, telemetry, bufferPool: { poison: true, minPooledBytes: 1 } });
   return {
     gateway,
     url: gateway.url,

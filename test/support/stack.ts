@@ -43,7 +43,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let yaml = options.yaml ?? "";
   if (options.tls) yaml += `\nserver:\n  tls:\n    cert_file: ${options.tls.certFile}\n    key_file: ${options.tls.keyFile}\n`;
   const config = parseConfig(yaml, env, catalog, "test");
-  const gateway = await startGateway({ config, catalog, logger: options.logger ?? silentLogger, telemetry: options.telemetry });
+  const gateway = await startGateway({ config, catalog, logger: options.logger ?? silentLogger, telemetry: options.telemetry, bufferPool: { poison: true, minPooledBytes: 1 } });
   return {
     gateway,
     openai,

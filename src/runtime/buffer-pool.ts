@@ -1,0 +1,107 @@
+/**
+ * Reused memory for the large buffers a request holds only while it is answered: decoded
+ * images and REST answers, 1–3 MB each for a 1024x1024 image.
+ *
+ * Why: V8 starts a full mark-compact of the whole heap each time about 64 MB of new
+ * ArrayBuffer memory has been allocated, and a short-lived buffer is freed only by such a
+ * collection. At a few fresh megabytes per request those collections were most of the
+ * gateway's CPU (bench/PROFILE.md). Memory taken from here is not new to V8.
+ *
+ * Ownership is per request: a `BufferLease` hands out buffers and gives all of them back at
+ * once when the request's answer has been written (the response's `close`). After that the
+ * lease hands out plain buffers, so work that outlives its request (an attempt abandoned by
+ * a fallback, say) never touches memory that another request now uses.
+ */
+
+/** Gives a Buffer of exactly `size` bytes, uninitialised. */
+export type Allocate = (size: number) => Buffer;
+
+export interface BufferPoolOptions {
+  /** Requests below this size are plain allocations: Node's own pool serves small ones well. */
+  minPooledBytes?: number;
+  /** Idle memory kept for reuse; what is given back beyond it is left to the collector. */
+  maxIdleBytes?: number;
+  /** Overwrite memory when it is given back, so that a use after release shows (tests). */
+  poison?: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+export class BufferPool {
+  readonly #minPooled: number;
+  readonly #maxIdle: number;
+  readonly #poison: boolean;
+  /** Idle ArrayBuffers by size class (a power of two). */
+  readonly #idle = new Map<number, ArrayBuffer[]>();
+  #idleBytes = 0;
+
+  constructor(options: BufferPoolOptions = {}) {
+    this.#minPooled = options.minPooledBytes ?? 256 * 1024;
+    this.#maxIdle = options.maxIdleBytes ?? 64 * MiB;
+    this.#poison = options.poison ?? false;
+  }
+
+  /** Memory kept for reuse right now, in bytes. */
+  get idleBytes(): number {
+    return this.#idleBytes;
+  }
+
+  lease(): BufferLease {
+    return new BufferLease(this);
+  }
+
+  /** @internal A buffer of `size` bytes from a class large enough, or a plain one for small sizes. */
+  take(size: number): { buf: Buffer; backing?: ArrayBuffer } {
+    if (size < this.#minPooled || size === 0) return { buf: Buffer.allocUnsafe(size) };
+    const cls = sizeClass(size);
+    const idle = this.#idle.get(cls)?.pop();
+    if (idle !== undefined) this.#idleBytes -= cls;
+    const backing = idle ?? Buffer.allocUnsafeSlow(cls).buffer;
+    return { buf: Buffer.from(backing, 0, size), backing };
+  }
+
+  /** @internal Takes back memory that nothing uses any more. */
+  give(backing: ArrayBuffer): void {
+    if (this.#poison) new Uint8Array(backing).fill(0xdb);
+    const cls = backing.byteLength;
+    if (this.#idleBytes + cls > this.#maxIdle) return;
+    let list = this.#idle.get(cls);
+    if (list === undefined) {
+      list = [];
+      this.#idle.set(cls, list);
+    }
+    list.push(backing);
+    this.#idleBytes += cls;
+  }
+}
+
+/** The buffers one request took; all given back by `release`. */
+export class BufferLease {
+  readonly #pool: BufferPool;
+  #taken: ArrayBuffer[] = [];
+  #released = false;
+
+  constructor(pool: BufferPool) {
+    this.#pool = pool;
+  }
+
+  readonly allocate: Allocate = (size) => {
+    if (this.#released) return Buffer.allocUnsafe(size);
+    const { buf, backing } = this.#pool.take(size);
+    if (backing !== undefined) this.#taken.push(backing);
+    return buf;
+  };
+
+  /** Gives every buffer back. Call only once nothing can read them (the answer is written). */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    for (const backing of this.#taken) this.#pool.give(backing);
+    this.#taken = [];
+  }
+}
+
+/** The power of two at or above `size`. */
+function sizeClass(size: number): number {
+  return 2 ** Math.ceil(Math.log2(size));
+}
