@@ -13,45 +13,49 @@ import type { SpendStore } from "./spend.ts";
 
 export const kKey = createContextKey<KeyIdentity | undefined>(undefined, { description: "imagegate key" });
 
+type Next = Parameters<Interceptor>[0];
+
 export function authInterceptor(keys: KeyRing, spend: SpendStore, rpm: RpmLimiter): Interceptor {
-  return (next) => async (req) => {
-    if (keys.open || req.service.typeName === Health.typeName) return next(req);
-    const token = bearerToken(req.header.get("authorization"));
-    const identity = token === undefined ? undefined : keys.authenticate(token);
-    if (identity === undefined) {
+  // Without keys a call passes straight through, with no async step of its own.
+  return (next) => (req) => (keys.open || req.service.typeName === Health.typeName ? next(req) : authenticated(req, next, keys, spend, rpm));
+}
+
+async function authenticated(req: Parameters<Next>[0], next: Next, keys: KeyRing, spend: SpendStore, rpm: RpmLimiter) {
+  const token = bearerToken(req.header.get("authorization"));
+  const identity = token === undefined ? undefined : keys.authenticate(token);
+  if (identity === undefined) {
+    throw new GatewayError(
+      "authentication",
+      token === undefined
+        ? "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' (REST) or as 'authorization' metadata (gRPC, Connect)."
+        : "Incorrect API key provided.",
+    );
+  }
+  const info = req.contextValues.get(kCallInfo);
+  if (info) info.keyName = identity.name;
+  req.contextValues.set(kKey, identity);
+  if (identity.rpmLimit !== undefined) {
+    const admitted = rpm.admit(identity.name, identity.rpmLimit);
+    if (!admitted.ok) {
+      throw new GatewayError("rate_limit", `Rate limit reached for key '${identity.name}': ${identity.rpmLimit} requests per minute.`, {
+        code: "key_rate_limit_exceeded",
+        retryAfterSeconds: admitted.retryAfterSeconds,
+      });
+    }
+  }
+  if (identity.maxBudget !== undefined) {
+    const spent = spend.spent(identity.name);
+    if (spent >= identity.maxBudget) {
       throw new GatewayError(
-        "authentication",
-        token === undefined
-          ? "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' (REST) or as 'authorization' metadata (gRPC, Connect)."
-          : "Incorrect API key provided.",
+        "budget",
+        `Key '${identity.name}' has spent its budget: $${spent.toFixed(4)} of $${identity.maxBudget}.`,
+        { retryable: false },
       );
     }
-    const info = req.contextValues.get(kCallInfo);
-    if (info) info.keyName = identity.name;
-    req.contextValues.set(kKey, identity);
-    if (identity.rpmLimit !== undefined) {
-      const admitted = rpm.admit(identity.name, identity.rpmLimit);
-      if (!admitted.ok) {
-        throw new GatewayError("rate_limit", `Rate limit reached for key '${identity.name}': ${identity.rpmLimit} requests per minute.`, {
-          code: "key_rate_limit_exceeded",
-          retryAfterSeconds: admitted.retryAfterSeconds,
-        });
-      }
-    }
-    if (identity.maxBudget !== undefined) {
-      const spent = spend.spent(identity.name);
-      if (spent >= identity.maxBudget) {
-        throw new GatewayError(
-          "budget",
-          `Key '${identity.name}' has spent its budget: $${spent.toFixed(4)} of $${identity.maxBudget}.`,
-          { retryable: false },
-        );
-      }
-    }
-    const res = await next(req);
-    if (info?.costUsd !== undefined) spend.add(identity.name, info.costUsd);
-    return res;
-  };
+  }
+  const res = await next(req);
+  if (info?.costUsd !== undefined) spend.add(identity.name, info.costUsd);
+  return res;
 }
 
 /** 403 unless the key may use `model` (a group, or a direct name it lists). */

@@ -58,6 +58,11 @@ const RANGE_FIELDS = {
   seed: (r) => r.seed,
 } satisfies Record<string, (r: CreateImageRequest) => number | undefined>;
 
+// The tables as entries, once: they are walked for every request.
+const FIELD_ENTRIES = entriesOf(FIELDS);
+const ENUM_ENTRIES = entriesOf(ENUM_FIELDS);
+const RANGE_ENTRIES = entriesOf(RANGE_FIELDS);
+
 /**
  * Throws a 400 (`invalidParam`) naming the first field `req` gets wrong for `spec`;
  * `modelName` is the name the messages use.
@@ -141,7 +146,7 @@ function characterCount(text: string): number {
 
 /** A field the entry does not list is unsupported for the model: rejected, never dropped. */
 function checkListed(req: CreateImageRequest, spec: ModelSpec, model: string): void {
-  for (const [param, read] of entriesOf(FIELDS)) {
+  for (const [param, read] of FIELD_ENTRIES) {
     if (read(req) !== undefined && !isListed(spec, param)) {
       throw invalidParam(
         param,
@@ -169,7 +174,7 @@ function checkStream(req: CreateImageRequest): void {
 }
 
 function checkEnums(req: CreateImageRequest, spec: ModelSpec, model: string): void {
-  for (const [key, read] of entriesOf(ENUM_FIELDS)) {
+  for (const [key, read] of ENUM_ENTRIES) {
     const value = read(req);
     const enumSpec = spec[key];
     if (value !== undefined && enumSpec) checkEnum(key, value, enumSpec, model);
@@ -182,7 +187,7 @@ function checkEnums(req: CreateImageRequest, spec: ModelSpec, model: string): vo
 }
 
 function checkRanges(req: CreateImageRequest, spec: ModelSpec, model: string): void {
-  for (const [key, read] of entriesOf(RANGE_FIELDS)) {
+  for (const [key, read] of RANGE_ENTRIES) {
     const value = read(req);
     const range = spec[key];
     if (value !== undefined && range) checkRange(key, value, range, model);
@@ -289,7 +294,7 @@ function formatRatio(ratio: number): string {
 
 /** A value the client sent may constrain another field (background transparent → png|webp). */
 function checkRequires(req: CreateImageRequest, spec: ModelSpec): void {
-  for (const [key, read] of entriesOf(ENUM_FIELDS)) {
+  for (const [key, read] of ENUM_ENTRIES) {
     const value = read(req);
     const needs = value === undefined ? undefined : spec[key]?.requires?.[value];
     for (const [other, allowed] of Object.entries(needs ?? {})) {

@@ -60,9 +60,13 @@ class GroupUnavailable extends Error {
 
 interface Call {
   request: CreateImageRequest;
+  /** The caller's signal (client gone, call over). */
   signal: AbortSignal;
   deadline: number;
-  deadlineSignal: AbortSignal;
+  /** Aborts when `signal` does or the deadline passes: what attempts and waits listen to. */
+  routing: AbortSignal;
+  /** Whether the deadline passed (`routing` aborted by it). */
+  expired: boolean;
   listener: RouteListener;
   allocate: Allocate | undefined;
   attempts: AttemptRecord[];
@@ -107,24 +111,34 @@ export class Router {
     const { deployments: servable, refusal } = this.servable(group, request);
     if (servable.length === 0) throw refusal;
     const timeoutMs = (this.settings.timeout ?? DEFAULTS.timeoutSeconds) * 1000;
-    // Not AbortSignal.timeout: once listened to, it is held (with everything its listeners
-    // reach) until it fires, long after the request is over; this timer is cleared at the end.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new DOMException("request deadline", "TimeoutError")), timeoutMs);
+    // One signal for the whole call, the caller's and the deadline together: linked by one
+    // listener rather than an AbortSignal.any per attempt (each costs more than a whole
+    // small request's routing). Not AbortSignal.timeout: once listened to, it is held (with
+    // everything its listeners reach) until it fires; this timer is cleared at the end.
+    const routing = new AbortController();
     const call: Call = {
       request,
       signal,
       deadline: this.now() + timeoutMs,
-      deadlineSignal: deadline.signal,
+      routing: routing.signal,
+      expired: false,
       listener,
       allocate,
       attempts: [],
       errors: [],
     };
+    if (signal.aborted) throw signal.reason;
+    const onAbort = () => routing.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const timer = setTimeout(() => {
+      call.expired = true;
+      routing.abort(new DOMException("request deadline", "TimeoutError"));
+    }, timeoutMs);
     try {
       return await this.routeCall(group, servable, call);
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
     }
   }
 
@@ -250,7 +264,7 @@ export class Router {
         const wait = this.retryWait(e, retries, call);
         if (wait === undefined) throw e;
         call.listener.onRetry?.(deployment, e, wait);
-        await this.sleep(wait, AbortSignal.any([call.signal, call.deadlineSignal]));
+        await this.sleep(wait, call.routing);
         if (call.signal.aborted) throw call.signal.reason;
       }
     }
@@ -289,8 +303,10 @@ export class Router {
       open.push(d);
     }
     if (open.length === 0) return new GroupUnavailable(group, cooling === deployments.length ? "cooling" : "limits", soonest);
-    const tier = Math.min(...open.map((d) => d.order));
-    return open.filter((d) => d.order === tier);
+    let tier = open[0]!.order;
+    for (const d of open) tier = Math.min(tier, d.order);
+    // Usually one tier: then every open deployment is a candidate, without another array.
+    return open.every((d) => d.order === tier) ? open : open.filter((d) => d.order === tier);
   }
 
   private async attempt(deployment: Deployment, call: Call): Promise<GenerationResult> {
@@ -308,14 +324,14 @@ export class Router {
       const result = await adapter.generate({
         deployment,
         request: call.request,
-        signal: AbortSignal.any([call.signal, call.deadlineSignal]),
+        signal: call.routing,
         allocate: call.allocate,
       });
       this.state.recordLatency(deployment.id, this.now() - started);
       return result;
     } catch (raw) {
       if (call.signal.aborted) throw call.signal.reason ?? raw;
-      const e = call.deadlineSignal.aborted
+      const e = call.expired
         ? new GatewayError("timeout", `the request deadline of ${this.settings.timeout ?? DEFAULTS.timeoutSeconds} s passed`, { cause: raw })
         : raw;
       if (e instanceof GatewayError) {

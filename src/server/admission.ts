@@ -17,11 +17,16 @@ export class Admission {
     this.queue = queue;
   }
 
-  async acquire(signal: AbortSignal): Promise<void> {
+  /** Takes a slot: at once (undefined) when one is free, else once one frees up (the promise). */
+  acquire(signal: AbortSignal): Promise<void> | undefined {
     if (this.active < this.limit) {
       this.active += 1;
-      return;
+      return undefined;
     }
+    return this.wait(signal);
+  }
+
+  private async wait(signal: AbortSignal): Promise<void> {
     if (this.waiting.length >= this.queue) {
       throw new GatewayError("rate_limit", `The gateway is at capacity (${this.limit} requests in flight, ${this.queue} waiting). Try again shortly.`, {
         code: "gateway_overloaded",
@@ -54,7 +59,9 @@ export class Admission {
 export function admissionInterceptor(admission: Admission): Interceptor {
   return (next) => async (req) => {
     if (req.service.typeName === Health.typeName) return next(req);
-    await admission.acquire(req.signal);
+    // No await (and no promise) when a slot is free.
+    const waiting = admission.acquire(req.signal);
+    if (waiting !== undefined) await waiting;
     try {
       return await next(req);
     } finally {

@@ -27,11 +27,16 @@ export function universalRequest(
 
 /** Aborted when the client goes away before its answer is written; never on a normal end. */
 export function clientGoneSignal(res: NodeResponse): AbortSignal {
+  return clientGoneController(res).signal;
+}
+
+/** A controller the client's going away aborts; its owner may abort it too (when the call is over). */
+export function clientGoneController(res: NodeResponse): AbortController {
   const controller = new AbortController();
   res.once("close", () => {
     if (!res.writableEnded) controller.abort(new ConnectError("the client went away", Code.Canceled));
   });
-  return controller.signal;
+  return controller;
 }
 
 function webHeaders(nodeHeaders: NodeRequest["headers"]): Headers {

@@ -2,70 +2,117 @@
  * A CLIENT span and metrics around every upstream attempt (GenAI semantic conventions),
  * wrapped around the adapters from outside: adapters know nothing of telemetry.
  */
-import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { type Attributes, type Span, SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import type { Deployment } from "../config/deployment.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { redact } from "../errors/redact.ts";
-import type { ProviderAdapter } from "../providers/types.ts";
-import { ATTR, GEN_AI_PROVIDER } from "./instruments.ts";
+import type { GenerationResult, ProviderAdapter, UpstreamCall } from "../providers/types.ts";
+import { ATTR, afterThisTurn, GEN_AI_PROVIDER } from "./instruments.ts";
 import type { Telemetry } from "./telemetry.ts";
 
+/** A deployment's attribute sets, the same for every attempt: built once, never mutated. */
+interface DeploymentAttributes {
+  /** On every span and duration. */
+  base: Attributes;
+  /** A success's duration and token usage. */
+  answered: Attributes;
+  inputTokens: Attributes;
+  outputTokens: Attributes;
+  /** imagegate.upstream.attempts, without and with the success outcome. */
+  counted: Attributes;
+  succeeded: Attributes;
+}
+
+function attributesOf(deployment: Deployment): DeploymentAttributes {
+  const base = {
+    "gen_ai.operation.name": "generate_content",
+    "gen_ai.output.type": "image",
+    "gen_ai.provider.name": GEN_AI_PROVIDER[deployment.provider] ?? "gcp.gen_ai",
+    "gen_ai.request.model": deployment.model,
+  };
+  const answered = { ...base, "gen_ai.response.model": deployment.model };
+  const counted = { [ATTR.deployment]: deployment.id, [ATTR.model]: deployment.group, [ATTR.provider]: deployment.provider };
+  return {
+    base,
+    answered,
+    inputTokens: { ...answered, "gen_ai.token.type": "input" },
+    outputTokens: { ...answered, "gen_ai.token.type": "output" },
+    counted,
+    succeeded: { ...counted, [ATTR.outcome]: "success" },
+  };
+}
+
 export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): ProviderAdapter {
+  const cache = new WeakMap<Deployment, DeploymentAttributes>();
+  const attributesFor = (deployment: Deployment): DeploymentAttributes => {
+    let attrs = cache.get(deployment);
+    if (attrs === undefined) {
+      attrs = attributesOf(deployment);
+      cache.set(deployment, attrs);
+    }
+    return attrs;
+  };
+
+  /** The attempt and its metrics; `span` when spans are recorded. */
+  const run = async (call: UpstreamCall, attrs: DeploymentAttributes, span: Span | undefined): Promise<GenerationResult> => {
+    const started = performance.now();
+    try {
+      const result = await adapter.generate(call);
+      span?.setAttributes({
+        "gen_ai.response.model": call.deployment.model,
+        "imagegate.images": result.images.length,
+        "imagegate.filtered": result.filtered,
+      });
+      const seconds = (performance.now() - started) / 1000;
+      const tokens = result.usage && { input: result.usage.inputTokens, output: result.usage.outputTokens };
+      if (tokens) span?.setAttributes({ "gen_ai.usage.input_tokens": tokens.input, "gen_ai.usage.output_tokens": tokens.output });
+      // Metrics are recorded once the answer is on its way, as the request's own (interceptor.ts).
+      afterThisTurn(() => {
+        if (tokens) {
+          t.instruments.tokenUsage.record(tokens.input, attrs.inputTokens);
+          t.instruments.tokenUsage.record(tokens.output, attrs.outputTokens);
+        }
+        t.instruments.operationDuration.record(seconds, attrs.answered);
+        t.instruments.upstreamAttempts.add(1, attrs.succeeded);
+      });
+      return result;
+    } catch (e) {
+      const type = e instanceof GatewayError ? (e.code ?? e.kind) : "canceled";
+      if (span) {
+        span.setAttribute("error.type", type);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: redact(e instanceof Error ? e.message : String(e)) });
+      }
+      const seconds = (performance.now() - started) / 1000;
+      afterThisTurn(() => {
+        t.instruments.operationDuration.record(seconds, { ...attrs.base, "error.type": type });
+        t.instruments.upstreamAttempts.add(1, { ...attrs.counted, [ATTR.outcome]: type });
+      });
+      throw e;
+    } finally {
+      span?.end();
+    }
+  };
+
   return {
     provider: adapter.provider,
-    async generate(call) {
+    generate(call) {
       const { deployment, request } = call;
-      const provider = GEN_AI_PROVIDER[deployment.provider] ?? "gcp.gen_ai";
-      const base = {
-        "gen_ai.operation.name": "generate_content",
-        "gen_ai.output.type": "image",
-        "gen_ai.provider.name": provider,
-        "gen_ai.request.model": deployment.model,
-      };
-      const started = performance.now();
+      const attrs = attributesFor(deployment);
+      // Spans only when something records them (see telemetry.ts): metrics either way.
+      if (!t.tracing) return run(call, attrs, undefined);
       return t.tracer.startActiveSpan(
         `generate_content ${deployment.model}`,
         {
           kind: SpanKind.CLIENT,
           attributes: {
-            ...base,
+            ...attrs.base,
             "gen_ai.request.choice.count": request.n ?? 1,
             [ATTR.deployment]: deployment.id,
             [ATTR.model]: deployment.group,
             ...(t.capturePrompts && request.prompt !== undefined ? { "gen_ai.prompt": request.prompt } : {}),
           },
         },
-        async (span) => {
-          const counted = { [ATTR.deployment]: deployment.id, [ATTR.model]: deployment.group, [ATTR.provider]: deployment.provider };
-          try {
-            const result = await adapter.generate(call);
-            span.setAttributes({
-              "gen_ai.response.model": deployment.model,
-              "imagegate.images": result.images.length,
-              "imagegate.filtered": result.filtered,
-            });
-            if (result.usage) {
-              span.setAttributes({
-                "gen_ai.usage.input_tokens": result.usage.inputTokens,
-                "gen_ai.usage.output_tokens": result.usage.outputTokens,
-              });
-              const tokenAttrs = { ...base, "gen_ai.response.model": deployment.model };
-              t.instruments.tokenUsage.record(result.usage.inputTokens, { ...tokenAttrs, "gen_ai.token.type": "input" });
-              t.instruments.tokenUsage.record(result.usage.outputTokens, { ...tokenAttrs, "gen_ai.token.type": "output" });
-            }
-            t.instruments.operationDuration.record((performance.now() - started) / 1000, { ...base, "gen_ai.response.model": deployment.model });
-            t.instruments.upstreamAttempts.add(1, { ...counted, [ATTR.outcome]: "success" });
-            return result;
-          } catch (e) {
-            const type = e instanceof GatewayError ? (e.code ?? e.kind) : "canceled";
-            span.setAttribute("error.type", type);
-            span.setStatus({ code: SpanStatusCode.ERROR, message: redact(e instanceof Error ? e.message : String(e)) });
-            t.instruments.operationDuration.record((performance.now() - started) / 1000, { ...base, "error.type": type });
-            t.instruments.upstreamAttempts.add(1, { ...counted, [ATTR.outcome]: type });
-            throw e;
-          } finally {
-            span.end();
-          }
-        },
+        (span) => run(call, attrs, span),
       );
     },
   };

@@ -2,7 +2,7 @@
  * The metric instruments, by the contract's names. Prometheus names are what OTel's
  * exporter derives from these.
  */
-import type { Counter, Histogram, Meter, UpDownCounter } from "@opentelemetry/api";
+import { type Counter, diag, type Histogram, type Meter, type UpDownCounter } from "@opentelemetry/api";
 
 /** gen_ai.client.operation.duration buckets: doubling from 0.01 s to 81.92 s (GenAI semconv). */
 const OPERATION_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.01 * 2 ** i);
@@ -77,3 +77,18 @@ export const ATTR = {
   protocol: "imagegate.protocol",
   requestId: "imagegate.request_id",
 } as const;
+
+/**
+ * Runs `record` once the current turn of the event loop is over (after the answer is
+ * written), where a throw would reach no caller: it is reported the way OpenTelemetry
+ * reports its own failures.
+ */
+export function afterThisTurn(record: () => void): void {
+  setImmediate(() => {
+    try {
+      record();
+    } catch (e) {
+      diag.error("imagegate: recording telemetry failed", e);
+    }
+  });
+}

@@ -2,14 +2,19 @@
  * The request's SERVER span (RPC semantic conventions, whichever protocol carried it, with
  * the caller's W3C trace context), its metrics, and its one log record. Runs inside the
  * call-info interceptor, so it sees what the service learned about the call.
+ *
+ * The span, the in-flight gauge and every value are settled when the call ends; the
+ * metrics and the log record are recorded right after, once the answer is on its way
+ * (`setImmediate`: the protocol writes it in the same turn of the event loop), so that their
+ * cost is not part of the request's latency.
  */
 import { Code, type ConnectError, type Interceptor } from "@connectrpc/connect";
-import { context, propagation, ROOT_CONTEXT, SeverityNumber, SpanKind, SpanStatusCode, type TextMapGetter, trace } from "@opentelemetry/api";
+import { type Attributes, context, type LogRecord, propagation, ROOT_CONTEXT, SeverityNumber, SpanKind, SpanStatusCode, type TextMapGetter, trace } from "@opentelemetry/api";
 
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { kCallInfo } from "../server/call-info.ts";
-import { ATTR } from "./instruments.ts";
+import { ATTR, afterThisTurn } from "./instruments.ts";
 import type { Telemetry } from "./telemetry.ts";
 
 const headerGetter: TextMapGetter<Headers> = {
@@ -31,27 +36,33 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
     const info = req.contextValues.get(kCallInfo);
     const method = `${req.service.typeName}/${req.method.name}`;
     const grpc = req.header.get("content-type")?.startsWith("application/grpc") ?? false;
-    const parent = propagation.extract(ROOT_CONTEXT, req.header, headerGetter);
-    const span = t.tracer.startSpan(
-      method,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          "rpc.system.name": grpc ? "grpc" : "connectrpc",
-          "rpc.method": method,
-          // Deprecated names, still read by many backends.
-          "rpc.system": grpc ? "grpc" : "connect_rpc",
-          "rpc.service": req.service.typeName,
-          [ATTR.protocol]: info?.protocol ?? "connect",
-          [ATTR.requestId]: info?.requestId ?? "",
-        },
-      },
-      parent,
-    );
+    // A span only when something records it, or when the caller sent a trace context for
+    // the log record to carry: an unrecorded span under a fresh trace id serves nobody.
+    const traced = t.tracing || hasTraceContext(req.header);
+    const parent = traced ? propagation.extract(ROOT_CONTEXT, req.header, headerGetter) : ROOT_CONTEXT;
+    const span = traced
+      ? t.tracer.startSpan(
+          method,
+          {
+            kind: SpanKind.SERVER,
+            attributes: {
+              "rpc.system.name": grpc ? "grpc" : "connectrpc",
+              "rpc.method": method,
+              // Deprecated names, still read by many backends.
+              "rpc.system": grpc ? "grpc" : "connect_rpc",
+              "rpc.service": req.service.typeName,
+              [ATTR.protocol]: info?.protocol ?? "connect",
+              [ATTR.requestId]: info?.requestId ?? "",
+            },
+          },
+          parent,
+        )
+      : undefined;
+    const spanContext = span ? trace.setSpan(parent, span) : ROOT_CONTEXT;
     t.instruments.inflight.add(1);
     let failure: ConnectError | undefined;
     try {
-      return await context.with(trace.setSpan(parent, span), () => next(req));
+      return await (span ? context.with(spanContext, next, undefined, req) : next(req));
     } catch (e) {
       failure = toConnectError(e);
       throw e;
@@ -61,58 +72,73 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
       const code = failure?.code;
       const status = failure ? connectToOpenAI(failure).status : 200;
       const statusCode = code === undefined ? "OK" : upperSnake(code);
-      span.setAttribute("rpc.status_code", statusCode);
-      span.setAttribute(grpc ? "rpc.grpc.status_code" : "rpc.connect_rpc.error_code", grpc ? (code ?? 0) : (failure ? statusCode.toLowerCase() : "ok"));
-      if (failure) {
-        span.setAttribute("error.type", statusCode);
-        if (SERVER_FAULTS.has(failure.code)) span.setStatus({ code: SpanStatusCode.ERROR, message: failure.rawMessage });
-      }
       // Attributes that are known: an unset one is left out rather than sent empty.
-      const common = Object.fromEntries(
-        Object.entries({
-          [ATTR.model]: info?.model,
-          [ATTR.deployment]: info?.deployment,
-          [ATTR.provider]: info?.provider,
-          [ATTR.status]: String(status),
-          [ATTR.key]: info?.keyName,
-        }).filter((e): e is [string, string] => e[1] !== undefined),
-      );
-      span.setAttributes(common);
-      for (const event of info?.events ?? []) span.addEvent(event.name, event.attributes, event.time);
-
-      t.instruments.rpcDuration.record(seconds, {
+      const common: Attributes = {};
+      if (info?.model !== undefined) common[ATTR.model] = info.model;
+      if (info?.deployment !== undefined) common[ATTR.deployment] = info.deployment;
+      if (info?.provider !== undefined) common[ATTR.provider] = info.provider;
+      common[ATTR.status] = String(status);
+      if (info?.keyName !== undefined) common[ATTR.key] = info.keyName;
+      if (span) {
+        span.setAttribute("rpc.status_code", statusCode);
+        span.setAttribute(grpc ? "rpc.grpc.status_code" : "rpc.connect_rpc.error_code", grpc ? (code ?? 0) : (failure ? statusCode.toLowerCase() : "ok"));
+        if (failure) {
+          span.setAttribute("error.type", statusCode);
+          if (SERVER_FAULTS.has(failure.code)) span.setStatus({ code: SpanStatusCode.ERROR, message: failure.rawMessage });
+        }
+        span.setAttributes(common);
+        for (const event of info?.events ?? []) span.addEvent(event.name, event.attributes, event.time);
+        span.end();
+      }
+      const rpcAttributes: Attributes = {
         "rpc.system.name": grpc ? "grpc" : "connectrpc",
         "rpc.method": method,
         "rpc.status_code": statusCode,
         ...common,
-      });
-      if (!failure && info) {
-        if (info.costUsd !== undefined) t.instruments.cost.add(info.costUsd, common);
-        else if (info.unpriced) t.instruments.unpriced.add(1, common);
-        if (info.images !== undefined) t.instruments.images.add(info.images, common);
+      };
+      const attributes: Attributes = {
+        [ATTR.requestId]: info?.requestId ?? "",
+        [ATTR.protocol]: info?.protocol ?? "connect",
+        "rpc.method": method,
+        ...common,
+        "imagegate.attempts": info?.attempts ?? 0,
+        "imagegate.duration_ms": Math.round(seconds * 1000),
+      };
+      if (info?.costUsd !== undefined) attributes["imagegate.cost_usd"] = info.costUsd;
+      if (info?.unpriced) attributes["imagegate.unpriced"] = true;
+      if (info?.images !== undefined) attributes["imagegate.images"] = info.images;
+      if (info?.size !== undefined) attributes["imagegate.size"] = info.size;
+      if (info?.quality !== undefined) attributes["imagegate.quality"] = info.quality;
+      if (failure) {
+        attributes["imagegate.error"] = failure.rawMessage;
+        attributes["error.type"] = statusCode;
       }
-      const spanContext = trace.setSpan(parent, span);
-      span.end();
-      t.logger.emit({
+      const answered = !failure && info ? { costUsd: info.costUsd, unpriced: info.unpriced, images: info.images } : undefined;
+      const record: LogRecord = {
         severityNumber: status >= 500 ? SeverityNumber.ERROR : status === 429 ? SeverityNumber.WARN : SeverityNumber.INFO,
         severityText: status >= 500 ? "ERROR" : status === 429 ? "WARN" : "INFO",
         body: "request",
+        timestamp: Date.now(),
         context: spanContext,
-        attributes: {
-          [ATTR.requestId]: info?.requestId ?? "",
-          [ATTR.protocol]: info?.protocol ?? "connect",
-          "rpc.method": method,
-          ...common,
-          "imagegate.attempts": info?.attempts ?? 0,
-          "imagegate.duration_ms": Math.round(seconds * 1000),
-          ...(info?.costUsd !== undefined ? { "imagegate.cost_usd": info.costUsd } : {}),
-          ...(info?.unpriced ? { "imagegate.unpriced": true } : {}),
-          ...(info?.images !== undefined ? { "imagegate.images": info.images } : {}),
-          ...(info?.size !== undefined ? { "imagegate.size": info.size } : {}),
-          ...(info?.quality !== undefined ? { "imagegate.quality": info.quality } : {}),
-          ...(failure ? { "imagegate.error": failure.rawMessage, "error.type": statusCode } : {}),
-        },
+        attributes,
+      };
+      // Everything above is fixed now; recording it waits until the answer is on its way
+      // (the caller writes it in this same turn of the event loop), off the request's latency.
+      afterThisTurn(() => {
+        t.instruments.rpcDuration.record(seconds, rpcAttributes);
+        if (answered) {
+          if (answered.costUsd !== undefined) t.instruments.cost.add(answered.costUsd, common);
+          else if (answered.unpriced) t.instruments.unpriced.add(1, common);
+          if (answered.images !== undefined) t.instruments.images.add(answered.images, common);
+        }
+        t.logger.emit(record);
       });
     }
   };
+}
+
+/** Whether the call carries a trace context the propagator reads (W3C: `traceparent`, `tracestate`). */
+function hasTraceContext(header: Headers): boolean {
+  for (const field of propagation.fields()) if (header.has(field)) return true;
+  return false;
 }

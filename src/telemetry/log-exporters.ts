@@ -5,16 +5,20 @@
 import { type ExportResult, ExportResultCode, hrTimeToMilliseconds } from "@opentelemetry/core";
 import type { LogRecordExporter, ReadableLogRecord } from "@opentelemetry/sdk-logs";
 
-type Write = (line: string) => void;
-const stdout: Write = (line) => process.stdout.write(`${line}\n`);
+/** Writes whole lines, each ending in a newline. */
+type Write = (lines: string) => void;
+const stdout: Write = (lines) => process.stdout.write(lines);
 
 abstract class LineExporter implements LogRecordExporter {
   protected readonly write: Write;
   constructor(write: Write = stdout) {
     this.write = write;
   }
+  /** A batch's lines in one write: stdout to a pipe or file is a synchronous system call per write. */
   export(logs: ReadableLogRecord[], done: (result: ExportResult) => void): void {
-    for (const record of logs) this.write(this.format(record));
+    let text = "";
+    for (const record of logs) text += `${this.format(record)}\n`;
+    if (text !== "") this.write(text);
     done({ code: ExportResultCode.SUCCESS });
   }
   protected abstract format(record: ReadableLogRecord): string;

@@ -38,6 +38,8 @@ export interface Telemetry {
   readonly logger: OtelLogger;
   readonly instruments: Instruments;
   readonly capturePrompts: boolean;
+  /** Whether spans are recorded (some exporter takes them); without, no span is started. */
+  readonly tracing: boolean;
   /** Serves Prometheus text (`GET /metrics`). */
   metricsHandler(req: IncomingMessage, res: ServerResponse): void;
   forceFlush(): Promise<void>;
@@ -79,7 +81,8 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   if (options.spanExporter) spanProcessors.push(new SimpleSpanProcessor({ exporter: options.spanExporter }));
   const tracesUrl = otlpUrl(env, "TRACES");
   if (tracesUrl) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) }));
-  // Without an exporter spans are not recorded (cheap), but trace ids still flow to logs.
+  // Without an exporter spans are not recorded (and `tracing` is false: no span is even
+  // started, except to carry a caller's trace context to the request's log record).
   const tracerProvider = new TracerProvider({
     resource,
     spanProcessors,
@@ -112,6 +115,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
     logger: loggerProvider.getLogger("imagegate"),
     instruments: createInstruments(meter),
     capturePrompts: options.capturePrompts ?? false,
+    tracing: spanProcessors.length > 0,
     metricsHandler: (req, res) => prometheus.getMetricsRequestHandler(req, res),
     async forceFlush() {
       await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush(), loggerProvider.forceFlush()]);
