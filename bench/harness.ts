@@ -261,6 +261,9 @@ function gatewayYaml(up: Upstreams, slowMs: number): string {
   return lines.join("\n");
 }
 
+/** The node flags `npm start` and `bin/imagegate.mjs` run the gateway with (a test keeps them equal). */
+export const GATEWAY_NODE_FLAGS = ["--max-semi-space-size=4"];
+
 async function startStack(settings: BenchSettings, log: (line: string) => void): Promise<Stack> {
   const started: Child[] = [];
   const tmp = mkdtempSync(path.join(os.tmpdir(), "imagegate-bench-"));
@@ -284,6 +287,7 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     const gatewayP = spawnNode(
       "imagegate",
       [
+        ...GATEWAY_NODE_FLAGS,
         ...(settings.gatewayNodeArgs ?? []),
         path.join(ROOT, "src/cli.ts"),
         "serve",
