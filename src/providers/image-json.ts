@@ -44,10 +44,26 @@ export function parseImagesJson(
   keys: readonly string[] = OPENAI_IMAGE_KEYS,
   allocate: Allocate = Buffer.allocUnsafe,
 ): ParsedImagesBody | undefined {
+  const chunks = Buffer.isBuffer(body) ? [body] : body;
+  // A small body (an error, a URL answer, a thumbnail) is cheaper to parse whole.
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  return length < SMALL_BODY ? parseWhole(chunks) : scanImagesJson(chunks, keys, allocate);
+}
+
+/** `parseImagesJson` by the scan, whatever the body's size (exported for its tests). */
+export function scanImagesJson(
+  chunks: readonly Buffer[],
+  keys: readonly string[] = OPENAI_IMAGE_KEYS,
+  allocate: Allocate = Buffer.allocUnsafe,
+): ParsedImagesBody | undefined {
   const scanner = new ImageValueScanner(keys, allocate);
-  for (const chunk of Buffer.isBuffer(body) ? [body] : body) scanner.push(chunk);
+  for (const chunk of chunks) scanner.push(chunk);
   return scanner.end();
 }
+
+/** Bodies below this many bytes are parsed whole: the scan pays off only for large images. */
+export const SMALL_BODY = 16 * 1024;
 
 // Where the scanner is between chunks.
 const OUTSIDE = 0; // outside any string
@@ -228,13 +244,17 @@ class ImageValueScanner {
 
   /** The rare case: the whole body joined, as one string, through `JSON.parse`. */
   #parseWhole(): ParsedImagesBody | undefined {
-    const chunks = this.#chunks;
-    try {
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      return { json: JSON.parse(body.toString("utf8")), images: NONE };
-    } catch {
-      return undefined;
-    }
+    return parseWhole(this.#chunks);
+  }
+}
+
+/** The body joined, as one string, through `JSON.parse`; image values stay base64 strings. */
+function parseWhole(chunks: readonly Buffer[]): ParsedImagesBody | undefined {
+  try {
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    return { json: JSON.parse(body.toString("utf8")), images: NONE };
+  } catch {
+    return undefined;
   }
 }
 

@@ -26,7 +26,7 @@ import {
   toImagenRequest,
 } from "../../src/providers/google-images.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
-import { parseImagesJson } from "../../src/providers/image-json.ts";
+import { scanImagesJson } from "../../src/providers/image-json.ts";
 
 const req = (fields: Partial<CreateImageRequest>): CreateImageRequest =>
   create(CreateImageRequestSchema, { prompt: "a lighthouse", ...fields });
@@ -519,7 +519,7 @@ describe("images read straight from the body", () => {
         { bytesBase64Encoded: b64("jpeg2"), mimeType: "image/jpeg" },
       ],
     };
-    const parsed = parseImagesJson(chunks(json), IMAGEN_IMAGE_KEYS)!;
+    const parsed = scanImagesJson(chunks(json), IMAGEN_IMAGE_KEYS)!;
     expect(parsed.images.size).toBe(2);
     const outcome = fromImagenResponse(parsed.json, 3, "1024x1024", parsed.images);
     expect(outcome).toEqual(fromImagenResponse(json, 3, "1024x1024"));
@@ -541,7 +541,7 @@ describe("images read straight from the body", () => {
       ],
       usageMetadata: { promptTokenCount: 20, candidatesTokenCount: 1290 },
     };
-    const parsed = parseImagesJson(chunks(json), GEMINI_IMAGE_KEYS)!;
+    const parsed = scanImagesJson(chunks(json), GEMINI_IMAGE_KEYS)!;
     expect(parsed.images.size).toBe(1);
     const outcome = fromGeminiResponse(parsed.json, "1024x1024", parsed.images);
     expect(outcome).toEqual(fromGeminiResponse(json, "1024x1024"));

@@ -5,7 +5,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayError } from "../../src/errors/errors.ts";
 import { sendUpstream } from "../../src/providers/http.ts";
-import { parseImagesJson } from "../../src/providers/image-json.ts";
+import { parseImagesJson, SMALL_BODY, scanImagesJson } from "../../src/providers/image-json.ts";
 
 const IMG = Buffer.from("a small image, not really a PNG \u00ff\u0000\u0001").toString("base64");
 const IMG2 = Buffer.from("another one!").toString("base64");
@@ -31,7 +31,7 @@ function split(body: string | Buffer, cuts: readonly number[] = []): Buffer[] {
 
 /** The parsed JSON with each marker replaced by its image (canonical): compare with `parsed(body)`. */
 function resolved(body: string, cuts: readonly number[] = []): unknown {
-  const result = parseImagesJson(split(body, cuts));
+  const result = scanImagesJson(split(body, cuts));
   if (result === undefined) return undefined;
   return canonical(
     JSON.parse(JSON.stringify(result.json), (_key, v) =>
@@ -47,7 +47,7 @@ function parsed(body: string): unknown {
 
 /** The values read as images, in order, as base64; [] when none was (or the scan gave up). */
 function images(body: string, cuts: readonly number[] = []): string[] {
-  return [...parseImagesJson(split(body, cuts))!.images.values()].map((b) => b.toString("base64"));
+  return [...scanImagesJson(split(body, cuts))!.images.values()].map((b) => b.toString("base64"));
 }
 
 /** Every way of cutting `body` in two, and (for short bodies) in three. */
@@ -94,23 +94,23 @@ describe("which values are read as images", () => {
   it("leaves non-string values to the parser", () => {
     const body = `{"data":[{"b64_json":null,"url":"https://x"}]}`;
     expect(images(body)).toEqual([]);
-    expect(parseImagesJson(Buffer.from(body))!.json).toEqual(JSON.parse(body));
+    expect(scanImagesJson([Buffer.from(body)])!.json).toEqual(JSON.parse(body));
   });
 
   it("reads the keys it is given, and only those", () => {
     const body = `{"predictions":[{"bytesBase64Encoded":"${IMG}","mimeType":"image/png"}],"b64_json":"${IMG2}"}`;
-    const result = parseImagesJson(Buffer.from(body), ["bytesBase64Encoded"])!;
+    const result = scanImagesJson([Buffer.from(body)], ["bytesBase64Encoded"])!;
     expect([...result.images.values()].map((b) => b.toString("base64"))).toEqual([IMG]);
     expect((result.json as { b64_json: string }).b64_json).toBe(IMG2);
     expect(images(body)).toEqual([IMG2]);
-    expect(parseImagesJson(Buffer.from(body), [])!.json).toEqual(JSON.parse(body));
+    expect(scanImagesJson([Buffer.from(body)], [])!.json).toEqual(JSON.parse(body));
   });
 });
 
 describe("parseImagesJson", () => {
   it("reads the images as bytes and parses the rest", () => {
     const body = `{"created":1,"data":[{"b64_json":"${IMG}"},{"b64_json":"${IMG2}"}],"usage":{"total_tokens":3}}`;
-    const result = parseImagesJson(Buffer.from(body))!;
+    const result = scanImagesJson([Buffer.from(body)])!;
     expect(result.images.size).toBe(2);
     const data = (result.json as { data: { b64_json: string }[] }).data;
     expect(result.images.get(data[0]!.b64_json)!.toString("base64")).toBe(IMG);
@@ -125,7 +125,7 @@ describe("parseImagesJson", () => {
       `{"data":[{"b64_json":"QUJD\\/REVG"}]}`,
     ]) {
       expect(images(body), body).toEqual([]);
-      expect(parseImagesJson(Buffer.from(body))!.json).toEqual(JSON.parse(body));
+      expect(scanImagesJson([Buffer.from(body)])!.json).toEqual(JSON.parse(body));
     }
   });
 
@@ -135,12 +135,12 @@ describe("parseImagesJson", () => {
       expect(resolved(body), v).toEqual(parsed(body));
     }
     // A raw control character is not JSON: the whole parse rejects the body.
-    expect(parseImagesJson(Buffer.from(`{"data":[{"b64_json":"QU\u0001JD"}]}`))).toBeUndefined();
+    expect(scanImagesJson([Buffer.from(`{"data":[{"b64_json":"QU\u0001JD"}]}`)])).toBeUndefined();
   });
 
   it("accepts unpadded and padding-only values as Buffer.from would", () => {
     for (const v of ["QUI", "QQ", "QUI=", "QQ==", "QUJD", "QUI==", "QUJD=", "=", "=="]) {
-      const result = parseImagesJson(Buffer.from(`{"data":[{"b64_json":"${v}"}]}`))!;
+      const result = scanImagesJson([Buffer.from(`{"data":[{"b64_json":"${v}"}]}`)])!;
       expect(result.images.size, v).toBe(1);
       expect([...result.images.values()][0], v).toEqual(Buffer.from(v, "base64"));
     }
@@ -148,27 +148,27 @@ describe("parseImagesJson", () => {
 
   it("leaves an empty value an empty string, not a marker", () => {
     const body = `{"data":[{"b64_json":""},{"b64_json":"${IMG}"}]}`;
-    const result = parseImagesJson(Buffer.from(body))!;
+    const result = scanImagesJson([Buffer.from(body)])!;
     expect(images(body)).toEqual([IMG]);
     expect((result.json as { data: { b64_json: string }[] }).data[0]!.b64_json).toBe("");
     expect(resolved(body)).toEqual(parsed(body));
   });
 
   it("is undefined for a body that is not JSON", () => {
-    expect(parseImagesJson(Buffer.from("not json"))).toBeUndefined();
-    expect(parseImagesJson(Buffer.from(`{"data":[{"b64_json":"${IMG}"}]`))).toBeUndefined();
-    expect(parseImagesJson(Buffer.from(`{"b64_json":"${IMG}" "x":1}`))).toBeUndefined();
-    expect(parseImagesJson(Buffer.from(`{"data":[{"b64_json":"QUJD`))).toBeUndefined();
-    expect(parseImagesJson(Buffer.from(`{"data":[{"revised_prompt":"abc\\"}]}`))).toBeUndefined();
-    expect(parseImagesJson(Buffer.from(`{"a":"b64_json":"QUJD"}`))).toBeUndefined();
-    expect(parseImagesJson(Buffer.from(`{"data":[{"b64_json"`))).toBeUndefined();
-    expect(parseImagesJson([])).toBeUndefined();
+    expect(scanImagesJson([Buffer.from("not json")])).toBeUndefined();
+    expect(scanImagesJson([Buffer.from(`{"data":[{"b64_json":"${IMG}"}]`)])).toBeUndefined();
+    expect(scanImagesJson([Buffer.from(`{"b64_json":"${IMG}" "x":1}`)])).toBeUndefined();
+    expect(scanImagesJson([Buffer.from(`{"data":[{"b64_json":"QUJD`)])).toBeUndefined();
+    expect(scanImagesJson([Buffer.from(`{"data":[{"revised_prompt":"abc\\"}]}`)])).toBeUndefined();
+    expect(scanImagesJson([Buffer.from(`{"a":"b64_json":"QUJD"}`)])).toBeUndefined();
+    expect(scanImagesJson([Buffer.from(`{"data":[{"b64_json"`)])).toBeUndefined();
+    expect(scanImagesJson([])).toBeUndefined();
   });
 
   it("takes no key with an escape in it for an image key", () => {
     const body = `{"\\"b64_json":"${IMG}","b\\u0036\\u0034_json":"${IMG2}","\\\\b64_json":"${IMG}"}`;
     expect(images(body)).toEqual([]);
-    expect(parseImagesJson(Buffer.from(body))!.json).toEqual(JSON.parse(body));
+    expect(scanImagesJson([Buffer.from(body)])!.json).toEqual(JSON.parse(body));
   });
 
   it("handles a b64_json key anywhere, and a key spelled with an escape", () => {
@@ -236,13 +236,13 @@ describe("a body in chunks", () => {
     for (const v of ["QUJD", "QUI=", "QUI", "QQ==", "QQ=", "QQ", "QUJDRA==", "QUJDREU=", "=="]) {
       const text = `{"data":[{"b64_json":"${v}"}]}`;
       for (const cuts of everyCut(text)) {
-        expect(parseImagesJson(split(text, cuts))!.images.values().next().value, `${v} ${cuts}`).toEqual(
+        expect(scanImagesJson(split(text, cuts))!.images.values().next().value, `${v} ${cuts}`).toEqual(
           Buffer.from(v, "base64"),
         );
       }
     }
     const empty = `{"data":[{"b64_json":""}]}`;
-    for (const cuts of everyCut(empty)) expect(parseImagesJson(split(empty, cuts))!.json, String(cuts)).toEqual(JSON.parse(empty));
+    for (const cuts of everyCut(empty)) expect(scanImagesJson(split(empty, cuts))!.json, String(cuts)).toEqual(JSON.parse(empty));
   });
 
   it("falls back to JSON.parse's answer wherever the chunks are cut", () => {
@@ -259,7 +259,7 @@ describe("a body in chunks", () => {
       }
     }
     for (const text of [`{"data":[{"b64_json":"QU\u0001JD"}]}`, `{"data":[{"b64_json":"QUJD`, `{"a":"b64_json":"QUJD"}`]) {
-      for (const cuts of everyCut(text)) expect(parseImagesJson(split(text, cuts)), `${text} ${cuts}`).toBeUndefined();
+      for (const cuts of everyCut(text)) expect(scanImagesJson(split(text, cuts)), `${text} ${cuts}`).toBeUndefined();
     }
   });
 
@@ -269,7 +269,7 @@ describe("a body in chunks", () => {
     const n = text.length;
     for (const size of [1000, 4095, 16_384, 65_536, 65_537, 100_003, n]) {
       const cuts = Array.from({ length: Math.ceil(n / size) - 1 }, (_, i) => (i + 1) * size);
-      const image = [...parseImagesJson(split(text, cuts))!.images.values()][0]!;
+      const image = [...scanImagesJson(split(text, cuts))!.images.values()][0]!;
       expect(image.equals(bytes), String(size)).toBe(true);
       expect(image.buffer.byteLength, String(size)).toBe(bytes.length);
     }
@@ -358,5 +358,20 @@ describe("from a live upstream", () => {
     expect(err).toBeInstanceOf(GatewayError);
     expect((err as GatewayError).code).toBe("upstream_response_too_large");
     expect((await call("/ok", Buffer.byteLength(bigBody))).status).toBe(200);
+  });
+});
+
+describe("parseImagesJson by size", () => {
+  it("parses a small body whole (values stay base64) and scans a large one (values decoded)", () => {
+    const small = `{"data":[{"b64_json":"${Buffer.from("tiny").toString("base64")}"}]}`;
+    const parsedSmall = parseImagesJson(Buffer.from(small))!;
+    expect(parsedSmall.images.size).toBe(0);
+    expect(parsedSmall.json).toEqual(JSON.parse(small));
+
+    const image = Buffer.alloc(SMALL_BODY, 7);
+    const large = `{"created":1,"data":[{"b64_json":"${image.toString("base64")}"}]}`;
+    const parsedLarge = parseImagesJson([Buffer.from(large.slice(0, 100)), Buffer.from(large.slice(100))])!;
+    expect([...parsedLarge.images.values()]).toEqual([image]);
+    expect((parsedLarge.json as { created: number }).created).toBe(1);
   });
 });
