@@ -49,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
   }
   for (const w of config.warnings) logger.log("warn", w);
 
-  const telemetry = createTelemetry({
+  const telemetry = await createTelemetry({
     env: config.env,
     logFormat: dev ? "pretty" : "json",
     capturePrompts: config.capturePrompts,

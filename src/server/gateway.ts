@@ -72,7 +72,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     startDrain = resolve;
   });
 
-  const telemetry = options.telemetry ?? createTelemetry({ env: config.env, logFormat: "none" });
+  const telemetry = options.telemetry ?? (await createTelemetry({ env: config.env, logFormat: "none" }));
   const keys = new KeyRing(config.masterKey, config.keys);
   registerSecrets(configSecrets(config));
   // Spend matters only for budgets; without one nothing is written to disk.

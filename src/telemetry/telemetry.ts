@@ -7,10 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { context, type Logger as OtelLogger, type Meter, propagation, type Tracer } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http";
-import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, type LogRecordExporter, LoggerProvider, type LogRecordProcessor, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
 import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
@@ -69,7 +66,12 @@ export function otlpUrl(env: Env, signal: "TRACES" | "METRICS" | "LOGS"): string
   return base ? `${base.replace(/\/+$/, "")}/v1/${signal.toLowerCase()}` : undefined;
 }
 
-export function createTelemetry(options: TelemetryOptions): Telemetry {
+/**
+ * The OTLP exporters are imported only when a variable asks for them: with their protobuf
+ * and transport code they are a tenth of the gateway's heap, and every full collection
+ * walks the heap (bench/PROFILE.md).
+ */
+export async function createTelemetry(options: TelemetryOptions): Promise<Telemetry> {
   ensureContext();
   const { env } = options;
   const resource = resourceFromAttributes({
@@ -80,7 +82,10 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const spanProcessors: SpanProcessor[] = [];
   if (options.spanExporter) spanProcessors.push(new SimpleSpanProcessor({ exporter: options.spanExporter }));
   const tracesUrl = otlpUrl(env, "TRACES");
-  if (tracesUrl) spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) }));
+  if (tracesUrl) {
+    const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
+    spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) }));
+  }
   // Without an exporter spans are not recorded (and `tracing` is false: no span is even
   // started, except to carry a caller's trace context to the request's log record).
   const tracerProvider = new TracerProvider({
@@ -93,6 +98,7 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const readers: IMetricReader[] = [prometheus, ...(options.metricReaders ?? [])];
   const metricsUrl = otlpUrl(env, "METRICS");
   if (metricsUrl) {
+    const { OTLPMetricExporter } = await import("@opentelemetry/exporter-metrics-otlp-http");
     const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 15_000;
     readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: metricsUrl }), exportIntervalMillis: interval }));
   }
@@ -101,7 +107,10 @@ export function createTelemetry(options: TelemetryOptions): Telemetry {
   const logProcessors: LogRecordProcessor[] = [];
   if (options.logExporter) logProcessors.push(new SimpleLogRecordProcessor({ exporter: options.logExporter }));
   const logsUrl = otlpUrl(env, "LOGS");
-  if (logsUrl) logProcessors.push(new BatchLogRecordProcessor({ exporter: new OTLPLogExporter({ url: logsUrl }) }));
+  if (logsUrl) {
+    const { OTLPLogExporter } = await import("@opentelemetry/exporter-logs-otlp-http");
+    logProcessors.push(new BatchLogRecordProcessor({ exporter: new OTLPLogExporter({ url: logsUrl }) }));
+  }
   const format = options.logFormat ?? "json";
   // JSON lines are batched (one write per batch, off the request path); readable lines are for a person, at once.
   if (format === "json") logProcessors.push(new BatchLogRecordProcessor({ exporter: new JsonLinesLogExporter(), scheduledDelayMillis: 200 }));

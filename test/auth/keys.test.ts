@@ -172,7 +172,7 @@ describe("gRPC and Connect", () => {
 describe("secrets", () => {
   it("never puts a key in logs, metrics or error messages", async () => {
     const logs = new InMemoryLogRecordExporter();
-    telemetry = createTelemetry({ env: {}, logFormat: "none", logExporter: logs });
+    telemetry = await createTelemetry({ env: {}, logFormat: "none", logExporter: logs });
     stack = await startStack({ yaml: keysYaml(), telemetry });
     await sdk(TEAM_KEY).images.generate({ ...tiny, model: "cheap" });
     await sdk(TEAM_KEY).images.generate({ ...tiny, model: "hq" }).catch(() => {});

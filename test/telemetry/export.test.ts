@@ -53,7 +53,7 @@ async function startReceiver(): Promise<{ url: string; received: Received[] }> {
 describe("OTLP/HTTP export", () => {
   it("sends traces, metrics and logs to the collector the standard variables name", async () => {
     const receiver = await startReceiver();
-    telemetry = createTelemetry({
+    telemetry = await createTelemetry({
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "imagegate-test" },
       logFormat: "none",
     });

@@ -25,10 +25,10 @@ afterEach(async () => {
   telemetry = undefined;
 });
 
-function withExporters() {
+async function withExporters() {
   const spans = new InMemorySpanExporter();
   const logs = new InMemoryLogRecordExporter();
-  telemetry = createTelemetry({ env: {}, logFormat: "none", spanExporter: spans, logExporter: logs });
+  telemetry = await createTelemetry({ env: {}, logFormat: "none", spanExporter: spans, logExporter: logs });
   return { spans, logs, telemetry };
 }
 
@@ -46,7 +46,7 @@ function sum(families: ReturnType<typeof parsePrometheus>, name: string, labels:
 
 describe("traces", () => {
   it("makes a SERVER span per request under the caller's trace, and a CLIENT span per upstream attempt", async () => {
-    const { spans, telemetry } = withExporters();
+    const { spans, telemetry } = await withExporters();
     stack = await startStack({ telemetry });
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "x", maxRetries: 0 });
@@ -85,7 +85,7 @@ describe("traces", () => {
   });
 
   it("marks gRPC calls as grpc and records retries and fallbacks as events on the request span", async () => {
-    const { spans, telemetry } = withExporters();
+    const { spans, telemetry } = await withExporters();
     stack = await startMultiStack(
       [
         { id: "primary", group: "hq" },
@@ -113,7 +113,7 @@ describe("traces", () => {
 
 describe("logs", () => {
   it("writes one structured record per request, without the prompt or any key", async () => {
-    const { logs, telemetry } = withExporters();
+    const { logs, telemetry } = await withExporters();
     stack = await startStack({ telemetry });
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "sk-client-secret-123", maxRetries: 0 });
     await client.images.generate({ model: "dall-e-3", prompt: "a private lighthouse", quality: "hd", response_format: "b64_json" });
