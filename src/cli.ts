@@ -8,7 +8,6 @@ import { parseArgs } from "node:util";
 import { loadCatalog } from "./catalog/catalog.ts";
 import { ConfigError, type Env } from "./config/env.ts";
 import { type GatewayConfig, loadConfigFile, parseConfig, parsePort } from "./config/load.ts";
-import { startDevProviders } from "./dev/dev.ts";
 import { createLogger, type Logger } from "./log/logger.ts";
 import { type Gateway, startGateway } from "./server/gateway.ts";
 import { createTelemetry } from "./telemetry/telemetry.ts";
@@ -38,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
   let config: GatewayConfig;
   let closeProviders = async () => {};
   if (dev) {
+    // Loaded only here: `serve` never needs the emulators (nor their memory).
+    const { startDevProviders } = await import("./dev/dev.ts");
     const providers = await startDevProviders();
     closeProviders = providers.close;
     const env: Env = { ...process.env, ...providers.env, ...overrides };
