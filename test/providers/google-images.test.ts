@@ -273,20 +273,7 @@ describe("Gemini responses and refusals", () => {
 
   it("takes inlineData parts among text parts, with usage split by modality", () => {
     const { result, refusal } = fromGeminiResponse(
-      {
-        candidates: [
-          {
-            content: {
-              parts: [
-                { text: "Here you go" },
-                { inlineData: { mimeType: "image/png", data: b64("img") } },
-              ],
-            },
-            finishReason: "STOP",
-          },
-        ],
-        usageMetadata,
-      },
+      geminiImageAnswer(usageMetadata),
       "1024x1024",
     );
     expect(refusal).toBeUndefined();
@@ -527,20 +514,7 @@ describe("images read straight from the body", () => {
   });
 
   it("Gemini: the same answer as from the parsed JSON, with the bytes decoded once", () => {
-    const json = {
-      candidates: [
-        {
-          content: {
-            parts: [
-              { text: "Here you go" },
-              { inlineData: { mimeType: "image/png", data: b64("img") } },
-            ],
-          },
-          finishReason: "STOP",
-        },
-      ],
-      usageMetadata: { promptTokenCount: 20, candidatesTokenCount: 1290 },
-    };
+    const json = geminiImageAnswer({ promptTokenCount: 20, candidatesTokenCount: 1290 });
     const parsed = scanImagesJson(chunks(json), GEMINI_IMAGE_KEYS)!;
     expect(parsed.images.size).toBe(1);
     const outcome = fromGeminiResponse(parsed.json, "1024x1024", parsed.images);
@@ -548,3 +522,16 @@ describe("images read straight from the body", () => {
     expect(outcome.result.images[0]!.bytes).toBe([...parsed.images.values()][0]);
   });
 });
+
+/** A Gemini answer with a text part and one image part. */
+function geminiImageAnswer(usageMetadata: object) {
+  return {
+    candidates: [
+      {
+        content: { parts: [{ text: "Here you go" }, { inlineData: { mimeType: "image/png", data: b64("img") } }] },
+        finishReason: "STOP",
+      },
+    ],
+    usageMetadata,
+  };
+}
