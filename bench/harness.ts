@@ -262,7 +262,7 @@ function gatewayYaml(up: Upstreams, slowMs: number): string {
 }
 
 /** The node flags `npm start` and `bin/imagegate.mjs` run the gateway with (a test keeps them equal). */
-export const GATEWAY_NODE_FLAGS = ["--max-semi-space-size=4"];
+export const GATEWAY_NODE_FLAGS = ["--max-semi-space-size=16"];
 
 async function startStack(settings: BenchSettings, log: (line: string) => void): Promise<Stack> {
   const started: Child[] = [];
