@@ -13,11 +13,15 @@ import type { DeploymentParams } from "../config/schema.ts";
 import { type ErrorKind, GatewayError, invalidParam } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
+import { type DecodedImages, imageBytes, NO_IMAGES, parseImagesJson } from "./image-json.ts";
 import { fanOut, requireImages } from "./results.ts";
 import type { GeneratedImage, GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str } from "./json.ts";
 
 const PROVIDER = "Bedrock";
+
+/** Where a 200 answer holds its images: SDXL `artifacts[].base64`, SD3/Titan/Nova `images[]`. */
+export const BEDROCK_IMAGE_KEYS: readonly string[] = ["base64", "images"];
 
 /** SigV4 signs Bedrock Runtime as `bedrock`, not `bedrock-runtime`. */
 export const BEDROCK_SIGNING_SERVICE = "bedrock";
@@ -215,7 +219,8 @@ interface FamilyRules {
     spec: ModelSpec,
   ): { width: number; height: number; aspectRatio?: string };
   body(plan: BedrockPlan, count: number, seed: number | undefined): BedrockRequestBody;
-  parse(json: unknown, plan: BedrockPlan, count: number): GenerationResult;
+  /** `decoded`: images `image-json.ts` already read, by the marker standing in for them in `json`. */
+  parse(json: unknown, plan: BedrockPlan, count: number, decoded: DecodedImages): GenerationResult;
   /**
    * Whether an unset seed means a fixed one upstream (Titan 42, Nova 12): calls of a fan-out
    * then need seeds of their own, or every call would return the same images.
@@ -415,17 +420,18 @@ export function fromBedrockResponse(
   json: unknown,
   plan: BedrockPlan,
   count: number,
+  decoded: DecodedImages = NO_IMAGES,
 ): GenerationResult {
   if (json === null || typeof json !== "object" || Array.isArray(json))
     throw malformedBody("the body is not a JSON object", PROVIDER);
-  return FAMILIES[plan.family].parse(json, plan, count);
+  return FAMILIES[plan.family].parse(json, plan, count, decoded);
 }
 
 /**
  * SDXL artifacts: SUCCESS is an image; CONTENT_FILTERED is filtered (it may carry a blurred
  * image, which is never returned); ERROR fails the call.
  */
-function fromSdxlResponse(json: unknown, plan: BedrockPlan): GenerationResult {
+function fromSdxlResponse(json: unknown, plan: BedrockPlan, _count: number, decoded: DecodedImages): GenerationResult {
   const { artifacts } = json as SdxlResponse;
   if (!Array.isArray(artifacts)) throw malformedBody("the body has no `artifacts` array", PROVIDER);
   const images: GeneratedImage[] = [];
@@ -439,13 +445,13 @@ function fromSdxlResponse(json: unknown, plan: BedrockPlan): GenerationResult {
     if (reason === "ERROR") throw modelFailure(`artifact ${i} finished with ERROR`);
     const b64 = str(artifact?.base64);
     if (b64 === undefined || b64 === "") throw malformedBody(`artifacts[${i}] has no base64 image`, PROVIDER);
-    images.push({ bytes: Buffer.from(b64, "base64"), mimeType: "image/png" });
+    images.push({ bytes: imageBytes(b64, decoded), mimeType: "image/png" });
   });
   return { images, filtered, size: sizeOf(plan) };
 }
 
 /** SD3 / Stable Image: `finish_reasons[i]` null is success, "Filter reason: …" is filtered. */
-function fromSd3Response(json: unknown, plan: BedrockPlan): GenerationResult {
+function fromSd3Response(json: unknown, plan: BedrockPlan, _count: number, decoded: DecodedImages): GenerationResult {
   const body = json as Sd3Response;
   if (!Array.isArray(body.images)) throw malformedBody("the body has no `images` array", PROVIDER);
   const images = body.images as unknown[];
@@ -462,7 +468,7 @@ function fromSd3Response(json: unknown, plan: BedrockPlan): GenerationResult {
     if (reason !== undefined) throw modelFailure(`finish reason '${reason.slice(0, 100)}'`);
     const b64 = str(images[i]);
     if (b64 === undefined || b64 === "") throw malformedBody(`images[${i}] is not a base64 image`, PROVIDER);
-    out.push({ bytes: Buffer.from(b64, "base64"), mimeType });
+    out.push({ bytes: imageBytes(b64, decoded), mimeType });
   }
   const result: GenerationResult = { images: out, filtered, size: sizeOf(plan) };
   if (plan.outputFormat !== undefined) result.outputFormat = plan.outputFormat;
@@ -477,6 +483,7 @@ function fromAmazonImageResponse(
   json: unknown,
   plan: BedrockPlan,
   count: number,
+  decoded: DecodedImages,
 ): GenerationResult {
   const body = json as AmazonImageResponse;
   const error = str(body.error);
@@ -485,7 +492,7 @@ function fromAmazonImageResponse(
   const images = (list ?? []).map((b64, i) => {
     if (typeof b64 !== "string" || b64 === "")
       throw malformedBody(`images[${i}] is not a base64 image`, PROVIDER);
-    return { bytes: Buffer.from(b64, "base64"), mimeType: "image/png" };
+    return { bytes: imageBytes(b64, decoded), mimeType: "image/png" };
   });
   if (error !== undefined && !isContentFilterMessage(error) && images.length === 0)
     throw modelFailure(error.slice(0, 200));
@@ -750,9 +757,9 @@ async function invoke(
     timeoutMs: deployment.timeoutMs,
   });
   if (res.status !== 200) throw fromBedrockError(res);
-  const json = parseJson(res.body);
-  if (json === undefined) throw malformedBody("the body is not JSON", PROVIDER);
-  return fromBedrockResponse(json, plan, count);
+  const parsed = parseImagesJson(res.chunks, BEDROCK_IMAGE_KEYS, call.allocate);
+  if (parsed === undefined) throw malformedBody("the body is not JSON", PROVIDER);
+  return fromBedrockResponse(parsed.json, plan, count, parsed.images);
 }
 
 export const bedrockAdapter: ProviderAdapter = {

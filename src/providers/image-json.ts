@@ -4,7 +4,8 @@
  * into one JS string: a small scanner walks the chunks in order, decodes each `"b64_json":"…"`
  * value straight from them into a Buffer of exactly its size (at most 64 KiB of base64 text
  * at a time, young-generation strings), and only the rest of the body, each value replaced by
- * a marker, is JSON-parsed. Which keys hold images is data, so other adapters can name theirs.
+ * a marker, is JSON-parsed. Which keys hold images is data, so other adapters can name theirs;
+ * a key's value may also be a list of images (Bedrock's `"images": ["…", "…"]`).
  *
  * Anything unusual (an escape inside a value, a character that is not base64, a body the
  * scan does not understand) falls back to parsing the whole body, so the answer is always
@@ -16,6 +17,8 @@ import type { Allocate } from "../runtime/buffer-pool.ts";
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
+const COMMA = 0x2c;
+const OPEN_BRACKET = 0x5b;
 const EQUALS = 0x3d;
 
 /** The keys whose string values are base64 images in OpenAI's (and Azure's) answer. */
@@ -33,7 +36,18 @@ export interface ParsedImagesBody {
   images: ReadonlyMap<string, Buffer>;
 }
 
-const NONE: ReadonlyMap<string, Buffer> = new Map();
+/** Images already decoded, by the marker that stands in for each in the parsed JSON. */
+export type DecodedImages = ReadonlyMap<string, Buffer>;
+export const NO_IMAGES: DecodedImages = new Map();
+const NONE = NO_IMAGES;
+
+/**
+ * An image value of the parsed JSON as bytes: the decoded image its marker stands for, or
+ * (a body parsed whole) the base64 string decoded now.
+ */
+export function imageBytes(value: string, decoded: DecodedImages): Buffer {
+  return decoded.get(value) ?? Buffer.from(value, "base64");
+}
 
 /**
  * The body's JSON with the string values of `keys` (anywhere in it) read as bytes;
@@ -70,8 +84,10 @@ const OUTSIDE = 0; // outside any string
 const IN_STRING = 1; // inside a string that is not an image value
 const IN_ESCAPE = 2; // right after a backslash in such a string
 const AFTER_KEY = 3; // after a string that names an image key: a colon makes it a key
-const AFTER_COLON = 4; // after `"key":`; a quote opens an image value
+const AFTER_COLON = 4; // after `"key":`; a quote opens an image value, a bracket a list of them
 const IN_IMAGE = 5; // inside an image value
+const IN_LIST = 6; // in `"key": [`, before an element: a quote opens an image value
+const AFTER_ELEMENT = 7; // after an image value in such a list: a comma, or the closing bracket
 
 /**
  * Walks a JSON body chunk by chunk. Relies on JSON's shape: outside strings there are no
@@ -98,6 +114,8 @@ class ImageValueScanner {
   #value: Buffer[] = [];
   #valueLength = 0;
   #failed = false;
+  /** The current image value is an element of a list (Bedrock's `"images": ["…", "…"]`). */
+  #inList = false;
 
   constructor(keys: readonly string[], allocate: Allocate) {
     this.#allocate = allocate;
@@ -155,23 +173,33 @@ class ImageValueScanner {
           i++;
           break;
         case AFTER_KEY:
-        case AFTER_COLON: {
+        case AFTER_COLON:
+        case IN_LIST:
+        case AFTER_ELEMENT: {
           i = skipSpace(chunk, i);
           if (i === n) break;
           const c = chunk[i];
-          if (this.#state === AFTER_KEY && c === COLON) {
+          const state = this.#state;
+          if (state === AFTER_KEY && c === COLON) {
             this.#state = AFTER_COLON;
             i++;
-          } else if (this.#state === AFTER_COLON && c === QUOTE) {
+          } else if (state === AFTER_COLON && c === OPEN_BRACKET) {
+            this.#state = IN_LIST;
+            i++;
+          } else if ((state === AFTER_COLON || state === IN_LIST) && c === QUOTE) {
+            this.#inList = state === IN_LIST;
             this.#rest.push(chunk.subarray(restFrom, i + 1));
             restFrom = -1;
             this.#value = [];
             this.#valueLength = 0;
             this.#state = IN_IMAGE;
             i++;
+          } else if (state === AFTER_ELEMENT && c === COMMA) {
+            this.#state = IN_LIST;
+            i++;
           } else {
-            // Not a key after all (a value, or malformed), or a value that is not a string
-            // (null, a number…): left to the parser.
+            // Not a key after all (a value, or malformed), a value that is not a string or a
+            // list of strings (null, a number, an object…), or the list's end: left to the parser.
             this.#state = OUTSIDE;
           }
           break;
@@ -199,7 +227,7 @@ class ImageValueScanner {
             }
             this.#value = [];
             restFrom = q;
-            this.#state = OUTSIDE;
+            this.#state = this.#inList ? AFTER_ELEMENT : OUTSIDE;
           }
           i = q + 1;
           break;

@@ -15,6 +15,7 @@ import {
 } from "../../src/gen/imagegate/v1/images_pb.js";
 import {
   BEDROCK_ERRORS,
+  BEDROCK_IMAGE_KEYS,
   bedrockBaseUrl,
   bedrockInvokeUrl,
   bedrockQuality,
@@ -31,6 +32,7 @@ import {
   toBedrockRequest,
 } from "../../src/providers/bedrock.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
+import { scanImagesJson } from "../../src/providers/image-json.ts";
 
 const catalog = loadCatalog();
 const spec = (model: string): ModelSpec => {
@@ -583,4 +585,31 @@ describe("invoke URL and SigV4", () => {
       errorType: "UnrecognizedClientException",
     });
   });
+});
+
+describe("images read from the answer's chunks", () => {
+  const b64 = (text: string) => Buffer.from(text).toString("base64");
+  /** `json` as its bytes cut into 7-byte chunks. */
+  const chunks = (json: unknown) => {
+    const buf = Buffer.from(JSON.stringify(json));
+    const out: Buffer[] = [];
+    for (let i = 0; i < buf.length; i += 7) out.push(buf.subarray(i, i + 7));
+    return out;
+  };
+  const answers: Array<[string, ModelSpec, unknown, number]> = [
+    ["SDXL", SDXL, { result: "success", artifacts: [{ seed: 1, base64: b64("png one"), finishReason: "SUCCESS" }, { seed: 2, base64: b64("blurred"), finishReason: "CONTENT_FILTERED" }] }, 1],
+    ["SD3", SD3, { seeds: [1, 2], finish_reasons: [null, null], images: [b64("png one"), b64("png two")] }, 2],
+    ["Titan", TITAN, { images: [b64("png one"), b64("png two")], error: null }, 2],
+  ];
+  for (const [name, spec, json, produced] of answers) {
+    it(`${name}: the same answer as from the parsed JSON, with the bytes decoded once`, () => {
+      const plan = planBedrockRequest(req({}), spec);
+      const parsed = scanImagesJson(chunks(json), BEDROCK_IMAGE_KEYS)!;
+      expect(parsed.images.size).toBeGreaterThanOrEqual(produced);
+      const result = fromBedrockResponse(parsed.json, plan, 2, parsed.images);
+      expect(result).toEqual(fromBedrockResponse(json, plan, 2));
+      expect(result.images).toHaveLength(produced);
+      for (const image of result.images) expect([...parsed.images.values()]).toContain(image.bytes);
+    });
+  }
 });

@@ -375,3 +375,51 @@ describe("parseImagesJson by size", () => {
     expect((parsedLarge.json as { created: number }).created).toBe(1);
   });
 });
+
+describe("a list of images under a key (Bedrock's `images`)", () => {
+  const KEYS = ["images"];
+  /** The parsed JSON with each marker replaced by its image's base64 (the inputs are canonical). */
+  function resolvedList(body: string, cuts: readonly number[]): unknown {
+    const result = scanImagesJson(split(body, cuts), KEYS);
+    if (result === undefined) return undefined;
+    return JSON.parse(JSON.stringify(result.json), (_key, v) =>
+      typeof v === "string" && result.images.has(v) ? result.images.get(v)!.toString("base64") : v,
+    );
+  }
+  function listImages(body: string, cuts: readonly number[]): string[] {
+    return [...scanImagesJson(split(body, cuts), KEYS)!.images.values()].map((b) => b.toString("base64"));
+  }
+
+  it("reads every element as an image, wherever the chunks are cut", () => {
+    const body = `{"seeds":[1,2], "images" : [ "${IMG}" ,"${IMG2}"],"finish_reasons":[null,null]}`;
+    for (const cuts of everyCut(body)) {
+      expect(listImages(body, cuts), String(cuts)).toEqual([IMG, IMG2]);
+      expect(resolvedList(body, cuts), String(cuts)).toEqual(JSON.parse(body));
+    }
+  });
+
+  it("leaves lists that are not all strings, and empty ones, to the parser", () => {
+    for (const body of [
+      `{"images":[],"n":1}`,
+      `{"images":[1,"${IMG}"]}`,
+      `{"images":["${IMG}",{"x":"${IMG2}"}],"tail":"${IMG2}"}`,
+      `{"images":[["${IMG}"]]}`,
+      `{"images":["${IMG}",""]}`,
+    ]) {
+      for (const cuts of [[], [9], [10], [11], [body.length - 3]]) {
+        expect(resolvedList(body, cuts), `${body} ${cuts}`).toEqual(JSON.parse(body));
+      }
+    }
+    expect(listImages(`{"images":[1,"${IMG}"]}`, [])).toEqual([]);
+    expect(listImages(`{"images":["${IMG}",{"x":"${IMG2}"}]}`, [])).toEqual([IMG]);
+  });
+
+  it("falls back to JSON.parse's answer when an element is not base64", () => {
+    const body = `{"images":["${IMG}","not base64!"]}`;
+    for (const cuts of everyCut(body)) {
+      const result = scanImagesJson(split(body, cuts), KEYS)!;
+      expect(result.images.size, String(cuts)).toBe(0);
+      expect(result.json).toEqual(JSON.parse(body));
+    }
+  });
+});
