@@ -31,8 +31,8 @@ export class BufferPool {
   readonly #minPooled: number;
   readonly #maxIdle: number;
   readonly #poison: boolean;
-  /** Idle ArrayBuffers by size class (a power of two). */
-  readonly #idle = new Map<number, ArrayBuffer[]>();
+  /** Idle ArrayBuffers by size class (a power of two), and the fewest idle since the last trim. */
+  readonly #idle = new Map<number, { free: ArrayBuffer[]; low: number }>();
   #idleBytes = 0;
 
   constructor(options: BufferPoolOptions = {}) {
@@ -54,8 +54,12 @@ export class BufferPool {
   take(size: number): { buf: Buffer; backing?: ArrayBuffer } {
     if (size < this.#minPooled || size === 0) return { buf: Buffer.allocUnsafe(size) };
     const cls = sizeClass(size);
-    const idle = this.#idle.get(cls)?.pop();
-    if (idle !== undefined) this.#idleBytes -= cls;
+    const list = this.#idle.get(cls);
+    const idle = list?.free.pop();
+    if (idle !== undefined) {
+      this.#idleBytes -= cls;
+      list!.low = Math.min(list!.low, list!.free.length);
+    }
     const backing = idle ?? Buffer.allocUnsafeSlow(cls).buffer;
     return { buf: Buffer.from(backing, 0, size), backing };
   }
@@ -67,11 +71,24 @@ export class BufferPool {
     if (this.#idleBytes + cls > this.#maxIdle) return;
     let list = this.#idle.get(cls);
     if (list === undefined) {
-      list = [];
+      list = { free: [], low: 0 };
       this.#idle.set(cls, list);
     }
-    list.push(backing);
+    list.free.push(backing);
     this.#idleBytes += cls;
+  }
+
+  /**
+   * Lets go of the memory no request needed since the last trim (per size class, the fewest
+   * buffers that sat idle all along), so that a burst of large images does not hold its
+   * peak memory forever. Call it periodically.
+   */
+  trim(): void {
+    for (const list of this.#idle.values()) {
+      const unused = list.free.splice(0, list.low);
+      for (const backing of unused) this.#idleBytes -= backing.byteLength;
+      list.low = list.free.length;
+    }
   }
 }
 

@@ -43,6 +43,8 @@ import { type Listener, listen } from "./listener.ts";
 import { type AnyNodeRequest, type AnyNodeResponse, type NodeRequest, type NodeResponse, restRoutesFrom, routeKey, serveRest, writeOpenAIError } from "./rest.ts";
 
 const MAX_URL_LENGTH = 8192;
+/** How often pooled memory that no request used since the last time is let go. */
+const BUFFER_TRIM_MS = 30_000;
 
 export interface GatewayOptions {
   config: GatewayConfig;
@@ -137,6 +139,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   const buffers = new BufferPool(options.bufferPool);
+  const trimBuffers = setInterval(() => buffers.trim(), BUFFER_TRIM_MS).unref();
 
   let inflight = 0;
   let idle: (() => void) | undefined;
@@ -222,6 +225,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         });
       }
       listener.closeConnections(true);
+      clearInterval(trimBuffers);
       await Promise.all([files.close(), downloader.close()]);
       if (!options.telemetry) await telemetry.shutdown();
       spend.close();

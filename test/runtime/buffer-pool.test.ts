@@ -59,3 +59,31 @@ describe("BufferPool", () => {
     expect([...buf].every((b) => b === 0xdb)).toBe(true);
   });
 });
+
+describe("BufferPool.trim", () => {
+  it("lets go of what sat idle since the last trim, and keeps what requests used", () => {
+    const pool = new BufferPool({ minPooledBytes: 1024 });
+    const burst = pool.lease();
+    for (let i = 0; i < 4; i++) burst.allocate(MiB);
+    burst.release();
+    expect(pool.idleBytes).toBe(4 * MiB);
+    pool.trim(); // nothing was idle all along since the (implicit) last trim: the burst just gave it back
+    expect(pool.idleBytes).toBe(4 * MiB);
+
+    // One request at a time uses one buffer: three sit idle for the whole interval.
+    for (let i = 0; i < 5; i++) {
+      const lease = pool.lease();
+      lease.allocate(MiB);
+      lease.release();
+    }
+    pool.trim();
+    expect(pool.idleBytes).toBe(1 * MiB);
+
+    // Unused for a whole interval: gone.
+    pool.trim();
+    expect(pool.idleBytes).toBe(0);
+    // And the pool works on.
+    const lease = pool.lease();
+    expect(lease.allocate(MiB).length).toBe(MiB);
+  });
+});
