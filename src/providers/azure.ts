@@ -14,7 +14,7 @@ import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { OPENAI_IMAGE_KEYS, parseImagesJson } from "./image-json.ts";
 import { fromOpenAIError, fromOpenAIResponse, type OpenAIImagesRequest, toOpenAIRequest } from "./openai.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
-import { untilAborted } from "./abort.ts";
+import { type FetchedToken, TokenCache } from "./token-cache.ts";
 import { parseJson } from "./json.ts";
 
 const PROVIDER_NAME = "Azure OpenAI";
@@ -102,79 +102,32 @@ export interface EntraCredentials {
   authorityHost: string;
 }
 
-interface CachedToken {
-  token?: string;
-  /** Past this, a new token is fetched (the old one still serves meanwhile). */
-  refreshAt: number;
-  /** Past this, the old token is no longer used. */
-  expiresAt: number;
-  pending?: Promise<string>;
-}
-
-/** Longest head start a refresh gets before the token expires. */
-const REFRESH_MARGIN_MS = 5 * 60 * 1000;
-/** Clock skew allowance: a token is not sent in its last minute. */
-const EXPIRY_SKEW_MS = 60 * 1000;
-
 /**
  * Entra ID client-credentials tokens
  * (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow),
- * cached per credential until shortly before they expire, with at most one request in
- * flight per credential however many calls want a token at once.
+ * one `TokenCache` per credential.
  */
 export class EntraTokenCache {
-  readonly #entries = new Map<string, CachedToken>();
+  readonly #caches = new Map<string, TokenCache>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
   }
 
-  async token(creds: EntraCredentials, timeoutMs: number, signal: AbortSignal): Promise<string> {
+  token(creds: EntraCredentials, timeoutMs: number, signal: AbortSignal): Promise<string> {
     const key = cacheKey(creds);
-    let entry = this.#entries.get(key);
-    if (entry === undefined) {
-      entry = { refreshAt: 0, expiresAt: 0 };
-      this.#entries.set(key, entry);
+    let cache = this.#caches.get(key);
+    if (cache === undefined) {
+      cache = new TokenCache(() => requestEntraToken(creds, timeoutMs), this.#now);
+      this.#caches.set(key, cache);
     }
-    const now = this.#now();
-    if (entry.token !== undefined && now < entry.refreshAt) return entry.token;
-    signal.throwIfAborted();
-    const pending = entry.pending ?? this.#refresh(entry, creds, timeoutMs);
-    // A refresh nobody waits for any more (early refresh, callers gone) must not fail unhandled;
-    // it is retried by the next call.
-    pending.catch(() => {});
-    if (entry.token !== undefined && now < entry.expiresAt) return entry.token;
-    return untilAborted(pending, signal);
+    return cache.get(signal);
   }
 
   /** Forgets the token of `creds` (Azure rejected it), so the next call fetches a new one. */
   invalidate(creds: EntraCredentials): void {
-    const entry = this.#entries.get(cacheKey(creds));
-    if (entry === undefined) return;
-    entry.token = undefined;
-    entry.refreshAt = 0;
-    entry.expiresAt = 0;
-  }
-
-  #refresh(entry: CachedToken, creds: EntraCredentials, timeoutMs: number): Promise<string> {
-    const pending = requestEntraToken(creds, timeoutMs).then(
-      ({ token, expiresInSeconds }) => {
-        const obtained = this.#now();
-        const lifetime = expiresInSeconds * 1000;
-        entry.token = token;
-        entry.expiresAt = obtained + lifetime - Math.min(EXPIRY_SKEW_MS, lifetime / 4);
-        entry.refreshAt = obtained + lifetime - Math.min(REFRESH_MARGIN_MS, lifetime / 2);
-        entry.pending = undefined;
-        return token;
-      },
-      (e: unknown) => {
-        entry.pending = undefined;
-        throw e;
-      },
-    );
-    entry.pending = pending;
-    return pending;
+    this.#caches.get(cacheKey(creds))?.invalidate();
   }
 }
 
@@ -188,7 +141,7 @@ export function entraTokenUrl(authorityHost: string, tenantId: string): string {
 }
 
 /** One form POST to the tenant's token endpoint; errors name the Entra error code, never the secret. */
-async function requestEntraToken(creds: EntraCredentials, timeoutMs: number): Promise<{ token: string; expiresInSeconds: number }> {
+async function requestEntraToken(creds: EntraCredentials, timeoutMs: number): Promise<FetchedToken> {
   const form = new URLSearchParams({
     grant_type: "client_credentials",
     client_id: creds.clientId,

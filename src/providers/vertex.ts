@@ -14,7 +14,7 @@ import { GatewayError } from "../errors/errors.ts";
 import { generateGoogleImages } from "./google-images.ts";
 import { first, safeUrl, sendUpstream } from "./http.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
-import { untilAborted } from "./abort.ts";
+import { type FetchedToken, TokenCache } from "./token-cache.ts";
 import { parseJsonObject as parseJson } from "./json.ts";
 
 export const VERTEX_DEFAULT_LOCATION = "us-central1";
@@ -23,8 +23,6 @@ const GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token";
 const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /** Google accepts assertions valid for at most an hour. */
 const ASSERTION_LIFETIME_SECONDS = 3600;
-/** Refresh this long before expiry (or a tenth of the lifetime, for short-lived tokens). */
-const REFRESH_MARGIN_MS = 5 * 60 * 1000;
 const TOKEN_TIMEOUT_MS = 30_000;
 const LABEL = "Vertex AI";
 
@@ -128,11 +126,6 @@ export async function signAssertion(
     .sign(privateKey);
 }
 
-export interface FetchedToken {
-  accessToken: string;
-  expiresInSeconds: number;
-}
-
 /** Exchanges a fresh assertion for an access token at the key's `token_uri`, used as given. */
 export async function requestAccessToken(key: ServiceAccountKey): Promise<FetchedToken> {
   const assertion = await signAssertion(key);
@@ -153,7 +146,7 @@ export async function requestAccessToken(key: ServiceAccountKey): Promise<Fetche
   if (res.status === 200 && typeof json?.access_token === "string" && json.access_token !== "") {
     const expires = Number(json.expires_in);
     return {
-      accessToken: json.access_token,
+      token: json.access_token,
       expiresInSeconds: Number.isFinite(expires) && expires > 0 ? expires : 3600,
     };
   }
@@ -172,51 +165,9 @@ export async function requestAccessToken(key: ServiceAccountKey): Promise<Fetche
   );
 }
 
-/**
- * One service account's access token: fetched on first use, reused until shortly before it
- * expires, then refreshed, with exactly one request in flight however many calls wait.
- * A caller that gives up stops waiting; the refresh carries on for the others.
- */
-export class AccessTokenCache {
-  readonly #fetch: () => Promise<FetchedToken>;
-  readonly #now: () => number;
-  #current: { value: string; refreshAt: number } | undefined;
-  #inflight: Promise<string> | undefined;
-
-  constructor(fetch: () => Promise<FetchedToken>, now: () => number = Date.now) {
-    this.#fetch = fetch;
-    this.#now = now;
-  }
-
-  get(signal: AbortSignal): Promise<string> {
-    const current = this.#current;
-    if (current !== undefined && this.#now() < current.refreshAt)
-      return Promise.resolve(current.value);
-    this.#inflight ??= this.#refresh().finally(() => {
-      this.#inflight = undefined;
-    });
-    return untilAborted(this.#inflight, signal);
-  }
-
-  /** Forgets the token (the upstream refused it), so the next call fetches another. */
-  invalidate(): void {
-    this.#current = undefined;
-  }
-
-  async #refresh(): Promise<string> {
-    const { accessToken, expiresInSeconds } = await this.#fetch();
-    const lifetimeMs = expiresInSeconds * 1000;
-    this.#current = {
-      value: accessToken,
-      refreshAt: this.#now() + lifetimeMs - Math.min(REFRESH_MARGIN_MS, lifetimeMs / 10),
-    };
-    return accessToken;
-  }
-}
-
 interface Account {
   key: ServiceAccountKey;
-  tokens: AccessTokenCache;
+  tokens: TokenCache;
 }
 
 /** Accounts by `vertex_credentials` value; a failed load is not kept, so a fixed file is picked up. */
@@ -227,7 +178,7 @@ function accountFor(credentials: string): Promise<Account> {
   if (account === undefined) {
     account = loadServiceAccount(credentials).then((key) => ({
       key,
-      tokens: new AccessTokenCache(() => requestAccessToken(key)),
+      tokens: new TokenCache(() => requestAccessToken(key)),
     }));
     account.catch(() => accounts.delete(credentials));
     accounts.set(credentials, account);

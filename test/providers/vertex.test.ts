@@ -27,9 +27,7 @@ import {
   CreateImageRequestSchema,
 } from "../../src/gen/imagegate/v1/images_pb.js";
 import {
-  AccessTokenCache,
   CLOUD_PLATFORM_SCOPE,
-  type FetchedToken,
   loadServiceAccount,
   signAssertion,
   vertexAdapter,
@@ -189,96 +187,6 @@ describe("signed assertion", () => {
       iat: 1_800_000_000,
       exp: 1_800_003_600,
     });
-  });
-});
-
-describe("AccessTokenCache", () => {
-  const signal = new AbortController().signal;
-
-  function counting(expiresInSeconds = 3600, gate?: Promise<void>) {
-    let calls = 0;
-    const fetch = async (): Promise<FetchedToken> => {
-      calls += 1;
-      const n = calls;
-      await (gate ?? Promise.resolve());
-      return { accessToken: `token-${n}`, expiresInSeconds };
-    };
-    return { fetch, calls: () => calls };
-  }
-
-  it("many concurrent callers share one fetch", async () => {
-    let open!: () => void;
-    const gate = new Promise<void>((r) => {
-      open = r;
-    });
-    const source = counting(3600, gate);
-    const cache = new AccessTokenCache(source.fetch);
-    const waiting = Array.from({ length: 50 }, () => cache.get(signal));
-    open();
-    expect(new Set(await Promise.all(waiting))).toEqual(new Set(["token-1"]));
-    expect(source.calls()).toBe(1);
-  });
-
-  it("reuses the token until 5 minutes before expiry, then refreshes once", async () => {
-    let now = 0;
-    const source = counting(3600);
-    const cache = new AccessTokenCache(source.fetch, () => now);
-    expect(await cache.get(signal)).toBe("token-1");
-    now = 3_299_000;
-    expect(await cache.get(signal)).toBe("token-1");
-    now = 3_300_000;
-    const again = await Promise.all([cache.get(signal), cache.get(signal), cache.get(signal)]);
-    expect(again).toEqual(["token-2", "token-2", "token-2"]);
-    expect(source.calls()).toBe(2);
-  });
-
-  it("short-lived tokens refresh a tenth of their life early", async () => {
-    let now = 0;
-    const source = counting(10);
-    const cache = new AccessTokenCache(source.fetch, () => now);
-    await cache.get(signal);
-    now = 8_999;
-    expect(await cache.get(signal)).toBe("token-1");
-    now = 9_000;
-    expect(await cache.get(signal)).toBe("token-2");
-  });
-
-  it("a failed fetch fails every waiter; the next call tries again", async () => {
-    let calls = 0;
-    const cache = new AccessTokenCache(async () => {
-      calls += 1;
-      if (calls === 1) throw new Error("token endpoint down");
-      return { accessToken: "ok", expiresInSeconds: 3600 };
-    });
-    const results = await Promise.allSettled([cache.get(signal), cache.get(signal)]);
-    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
-    expect(await cache.get(signal)).toBe("ok");
-    expect(calls).toBe(2);
-  });
-
-  it("a caller that gives up stops waiting; the refresh still serves the others", async () => {
-    let open!: () => void;
-    const gate = new Promise<void>((r) => {
-      open = r;
-    });
-    const source = counting(3600, gate);
-    const cache = new AccessTokenCache(source.fetch);
-    const quitter = new AbortController();
-    const gaveUp = cache.get(quitter.signal);
-    const patient = cache.get(signal);
-    quitter.abort(new Error("client left"));
-    await expect(gaveUp).rejects.toThrow("client left");
-    open();
-    expect(await patient).toBe("token-1");
-    expect(source.calls()).toBe(1);
-  });
-
-  it("invalidate() makes the next call fetch a new token", async () => {
-    const source = counting();
-    const cache = new AccessTokenCache(source.fetch);
-    await cache.get(signal);
-    cache.invalidate();
-    expect(await cache.get(signal)).toBe("token-2");
   });
 });
 
