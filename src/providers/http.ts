@@ -4,6 +4,7 @@
  */
 import { Agent, request } from "undici";
 import { GatewayError } from "../errors/errors.ts";
+import { deadline } from "../runtime/deadline.ts";
 
 // Connections per upstream origin: enough for every admitted request to wait on a slow upstream.
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 4096, pipelining: 1 });
@@ -47,19 +48,7 @@ export interface UpstreamRequest {
  * the query string (which may carry a key).
  */
 export async function sendUpstream(url: string, req: UpstreamRequest): Promise<ReceivedResponse> {
-  // One controller for the attempt, aborted by the caller or by the timer (cleared at the
-  // end). Not AbortSignal.timeout: once listened to, it is held (with everything its
-  // listeners reach) until it fires, long after the attempt is over. Not AbortSignal.any:
-  // undici then follows the composite signal, a measurable cost per request.
-  const attempt = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    attempt.abort(new DOMException("upstream timeout", "TimeoutError"));
-  }, req.timeoutMs);
-  const onCallerAbort = () => attempt.abort(req.signal.reason);
-  if (req.signal.aborted) onCallerAbort();
-  else req.signal.addEventListener("abort", onCallerAbort, { once: true });
+  const attempt = deadline(req.signal, req.timeoutMs, "upstream timeout");
   try {
     const res = await request(url, {
       dispatcher: agent,
@@ -72,7 +61,7 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<R
     return received(res.statusCode, res.headers, chunks);
   } catch (e) {
     if (req.signal.aborted) throw req.signal.reason ?? e;
-    if (timedOut) {
+    if (attempt.expired) {
       throw new GatewayError("timeout", `upstream ${safeUrl(url)} did not answer within ${req.timeoutMs / 1000} s`, {
         cause: e,
       });
@@ -84,8 +73,7 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<R
       cause: e,
     });
   } finally {
-    clearTimeout(timer);
-    req.signal.removeEventListener("abort", onCallerAbort);
+    attempt.dispose();
   }
 }
 

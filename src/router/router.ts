@@ -6,6 +6,7 @@
  * fallback groups in order. Safety refusals go only to `content_policy_fallbacks`.
  */
 import type { Allocate } from "../runtime/buffer-pool.ts";
+import { type Deadline, deadline } from "../runtime/deadline.ts";
 import type { Deployment } from "../config/deployment.ts";
 import type { RouterSettings } from "../config/schema.ts";
 import { type AttemptRecord, GatewayError } from "../errors/errors.ts";
@@ -64,9 +65,7 @@ interface Call {
   signal: AbortSignal;
   deadline: number;
   /** Aborts when `signal` does or the deadline passes: what attempts and waits listen to. */
-  routing: AbortSignal;
-  /** Whether the deadline passed (`routing` aborted by it). */
-  expired: boolean;
+  within: Deadline;
   listener: RouteListener;
   allocate: Allocate | undefined;
   attempts: AttemptRecord[];
@@ -111,34 +110,21 @@ export class Router {
     const { deployments: servable, refusal } = this.servable(group, request);
     if (servable.length === 0) throw refusal;
     const timeoutMs = (this.settings.timeout ?? DEFAULTS.timeoutSeconds) * 1000;
-    // One signal for the whole call, the caller's and the deadline together: linked by one
-    // listener rather than an AbortSignal.any per attempt (each costs more than a whole
-    // small request's routing). Not AbortSignal.timeout: once listened to, it is held (with
-    // everything its listeners reach) until it fires; this timer is cleared at the end.
-    const routing = new AbortController();
+    if (signal.aborted) throw signal.reason;
     const call: Call = {
       request,
       signal,
       deadline: this.now() + timeoutMs,
-      routing: routing.signal,
-      expired: false,
+      within: deadline(signal, timeoutMs, "request deadline"),
       listener,
       allocate,
       attempts: [],
       errors: [],
     };
-    if (signal.aborted) throw signal.reason;
-    const onAbort = () => routing.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const timer = setTimeout(() => {
-      call.expired = true;
-      routing.abort(new DOMException("request deadline", "TimeoutError"));
-    }, timeoutMs);
     try {
       return await this.routeCall(group, servable, call);
     } finally {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
+      call.within.dispose();
     }
   }
 
@@ -264,7 +250,7 @@ export class Router {
         const wait = this.retryWait(e, retries, call);
         if (wait === undefined) throw e;
         call.listener.onRetry?.(deployment, e, wait);
-        await this.sleep(wait, call.routing);
+        await this.sleep(wait, call.within.signal);
         if (call.signal.aborted) throw call.signal.reason;
       }
     }
@@ -324,14 +310,14 @@ export class Router {
       const result = await adapter.generate({
         deployment,
         request: call.request,
-        signal: call.routing,
+        signal: call.within.signal,
         allocate: call.allocate,
       });
       this.state.recordLatency(deployment.id, this.now() - started);
       return result;
     } catch (raw) {
       if (call.signal.aborted) throw call.signal.reason ?? raw;
-      const e = call.expired
+      const e = call.within.expired
         ? new GatewayError("timeout", `the request deadline of ${this.settings.timeout ?? DEFAULTS.timeoutSeconds} s passed`, { cause: raw })
         : raw;
       if (e instanceof GatewayError) {

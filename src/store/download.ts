@@ -11,6 +11,7 @@
  * - The body is capped in size (declared and actual), the whole download in time, and
  *   only image (or untyped) content is accepted. No credentials are ever sent.
  */
+import { type Deadline, deadline } from "../runtime/deadline.ts";
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
 import { Agent, request } from "undici";
@@ -63,30 +64,17 @@ export class ImageDownloader {
 
   /** Starts downloading `url`, an image `provider` answered with; the body streams. */
   async open(url: string, provider: Provider, signal: AbortSignal): Promise<Download> {
-    const { timeoutMs } = this.#settings;
-    // A timer cleared when the download ends: AbortSignal.timeout would hold its listeners
-    // (and what they reach) until it fires, long after the request is over.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new DOMException("download deadline", "TimeoutError")), timeoutMs);
-    const done = () => clearTimeout(timer);
-    const timeout = deadline.signal;
-    const combined = AbortSignal.any([signal, timeout]);
+    // Ends when the caller goes away or the time is up; disposed when the body has been read.
+    const within = deadline(signal, this.#settings.timeoutMs, "download deadline");
     try {
-      return await this.#follow(url, provider, signal, combined, timeout, done);
+      return await this.#follow(url, provider, signal, within);
     } catch (e) {
-      done();
+      within.dispose();
       throw e;
     }
   }
 
-  async #follow(
-    url: string,
-    provider: Provider,
-    signal: AbortSignal,
-    combined: AbortSignal,
-    timeout: AbortSignal,
-    done: () => void,
-  ): Promise<Download> {
+  async #follow(url: string, provider: Provider, signal: AbortSignal, within: Deadline): Promise<Download> {
     const { maxBytes, timeoutMs } = this.#settings;
     let current: URL;
     try {
@@ -104,10 +92,10 @@ export class ImageDownloader {
           dispatcher: this.#agent,
           method: "GET",
           headers: { accept: "image/*" },
-          signal: combined,
+          signal: within.signal,
         });
       } catch (e) {
-        throw failure(e, provider, where, signal, timeout, timeoutMs);
+        throw failure(e, provider, where, signal, within, timeoutMs);
       }
       if (REDIRECTS.has(res.statusCode)) {
         discard(res.body);
@@ -132,7 +120,7 @@ export class ImageDownloader {
         discard(res.body);
         throw failed(where, `it sent ${contentType}, not an image`);
       }
-      const body = capped(res.body, maxBytes, (e) => failure(e, provider, where, signal, timeout, timeoutMs), where, done);
+      const body = capped(res.body, maxBytes, (e) => failure(e, provider, where, signal, within, timeoutMs), where, () => within.dispose());
       return { mediaType: contentType.startsWith("image/") ? contentType : undefined, body };
     }
   }
@@ -178,9 +166,9 @@ function discard(body: { on(event: "error", listener: () => void): unknown; dest
   body.destroy();
 }
 
-function failure(e: unknown, provider: Provider, where: string, caller: AbortSignal, timeout: AbortSignal, timeoutMs: number) {
+function failure(e: unknown, provider: Provider, where: string, caller: AbortSignal, within: Deadline, timeoutMs: number) {
   if (caller.aborted) return caller.reason ?? e;
-  if (timeout.aborted) {
+  if (within.expired) {
     return new GatewayError("timeout", `Downloading the image from ${where} took longer than ${timeoutMs / 1000} s.`, { cause: e });
   }
   if (e instanceof GatewayError) return e;
