@@ -10,7 +10,7 @@ import { GatewayError } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
 import { FILES_PATH, type ImageFiles } from "../store/files.ts";
 import { parseImageName } from "../store/store.ts";
-import { requestIdFrom } from "./call-info.ts";
+import { clientRequestId, header } from "./universal.ts";
 import { type NodeRequest, type NodeResponse, writeOpenAIError } from "./rest.ts";
 
 /**
@@ -25,7 +25,7 @@ const SAFETY_HEADERS = {
 
 export async function serveImageFile(req: NodeRequest, res: NodeResponse, files: ImageFiles, now = Date.now): Promise<void> {
   req.resume();
-  const requestId = requestIdFrom(header(req, "x-request-id"));
+  const requestId = clientRequestId(req);
   const url = req.url ?? "/";
   const q = url.indexOf("?");
   const name = (q === -1 ? url : url.slice(0, q)).slice(FILES_PATH.length);
@@ -86,9 +86,4 @@ function notFound(): GatewayError {
 
 function fail(res: NodeResponse, requestId: string, err: GatewayError): void {
   writeOpenAIError(res, toConnectError(err), requestId);
-}
-
-function header(req: NodeRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }

@@ -32,11 +32,11 @@ import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
 import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { HEADER, kBufferLease, requestIdFrom } from "./call-info.ts";
+import { HEADER, kBufferLease } from "./call-info.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
-import { universalRequest } from "./universal.ts";
+import { clientRequestId, universalRequest } from "./universal.ts";
 import { Admission, admissionInterceptor } from "./admission.ts";
 import { callInfoInterceptor } from "./interceptors.ts";
 import { type Listener, listen } from "./listener.ts";
@@ -242,10 +242,6 @@ function configSecrets(config: GatewayConfig): (string | undefined)[] {
     ...params.flatMap((p) => SECRET_PARAMS.map((k) => p[k])),
     ...secretEnvNames().map((name) => config.env[name]),
   ];
-}
-
-function clientRequestId(req: NodeRequest): string {
-  return requestIdFrom(req.headers[HEADER.requestId] as string | undefined);
 }
 
 async function serveUrlTooLong(req: NodeRequest, res: NodeResponse) {

@@ -24,10 +24,10 @@ import { GatewayError, invalidParam } from "../errors/errors.ts";
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
 import type { BufferLease } from "../runtime/buffer-pool.ts";
-import { kBufferLease, kViaRest, requestIdFrom } from "./call-info.ts";
+import { kBufferLease, kViaRest } from "./call-info.ts";
 import { checkJsonBody } from "./json-check.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
-import { clientGoneController } from "./universal.ts";
+import { clientGoneController, clientRequestId, header, requestUrl, webHeaders } from "./universal.ts";
 
 /**
  * HTTP/1.1 and HTTP/2 compatibility requests share the API used here; the HTTP/1.1 types
@@ -93,7 +93,7 @@ export interface RestOptions {
   /** A client must have sent its whole body within this many milliseconds. */
   bodyTimeoutMs: number;
   /** The Connect router's interceptors: every protocol's calls pass through the same ones. */
-  interceptors: readonly Interceptor[];
+  interceptors: Interceptor[];
   /** How the Connect JSON protocol writes answers; REST answers match it. */
   jsonOptions: Partial<JsonWriteOptions>;
 }
@@ -112,13 +112,13 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
   } catch (e) {
     // A body left unread (too large, too slow) ends the HTTP/1.1 connection with the answer.
     if (!req.complete && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-    return writeOpenAIError(res, toConnectError(e), requestIdFrom(header(req, "x-request-id")));
+    return writeOpenAIError(res, toConnectError(e), clientRequestId(req));
   }
   // The call's one signal: aborted when the client goes away, and when the call is over.
   const controller = clientGoneController(res);
   const context = restContext(route, req, controller.signal, lease);
   try {
-    const output = await invokeUnaryImplementation(route.spec, context, input, [...options.interceptors]);
+    const output = await invokeUnaryImplementation(route.spec, context, input, options.interceptors);
     const body = messageToJsonBytes(route.method.output, output, options.jsonOptions, lease?.allocate);
     const headers = Object.fromEntries(context.responseHeader);
     headers["content-type"] = "application/json";
@@ -130,7 +130,7 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
     const headers = new Headers(context.responseHeader);
     mergeNonProtocolHeaders(headers, err.metadata);
     // An error raised before the interceptors gave the call its request id falls back to the client's.
-    writeOpenAIError(res, err, headers.get("x-request-id") ?? requestIdFrom(header(req, "x-request-id")), headers);
+    writeOpenAIError(res, err, headers.get("x-request-id") ?? clientRequestId(req), headers);
   } finally {
     controller.abort(CALL_DONE);
   }
@@ -148,10 +148,11 @@ function restContext(route: RestRoute, req: NodeRequest, signal: AbortSignal, le
     method: route.method,
     protocolName: "rest",
     requestMethod: req.method ?? "POST",
-    url: `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url ?? "/"}`,
+    url: requestUrl(req),
     signal,
     timeoutMs: () => undefined,
-    requestHeader: callHeaders(req),
+    // The client's headers, without those that frame the REST exchange rather than the call.
+    requestHeader: webHeaders(req.headers, FRAMING_HEADERS),
     responseHeader: new Headers(),
     responseTrailer: new Headers(),
     values: createContextValues().set(kViaRest, true).set(kBufferLease, lease),
@@ -167,26 +168,10 @@ function decodeInput(method: DescMethod, parsed: unknown) {
   }
 }
 
-/** The client's headers as the call's request headers, without the framing ones. */
-function callHeaders(req: NodeRequest): Headers {
-  const out = new Headers();
-  const headers = req.headers;
-  for (const name of Object.keys(headers)) {
-    const value = headers[name];
-    if (value === undefined || name.startsWith(":") || FRAMING_HEADERS.has(name)) continue;
-    if (Array.isArray(value)) for (const v of value) out.append(name, v);
-    else out.append(name, value);
-  }
-  return out;
-}
-
 /** Writes OpenAI's error envelope with the contract's status and headers. */
 export function writeOpenAIError(res: NodeResponse, err: ConnectError, requestId: string, extra?: Headers): void {
   const { status, body } = connectToOpenAI(err);
   const headers: Record<string, string> = extra ? Object.fromEntries(extra) : {};
-  // `extra` framed the Connect error body this one replaces; its length would stall the client.
-  delete headers["content-length"];
-  delete headers["content-encoding"];
   headers["content-type"] = "application/json";
   headers["x-request-id"] = requestId;
   headers["x-imagegate-cost-usd"] ??= "0";
@@ -195,11 +180,6 @@ export function writeOpenAIError(res: NodeResponse, err: ConnectError, requestId
   if (res.headersSent) return void res.end();
   res.writeHead(status, headers);
   res.end(JSON.stringify(body));
-}
-
-function header(req: NodeRequest, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

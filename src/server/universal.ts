@@ -6,6 +6,7 @@
  */
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { HEADER, requestIdFrom } from "./call-info.ts";
 import type { NodeRequest, NodeResponse } from "./rest.ts";
 
 export function universalRequest(
@@ -17,17 +18,28 @@ export function universalRequest(
   return {
     httpVersion: req.httpVersion,
     method: req.method ?? "",
-    url: `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url ?? "/"}`,
+    url: requestUrl(req),
     header: webHeaders(req.headers),
     body,
-    signal: clientGoneSignal(res),
+    signal: clientGoneController(res).signal,
     contextValues,
   };
 }
 
-/** Aborted when the client goes away before its answer is written; never on a normal end. */
-export function clientGoneSignal(res: NodeResponse): AbortSignal {
-  return clientGoneController(res).signal;
+/** A request header's (first) value. */
+export function header(req: NodeRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The client's `x-request-id` when it is a sane token, else a fresh one. */
+export function clientRequestId(req: NodeRequest): string {
+  return requestIdFrom(header(req, HEADER.requestId));
+}
+
+/** The request's absolute URL, as connect-es's handlers see it. */
+export function requestUrl(req: NodeRequest): string {
+  return `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url ?? "/"}`;
 }
 
 /** A controller the client's going away aborts; its owner may abort it too (when the call is over). */
@@ -39,12 +51,14 @@ export function clientGoneController(res: NodeResponse): AbortController {
   return controller;
 }
 
-function webHeaders(nodeHeaders: NodeRequest["headers"]): Headers {
+/** Node's request headers as web Headers, without HTTP/2 pseudo-headers and the names in `skip`. */
+export function webHeaders(nodeHeaders: NodeRequest["headers"], skip?: ReadonlySet<string>): Headers {
   const header = new Headers();
-  for (const [name, value] of Object.entries(nodeHeaders)) {
-    if (name.startsWith(":") || value === undefined) continue;
+  for (const name of Object.keys(nodeHeaders)) {
+    const value = nodeHeaders[name];
+    if (value === undefined || name.startsWith(":") || skip?.has(name)) continue;
     if (Array.isArray(value)) for (const v of value) header.append(name, v);
-    else header.append(name, String(value));
+    else header.append(name, value);
   }
   return header;
 }

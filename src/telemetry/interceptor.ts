@@ -113,7 +113,7 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
         attributes["imagegate.error"] = failure.rawMessage;
         attributes["error.type"] = statusCode;
       }
-      const answered = !failure && info ? { costUsd: info.costUsd, unpriced: info.unpriced, images: info.images } : undefined;
+      const answered = failure === undefined ? info : undefined;
       const record: LogRecord = {
         severityNumber: status >= 500 ? SeverityNumber.ERROR : status === 429 ? SeverityNumber.WARN : SeverityNumber.INFO,
         severityText: status >= 500 ? "ERROR" : status === 429 ? "WARN" : "INFO",
