@@ -7,12 +7,9 @@ import http from "node:http";
 import http2 from "node:http2";
 import v8 from "node:v8";
 import vm from "node:vm";
+import { h2Request, type RawResponse } from "./protocols.ts";
 
-export interface RawAnswer {
-  status: number;
-  headers: Headers;
-  body: Buffer;
-}
+export type RawAnswer = RawResponse;
 
 export interface RawPost {
   transport: "h1" | "h2";
@@ -111,26 +108,7 @@ export class RawClient {
     body: Uint8Array | undefined,
     timeoutMs: number,
   ): Promise<RawAnswer> {
-    return new Promise((resolve, reject) => {
-      const stream = this.#session().request(
-        { ":method": method, ":path": path, ...headers },
-        { signal: AbortSignal.timeout(timeoutMs) },
-      );
-      const chunks: Buffer[] = [];
-      let status = 0;
-      const out = new Headers();
-      stream.on("response", (h) => {
-        status = Number(h[":status"]);
-        for (const [k, v] of Object.entries(h)) {
-          if (k.startsWith(":") || v === undefined) continue;
-          out.set(k, Array.isArray(v) ? v.join(", ") : String(v));
-        }
-      });
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => resolve({ status, headers: out, body: Buffer.concat(chunks) }));
-      stream.on("error", reject);
-      stream.end(body);
-    });
+    return h2Request(this.#session(), { ":method": method, ":path": path, ...headers }, body, AbortSignal.timeout(timeoutMs));
   }
 }
 
