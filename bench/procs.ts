@@ -36,9 +36,6 @@ export async function spawnNode<T>(
     stdio: ["pipe", "pipe", "pipe"],
     env: options.env ?? process.env,
   });
-  const lines: string[] = [];
-  let crash: string | undefined;
-  let stopping = false;
   let resolveReady: (info: T) => void = () => {};
   let rejectReady: (e: Error) => void = () => {};
   const ready = new Promise<T>((resolve, reject) => {
@@ -46,58 +43,20 @@ export async function spawnNode<T>(
     rejectReady = reject;
   });
   let found = false;
-  const onData = (stream: NodeJS.ReadableStream) => {
-    let partial = "";
-    stream.setEncoding("utf8");
-    stream.on("data", (text: string) => {
-      const parts = (partial + text).split(/\r?\n/);
-      partial = parts.pop() ?? "";
-      for (const line of parts) {
-        lines.push(line);
-        if (lines.length > TAIL_LINES) lines.shift();
-        if (!found) {
-          const info = options.ready(line);
-          if (info !== undefined) {
-            found = true;
-            resolveReady(info);
-          }
-        }
+  const child = watch(name, proc, {
+    onLine(line) {
+      if (found) return;
+      const info = options.ready(line);
+      if (info !== undefined) {
+        found = true;
+        resolveReady(info);
       }
-      // A spinner without newlines must not grow `partial` forever.
-      if (partial.length > 64 * 1024) partial = partial.slice(-1024);
-    });
-  };
-  onData(proc.stdout);
-  onData(proc.stderr);
-  const exited = new Promise<void>((resolve) => {
-    proc.once("exit", (code, signal) => {
-      if (!stopping) {
-        crash = `${name} exited (code ${code}, signal ${signal})`;
-        rejectReady(new Error(`${crash}:\n${lines.join("\n")}`));
-      }
-      resolve();
-    });
+    },
+    onCrash: (crash) => rejectReady(new Error(`${crash}:\n${child.tail()}`)),
   });
-  proc.once("error", (e) => rejectReady(e));
-  const child: Child = {
-    name,
-    pid: proc.pid ?? -1,
-    get crash() {
-      return crash;
-    },
-    tail: () => lines.join("\n"),
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      stopping = true;
-      proc.kill("SIGTERM");
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
   const timeoutMs = options.timeoutMs ?? 30_000;
   const timer = setTimeout(
-    () => rejectReady(new Error(`${name} not ready after ${timeoutMs} ms:\n${lines.join("\n")}`)),
+    () => rejectReady(new Error(`${name} not ready after ${timeoutMs} ms:\n${child.tail()}`)),
     timeoutMs,
   );
   try {
@@ -119,29 +78,48 @@ export function spawnPlain(
   env?: NodeJS.ProcessEnv,
 ): { child: Child; proc: ChildProcess } {
   const proc = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"], env: env ?? process.env });
+  return { child: watch(name, proc), proc };
+}
+
+/**
+ * A spawned process as a Child: the last lines of its output (each also handed to `onLine`),
+ * a crash (an exit or spawn error nobody asked for, also handed to `onCrash`), and `stop`.
+ */
+function watch(
+  name: string,
+  proc: ChildProcess,
+  hooks: { onLine?: (line: string) => void; onCrash?: (crash: string) => void } = {},
+): Child {
   const lines: string[] = [];
   let crash: string | undefined;
   let stopping = false;
-  for (const stream of [proc.stdout, proc.stderr]) {
+  const crashed = (why: string) => {
+    crash = why;
+    hooks.onCrash?.(why);
+  };
+  for (const stream of [proc.stdout!, proc.stderr!]) {
+    let partial = "";
     stream.setEncoding("utf8");
     stream.on("data", (text: string) => {
-      for (const line of text.split(/\r?\n/)) {
-        if (line === "") continue;
+      const parts = (partial + text).split(/\r?\n/);
+      partial = parts.pop() ?? "";
+      for (const line of parts) {
         lines.push(line.slice(0, 500));
         if (lines.length > TAIL_LINES) lines.shift();
+        hooks.onLine?.(line);
       }
+      // A spinner without newlines must not grow `partial` forever.
+      if (partial.length > 64 * 1024) partial = partial.slice(-1024);
     });
   }
   const exited = new Promise<void>((resolve) => {
     proc.once("exit", (code, signal) => {
-      if (!stopping) crash = `${name} exited (code ${code}, signal ${signal})`;
+      if (!stopping) crashed(`${name} exited (code ${code}, signal ${signal})`);
       resolve();
     });
   });
-  proc.once("error", (e) => {
-    crash = `${name}: ${e.message}`;
-  });
-  const child: Child = {
+  proc.once("error", (e) => crashed(`${name}: ${e.message}`));
+  return {
     name,
     pid: proc.pid ?? -1,
     get crash() {
@@ -157,7 +135,6 @@ export function spawnPlain(
       clearTimeout(timer);
     },
   };
-  return { child, proc };
 }
 
 /** A TCP port that was free a moment ago (for children that cannot report the one they bound). */
