@@ -18,7 +18,7 @@ import {
   UsageSchema,
 } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
-import { type ParsedImagesBody, parseImagesJson } from "./image-json.ts";
+import { type DecodedImages, imageBytes, NO_IMAGES, type ParsedImagesBody, parseImagesJson } from "./image-json.ts";
 import { fanOut, requireImages } from "./results.ts";
 import type { GeneratedImage, GenerationResult, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
@@ -355,7 +355,7 @@ export function fromImagenResponse(
   json: unknown,
   requested: number,
   size: string,
-  decoded: ReadonlyMap<string, Buffer> = new Map(),
+  decoded: DecodedImages = NO_IMAGES,
 ): CallOutcome {
   if (!isObject(json)) throw malformedBody("the body is not a JSON object");
   const predictions = json.predictions ?? [];
@@ -370,7 +370,7 @@ export function fromImagenResponse(
     if (bytes !== undefined && bytes !== "") {
       const revisedPrompt = str(p.prompt);
       images.push({
-        bytes: decoded.get(bytes) ?? Buffer.from(bytes, "base64"),
+        bytes: imageBytes(bytes, decoded),
         mimeType: str(p.mimeType) ?? "image/png",
         ...(revisedPrompt !== undefined ? { revisedPrompt } : {}),
       });
@@ -396,7 +396,7 @@ export function fromImagenResponse(
 export function fromGeminiResponse(
   json: unknown,
   size: string | undefined,
-  decoded: ReadonlyMap<string, Buffer> = new Map(),
+  decoded: DecodedImages = NO_IMAGES,
 ): CallOutcome {
   if (!isObject(json)) throw malformedBody("the body is not a JSON object");
   const body = json as GeminiResponse;
@@ -415,7 +415,7 @@ export function fromGeminiResponse(
     const data = str(part.inlineData?.data);
     const mimeType = str(part.inlineData?.mimeType) ?? "image/png";
     if (data !== undefined && mimeType.startsWith("image/")) {
-      images.push({ bytes: decoded.get(data) ?? Buffer.from(data, "base64"), mimeType });
+      images.push({ bytes: imageBytes(data, decoded), mimeType });
     } else if (typeof part.text === "string") {
       texts.push(part.text);
     }

@@ -33,13 +33,12 @@ const PIECE = 64 * 1024;
 export interface ParsedImagesBody {
   json: unknown;
   /** Decoded images by the marker string that stands in for their value in `json`. */
-  images: ReadonlyMap<string, Buffer>;
+  images: DecodedImages;
 }
 
 /** Images already decoded, by the marker that stands in for each in the parsed JSON. */
 export type DecodedImages = ReadonlyMap<string, Buffer>;
 export const NO_IMAGES: DecodedImages = new Map();
-const NONE = NO_IMAGES;
 
 /**
  * An image value of the parsed JSON as bytes: the decoded image its marker stands for, or
@@ -280,7 +279,7 @@ class ImageValueScanner {
 function parseWhole(chunks: readonly Buffer[]): ParsedImagesBody | undefined {
   try {
     const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    return { json: JSON.parse(body.toString("utf8")), images: NONE };
+    return { json: JSON.parse(body.toString("utf8")), images: NO_IMAGES };
   } catch {
     return undefined;
   }

@@ -6,7 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { GatewayError } from "../errors/errors.ts";
 import { type CreateImageRequest, UsageSchema } from "../gen/imagegate/v1/images_pb.js";
 import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
-import { OPENAI_IMAGE_KEYS, parseImagesJson } from "./image-json.ts";
+import { type DecodedImages, imageBytes, NO_IMAGES, OPENAI_IMAGE_KEYS, parseImagesJson } from "./image-json.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
 
@@ -85,7 +85,7 @@ const MIME_BY_FORMAT: Record<string, string> = { png: "image/png", jpeg: "image/
 export function fromOpenAIResponse(
   json: unknown,
   requested: CreateImageRequest,
-  decoded: ReadonlyMap<string, Buffer> = new Map(),
+  decoded: DecodedImages = NO_IMAGES,
 ): GenerationResult {
   if (json === null || typeof json !== "object" || !Array.isArray((json as OpenAIImagesResponse).data)) {
     throw malformedBody("the body has no `data` array");
@@ -99,7 +99,7 @@ export function fromOpenAIResponse(
     const b64 = str(item.b64_json);
     if (url === undefined && b64 === undefined) throw malformedBody(`data[${i}] has neither url nor b64_json`);
     const revisedPrompt = str(item.revised_prompt);
-    const bytes = b64 === undefined ? undefined : (decoded.get(b64) ?? Buffer.from(b64, "base64"));
+    const bytes = b64 === undefined ? undefined : imageBytes(b64, decoded);
     // Buffer.from skips what is not base64: "" or "!!!!" would become an empty image.
     if (bytes !== undefined && bytes.length === 0) throw malformedBody(`data[${i}].b64_json holds no base64 data`);
     return {

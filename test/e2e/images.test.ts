@@ -231,7 +231,9 @@ describe("both response formats, OpenAI family", () => {
       const sig = u.searchParams.get("sig")!;
       const expires = u.searchParams.get("expires")!;
       const variants = [
-        `${u.pathname}?expires=${expires}&sig=${sig.slice(0, -2)}AA`,
+        // One character changed: the first, whose six bits are all signature (the last one's
+        // are not, and "…AA" would sometimes be the signature itself).
+        `${u.pathname}?expires=${expires}&sig=${sig[0] === "A" ? "B" : "A"}${sig.slice(1)}`,
         `${u.pathname}?expires=${Number(expires) + 3600}&sig=${sig}`,
         `${u.pathname}?expires=${expires}`,
         `${u.pathname}?sig=${sig}`,
