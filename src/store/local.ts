@@ -65,6 +65,8 @@ export class LocalImageStore implements ImageStore {
   readonly #now: () => number;
   /** Oldest (soonest to expire) first: eviction takes from the front. */
   readonly #index = new Map<string, Entry>();
+  /** Files being removed (evicted, expired on read, swept). */
+  readonly #unlinking = new Set<Promise<void>>();
   #used = 0;
   /** Bytes of writes in progress, counted against the cap as they arrive. */
   #pending = 0;
@@ -143,11 +145,14 @@ export class LocalImageStore implements ImageStore {
       this.#pending -= size;
       await file.close().catch(() => {});
       await rm(tmpPath, { force: true });
+      await this.#settled();
       throw e;
     }
     this.#pending -= size;
     const entry: Entry = { id, ext, path, size, expiresAt };
     this.#add(entry);
+    // Evictions this write caused are off the disk by the time it is done.
+    await this.#settled();
     return toStored(entry);
   }
 
@@ -177,7 +182,9 @@ export class LocalImageStore implements ImageStore {
 
   async sweep(now = this.#now()): Promise<number> {
     const expired = [...this.#index.values()].filter((e) => e.expiresAt <= now);
-    await Promise.all(expired.map((e) => this.#drop(e)));
+    for (const e of expired) void this.#drop(e);
+    // Also the removals reads and evictions started: a sweep leaves no expired file behind.
+    await this.#settled();
     return expired.length;
   }
 
@@ -208,10 +215,19 @@ export class LocalImageStore implements ImageStore {
     this.#used -= entry.size;
   }
 
-  async #drop(entry: Entry): Promise<void> {
+  #drop(entry: Entry): Promise<void> {
     this.#forget(entry);
     // A stream already reading the file keeps it open; unlinking does not cut it short.
-    await unlink(entry.path).catch(() => {});
+    const done: Promise<void> = unlink(entry.path)
+      .catch(() => {})
+      .finally(() => this.#unlinking.delete(done));
+    this.#unlinking.add(done);
+    return done;
+  }
+
+  /** Waits for every removal started so far: then what the index forgot is off the disk too. */
+  async #settled(): Promise<void> {
+    await Promise.all(this.#unlinking);
   }
 
   /** Counts `bytes` of an incoming write against the cap, evicting the oldest images to fit. */
