@@ -20,7 +20,12 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const { values } = parseArgs({
     args: rest,
-    options: { config: { type: "string", short: "c" }, port: { type: "string", short: "p" }, host: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: {
+      config: { type: "string", short: "c" },
+      port: { type: "string", short: "p" },
+      host: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
     strict: true,
   });
   if (values.help || (command !== "serve" && command !== "dev")) {
@@ -74,24 +79,35 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function announce(logger: Logger, gateway: Gateway, config: GatewayConfig, dev: boolean) {
-  logger.log("info", `imagegate listening on ${gateway.url} (gRPC, gRPC-Web, Connect and REST on one port)`);
+  logger.log(
+    "info",
+    `imagegate listening on ${gateway.url} (gRPC, gRPC-Web, Connect and REST on one port)`,
+  );
   logger.log("info", `  OpenAI SDK: new OpenAI({ baseURL: "${gateway.url}/v1", apiKey: "any" })`);
   if (dev) logger.log("info", "  providers are emulated: no real provider is called");
   const groups = [...config.groups.keys()];
   if (groups.length > 0) logger.log("info", `  models: ${groups.join(", ")}`);
   if (config.masterKey === undefined && config.keys.length === 0) {
     const loopback = /^(127\.|::1$|localhost$)/.test(gateway.host);
-    logger.log(loopback ? "warn" : "error", `no gateway keys configured: the gateway is open to anyone who can reach ${gateway.host}`);
+    logger.log(
+      loopback ? "warn" : "error",
+      `no gateway keys configured: the gateway is open to anyone who can reach ${gateway.host}`,
+    );
   }
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    if (e instanceof ConfigError || (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    if (
+      e instanceof ConfigError ||
+      (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+    ) {
       process.stderr.write(`imagegate: ${(e as Error).message}\n`);
     } else {
-      process.stderr.write(`imagegate: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.stderr.write(
+        `imagegate: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+      );
     }
     process.exit(1);
   },

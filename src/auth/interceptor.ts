@@ -11,16 +11,27 @@ import { bearerToken, type KeyIdentity, type KeyRing } from "./keys.ts";
 import type { RpmLimiter } from "./rate.ts";
 import type { SpendStore } from "./spend.ts";
 
-export const kKey = createContextKey<KeyIdentity | undefined>(undefined, { description: "imagegate key" });
+export const kKey = createContextKey<KeyIdentity | undefined>(undefined, {
+  description: "imagegate key",
+});
 
 type Next = Parameters<Interceptor>[0];
 
 export function authInterceptor(keys: KeyRing, spend: SpendStore, rpm: RpmLimiter): Interceptor {
   // Without keys a call passes straight through, with no async step of its own.
-  return (next) => (req) => (keys.open || req.service.typeName === Health.typeName ? next(req) : authenticated(req, next, keys, spend, rpm));
+  return (next) => (req) =>
+    keys.open || req.service.typeName === Health.typeName
+      ? next(req)
+      : authenticated(req, next, keys, spend, rpm);
 }
 
-async function authenticated(req: Parameters<Next>[0], next: Next, keys: KeyRing, spend: SpendStore, rpm: RpmLimiter) {
+async function authenticated(
+  req: Parameters<Next>[0],
+  next: Next,
+  keys: KeyRing,
+  spend: SpendStore,
+  rpm: RpmLimiter,
+) {
   const token = bearerToken(req.header.get("authorization"));
   const identity = token === undefined ? undefined : keys.authenticate(token);
   if (identity === undefined) {
@@ -37,10 +48,14 @@ async function authenticated(req: Parameters<Next>[0], next: Next, keys: KeyRing
   if (identity.rpmLimit !== undefined) {
     const admitted = rpm.admit(identity.name, identity.rpmLimit);
     if (!admitted.ok) {
-      throw new GatewayError("rate_limit", `Rate limit reached for key '${identity.name}': ${identity.rpmLimit} requests per minute.`, {
-        code: "key_rate_limit_exceeded",
-        retryAfterSeconds: admitted.retryAfterSeconds,
-      });
+      throw new GatewayError(
+        "rate_limit",
+        `Rate limit reached for key '${identity.name}': ${identity.rpmLimit} requests per minute.`,
+        {
+          code: "key_rate_limit_exceeded",
+          retryAfterSeconds: admitted.retryAfterSeconds,
+        },
+      );
     }
   }
   if (identity.maxBudget !== undefined) {
@@ -61,5 +76,9 @@ async function authenticated(req: Parameters<Next>[0], next: Next, keys: KeyRing
 /** 403 unless the key may use `model` (a group, or a direct name it lists). */
 export function checkModelAllowed(identity: KeyIdentity | undefined, model: string): void {
   if (identity?.models === undefined || identity.models.has(model)) return;
-  throw new GatewayError("permission", `Key '${identity.name}' is not allowed to use model '${model}'.`, { param: "model" });
+  throw new GatewayError(
+    "permission",
+    `Key '${identity.name}' is not allowed to use model '${model}'.`,
+    { param: "model" },
+  );
 }

@@ -42,7 +42,12 @@ export class KeyRing {
     if (masterKey !== undefined) {
       this.entries.push({
         digest: sha256(masterKey),
-        identity: { name: MASTER_KEY_NAME, models: undefined, rpmLimit: undefined, maxBudget: undefined },
+        identity: {
+          name: MASTER_KEY_NAME,
+          models: undefined,
+          rpmLimit: undefined,
+          maxBudget: undefined,
+        },
       });
     }
   }

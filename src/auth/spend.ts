@@ -20,9 +20,13 @@ export class SqliteSpendStore implements SpendStore {
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
-    this.db.exec("PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS spend (key TEXT PRIMARY KEY, usd REAL NOT NULL)");
+    this.db.exec(
+      "PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS spend (key TEXT PRIMARY KEY, usd REAL NOT NULL)",
+    );
     this.select = this.db.prepare("SELECT usd FROM spend WHERE key = ?");
-    this.upsert = this.db.prepare("INSERT INTO spend (key, usd) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET usd = usd + excluded.usd");
+    this.upsert = this.db.prepare(
+      "INSERT INTO spend (key, usd) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET usd = usd + excluded.usd",
+    );
   }
 
   spent(key: string): number {

@@ -182,7 +182,12 @@ function checkEnums(req: CreateImageRequest, spec: ModelSpec, model: string): vo
   // `response_format` is the gateway's, not the model's: `url` and `b64_json` for every
   // model (it stores bytes and fetches URLs), defaulting to what the upstream returns.
   if (req.responseFormat !== undefined) {
-    checkEnum("response_format", req.responseFormat, { values: [...RESPONSE_FORMATS], default: spec.native_response }, model);
+    checkEnum(
+      "response_format",
+      req.responseFormat,
+      { values: [...RESPONSE_FORMATS], default: spec.native_response },
+      model,
+    );
   }
 }
 
@@ -311,9 +316,15 @@ function checkRequires(req: CreateImageRequest, spec: ModelSpec): void {
 }
 
 /** A substyle refines one style: it must be listed for the style sent (or the model's default style). */
-function checkSubstyle(substyle: string, style: string | undefined, spec: ModelSpec, model: string): void {
+function checkSubstyle(
+  substyle: string,
+  style: string | undefined,
+  spec: ModelSpec,
+  model: string,
+): void {
   const effectiveStyle = style ?? spec.style?.default;
-  const allowed = effectiveStyle === undefined ? undefined : spec.substyle?.by_style[effectiveStyle];
+  const allowed =
+    effectiveStyle === undefined ? undefined : spec.substyle?.by_style[effectiveStyle];
   if (allowed === undefined) {
     throw invalidParam(
       "substyle",

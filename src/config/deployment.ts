@@ -102,7 +102,9 @@ export function buildDeployment(input: DeploymentInput, catalog: Catalog, env: E
 /** Same entry, same id across restarts; secrets never enter the hash. */
 function stableId(group: string, params: DeploymentParams): string {
   const h = createHash("sha256")
-    .update(`${group}\0${params.model}\0${params.api_base ?? ""}\0${params.vertex_location ?? ""}\0${params.aws_region_name ?? ""}`)
+    .update(
+      `${group}\0${params.model}\0${params.api_base ?? ""}\0${params.vertex_location ?? ""}\0${params.aws_region_name ?? ""}`,
+    )
     .digest("hex");
   return `${group.replace(/[^A-Za-z0-9._-]/g, "-")}-${h.slice(0, 8)}`;
 }

@@ -46,7 +46,8 @@ export function substituteEnv(
     }
     return replaced;
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, unset, `${path}[${i}]`));
+  if (Array.isArray(value))
+    return value.map((v, i) => substituteEnv(v, env, unset, `${path}[${i}]`));
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {

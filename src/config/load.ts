@@ -9,8 +9,19 @@ import type { Catalog } from "../catalog/catalog.ts";
 import { missingCredentials } from "../providers/env.ts";
 import { buildDeployment, DEFAULT_TIMEOUT_SECONDS, type Deployment } from "./deployment.ts";
 import { ConfigError, type Env, substituteEnv } from "./env.ts";
-import { ConfigFileSchema, IGNORED_PARAMS, IGNORED_SECTIONS, type KeyConfig, type RouterSettings } from "./schema.ts";
-import { type DownloadSettings, downloadSettings, type StorageSettings, storageSettings } from "./storage.ts";
+import {
+  ConfigFileSchema,
+  IGNORED_PARAMS,
+  IGNORED_SECTIONS,
+  type KeyConfig,
+  type RouterSettings,
+} from "./schema.ts";
+import {
+  type DownloadSettings,
+  downloadSettings,
+  type StorageSettings,
+  storageSettings,
+} from "./storage.ts";
 
 export interface ServerSettings {
   host: string;
@@ -62,15 +73,23 @@ export function loadConfigFile(path: string, env: Env, catalog: Catalog): Gatewa
   return parseConfig(text, env, catalog, path);
 }
 
-export function parseConfig(text: string, env: Env, catalog: Catalog, source = "config"): GatewayConfig {
+export function parseConfig(
+  text: string,
+  env: Env,
+  catalog: Catalog,
+  source = "config",
+): GatewayConfig {
   let raw: unknown;
   try {
     raw = parseYaml(text) ?? {};
   } catch (e) {
     const where = e instanceof YAMLParseError && e.linePos ? ` at line ${e.linePos[0].line}` : "";
-    throw new ConfigError(`${source}: invalid YAML${where}: ${(e as Error).message.split("\n")[0]}`);
+    throw new ConfigError(
+      `${source}: invalid YAML${where}: ${(e as Error).message.split("\n")[0]}`,
+    );
   }
-  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(`${source}: the top level must be a mapping`);
+  if (typeof raw !== "object" || Array.isArray(raw))
+    throw new ConfigError(`${source}: the top level must be a mapping`);
   const unset = new Map<string, string>();
   const substituted = substituteEnv(raw, env, unset);
   const result = ConfigFileSchema.safeParse(substituted);
@@ -84,14 +103,18 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
   const warnings: string[] = [];
 
   for (const section of Object.keys(file)) {
-    if (IGNORED_SECTIONS.includes(section)) warnings.push(`config: section '${section}' has no effect on imagegate`);
-    else if (!(section in ConfigFileSchema.shape)) throw new ConfigError(`${source}: unknown top-level key '${section}'`);
+    if (IGNORED_SECTIONS.includes(section))
+      warnings.push(`config: section '${section}' has no effect on imagegate`);
+    else if (!(section in ConfigFileSchema.shape))
+      throw new ConfigError(`${source}: unknown top-level key '${section}'`);
   }
 
   const masterKeyVar = unset.get("general_settings.master_key");
   if (masterKeyVar !== undefined) {
     // Starting open because a variable is missing would be a silent security hole.
-    throw new ConfigError(`${source}: general_settings.master_key: environment variable ${masterKeyVar} is not set`);
+    throw new ConfigError(
+      `${source}: general_settings.master_key: environment variable ${masterKeyVar} is not set`,
+    );
   }
 
   const router = file.router_settings ?? {};
@@ -102,7 +125,8 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
     const key = entry.params !== undefined ? "params" : "litellm_params";
     const params = entry.params ?? entry.litellm_params!;
     const where = `model_list[${i}].${key}`;
-    for (const p of IGNORED_PARAMS) if (p in params) warnings.push(`config: ${where}.${p} has no effect on image models`);
+    for (const p of IGNORED_PARAMS)
+      if (p in params) warnings.push(`config: ${where}.${p} has no effect on image models`);
     let deployment = buildDeployment(
       {
         group: entry.model_name,
@@ -123,10 +147,15 @@ export function parseConfig(text: string, env: Env, catalog: Catalog, source = "
       while (ids.has(`${deployment.id}-${n}`)) n++;
       deployment = { ...deployment, id: `${deployment.id}-${n}` };
     }
-    if (ids.has(deployment.id)) throw new ConfigError(`${source}: model_list[${i}].model_info.id: duplicate deployment id '${deployment.id}'`);
+    if (ids.has(deployment.id))
+      throw new ConfigError(
+        `${source}: model_list[${i}].model_info.id: duplicate deployment id '${deployment.id}'`,
+      );
     const missing = missingCredentials(deployment.provider, deployment.params);
     if (missing !== undefined) {
-      const unsetVars = [...unset].filter(([path]) => path.startsWith(`model_list[${i}].`)).map(([, name]) => name);
+      const unsetVars = [...unset]
+        .filter(([path]) => path.startsWith(`model_list[${i}].`))
+        .map(([, name]) => name);
       const why = unsetVars.length > 0 ? ` (unset: ${unsetVars.join(", ")})` : "";
       throw new ConfigError(`${source}: ${where}: missing ${missing}${why}`);
     }
@@ -173,7 +202,8 @@ function nonEmpty(v: string | undefined): string | undefined {
 
 export function parsePort(text: string, what: string): number {
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`${what}: '${text}' is not a port number`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`${what}: '${text}' is not a port number`);
   return port;
 }
 
@@ -189,6 +219,7 @@ function describeIssue(issue: z.core.$ZodIssue, unset: Map<string, string>): str
 
 function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
-  for (const p of path) out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
+  for (const p of path)
+    out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
   return out;
 }

@@ -9,7 +9,10 @@ const nonNegativeInt = z.number().int().nonnegative();
 
 /** Provider parameters of one deployment (`params`, alias `litellm_params`). */
 export const DeploymentParamsSchema = z.strictObject({
-  model: z.string().min(1).regex(/^[a-z_]+\/.+$/, "must be provider/upstream-model, e.g. openai/dall-e-3"),
+  model: z
+    .string()
+    .min(1)
+    .regex(/^[a-z_]+\/.+$/, "must be provider/upstream-model, e.g. openai/dall-e-3"),
   api_key: z.string().min(1).optional(),
   api_base: z.url().optional(),
   api_version: z.string().min(1).optional(),
@@ -60,7 +63,13 @@ const FallbackListSchema = z.array(z.record(z.string(), z.array(z.string())));
 
 const RouterSettingsSchema = z.looseObject({
   routing_strategy: z
-    .enum(["simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing", "usage-based-routing-v2"])
+    .enum([
+      "simple-shuffle",
+      "least-busy",
+      "latency-based-routing",
+      "usage-based-routing",
+      "usage-based-routing-v2",
+    ])
     .optional(),
   num_retries: nonNegativeInt.optional(),
   timeout: positive.optional(),
@@ -136,7 +145,8 @@ const StorageSchema = z
         presigned_urls: z.boolean().optional(),
       })
       .refine((s) => (s.access_key_id === undefined) === (s.secret_access_key === undefined), {
-        message: "give both `access_key_id` and `secret_access_key`, or neither (the AWS default chain)",
+        message:
+          "give both `access_key_id` and `secret_access_key`, or neither (the AWS default chain)",
       })
       .optional(),
   })
@@ -147,7 +157,10 @@ const StorageSchema = z
 
 const KeySchema = z
   .strictObject({
-    key_sha256: z.string().regex(/^[0-9a-f]{64}$/i, "must be 64 hex characters").optional(),
+    key_sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i, "must be 64 hex characters")
+      .optional(),
     key: z.string().min(1).optional(),
     name: z.string().min(1),
     models: z.array(z.string()).optional(),

@@ -36,7 +36,11 @@ export function storageSettings(file: ConfigFile): StorageSettings {
       forcePathStyle: s3.force_path_style ?? false,
       credentials:
         s3.access_key_id !== undefined && s3.secret_access_key !== undefined
-          ? { accessKeyId: s3.access_key_id, secretAccessKey: s3.secret_access_key, sessionToken: s3.session_token }
+          ? {
+              accessKeyId: s3.access_key_id,
+              secretAccessKey: s3.secret_access_key,
+              sessionToken: s3.session_token,
+            }
           : undefined,
       presignedUrls: s3.presigned_urls ?? false,
     },
@@ -50,12 +54,15 @@ export function downloadSettings(file: ConfigFile, source: string): DownloadSett
     try {
       return parseHostRule(entry);
     } catch (e) {
-      throw new ConfigError(`${source}: general_settings.allowed_image_hosts[${i}]: ${(e as Error).message}`);
+      throw new ConfigError(
+        `${source}: general_settings.allowed_image_hosts[${i}]: ${(e as Error).message}`,
+      );
     }
   });
   return {
     allowedHosts,
     maxBytes: general.image_download_max_bytes ?? DEFAULT_DOWNLOAD_MAX_BYTES,
-    timeoutMs: (general.image_download_timeout_seconds ?? DEFAULT_DOWNLOAD_TIMEOUT_MS / 1000) * 1000,
+    timeoutMs:
+      (general.image_download_timeout_seconds ?? DEFAULT_DOWNLOAD_TIMEOUT_MS / 1000) * 1000,
   };
 }

@@ -85,7 +85,12 @@ const EMULATORS: Record<string, () => Promise<DevEmulator>> = {
       secretAccessKey: randomBytes(30).toString("base64"),
       sessionToken: randomBytes(48).toString("base64"),
     };
-    const emulator = await startBedrockEmulator({ credentials: [credentials], region: "us-east-1", host: "127.0.0.1", port: 0 });
+    const emulator = await startBedrockEmulator({
+      credentials: [credentials],
+      region: "us-east-1",
+      host: "127.0.0.1",
+      port: 0,
+    });
     return {
       env: {
         AWS_ACCESS_KEY_ID: credentials.accessKeyId,
@@ -119,14 +124,19 @@ export interface DevProviders {
 }
 
 export async function startDevProviders(): Promise<DevProviders> {
-  const started = await Promise.all(Object.entries(EMULATORS).map(async ([name, start]) => ({ name, dev: await start() })));
+  const started = await Promise.all(
+    Object.entries(EMULATORS).map(async ([name, start]) => ({ name, dev: await start() })),
+  );
   const items = started.map((s) => s.dev.modelList ?? "").filter((m) => m.trim() !== "");
   const imagesDir = await mkdtemp(join(tmpdir(), "imagegate-dev-images-"));
   return {
     env: Object.assign({}, ...started.map((s) => s.dev.env)),
     configYaml:
       (items.length > 0 ? `model_list:\n${items.join("\n")}\n` : "") +
-      devImageConfig(imagesDir, started.map((s) => s.dev.url)),
+      devImageConfig(
+        imagesDir,
+        started.map((s) => s.dev.url),
+      ),
     describe: started.map((s) => `${s.name.padEnd(10)} emulated at ${s.dev.url}`),
     async close() {
       await Promise.all(started.map((s) => s.dev.close()));

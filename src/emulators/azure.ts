@@ -133,7 +133,10 @@ const ENUMS: Readonly<Record<string, readonly string[]>> = {
   output_format: ["png", "jpeg", "webp"],
 };
 
-const ENTRA_SCOPES = ["https://cognitiveservices.azure.com/.default", "https://ai.azure.com/.default"];
+const ENTRA_SCOPES = [
+  "https://cognitiveservices.azure.com/.default",
+  "https://ai.azure.com/.default",
+];
 const URL_TTL_MS = 24 * 60 * 60 * 1000;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const REFUSAL_WORD = /\bforbidden\b/i;
@@ -201,10 +204,22 @@ export const azureFaults = {
     };
   },
   serverError(): Fault {
-    return { status: 500, body: azureError("InternalServerError", "The server had an error while processing your request.") };
+    return {
+      status: 500,
+      body: azureError(
+        "InternalServerError",
+        "The server had an error while processing your request.",
+      ),
+    };
   },
   unavailable(): Fault {
-    return { status: 503, body: azureError("ServiceUnavailable", "The service is temporarily unable to process your request. Please try again later.") };
+    return {
+      status: 503,
+      body: azureError(
+        "ServiceUnavailable",
+        "The service is temporarily unable to process your request. Please try again later.",
+      ),
+    };
   },
   /** 200 with a truncated JSON body. */
   malformed(): Fault {
@@ -249,47 +264,95 @@ interface ImageRequest {
 }
 
 function validate(raw: unknown, model: AzureImageModel): ImageRequest {
-  if (!isObject(raw)) throw badRequest("Invalid request body: expected a JSON object.", null, "invalid_request_error");
+  if (!isObject(raw))
+    throw badRequest(
+      "Invalid request body: expected a JSON object.",
+      null,
+      "invalid_request_error",
+    );
   const rules = MODELS[model];
   for (const key of Object.keys(raw)) {
-    if (!(key in PARAMS)) throw badRequest(`Unrecognized request argument supplied: ${key}`, null, "invalid_request_error");
+    if (!(key in PARAMS))
+      throw badRequest(
+        `Unrecognized request argument supplied: ${key}`,
+        null,
+        "invalid_request_error",
+      );
   }
   const p = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null));
   for (const [key, value] of Object.entries(p)) {
     const type = PARAMS[key];
     const ok = type === "integer" ? Number.isInteger(value) : typeof value === type;
-    if (!ok) throw badRequest(`Invalid type for '${key}': expected ${type === "integer" ? "an integer" : "a string"}.`, key, "invalid_type");
+    if (!ok)
+      throw badRequest(
+        `Invalid type for '${key}': expected ${type === "integer" ? "an integer" : "a string"}.`,
+        key,
+        "invalid_type",
+      );
   }
   const prompt = p.prompt as string | undefined;
-  if (prompt === undefined || prompt === "") throw badRequest("Missing required parameter: 'prompt'.", "prompt", "missing_required_parameter");
+  if (prompt === undefined || prompt === "")
+    throw badRequest(
+      "Missing required parameter: 'prompt'.",
+      "prompt",
+      "missing_required_parameter",
+    );
   if (prompt.length > rules.promptMax) {
-    throw badRequest(`Invalid 'prompt': string too long. Expected a string with maximum length ${rules.promptMax}.`, "prompt", "string_above_max_length");
+    throw badRequest(
+      `Invalid 'prompt': string too long. Expected a string with maximum length ${rules.promptMax}.`,
+      "prompt",
+      "string_above_max_length",
+    );
   }
   for (const key of rules.family === "dall-e" ? GPT_IMAGE_ONLY : DALL_E_ONLY) {
-    if (p[key] !== undefined) throw badRequest(`Unknown parameter: '${key}' is not supported with this model.`, key, "unknown_parameter");
+    if (p[key] !== undefined)
+      throw badRequest(
+        `Unknown parameter: '${key}' is not supported with this model.`,
+        key,
+        "unknown_parameter",
+      );
   }
   for (const [key, allowed] of Object.entries(ENUMS)) {
-    if (p[key] !== undefined && !allowed.includes(p[key] as string)) throw invalidValue(key, p[key], allowed);
+    if (p[key] !== undefined && !allowed.includes(p[key] as string))
+      throw invalidValue(key, p[key], allowed);
   }
   const n = (p.n as number | undefined) ?? 1;
   if (n < 1 || n > rules.maxN) {
-    throw badRequest(`Invalid 'n': ${n}. This model supports n from 1 to ${rules.maxN}.`, "n", rules.maxN === 1 ? "invalid_value" : "integer_above_max_value");
+    throw badRequest(
+      `Invalid 'n': ${n}. This model supports n from 1 to ${rules.maxN}.`,
+      "n",
+      rules.maxN === 1 ? "invalid_value" : "integer_above_max_value",
+    );
   }
   const size = (p.size as string | undefined) ?? (rules.family === "dall-e" ? "1024x1024" : "auto");
   if (!rules.sizes.includes(size)) throw invalidValue("size", size, rules.sizes);
   const quality = (p.quality as string | undefined) ?? "auto";
   if (!rules.qualities.includes(quality)) throw invalidValue("quality", quality, rules.qualities);
-  if (p.style !== undefined && !rules.styles?.includes(p.style as string)) throw invalidValue("style", p.style, rules.styles ?? []);
+  if (p.style !== undefined && !rules.styles?.includes(p.style as string))
+    throw invalidValue("style", p.style, rules.styles ?? []);
   const outputFormat = (p.output_format as string | undefined) ?? "png";
   if (p.background === "transparent" && outputFormat === "jpeg") {
-    throw badRequest("Transparent background requires output_format 'png' or 'webp'.", "background", "invalid_value");
+    throw badRequest(
+      "Transparent background requires output_format 'png' or 'webp'.",
+      "background",
+      "invalid_value",
+    );
   }
   if (p.output_compression !== undefined) {
     const c = p.output_compression as number;
-    if (c < 0 || c > 100) throw badRequest(`Invalid 'output_compression': ${c}. Expected 0 to 100.`, "output_compression", "invalid_value");
+    if (c < 0 || c > 100)
+      throw badRequest(
+        `Invalid 'output_compression': ${c}. Expected 0 to 100.`,
+        "output_compression",
+        "invalid_value",
+      );
     // Azure documents output_compression for jpeg only.
     if (outputFormat !== "jpeg" && c < 100) {
-      throw badRequest("output_compression is only supported with output_format 'jpeg'.", "output_compression", "invalid_value");
+      throw badRequest(
+        "output_compression is only supported with output_format 'jpeg'.",
+        "output_compression",
+        "invalid_value",
+      );
     }
   }
   const [width, height] = size === "auto" ? [1024, 1024] : size.split("x").map(Number);
@@ -301,12 +364,19 @@ function validate(raw: unknown, model: AzureImageModel): ImageRequest {
     width: width!,
     height: height!,
     quality: quality === "auto" ? (rules.family === "gpt-image" ? "medium" : "standard") : quality,
-    responseFormat: rules.family === "gpt-image" ? "b64_json" : ((p.response_format as "url" | "b64_json" | undefined) ?? "url"),
+    responseFormat:
+      rules.family === "gpt-image"
+        ? "b64_json"
+        : ((p.response_format as "url" | "b64_json" | undefined) ?? "url"),
   };
 }
 
 function invalidValue(param: string, value: unknown, allowed: readonly string[]): HttpError {
-  return badRequest(`Invalid value: '${String(value)}'. Supported values are: ${allowed.map((v) => `'${v}'`).join(", ")}.`, param, "invalid_value");
+  return badRequest(
+    `Invalid value: '${String(value)}'. Supported values are: ${allowed.map((v) => `'${v}'`).join(", ")}.`,
+    param,
+    "invalid_value",
+  );
 }
 
 function apiVersionDate(version: string | null): string | undefined {
@@ -346,7 +416,11 @@ class Emulator {
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
     this.#images = new ImageStore({ now: this.#now, ttlMs: URL_TTL_MS });
-    this.#deployments = opts.deployments ?? { "dall-e-3": "dall-e-3", "gpt-image-1": "gpt-image-1", "gpt-image-1-mini": "gpt-image-1-mini" };
+    this.#deployments = opts.deployments ?? {
+      "dall-e-3": "dall-e-3",
+      "gpt-image-1": "gpt-image-1",
+      "gpt-image-1-mini": "gpt-image-1-mini",
+    };
   }
 
   async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -357,17 +431,27 @@ class Emulator {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", "http://emulator");
     try {
-      if (url.pathname === "/__emulator/faults") return await faultControl(this.faults, req, res, CONTROL);
+      if (url.pathname === "/__emulator/faults")
+        return await faultControl(this.faults, req, res, CONTROL);
       const image = IMAGE_PATH.exec(url.pathname);
       if (image && method === "GET") return this.#download(res, image[1]!);
       const token = TOKEN_PATH.exec(url.pathname);
-      if (token && method === "POST") return await this.#token(req, res, decodeURIComponent(token[1]!));
+      if (token && method === "POST")
+        return await this.#token(req, res, decodeURIComponent(token[1]!));
       const deployment = DEPLOYMENT_PATH.exec(url.pathname);
-      if (!deployment || method !== "POST") throw new HttpError(404, azureError("404", "Resource not found"));
+      if (!deployment || method !== "POST")
+        throw new HttpError(404, azureError("404", "Resource not found"));
       await this.#generate(req, res, url, decodeURIComponent(deployment[1]!));
     } catch (err) {
       if (err instanceof BodyTooLarge) {
-        sendJson(res, 413, azureError("RequestEntityTooLarge", `Request body too large: limit is ${err.limit} bytes.`));
+        sendJson(
+          res,
+          413,
+          azureError(
+            "RequestEntityTooLarge",
+            `Request body too large: limit is ${err.limit} bytes.`,
+          ),
+        );
         return;
       }
       if (!(err instanceof HttpError)) throw err;
@@ -375,10 +459,20 @@ class Emulator {
     }
   }
 
-  async #generate(req: http.IncomingMessage, res: http.ServerResponse, url: URL, deploymentName: string): Promise<void> {
+  async #generate(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    deploymentName: string,
+  ): Promise<void> {
     const body = await readBody(req, MAX_BODY_BYTES);
     const json = parseJsonOrUndefined(body);
-    record(this.requests, { method: "POST", path: url.pathname + url.search, headers: req.headers, body: json });
+    record(this.requests, {
+      method: "POST",
+      path: url.pathname + url.search,
+      headers: req.headers,
+      body: json,
+    });
     // Faults come first: they stand for upstream trouble of any kind. They match on the deployment's model.
     if (await playFault(this.faults, this.#deployments[deploymentName], req, res)) return;
 
@@ -403,9 +497,18 @@ class Emulator {
       );
     }
     if (!/^application\/json\b/i.test(req.headers["content-type"] ?? "")) {
-      throw badRequest("Unsupported Content-Type: expected application/json.", null, "invalid_request_error");
+      throw badRequest(
+        "Unsupported Content-Type: expected application/json.",
+        null,
+        "invalid_request_error",
+      );
     }
-    if (json === undefined) throw badRequest("We could not parse the JSON body of your request.", null, "invalid_request_error");
+    if (json === undefined)
+      throw badRequest(
+        "We could not parse the JSON body of your request.",
+        null,
+        "invalid_request_error",
+      );
     const request = validate(json, model);
     this.#refuseIfUnsafe(request);
     sendJson(res, 200, this.#answer(req, request));
@@ -420,7 +523,8 @@ class Emulator {
     const bearer = bearerToken(req);
     if (bearer === undefined) throw new HttpError(401, azureError("401", INVALID_KEY_MESSAGE));
     const expiresAt = this.#tokens.get(bearer);
-    if (expiresAt === undefined || expiresAt <= this.#now()) throw new HttpError(401, azureError("401", INVALID_TOKEN_MESSAGE));
+    if (expiresAt === undefined || expiresAt <= this.#now())
+      throw new HttpError(401, azureError("401", INVALID_TOKEN_MESSAGE));
   }
 
   #refuseIfUnsafe(r: ImageRequest): void {
@@ -429,7 +533,8 @@ class Emulator {
       throw new HttpError(400, {
         error: {
           code: "moderation_blocked",
-          message: "Your request was rejected by the safety system. If you believe this is an error, contact us and include the request ID.",
+          message:
+            "Your request was rejected by the safety system. If you believe this is an error, contact us and include the request ID.",
           param: null,
           type: "image_generation_user_error",
         },
@@ -449,7 +554,8 @@ class Emulator {
           },
           revised_prompt: `A detailed rendering of: ${r.prompt}`,
         },
-        message: "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
+        message:
+          "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.",
         type: "invalid_request_error",
       },
     });
@@ -467,7 +573,11 @@ class Emulator {
           : { b64_json: renderPng(r.width, r.height, seed).toString("base64") }),
         revised_prompt: `A detailed rendering of: ${r.prompt}`,
         content_filter_results: filters,
-        prompt_filter_results: { ...filters, profanity: { detected: false, filtered: false }, jailbreak: { detected: false, filtered: false } },
+        prompt_filter_results: {
+          ...filters,
+          profanity: { detected: false, filtered: false },
+          jailbreak: { detected: false, filtered: false },
+        },
       }));
       return { created, data };
     }
@@ -476,7 +586,9 @@ class Emulator {
     const output = Math.ceil((perImage * r.width * r.height) / 1024 ** 2) * r.n;
     return {
       created,
-      data: seeds.map((seed) => ({ b64_json: renderPng(r.width, r.height, seed).toString("base64") })),
+      data: seeds.map((seed) => ({
+        b64_json: renderPng(r.width, r.height, seed).toString("base64"),
+      })),
       usage: {
         input_tokens: input,
         input_tokens_details: { text_tokens: input, image_tokens: 0 },
@@ -494,8 +606,15 @@ class Emulator {
 
   #download(res: http.ServerResponse, id: string): void {
     const image = this.#images.get(id);
-    if (image === undefined) sendBlobError(res, 404, "BlobNotFound", "The specified blob does not exist.");
-    else if (image === "expired") sendBlobError(res, 403, "AuthenticationFailed", "Signed expiry time must be after signed start time.");
+    if (image === undefined)
+      sendBlobError(res, 404, "BlobNotFound", "The specified blob does not exist.");
+    else if (image === "expired")
+      sendBlobError(
+        res,
+        403,
+        "AuthenticationFailed",
+        "Signed expiry time must be after signed start time.",
+      );
     else sendBytes(res, 200, image.bytes, { "content-type": image.contentType });
   }
 
@@ -512,13 +631,25 @@ class Emulator {
         timestamp: new Date(this.#now()).toISOString(),
       });
     if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers["content-type"] ?? "")) {
-      return fail(400, "invalid_request", "AADSTS900144: The request body must contain the following parameter: 'grant_type'.");
+      return fail(
+        400,
+        "invalid_request",
+        "AADSTS900144: The request body must contain the following parameter: 'grant_type'.",
+      );
     }
     if (form.get("grant_type") !== "client_credentials") {
-      return fail(400, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.");
+      return fail(
+        400,
+        "unsupported_grant_type",
+        "AADSTS70003: The app requested an unsupported grant type.",
+      );
     }
     if (app === undefined || tenant !== app.tenantId) {
-      return fail(400, "invalid_request", `AADSTS90002: Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID.`);
+      return fail(
+        400,
+        "invalid_request",
+        `AADSTS90002: Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID.`,
+      );
     }
     if (form.get("client_id") !== app.clientId) {
       return fail(
@@ -535,11 +666,20 @@ class Emulator {
       );
     }
     if (!ENTRA_SCOPES.includes(form.get("scope") ?? "")) {
-      return fail(400, "invalid_scope", `AADSTS70011: The provided value for the input parameter 'scope' is not valid.`);
+      return fail(
+        400,
+        "invalid_scope",
+        `AADSTS70011: The provided value for the input parameter 'scope' is not valid.`,
+      );
     }
     const ttl = app.tokenTtlSeconds ?? 3599;
     const token = `eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.${randomBytes(24).toString("base64url")}.`;
     this.#tokens.set(token, this.#now() + ttl * 1000);
-    sendJson(res, 200, { token_type: "Bearer", expires_in: ttl, ext_expires_in: ttl, access_token: token });
+    sendJson(res, 200, {
+      token_type: "Bearer",
+      expires_in: ttl,
+      ext_expires_in: ttl,
+      access_token: token,
+    });
   }
 }

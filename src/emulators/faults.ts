@@ -303,7 +303,8 @@ export function parseFault(json: unknown): Fault {
         fault.model = value;
         break;
       case "probability":
-        if (typeof value !== "number" || !(value >= 0 && value <= 1)) throw new Error("probability must be 0-1");
+        if (typeof value !== "number" || !(value >= 0 && value <= 1))
+          throw new Error("probability must be 0-1");
         fault.probability = value;
         break;
       default:

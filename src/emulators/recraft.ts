@@ -104,47 +104,169 @@ const SIZES: Readonly<Record<Tier, Readonly<Record<string, string>>>> = {
 };
 
 /** Sizes the appendix lists without an aspect name of their own. */
-const UNNAMED_SIZES: Readonly<Record<Tier, readonly string[]>> = { v2v3: ["1707x1024"], v4: [], v4_pro: [] };
+const UNNAMED_SIZES: Readonly<Record<Tier, readonly string[]>> = {
+  v2v3: ["1707x1024"],
+  v4: [],
+  v4_pro: [],
+};
 
 const V2_RASTER_STYLES: Readonly<Record<string, readonly string[]>> = {
   any: [],
-  realistic_image: ["b_and_w", "enterprise", "hard_flash", "hdr", "motion_blur", "natural_light", "studio_portrait"],
+  realistic_image: [
+    "b_and_w",
+    "enterprise",
+    "hard_flash",
+    "hdr",
+    "motion_blur",
+    "natural_light",
+    "studio_portrait",
+  ],
   digital_illustration: [
-    "2d_art_poster", "2d_art_poster_2", "3d", "80s", "engraving_color", "glow", "grain", "hand_drawn",
-    "hand_drawn_outline", "handmade_3d", "infantile_sketch", "kawaii", "pixel_art", "plastic", "psychedelic",
-    "seamless", "voxel", "watercolor",
+    "2d_art_poster",
+    "2d_art_poster_2",
+    "3d",
+    "80s",
+    "engraving_color",
+    "glow",
+    "grain",
+    "hand_drawn",
+    "hand_drawn_outline",
+    "handmade_3d",
+    "infantile_sketch",
+    "kawaii",
+    "pixel_art",
+    "plastic",
+    "psychedelic",
+    "seamless",
+    "voxel",
+    "watercolor",
   ],
 };
 const V2_VECTOR_STYLES: Readonly<Record<string, readonly string[]>> = {
-  vector_illustration: ["70s", "cartoon", "doodle_line_art", "engraving", "flat_2", "kawaii", "line_art", "line_circuit", "linocut", "seamless"],
+  vector_illustration: [
+    "70s",
+    "cartoon",
+    "doodle_line_art",
+    "engraving",
+    "flat_2",
+    "kawaii",
+    "line_art",
+    "line_circuit",
+    "linocut",
+    "seamless",
+  ],
   icon: [
-    "broken_line", "colored_outline", "colored_shapes", "colored_shapes_gradient", "doodle_fill",
-    "doodle_offset_fill", "offset_fill", "outline", "outline_gradient", "uneven_fill",
+    "broken_line",
+    "colored_outline",
+    "colored_shapes",
+    "colored_shapes_gradient",
+    "doodle_fill",
+    "doodle_offset_fill",
+    "offset_fill",
+    "outline",
+    "outline_gradient",
+    "uneven_fill",
   ],
 };
 const V3_RASTER_STYLES: Readonly<Record<string, readonly string[]>> = {
   any: [],
   realistic_image: [
-    "b_and_w", "enterprise", "evening_light", "faded_nostalgia", "forest_life", "hard_flash", "hdr", "motion_blur",
-    "mystic_naturalism", "natural_light", "natural_tones", "organic_calm", "real_life_glow", "retro_realism",
-    "retro_snapshot", "studio_portrait", "urban_drama", "village_realism", "warm_folk",
+    "b_and_w",
+    "enterprise",
+    "evening_light",
+    "faded_nostalgia",
+    "forest_life",
+    "hard_flash",
+    "hdr",
+    "motion_blur",
+    "mystic_naturalism",
+    "natural_light",
+    "natural_tones",
+    "organic_calm",
+    "real_life_glow",
+    "retro_realism",
+    "retro_snapshot",
+    "studio_portrait",
+    "urban_drama",
+    "village_realism",
+    "warm_folk",
   ],
   digital_illustration: [
-    "2d_art_poster", "2d_art_poster_2", "antiquarian", "bold_fantasy", "child_book", "child_books", "cover",
-    "crosshatch", "digital_engraving", "engraving_color", "expressionism", "freehand_details", "grain", "grain_20",
-    "graphic_intensity", "hand_drawn", "hand_drawn_outline", "handmade_3d", "hard_comics", "infantile_sketch",
-    "long_shadow", "modern_folk", "multicolor", "neon_calm", "noir", "nostalgic_pastel", "outline_details",
-    "pastel_gradient", "pastel_sketch", "pixel_art", "plastic", "pop_art", "pop_renaissance", "seamless",
-    "street_art", "tablet_sketch", "urban_glow", "urban_sketching", "vanilla_dreams", "young_adult_book",
+    "2d_art_poster",
+    "2d_art_poster_2",
+    "antiquarian",
+    "bold_fantasy",
+    "child_book",
+    "child_books",
+    "cover",
+    "crosshatch",
+    "digital_engraving",
+    "engraving_color",
+    "expressionism",
+    "freehand_details",
+    "grain",
+    "grain_20",
+    "graphic_intensity",
+    "hand_drawn",
+    "hand_drawn_outline",
+    "handmade_3d",
+    "hard_comics",
+    "infantile_sketch",
+    "long_shadow",
+    "modern_folk",
+    "multicolor",
+    "neon_calm",
+    "noir",
+    "nostalgic_pastel",
+    "outline_details",
+    "pastel_gradient",
+    "pastel_sketch",
+    "pixel_art",
+    "plastic",
+    "pop_art",
+    "pop_renaissance",
+    "seamless",
+    "street_art",
+    "tablet_sketch",
+    "urban_glow",
+    "urban_sketching",
+    "vanilla_dreams",
+    "young_adult_book",
     "young_adult_book_2",
   ],
-  logo_raster: ["emblem_graffiti", "emblem_pop_art", "emblem_punk", "emblem_stamp", "emblem_vintage"],
+  logo_raster: [
+    "emblem_graffiti",
+    "emblem_pop_art",
+    "emblem_punk",
+    "emblem_stamp",
+    "emblem_vintage",
+  ],
 };
 const V3_VECTOR_STYLES: Readonly<Record<string, readonly string[]>> = {
   vector_illustration: [
-    "bold_stroke", "chemistry", "colored_stencil", "contour_pop_art", "cosmics", "cutout", "depressive", "editorial",
-    "emotional_flat", "engraving", "infographical", "line_art", "line_circuit", "linocut", "marker_outline", "mosaic",
-    "naivector", "roundish_flat", "seamless", "segmented_colors", "sharp_contrast", "thin", "vector_photo",
+    "bold_stroke",
+    "chemistry",
+    "colored_stencil",
+    "contour_pop_art",
+    "cosmics",
+    "cutout",
+    "depressive",
+    "editorial",
+    "emotional_flat",
+    "engraving",
+    "infographical",
+    "line_art",
+    "line_circuit",
+    "linocut",
+    "marker_outline",
+    "mosaic",
+    "naivector",
+    "roundish_flat",
+    "seamless",
+    "segmented_colors",
+    "sharp_contrast",
+    "thin",
+    "vector_photo",
     "vivid_shapes",
   ],
   icon: [],
@@ -163,14 +285,60 @@ interface ModelRules {
 }
 
 const MODELS: Readonly<Record<string, ModelRules>> = {
-  recraftv2: { tier: "v2v3", vector: false, promptMax: 1000, styles: V2_RASTER_STYLES, legacyExtras: true, credits: 22 },
-  recraftv2_vector: { tier: "v2v3", vector: true, promptMax: 1000, styles: V2_VECTOR_STYLES, legacyExtras: true, credits: 44 },
-  recraftv3: { tier: "v2v3", vector: false, promptMax: 1000, styles: V3_RASTER_STYLES, legacyExtras: true, credits: 40 },
-  recraftv3_vector: { tier: "v2v3", vector: true, promptMax: 1000, styles: V3_VECTOR_STYLES, legacyExtras: true, credits: 80 },
+  recraftv2: {
+    tier: "v2v3",
+    vector: false,
+    promptMax: 1000,
+    styles: V2_RASTER_STYLES,
+    legacyExtras: true,
+    credits: 22,
+  },
+  recraftv2_vector: {
+    tier: "v2v3",
+    vector: true,
+    promptMax: 1000,
+    styles: V2_VECTOR_STYLES,
+    legacyExtras: true,
+    credits: 44,
+  },
+  recraftv3: {
+    tier: "v2v3",
+    vector: false,
+    promptMax: 1000,
+    styles: V3_RASTER_STYLES,
+    legacyExtras: true,
+    credits: 40,
+  },
+  recraftv3_vector: {
+    tier: "v2v3",
+    vector: true,
+    promptMax: 1000,
+    styles: V3_VECTOR_STYLES,
+    legacyExtras: true,
+    credits: 80,
+  },
   recraftv4: { tier: "v4", vector: false, promptMax: 10000, legacyExtras: false, credits: 40 },
-  recraftv4_vector: { tier: "v4", vector: true, promptMax: 10000, legacyExtras: false, credits: 80 },
-  recraftv4_pro: { tier: "v4_pro", vector: false, promptMax: 10000, legacyExtras: false, credits: 250 },
-  recraftv4_pro_vector: { tier: "v4_pro", vector: true, promptMax: 10000, legacyExtras: false, credits: 300 },
+  recraftv4_vector: {
+    tier: "v4",
+    vector: true,
+    promptMax: 10000,
+    legacyExtras: false,
+    credits: 80,
+  },
+  recraftv4_pro: {
+    tier: "v4_pro",
+    vector: false,
+    promptMax: 10000,
+    legacyExtras: false,
+    credits: 250,
+  },
+  recraftv4_pro_vector: {
+    tier: "v4_pro",
+    vector: true,
+    promptMax: 10000,
+    legacyExtras: false,
+    credits: 300,
+  },
   recraftv4_1: { tier: "v4", vector: false, promptMax: 10000, legacyExtras: false, credits: 35 },
 };
 const DEFAULT_MODEL = "recraftv4_1";
@@ -223,7 +391,13 @@ export const recraftFaults = {
   ...commonFaults,
   /** 429 without Retry-After, as Recraft sends it (3p). */
   rateLimit(): Fault {
-    return { status: 429, body: { code: "rate_limit_exceeded", message: "Rate limit exceeded: too many requests. Please retry later." } };
+    return {
+      status: 429,
+      body: {
+        code: "rate_limit_exceeded",
+        message: "Rate limit exceeded: too many requests. Please retry later.",
+      },
+    };
   },
   serverError(): Fault {
     return { status: 500, body: { code: "internal_error", message: "Internal server error" } };
@@ -274,7 +448,13 @@ function validate(raw: unknown): ImageRequest {
     if (type === undefined) throw badRequest("invalid_request", `Unknown field: ${key}`);
     if (value === null) continue;
     const ok =
-      type === "integer" ? Number.isInteger(value) : type === "array" ? Array.isArray(value) : type === "object" ? isObject(value) : typeof value === type;
+      type === "integer"
+        ? Number.isInteger(value)
+        : type === "array"
+          ? Array.isArray(value)
+          : type === "object"
+            ? isObject(value)
+            : typeof value === type;
     if (!ok) throw badRequest("invalid_request", `Field '${key}' must be of type ${type}`);
   }
   const p = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null));
@@ -282,24 +462,36 @@ function validate(raw: unknown): ImageRequest {
   const rules = MODELS[model];
   if (rules === undefined) throw badRequest("invalid_model", `Unknown model: ${model}`);
   const prompt = p.prompt as string | undefined;
-  if (prompt === undefined || prompt.trim() === "") throw badRequest("invalid_prompt", "Prompt must not be empty");
+  if (prompt === undefined || prompt.trim() === "")
+    throw badRequest("invalid_prompt", "Prompt must not be empty");
   if (prompt.length > rules.promptMax) {
-    throw badRequest("prompt_too_long", `Prompt is too long: ${prompt.length} characters, the maximum for ${model} is ${rules.promptMax}`);
+    throw badRequest(
+      "prompt_too_long",
+      `Prompt is too long: ${prompt.length} characters, the maximum for ${model} is ${rules.promptMax}`,
+    );
   }
   const n = (p.n as number | undefined) ?? 1;
-  if (n < 1 || n > MAX_N) throw badRequest("invalid_n", `n must be between 1 and ${MAX_N}, got ${n}`);
+  if (n < 1 || n > MAX_N)
+    throw badRequest("invalid_n", `n must be between 1 and ${MAX_N}, got ${n}`);
   checkStyle(p, model, rules);
   if (!rules.legacyExtras) {
     for (const key of ["negative_prompt", "random_seed"]) {
-      if (p[key] !== undefined) throw badRequest("not_supported", `Parameter '${key}' is not supported for model ${model}`);
+      if (p[key] !== undefined)
+        throw badRequest("not_supported", `Parameter '${key}' is not supported for model ${model}`);
     }
   }
   if (p.image_format !== undefined && !["png", "webp"].includes(p.image_format as string)) {
-    throw badRequest("invalid_image_format", `Invalid image_format '${String(p.image_format)}': expected png or webp`);
+    throw badRequest(
+      "invalid_image_format",
+      `Invalid image_format '${String(p.image_format)}': expected png or webp`,
+    );
   }
   const responseFormat = (p.response_format as string | undefined) ?? "url";
   if (responseFormat !== "url" && responseFormat !== "b64_json") {
-    throw badRequest("invalid_response_format", `Invalid response_format '${responseFormat}': expected url or b64_json`);
+    throw badRequest(
+      "invalid_response_format",
+      `Invalid response_format '${responseFormat}': expected url or b64_json`,
+    );
   }
   const [width, height] = resolveSize(p.size as string | undefined, model, rules);
   return { model, rules, prompt, n, width, height, responseFormat };
@@ -310,26 +502,41 @@ function checkStyle(p: Record<string, unknown>, model: string, rules: ModelRules
   const substyle = p.substyle as string | undefined;
   if (rules.styles === undefined) {
     for (const key of ["style", "substyle"]) {
-      if (p[key] !== undefined) throw badRequest("style_not_supported", `Styles are not supported for model ${model}`);
+      if (p[key] !== undefined)
+        throw badRequest("style_not_supported", `Styles are not supported for model ${model}`);
     }
     return;
   }
-  if (style !== undefined && p.style_id !== undefined) throw badRequest("invalid_style", "Provide either style or style_id, not both");
+  if (style !== undefined && p.style_id !== undefined)
+    throw badRequest("invalid_style", "Provide either style or style_id, not both");
   if (style !== undefined && rules.styles[style] === undefined) {
-    throw badRequest("invalid_style", `Style '${style}' is not supported for model ${model}; expected one of: ${Object.keys(rules.styles).join(", ")}`);
+    throw badRequest(
+      "invalid_style",
+      `Style '${style}' is not supported for model ${model}; expected one of: ${Object.keys(rules.styles).join(", ")}`,
+    );
   }
   if (substyle === undefined) return;
   if (style === undefined) throw badRequest("invalid_substyle", "substyle requires style");
   if (!rules.styles[style]!.includes(substyle)) {
-    throw badRequest("invalid_substyle", `Substyle '${substyle}' is not supported for style '${style}' of model ${model}`);
+    throw badRequest(
+      "invalid_substyle",
+      `Substyle '${substyle}' is not supported for style '${style}' of model ${model}`,
+    );
   }
 }
 
-function resolveSize(requested: string | undefined, model: string, rules: ModelRules): [number, number] {
+function resolveSize(
+  requested: string | undefined,
+  model: string,
+  rules: ModelRules,
+): [number, number] {
   const table = SIZES[rules.tier];
   const size = requested === undefined ? table["1:1"]! : (table[requested] ?? requested);
   if (!Object.values(table).includes(size) && !UNNAMED_SIZES[rules.tier].includes(size)) {
-    throw badRequest("invalid_size", `Size '${requested}' is not supported for model ${model}; use one of: ${Object.values(table).join(", ")}, or an aspect ratio`);
+    throw badRequest(
+      "invalid_size",
+      `Size '${requested}' is not supported for model ${model}; use one of: ${Object.values(table).join(", ")}, or an aspect ratio`,
+    );
   }
   const [w, h] = size.split("x").map(Number);
   return [w!, h!];
@@ -367,21 +574,35 @@ class Emulator {
     const method = req.method ?? "GET";
     const url = new URL(req.url ?? "/", "http://emulator");
     try {
-      if (url.pathname === "/__emulator/faults") return await faultControl(this.faults, req, res, CONTROL);
+      if (url.pathname === "/__emulator/faults")
+        return await faultControl(this.faults, req, res, CONTROL);
       const image = IMAGE_PATH.exec(url.pathname);
       if (image && method === "GET") return this.#download(res, image[1]!);
-      if (url.pathname !== "/v1/images/generations" || method !== "POST") throw new HttpError(404, "Not Found");
+      if (url.pathname !== "/v1/images/generations" || method !== "POST")
+        throw new HttpError(404, "Not Found");
       const body = await readBody(req, MAX_BODY_BYTES);
       const json = parseJsonOrUndefined(body);
-      record(this.requests, { method, path: url.pathname + url.search, headers: req.headers, body: json });
+      record(this.requests, {
+        method,
+        path: url.pathname + url.search,
+        headers: req.headers,
+        body: json,
+      });
       const model = isObject(json) && typeof json.model === "string" ? json.model : DEFAULT_MODEL;
       if (await playFault(this.faults, model, req, res)) return;
 
       this.#authenticate(req);
-      if (json === undefined) throw new HttpError(400, { code: "invalid_request", message: "Request body is not valid JSON" });
+      if (json === undefined)
+        throw new HttpError(400, {
+          code: "invalid_request",
+          message: "Request body is not valid JSON",
+        });
       const request = validate(json);
       if (REFUSAL_WORD.test(request.prompt)) {
-        throw badRequest("content_moderation", "The prompt was rejected by content moderation. Please change the prompt and try again.");
+        throw badRequest(
+          "content_moderation",
+          "The prompt was rejected by content moderation. Please change the prompt and try again.",
+        );
       }
       sendJson(res, 200, this.#answer(req, request));
     } catch (err) {
@@ -399,9 +620,12 @@ class Emulator {
   #answer(req: http.IncomingMessage, r: ImageRequest): object {
     const data = Array.from({ length: r.n }, (_, i) => {
       const seed = `recraft|${r.model}|${r.prompt}|${i}`;
-      const render = r.rules.vector ? () => Buffer.from(renderSvg(r.width, r.height, seed)) : () => renderPng(r.width, r.height, seed);
+      const render = r.rules.vector
+        ? () => Buffer.from(renderSvg(r.width, r.height, seed))
+        : () => renderPng(r.width, r.height, seed);
       const image_id = randomUUID();
-      if (r.responseFormat === "b64_json") return { image_id, b64_json: render().toString("base64") };
+      if (r.responseFormat === "b64_json")
+        return { image_id, b64_json: render().toString("base64") };
       const ext = r.rules.vector ? "svg" : "png";
       const { id } = this.#images.put(render, r.rules.vector ? "image/svg+xml" : "image/png");
       return { image_id, url: `${requestOrigin(req, this.origin)}/img/${id}.${ext}` };

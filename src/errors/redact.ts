@@ -12,7 +12,10 @@ const PATTERNS: [RegExp, string][] = [
   [/\bya29\.[\w.-]+/g, "[redacted-token]"],
   [/\bAIza[\w-]{30,}/g, "[redacted-key]"],
   [/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g, "[redacted-key]"],
-  [/([?&;\s](?:key|api[-_]?key|sig|signature|token|access_token|X-Amz-[A-Za-z-]+)=)[^&\s"']+/gi, "$1[redacted]"],
+  [
+    /([?&;\s](?:key|api[-_]?key|sig|signature|token|access_token|X-Amz-[A-Za-z-]+)=)[^&\s"']+/gi,
+    "$1[redacted]",
+  ],
   [/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b/g, "[host]"],
 ];
 

@@ -17,18 +17,63 @@ interface KindRow {
 }
 
 const KINDS: Record<ErrorKind, KindRow> = {
-  invalid_request: { status: 400, type: "invalid_request_error", code: undefined, grpc: Code.InvalidArgument },
-  model_not_found: { status: 404, type: "invalid_request_error", code: "model_not_found", grpc: Code.NotFound },
-  authentication: { status: 401, type: "authentication_error", code: "invalid_api_key", grpc: Code.Unauthenticated },
-  permission: { status: 403, type: "permission_error", code: undefined, grpc: Code.PermissionDenied },
-  content_policy: { status: 400, type: "invalid_request_error", code: "content_policy_violation", grpc: Code.InvalidArgument },
-  rate_limit: { status: 429, type: "rate_limit_error", code: "rate_limit_exceeded", grpc: Code.ResourceExhausted },
+  invalid_request: {
+    status: 400,
+    type: "invalid_request_error",
+    code: undefined,
+    grpc: Code.InvalidArgument,
+  },
+  model_not_found: {
+    status: 404,
+    type: "invalid_request_error",
+    code: "model_not_found",
+    grpc: Code.NotFound,
+  },
+  authentication: {
+    status: 401,
+    type: "authentication_error",
+    code: "invalid_api_key",
+    grpc: Code.Unauthenticated,
+  },
+  permission: {
+    status: 403,
+    type: "permission_error",
+    code: undefined,
+    grpc: Code.PermissionDenied,
+  },
+  content_policy: {
+    status: 400,
+    type: "invalid_request_error",
+    code: "content_policy_violation",
+    grpc: Code.InvalidArgument,
+  },
+  rate_limit: {
+    status: 429,
+    type: "rate_limit_error",
+    code: "rate_limit_exceeded",
+    grpc: Code.ResourceExhausted,
+  },
   upstream: { status: 502, type: "server_error", code: undefined, grpc: Code.Unavailable },
   timeout: { status: 504, type: "server_error", code: "timeout", grpc: Code.DeadlineExceeded },
-  too_large: { status: 413, type: "invalid_request_error", code: "request_too_large", grpc: Code.ResourceExhausted },
+  too_large: {
+    status: 413,
+    type: "invalid_request_error",
+    code: "request_too_large",
+    grpc: Code.ResourceExhausted,
+  },
   // OpenAI's own answer for money spent: 429 `insufficient_quota`, which clients must not retry.
-  budget: { status: 429, type: "insufficient_quota", code: "budget_exceeded", grpc: Code.ResourceExhausted },
-  not_found: { status: 404, type: "invalid_request_error", code: "unknown_url", grpc: Code.NotFound },
+  budget: {
+    status: 429,
+    type: "insufficient_quota",
+    code: "budget_exceeded",
+    grpc: Code.ResourceExhausted,
+  },
+  not_found: {
+    status: 404,
+    type: "invalid_request_error",
+    code: "unknown_url",
+    grpc: Code.NotFound,
+  },
   internal: { status: 500, type: "server_error", code: undefined, grpc: Code.Internal },
 };
 
@@ -36,7 +81,10 @@ export const ERROR_DOMAIN = "imagegate";
 
 /** OpenAI's error envelope. */
 export interface OpenAIErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null } & Record<string, unknown>;
+  error: { message: string; type: string; param: string | null; code: string | null } & Record<
+    string,
+    unknown
+  >;
 }
 
 /** Turns anything thrown inside a handler into the ConnectError the client will see. */
@@ -49,7 +97,10 @@ export function toConnectError(e: unknown): ConnectError {
 function gatewayToConnect(e: GatewayError): ConnectError {
   const row = KINDS[e.kind];
   const code = e.code ?? row.code;
-  const metadata: Record<string, string> = { type: row.type, http_status: String(e.httpStatus ?? row.status) };
+  const metadata: Record<string, string> = {
+    type: row.type,
+    http_status: String(e.httpStatus ?? row.status),
+  };
   if (e.param !== undefined) metadata.param = e.param;
   if (e.details !== undefined) metadata.details = JSON.stringify(e.details);
   const details: ConstructorParameters<typeof ConnectError>[3] = [
@@ -59,7 +110,10 @@ function gatewayToConnect(e: GatewayError): ConnectError {
   if (e.retryAfterSeconds !== undefined) {
     const seconds = Math.max(0, Math.ceil(e.retryAfterSeconds));
     headers.set("retry-after", String(seconds));
-    details.push({ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: { seconds: BigInt(seconds) } }) });
+    details.push({
+      desc: RetryInfoSchema,
+      value: create(RetryInfoSchema, { retryDelay: { seconds: BigInt(seconds) } }),
+    });
   }
   return new ConnectError(redact(e.message), row.grpc, headers, details, e);
 }

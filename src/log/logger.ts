@@ -8,7 +8,11 @@ export interface Logger {
   log(level: Level, msg: string, fields?: Record<string, unknown>): void;
 }
 
-export function createLogger(options: { pretty: boolean; out?: (line: string) => void; minLevel?: Level }): Logger {
+export function createLogger(options: {
+  pretty: boolean;
+  out?: (line: string) => void;
+  minLevel?: Level;
+}): Logger {
   const order: Level[] = ["debug", "info", "warn", "error"];
   const min = order.indexOf(options.minLevel ?? "info");
   const out = options.out ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -19,7 +23,9 @@ export function createLogger(options: { pretty: boolean; out?: (line: string) =>
         const extra = Object.entries(fields)
           .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
           .join(" ");
-        out(`${level === "info" ? "" : `${level.toUpperCase()} `}${msg}${extra ? ` ${extra}` : ""}`);
+        out(
+          `${level === "info" ? "" : `${level.toUpperCase()} `}${msg}${extra ? ` ${extra}` : ""}`,
+        );
       } else {
         out(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
       }

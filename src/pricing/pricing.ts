@@ -23,7 +23,10 @@ const TokenRatesSchema = z.strictObject({
  * `max_size` (WxH, compared by pixels) the image fits; a tier without `max_size` takes any.
  */
 const SizeTierSchema = z.strictObject({
-  max_size: z.string().regex(/^\d+x\d+$/).optional(),
+  max_size: z
+    .string()
+    .regex(/^\d+x\d+$/)
+    .optional(),
   per_image: z.record(z.string(), z.number().nonnegative()),
 });
 const PriceSchema = z
@@ -36,9 +39,12 @@ const PriceSchema = z
     tokens: TokenRatesSchema.optional(),
     size_tiers: z.array(SizeTierSchema).min(1).optional(),
   })
-  .refine((p) => p.per_image !== undefined || p.tokens !== undefined || p.size_tiers !== undefined, {
-    message: "needs per_image, tokens or size_tiers",
-  });
+  .refine(
+    (p) => p.per_image !== undefined || p.tokens !== undefined || p.size_tiers !== undefined,
+    {
+      message: "needs per_image, tokens or size_tiers",
+    },
+  );
 const PriceFileSchema = z.strictObject({ prices: z.array(PriceSchema) });
 
 export type Price = z.infer<typeof PriceSchema>;
@@ -51,7 +57,9 @@ export const PRICES_DIR = new URL("./prices/", import.meta.url);
 
 export function loadPrices(catalog: Catalog, dir: URL = PRICES_DIR): PriceList {
   const byKey = new Map<string, Price>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()) {
     const parsed = PriceFileSchema.safeParse(parseYaml(readFileSync(new URL(file, dir), "utf8")));
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
@@ -59,8 +67,12 @@ export function loadPrices(catalog: Catalog, dir: URL = PRICES_DIR): PriceList {
     }
     for (const price of parsed.data.prices) {
       const spec = catalog.lookup(price.provider, price.model);
-      if (spec === undefined) throw new Error(`prices/${file}: ${price.provider}/${price.model} is not in the model catalog`);
-      for (const name of [spec.model, ...(spec.aliases ?? [])]) byKey.set(`${price.provider}/${name}`, price);
+      if (spec === undefined)
+        throw new Error(
+          `prices/${file}: ${price.provider}/${price.model} is not in the model catalog`,
+        );
+      for (const name of [spec.model, ...(spec.aliases ?? [])])
+        byKey.set(`${price.provider}/${name}`, price);
     }
   }
   return { lookup: (provider, model) => byKey.get(`${provider}/${model}`) };
@@ -80,34 +92,58 @@ export interface Produced {
  * delivered costs nothing; the operator's per-image price; what the provider reported; the
  * price list.
  */
-export function costOf(produced: Produced, price: Price | undefined, overridePerImage: number | undefined): number | undefined {
+export function costOf(
+  produced: Produced,
+  price: Price | undefined,
+  overridePerImage: number | undefined,
+): number | undefined {
   if (produced.images === 0) return 0;
   if (overridePerImage !== undefined) return produced.images * overridePerImage;
   if (produced.reportedUsd !== undefined) return produced.reportedUsd;
   if (price === undefined) return undefined;
-  if (price.tokens !== undefined && produced.usage !== undefined && produced.usage.totalTokens > 0) {
+  if (
+    price.tokens !== undefined &&
+    produced.usage !== undefined &&
+    produced.usage.totalTokens > 0
+  ) {
     const u = produced.usage;
     const text = u.inputTokensDetails?.textTokens ?? u.inputTokens;
     const image = u.inputTokensDetails?.imageTokens ?? 0;
-    return (text * price.tokens.text_input + image * price.tokens.image_input + u.outputTokens * price.tokens.image_output) / 1e6;
+    return (
+      (text * price.tokens.text_input +
+        image * price.tokens.image_input +
+        u.outputTokens * price.tokens.image_output) /
+      1e6
+    );
   }
   if (price.tokens?.output_tokens_per_image !== undefined) {
-    return (produced.images * price.tokens.output_tokens_per_image * price.tokens.image_output) / 1e6;
+    return (
+      (produced.images * price.tokens.output_tokens_per_image * price.tokens.image_output) / 1e6
+    );
   }
   if (price.size_tiers !== undefined) {
     const each = tierPrice(price.size_tiers, produced);
     return each === undefined ? undefined : produced.images * each;
   }
-  const table = price.per_image?.[produced.quality ?? ""] ?? (Object.keys(price.per_image ?? {}).length === 1 ? Object.values(price.per_image!)[0] : undefined);
+  const table =
+    price.per_image?.[produced.quality ?? ""] ??
+    (Object.keys(price.per_image ?? {}).length === 1
+      ? Object.values(price.per_image!)[0]
+      : undefined);
   const each = table?.[produced.size ?? ""] ?? table?.["*"];
   return each === undefined ? undefined : produced.images * each;
 }
 
 /** The per-image price of the first tier `produced.size` fits, for its quality (or the tier's only price). */
-function tierPrice(tiers: readonly z.infer<typeof SizeTierSchema>[], produced: Produced): number | undefined {
+function tierPrice(
+  tiers: readonly z.infer<typeof SizeTierSchema>[],
+  produced: Produced,
+): number | undefined {
   const pixels = pixelCount(produced.size);
   if (pixels === undefined) return undefined;
-  const tier = tiers.find((t) => t.max_size === undefined || pixels <= (pixelCount(t.max_size) ?? 0));
+  const tier = tiers.find(
+    (t) => t.max_size === undefined || pixels <= (pixelCount(t.max_size) ?? 0),
+  );
   if (tier === undefined) return undefined;
   const prices = Object.values(tier.per_image);
   return tier.per_image[produced.quality ?? ""] ?? (prices.length === 1 ? prices[0] : undefined);

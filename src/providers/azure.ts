@@ -12,7 +12,12 @@ import { GatewayError } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { OPENAI_IMAGE_KEYS, parseImagesJson } from "./image-json.ts";
-import { fromOpenAIError, fromOpenAIResponse, type OpenAIImagesRequest, toOpenAIRequest } from "./openai.ts";
+import {
+  fromOpenAIError,
+  fromOpenAIResponse,
+  type OpenAIImagesRequest,
+  toOpenAIRequest,
+} from "./openai.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { type FetchedToken, TokenCache } from "./token-cache.ts";
 import { parseJson } from "./json.ts";
@@ -34,7 +39,11 @@ export const ENTRA_AUTHORITY_HOST = "https://login.microsoftonline.com";
 export const ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default";
 
 /** `{api_base}/openai/deployments/{deployment}/images/generations?api-version=…` */
-export function azureImagesUrl(apiBase: string, deploymentName: string, apiVersion: string): string {
+export function azureImagesUrl(
+  apiBase: string,
+  deploymentName: string,
+  apiVersion: string,
+): string {
   const base = apiBase.replace(/\/+$/, "");
   return `${base}/openai/deployments/${encodeURIComponent(deploymentName)}/images/generations?api-version=${encodeURIComponent(apiVersion)}`;
 }
@@ -59,9 +68,14 @@ export function toAzureRequest(req: CreateImageRequest, family: Family): OpenAII
  * client's request, so those are upstream failures naming what to fix.
  */
 export function fromAzureError(res: UpstreamResponse, deploymentName: string): GatewayError {
-  const err = (parseJson(res.body) as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const code = typeof err?.code === "string" || typeof err?.code === "number" ? String(err.code) : undefined;
-  const upstreamMessage = typeof err?.message === "string" ? err.message : res.body.toString("utf8").slice(0, 200) || "no body";
+  const err = (parseJson(res.body) as { error?: { code?: unknown; message?: unknown } } | undefined)
+    ?.error;
+  const code =
+    typeof err?.code === "string" || typeof err?.code === "number" ? String(err.code) : undefined;
+  const upstreamMessage =
+    typeof err?.message === "string"
+      ? err.message
+      : res.body.toString("utf8").slice(0, 200) || "no body";
   if (res.status === 404) {
     const missing = code === "DeploymentNotFound";
     return new GatewayError(
@@ -84,7 +98,10 @@ export function fromAzureError(res: UpstreamResponse, deploymentName: string): G
     // Azure also says it in words: "…Please retry after 20 seconds…".
     const hint = /retry after (\d+(?:\.\d+)?) second/i.exec(upstreamMessage);
     if (hint) {
-      return new GatewayError("rate_limit", mapped.message, { code: mapped.code, retryAfterSeconds: Number(hint[1]) });
+      return new GatewayError("rate_limit", mapped.message, {
+        code: mapped.code,
+        retryAfterSeconds: Number(hint[1]),
+      });
     }
   }
   return mapped;
@@ -133,7 +150,9 @@ export class EntraTokenCache {
 
 /** The secret enters the key only through a hash, so the map never holds it in the clear twice. */
 function cacheKey(c: EntraCredentials): string {
-  return createHash("sha256").update(`${c.authorityHost}\0${c.tenantId}\0${c.clientId}\0${c.clientSecret}`).digest("hex");
+  return createHash("sha256")
+    .update(`${c.authorityHost}\0${c.tenantId}\0${c.clientId}\0${c.clientSecret}`)
+    .digest("hex");
 }
 
 export function entraTokenUrl(authorityHost: string, tenantId: string): string {
@@ -141,7 +160,10 @@ export function entraTokenUrl(authorityHost: string, tenantId: string): string {
 }
 
 /** One form POST to the tenant's token endpoint; errors name the Entra error code, never the secret. */
-async function requestEntraToken(creds: EntraCredentials, timeoutMs: number): Promise<FetchedToken> {
+async function requestEntraToken(
+  creds: EntraCredentials,
+  timeoutMs: number,
+): Promise<FetchedToken> {
   const form = new URLSearchParams({
     grant_type: "client_credentials",
     client_id: creds.clientId,
@@ -161,20 +183,31 @@ async function requestEntraToken(creds: EntraCredentials, timeoutMs: number): Pr
     | undefined;
   if (res.status !== 200) {
     const what = typeof json?.error === "string" ? json.error : `HTTP ${res.status}`;
-    const description = typeof json?.error_description === "string" ? `: ${json.error_description.split(/\r?\n/)[0]!.slice(0, 300)}` : "";
+    const description =
+      typeof json?.error_description === "string"
+        ? `: ${json.error_description.split(/\r?\n/)[0]!.slice(0, 300)}`
+        : "";
     const auth = res.status === 400 || res.status === 401 || res.status === 403;
     return Promise.reject(
-      new GatewayError("upstream", `${PROVIDER_NAME}: the Entra ID token request failed (${res.status} ${what})${description}`, {
-        code: auth ? "upstream_auth_failed" : "upstream_error",
-        httpStatus: res.status === 503 ? 503 : 502,
-      }),
+      new GatewayError(
+        "upstream",
+        `${PROVIDER_NAME}: the Entra ID token request failed (${res.status} ${what})${description}`,
+        {
+          code: auth ? "upstream_auth_failed" : "upstream_error",
+          httpStatus: res.status === 503 ? 503 : 502,
+        },
+      ),
     );
   }
   const expiresIn = Number(json?.expires_in);
   if (typeof json?.access_token !== "string" || json.access_token === "" || !(expiresIn > 0)) {
-    throw new GatewayError("upstream", `${PROVIDER_NAME}: the Entra ID token endpoint answered without access_token or expires_in`, {
-      code: "upstream_malformed_response",
-    });
+    throw new GatewayError(
+      "upstream",
+      `${PROVIDER_NAME}: the Entra ID token endpoint answered without access_token or expires_in`,
+      {
+        code: "upstream_malformed_response",
+      },
+    );
   }
   return { token: json.access_token, expiresInSeconds: expiresIn };
 }
@@ -188,7 +221,8 @@ const tokens = new EntraTokenCache();
 /** Which credential a deployment uses: its own Entra settings win over a key filled from the environment. */
 export function entraCredentials(params: Deployment["params"]): EntraCredentials | undefined {
   const { tenant_id, client_id, client_secret } = params;
-  if (tenant_id === undefined || client_id === undefined || client_secret === undefined) return undefined;
+  if (tenant_id === undefined || client_id === undefined || client_secret === undefined)
+    return undefined;
   return {
     tenantId: tenant_id,
     clientId: client_id,
@@ -197,20 +231,37 @@ export function entraCredentials(params: Deployment["params"]): EntraCredentials
   };
 }
 
-async function authHeaders(deployment: Deployment, signal: AbortSignal): Promise<Record<string, string>> {
+async function authHeaders(
+  deployment: Deployment,
+  signal: AbortSignal,
+): Promise<Record<string, string>> {
   const { params } = deployment;
-  if (params.azure_ad_token !== undefined) return { authorization: `Bearer ${params.azure_ad_token}` };
+  if (params.azure_ad_token !== undefined)
+    return { authorization: `Bearer ${params.azure_ad_token}` };
   const creds = entraCredentials(params);
-  if (creds !== undefined) return { authorization: `Bearer ${await tokens.token(creds, deployment.timeoutMs, signal)}` };
+  if (creds !== undefined)
+    return { authorization: `Bearer ${await tokens.token(creds, deployment.timeoutMs, signal)}` };
   return { "api-key": params.api_key ?? "" };
 }
 
 export const azureAdapter: ProviderAdapter = {
   provider: "azure",
-  async generate({ deployment, request, signal, allocate }: UpstreamCall): Promise<GenerationResult> {
+  async generate({
+    deployment,
+    request,
+    signal,
+    allocate,
+  }: UpstreamCall): Promise<GenerationResult> {
     const { params, spec } = deployment;
-    const url = azureImagesUrl(params.api_base ?? "", deployment.model, apiVersionFor(spec.family, params.api_version));
-    const headers = { ...(await authHeaders(deployment, signal)), "content-type": "application/json" };
+    const url = azureImagesUrl(
+      params.api_base ?? "",
+      deployment.model,
+      apiVersionFor(spec.family, params.api_version),
+    );
+    const headers = {
+      ...(await authHeaders(deployment, signal)),
+      "content-type": "application/json",
+    };
     const res = await sendUpstream(url, {
       method: "POST",
       headers,
@@ -220,17 +271,23 @@ export const azureAdapter: ProviderAdapter = {
     });
     if (res.status !== 200) {
       const creds = entraCredentials(params);
-      if (res.status === 401 && creds !== undefined && params.azure_ad_token === undefined) tokens.invalidate(creds);
+      if (res.status === 401 && creds !== undefined && params.azure_ad_token === undefined)
+        tokens.invalidate(creds);
       throw fromAzureError(res, deployment.model);
     }
     const contentType = first(res.headers["content-type"]) ?? "";
-    const parsed = contentType.includes("json") ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate) : undefined;
+    const parsed = contentType.includes("json")
+      ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate)
+      : undefined;
     if (parsed === undefined) {
-      throw new GatewayError("upstream", `${PROVIDER_NAME} answered with a malformed body: the body is not JSON`, {
-        code: "upstream_malformed_response",
-      });
+      throw new GatewayError(
+        "upstream",
+        `${PROVIDER_NAME} answered with a malformed body: the body is not JSON`,
+        {
+          code: "upstream_malformed_response",
+        },
+      );
     }
     return fromOpenAIResponse(parsed.json, request, parsed.images);
   },
 };
-

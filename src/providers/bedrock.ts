@@ -431,7 +431,12 @@ export function fromBedrockResponse(
  * SDXL artifacts: SUCCESS is an image; CONTENT_FILTERED is filtered (it may carry a blurred
  * image, which is never returned); ERROR fails the call.
  */
-function fromSdxlResponse(json: unknown, plan: BedrockPlan, _count: number, decoded: DecodedImages): GenerationResult {
+function fromSdxlResponse(
+  json: unknown,
+  plan: BedrockPlan,
+  _count: number,
+  decoded: DecodedImages,
+): GenerationResult {
   const { artifacts } = json as SdxlResponse;
   if (!Array.isArray(artifacts)) throw malformedBody("the body has no `artifacts` array", PROVIDER);
   const images: GeneratedImage[] = [];
@@ -444,14 +449,20 @@ function fromSdxlResponse(json: unknown, plan: BedrockPlan, _count: number, deco
     }
     if (reason === "ERROR") throw modelFailure(`artifact ${i} finished with ERROR`);
     const b64 = str(artifact?.base64);
-    if (b64 === undefined || b64 === "") throw malformedBody(`artifacts[${i}] has no base64 image`, PROVIDER);
+    if (b64 === undefined || b64 === "")
+      throw malformedBody(`artifacts[${i}] has no base64 image`, PROVIDER);
     images.push({ bytes: imageBytes(b64, decoded), mimeType: "image/png" });
   });
   return { images, filtered, size: sizeOf(plan) };
 }
 
 /** SD3 / Stable Image: `finish_reasons[i]` null is success, "Filter reason: …" is filtered. */
-function fromSd3Response(json: unknown, plan: BedrockPlan, _count: number, decoded: DecodedImages): GenerationResult {
+function fromSd3Response(
+  json: unknown,
+  plan: BedrockPlan,
+  _count: number,
+  decoded: DecodedImages,
+): GenerationResult {
   const body = json as Sd3Response;
   if (!Array.isArray(body.images)) throw malformedBody("the body has no `images` array", PROVIDER);
   const images = body.images as unknown[];
@@ -467,7 +478,8 @@ function fromSd3Response(json: unknown, plan: BedrockPlan, _count: number, decod
     }
     if (reason !== undefined) throw modelFailure(`finish reason '${reason.slice(0, 100)}'`);
     const b64 = str(images[i]);
-    if (b64 === undefined || b64 === "") throw malformedBody(`images[${i}] is not a base64 image`, PROVIDER);
+    if (b64 === undefined || b64 === "")
+      throw malformedBody(`images[${i}] is not a base64 image`, PROVIDER);
     out.push({ bytes: imageBytes(b64, decoded), mimeType });
   }
   const result: GenerationResult = { images: out, filtered, size: sizeOf(plan) };
@@ -488,7 +500,8 @@ function fromAmazonImageResponse(
   const body = json as AmazonImageResponse;
   const error = str(body.error);
   const list = Array.isArray(body.images) ? (body.images as unknown[]) : undefined;
-  if (list === undefined && error === undefined) throw malformedBody("the body has no `images` array", PROVIDER);
+  if (list === undefined && error === undefined)
+    throw malformedBody("the body has no `images` array", PROVIDER);
   const images = (list ?? []).map((b64, i) => {
     if (typeof b64 !== "string" || b64 === "")
       throw malformedBody(`images[${i}] is not a base64 image`, PROVIDER);
@@ -777,4 +790,3 @@ export const bedrockAdapter: ProviderAdapter = {
     return requireImages(result, PROVIDER);
   },
 };
-

@@ -46,7 +46,10 @@ export function fillFromEnv(
   env: Readonly<Record<string, string | undefined>>,
 ): DeploymentParams {
   const out: DeploymentParams = { ...params };
-  for (const [key, names] of Object.entries(PROVIDER_ENV[provider]) as [ParamKey, readonly string[]][]) {
+  for (const [key, names] of Object.entries(PROVIDER_ENV[provider]) as [
+    ParamKey,
+    readonly string[],
+  ][]) {
     if (out[key] !== undefined) continue;
     const name = names.find((n) => env[n] !== undefined && env[n] !== "");
     if (name !== undefined) (out as Record<string, unknown>)[key] = env[name];
@@ -57,7 +60,11 @@ export function fillFromEnv(
 /** Credentials each provider needs, as alternatives: any one group fully set is enough. */
 const REQUIRED: Record<Provider, readonly (readonly ParamKey[])[]> = {
   openai: [["api_key"]],
-  azure: [["api_base", "api_key"], ["api_base", "azure_ad_token"], ["api_base", "tenant_id", "client_id", "client_secret"]],
+  azure: [
+    ["api_base", "api_key"],
+    ["api_base", "azure_ad_token"],
+    ["api_base", "tenant_id", "client_id", "client_secret"],
+  ],
   gemini: [["api_key"]],
   vertex_ai: [["vertex_credentials", "vertex_project"]],
   bedrock: [["aws_access_key_id", "aws_secret_access_key", "aws_region_name"]],
@@ -65,7 +72,10 @@ const REQUIRED: Record<Provider, readonly (readonly ParamKey[])[]> = {
 };
 
 /** Says what is missing for `provider` to be callable, naming params and variables; undefined when complete. */
-export function missingCredentials(provider: Provider, params: DeploymentParams): string | undefined {
+export function missingCredentials(
+  provider: Provider,
+  params: DeploymentParams,
+): string | undefined {
   const groups = REQUIRED[provider];
   if (groups.some((g) => g.every((k) => params[k] !== undefined))) return undefined;
   const first = groups[0]!.filter((k) => params[k] === undefined);
@@ -74,7 +84,13 @@ export function missingCredentials(provider: Provider, params: DeploymentParams)
 }
 
 /** Deployment params that hold secrets. */
-export const SECRET_PARAMS = ["api_key", "client_secret", "azure_ad_token", "aws_secret_access_key", "aws_session_token"] as const;
+export const SECRET_PARAMS = [
+  "api_key",
+  "client_secret",
+  "azure_ad_token",
+  "aws_secret_access_key",
+  "aws_session_token",
+] as const;
 
 /** The environment variables any provider reads a secret from. */
 export function secretEnvNames(): string[] {

@@ -18,7 +18,13 @@ import {
   UsageSchema,
 } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
-import { type DecodedImages, imageBytes, NO_IMAGES, type ParsedImagesBody, parseImagesJson } from "./image-json.ts";
+import {
+  type DecodedImages,
+  imageBytes,
+  NO_IMAGES,
+  type ParsedImagesBody,
+  parseImagesJson,
+} from "./image-json.ts";
 import { fanOut, requireImages } from "./results.ts";
 import type { GeneratedImage, GenerationResult, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
@@ -667,7 +673,13 @@ async function imagenCall(
 
 async function geminiCall(call: UpstreamCall, endpoint: GoogleEndpoint): Promise<CallOutcome> {
   const body = toGeminiRequest(call.request);
-  const { json, images } = await postJson(call, endpoint, "generateContent", body, GEMINI_IMAGE_KEYS);
+  const { json, images } = await postJson(
+    call,
+    endpoint,
+    "generateContent",
+    body,
+    GEMINI_IMAGE_KEYS,
+  );
   return fromGeminiResponse(json, geminiProducedSize(call.deployment.model, body), images);
 }
 
@@ -692,7 +704,9 @@ async function postJson(
     throw error;
   }
   const contentType = first(res.headers["content-type"]) ?? "";
-  const parsed = contentType.includes("json") ? parseImagesJson(res.chunks, imageKeys, allocate) : undefined;
+  const parsed = contentType.includes("json")
+    ? parseImagesJson(res.chunks, imageKeys, allocate)
+    : undefined;
   if (parsed === undefined) throw malformedBody("the body is not JSON");
   return parsed;
 }
@@ -704,4 +718,3 @@ async function postJson(
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
-

@@ -62,16 +62,24 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<R
   } catch (e) {
     if (req.signal.aborted) throw req.signal.reason ?? e;
     if (attempt.expired) {
-      throw new GatewayError("timeout", `upstream ${safeUrl(url)} did not answer within ${req.timeoutMs / 1000} s`, {
-        cause: e,
-      });
+      throw new GatewayError(
+        "timeout",
+        `upstream ${safeUrl(url)} did not answer within ${req.timeoutMs / 1000} s`,
+        {
+          cause: e,
+        },
+      );
     }
     if (e instanceof GatewayError) throw e;
     const code = (e as { code?: string }).code;
-    throw new GatewayError("upstream", `upstream ${safeUrl(url)} unreachable: ${code ?? (e as Error).message}`, {
-      code: "upstream_unreachable",
-      cause: e,
-    });
+    throw new GatewayError(
+      "upstream",
+      `upstream ${safeUrl(url)} unreachable: ${code ?? (e as Error).message}`,
+      {
+        code: "upstream_unreachable",
+        cause: e,
+      },
+    );
   } finally {
     attempt.dispose();
   }
@@ -97,7 +105,11 @@ async function readCapped(
   return chunks;
 }
 
-function received(status: number, headers: UpstreamResponse["headers"], chunks: Buffer[]): ReceivedResponse {
+function received(
+  status: number,
+  headers: UpstreamResponse["headers"],
+  chunks: Buffer[],
+): ReceivedResponse {
   let body: Buffer | undefined;
   return {
     status,
@@ -121,7 +133,10 @@ export function safeUrl(url: string): string {
 }
 
 /** Reads a retry hint in seconds: `retry-after-ms`, then `retry-after` (seconds or an HTTP date). */
-export function retryAfterSeconds(headers: UpstreamResponse["headers"], now = Date.now()): number | undefined {
+export function retryAfterSeconds(
+  headers: UpstreamResponse["headers"],
+  now = Date.now(),
+): number | undefined {
   const ms = first(headers["retry-after-ms"]);
   if (ms !== undefined && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms) / 1000;
   const ra = first(headers["retry-after"]);

@@ -10,7 +10,11 @@ export const PROVIDER_IMAGE_HOSTS: Readonly<Record<Provider, readonly string[]>>
   // DALL·E URLs: Azure blob storage signed URLs, expiring after 60 minutes.
   openai: ["oaidalleapiprodscus.blob.core.windows.net"],
   // Azure OpenAI DALL·E URLs, by region of the resource (seen in Azure's own samples).
-  azure: ["dalleprodsec.blob.core.windows.net", "dalleproduse.blob.core.windows.net", "dalleprodaue.blob.core.windows.net"],
+  azure: [
+    "dalleprodsec.blob.core.windows.net",
+    "dalleproduse.blob.core.windows.net",
+    "dalleprodaue.blob.core.windows.net",
+  ],
   gemini: [],
   vertex_ai: [],
   bedrock: [],

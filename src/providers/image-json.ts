@@ -237,7 +237,8 @@ class ImageValueScanner {
   }
 
   end(): ParsedImagesBody | undefined {
-    if (this.#failed || this.#images.size === 0 || this.#state !== OUTSIDE) return this.#parseWhole();
+    if (this.#failed || this.#images.size === 0 || this.#state !== OUTSIDE)
+      return this.#parseWhole();
     try {
       return { json: JSON.parse(Buffer.concat(this.#rest).toString("utf8")), images: this.#images };
     } catch {
@@ -305,7 +306,11 @@ function skipSpace(chunk: Buffer, i: number): number {
  * characters, so a write shorter than its text implies means the text held something the
  * whole-body parse must judge (a control character JSON forbids, say).
  */
-function decodeBase64Strict(pieces: readonly Buffer[], length: number, allocate: Allocate): Buffer | undefined {
+function decodeBase64Strict(
+  pieces: readonly Buffer[],
+  length: number,
+  allocate: Allocate,
+): Buffer | undefined {
   let n = length;
   for (let pad = 0; pad < 2 && n > 0 && byteAt(pieces, n - 1) === EQUALS; pad++) n--;
   if (n % 4 === 1) return undefined;
@@ -328,7 +333,8 @@ function decodeBase64Strict(pieces: readonly Buffer[], length: number, allocate:
     while (to - from >= 4) {
       const step = Math.min(to - from, PIECE) & ~3;
       const bytes = (step / 4) * 3;
-      if (out.write(piece.toString("latin1", from, from + step), pos, "base64") !== bytes) return undefined;
+      if (out.write(piece.toString("latin1", from, from + step), pos, "base64") !== bytes)
+        return undefined;
       pos += bytes;
       from += step;
     }

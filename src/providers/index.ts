@@ -7,4 +7,11 @@ import { geminiAdapter } from "./gemini.ts";
 import { vertexAdapter } from "./vertex.ts";
 import type { ProviderAdapter } from "./types.ts";
 
-export const ADAPTERS: readonly ProviderAdapter[] = [openaiAdapter, bedrockAdapter, azureAdapter, recraftAdapter, geminiAdapter, vertexAdapter];
+export const ADAPTERS: readonly ProviderAdapter[] = [
+  openaiAdapter,
+  bedrockAdapter,
+  azureAdapter,
+  recraftAdapter,
+  geminiAdapter,
+  vertexAdapter,
+];

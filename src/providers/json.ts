@@ -16,7 +16,9 @@ export function parseJson(body: Buffer): unknown {
 /** The body as a JSON object, or undefined. */
 export function parseJsonObject(body: Buffer): Record<string, unknown> | undefined {
   const v = parseJson(body);
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  return typeof v === "object" && v !== null && !Array.isArray(v)
+    ? (v as Record<string, unknown>)
+    : undefined;
 }
 
 export function str(v: unknown): string | undefined {
@@ -25,7 +27,9 @@ export function str(v: unknown): string | undefined {
 
 /** A token count as the proto's uint32 holds it: an absurd upstream number must not fail the answer's encoding. */
 export function tokenCount(v: unknown): number {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.min(Math.floor(v), 0xffff_ffff) : 0;
+  return typeof v === "number" && Number.isFinite(v) && v >= 0
+    ? Math.min(Math.floor(v), 0xffff_ffff)
+    : 0;
 }
 
 /** An answer that is not what the provider documents: the upstream failed, not the client. */

@@ -6,7 +6,13 @@ import { create } from "@bufbuild/protobuf";
 import { GatewayError } from "../errors/errors.ts";
 import { type CreateImageRequest, UsageSchema } from "../gen/imagegate/v1/images_pb.js";
 import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
-import { type DecodedImages, imageBytes, NO_IMAGES, OPENAI_IMAGE_KEYS, parseImagesJson } from "./image-json.ts";
+import {
+  type DecodedImages,
+  imageBytes,
+  NO_IMAGES,
+  OPENAI_IMAGE_KEYS,
+  parseImagesJson,
+} from "./image-json.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
 
@@ -46,7 +52,13 @@ interface OpenAIImagesResponse {
 }
 
 interface OpenAIErrorBody {
-  error?: { message?: unknown; type?: unknown; param?: unknown; code?: unknown; [k: string]: unknown };
+  error?: {
+    message?: unknown;
+    type?: unknown;
+    param?: unknown;
+    code?: unknown;
+    [k: string]: unknown;
+  };
 }
 
 /**
@@ -63,7 +75,8 @@ export function toOpenAIRequest(
   if (model !== undefined) body.model = model;
   if (req.n !== undefined) body.n = req.n;
   if (req.quality !== undefined) body.quality = req.quality;
-  if (req.responseFormat !== undefined && takesResponseFormat) body.response_format = req.responseFormat;
+  if (req.responseFormat !== undefined && takesResponseFormat)
+    body.response_format = req.responseFormat;
   if (req.size !== undefined) body.size = req.size;
   if (req.style !== undefined) body.style = req.style;
   if (req.user !== undefined) body.user = req.user;
@@ -75,7 +88,11 @@ export function toOpenAIRequest(
   return body;
 }
 
-const MIME_BY_FORMAT: Record<string, string> = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" };
+const MIME_BY_FORMAT: Record<string, string> = {
+  png: "image/png",
+  jpeg: "image/jpeg",
+  webp: "image/webp",
+};
 
 /**
  * OpenAI's 200 body → our result. Anything without images is a malformed answer, never a success.
@@ -87,21 +104,28 @@ export function fromOpenAIResponse(
   requested: CreateImageRequest,
   decoded: DecodedImages = NO_IMAGES,
 ): GenerationResult {
-  if (json === null || typeof json !== "object" || !Array.isArray((json as OpenAIImagesResponse).data)) {
+  if (
+    json === null ||
+    typeof json !== "object" ||
+    !Array.isArray((json as OpenAIImagesResponse).data)
+  ) {
     throw malformedBody("the body has no `data` array");
   }
   const body = json as OpenAIImagesResponse;
   const outputFormat = str(body.output_format) ?? requested.outputFormat ?? "png";
   const mimeType = MIME_BY_FORMAT[outputFormat] ?? "image/png";
   const images = (body.data ?? []).map((item, i) => {
-    if (item === null || typeof item !== "object") throw malformedBody(`data[${i}] is not an object`);
+    if (item === null || typeof item !== "object")
+      throw malformedBody(`data[${i}] is not an object`);
     const url = str(item.url);
     const b64 = str(item.b64_json);
-    if (url === undefined && b64 === undefined) throw malformedBody(`data[${i}] has neither url nor b64_json`);
+    if (url === undefined && b64 === undefined)
+      throw malformedBody(`data[${i}] has neither url nor b64_json`);
     const revisedPrompt = str(item.revised_prompt);
     const bytes = b64 === undefined ? undefined : imageBytes(b64, decoded);
     // Buffer.from skips what is not base64: "" or "!!!!" would become an empty image.
-    if (bytes !== undefined && bytes.length === 0) throw malformedBody(`data[${i}].b64_json holds no base64 data`);
+    if (bytes !== undefined && bytes.length === 0)
+      throw malformedBody(`data[${i}].b64_json holds no base64 data`);
     return {
       mimeType,
       ...(bytes !== undefined ? { bytes } : { url }),
@@ -144,7 +168,8 @@ export function fromOpenAIResponse(
 export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): GatewayError {
   const parsed = parseJson(res.body) as OpenAIErrorBody | undefined;
   const err = parsed?.error;
-  const upstreamMessage = str(err?.message) ?? (res.body.toString("utf8").slice(0, 200) || "no body");
+  const upstreamMessage =
+    str(err?.message) ?? (res.body.toString("utf8").slice(0, 200) || "no body");
   const code = str(err?.code);
   const type = str(err?.type);
   const message = `${provider}: ${upstreamMessage}`;
@@ -154,9 +179,14 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
     // Azure OpenAI adds its content filter's verdict (`inner_error`, `innererror` in older versions).
     const inner = err?.inner_error ?? err?.innererror;
     if (inner !== null && typeof inner === "object") {
-      const { code: innerCode, content_filter_results, revised_prompt } = inner as Record<string, unknown>;
+      const {
+        code: innerCode,
+        content_filter_results,
+        revised_prompt,
+      } = inner as Record<string, unknown>;
       if (typeof innerCode === "string") details.provider_inner_code = innerCode;
-      if (content_filter_results !== undefined) details.content_filter_results = content_filter_results;
+      if (content_filter_results !== undefined)
+        details.content_filter_results = content_filter_results;
       if (typeof revised_prompt === "string") details.revised_prompt = revised_prompt;
     }
     return new GatewayError("content_policy", message, { details });
@@ -170,16 +200,25 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
     });
   }
   if (status === 400 || status === 422) {
-    return new GatewayError("invalid_request", message, { param: str(err?.param), code: code ?? undefined });
+    return new GatewayError("invalid_request", message, {
+      param: str(err?.param),
+      code: code ?? undefined,
+    });
   }
   if (status === 401 || status === 403) {
     // The upstream's text may quote part of the key, so only its code is passed on.
-    return new GatewayError("upstream", `${provider} rejected the gateway's credentials (${status}${code ? ` ${code}` : ""})`, {
-      code: "upstream_auth_failed",
-    });
+    return new GatewayError(
+      "upstream",
+      `${provider} rejected the gateway's credentials (${status}${code ? ` ${code}` : ""})`,
+      {
+        code: "upstream_auth_failed",
+      },
+    );
   }
   if (status === 404) {
-    return new GatewayError("upstream", `${provider} answered 404: ${upstreamMessage}`, { code: "upstream_not_found" });
+    return new GatewayError("upstream", `${provider} answered 404: ${upstreamMessage}`, {
+      code: "upstream_not_found",
+    });
   }
   if (status === 408) return new GatewayError("timeout", message);
   return new GatewayError("upstream", `${provider} answered ${status}: ${upstreamMessage}`, {
@@ -191,7 +230,12 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
 
 export const openaiAdapter: ProviderAdapter = {
   provider: "openai",
-  async generate({ deployment, request, signal, allocate }: UpstreamCall): Promise<GenerationResult> {
+  async generate({
+    deployment,
+    request,
+    signal,
+    allocate,
+  }: UpstreamCall): Promise<GenerationResult> {
     const { params } = deployment;
     const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
     const headers: Record<string, string> = {
@@ -202,13 +246,17 @@ export const openaiAdapter: ProviderAdapter = {
     const res = await sendUpstream(`${base}/images/generations`, {
       method: "POST",
       headers,
-      body: JSON.stringify(toOpenAIRequest(request, deployment.model, deployment.spec.family === "dalle")),
+      body: JSON.stringify(
+        toOpenAIRequest(request, deployment.model, deployment.spec.family === "dalle"),
+      ),
       signal,
       timeoutMs: deployment.timeoutMs,
     });
     if (res.status !== 200) throw fromOpenAIError(res);
     const contentType = first(res.headers["content-type"]) ?? "";
-    const parsed = contentType.includes("json") ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate) : undefined;
+    const parsed = contentType.includes("json")
+      ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate)
+      : undefined;
     if (parsed === undefined) throw malformedBody("the body is not JSON");
     return fromOpenAIResponse(parsed.json, request, parsed.images);
   },

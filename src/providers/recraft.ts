@@ -48,38 +48,39 @@ export function sizeTier(model: string): SizeTier {
  * OpenAI sizes → the nearest-ratio Recraft size of each tier (providers.md §7 for V2/V3;
  * Recraft's appendix sizes for V4 and V4 Pro). Recraft's own sizes are sent as they are.
  */
-export const OPENAI_SIZE_TO_RECRAFT: Readonly<Record<SizeTier, Readonly<Record<string, string>>>> = {
-  v2v3: {
-    auto: "1024x1024",
-    "256x256": "1024x1024",
-    "512x512": "1024x1024",
-    "1024x1024": "1024x1024",
-    "1792x1024": "1820x1024",
-    "1024x1792": "1024x1820",
-    "1536x1024": "1536x1024",
-    "1024x1536": "1024x1536",
-  },
-  v4: {
-    auto: "1024x1024",
-    "256x256": "1024x1024",
-    "512x512": "1024x1024",
-    "1024x1024": "1024x1024",
-    "1792x1024": "1344x768",
-    "1024x1792": "768x1344",
-    "1536x1024": "1280x832",
-    "1024x1536": "832x1280",
-  },
-  v4_pro: {
-    auto: "2048x2048",
-    "256x256": "2048x2048",
-    "512x512": "2048x2048",
-    "1024x1024": "2048x2048",
-    "1792x1024": "2688x1536",
-    "1024x1792": "1536x2688",
-    "1536x1024": "2560x1664",
-    "1024x1536": "1664x2560",
-  },
-};
+export const OPENAI_SIZE_TO_RECRAFT: Readonly<Record<SizeTier, Readonly<Record<string, string>>>> =
+  {
+    v2v3: {
+      auto: "1024x1024",
+      "256x256": "1024x1024",
+      "512x512": "1024x1024",
+      "1024x1024": "1024x1024",
+      "1792x1024": "1820x1024",
+      "1024x1792": "1024x1820",
+      "1536x1024": "1536x1024",
+      "1024x1536": "1024x1536",
+    },
+    v4: {
+      auto: "1024x1024",
+      "256x256": "1024x1024",
+      "512x512": "1024x1024",
+      "1024x1024": "1024x1024",
+      "1792x1024": "1344x768",
+      "1024x1792": "768x1344",
+      "1536x1024": "1280x832",
+      "1024x1536": "832x1280",
+    },
+    v4_pro: {
+      auto: "2048x2048",
+      "256x256": "2048x2048",
+      "512x512": "2048x2048",
+      "1024x1024": "2048x2048",
+      "1792x1024": "2688x1536",
+      "1024x1792": "1536x2688",
+      "1536x1024": "2560x1664",
+      "1024x1536": "1664x2560",
+    },
+  };
 
 /** Recraft's aspect ratios → the size each tier produces for them (Recraft API appendix). */
 export const ASPECT_RATIO_TO_SIZE: Readonly<Record<SizeTier, Readonly<Record<string, string>>>> = {
@@ -140,9 +141,13 @@ export function recraftSize(req: CreateImageRequest, model: string): string {
   if (req.aspectRatio !== undefined && size === "auto") {
     const mapped = ASPECT_RATIO_TO_SIZE[tier][req.aspectRatio];
     if (mapped === undefined) {
-      throw new GatewayError("invalid_request", `Invalid value: '${req.aspectRatio}' is not an aspect ratio ${model} supports.`, {
-        param: "aspect_ratio",
-      });
+      throw new GatewayError(
+        "invalid_request",
+        `Invalid value: '${req.aspectRatio}' is not an aspect ratio ${model} supports.`,
+        {
+          param: "aspect_ratio",
+        },
+      );
     }
     return mapped;
   }
@@ -155,7 +160,12 @@ export function isVectorModel(model: string): boolean {
 }
 
 /** Our request → Recraft's body for `count` images of `size` (already mapped). */
-export function toRecraftRequest(req: CreateImageRequest, model: string, count: number, size: string): RecraftImagesRequest {
+export function toRecraftRequest(
+  req: CreateImageRequest,
+  model: string,
+  count: number,
+  size: string,
+): RecraftImagesRequest {
   const body: RecraftImagesRequest = { prompt: req.prompt ?? "", model, n: count, size };
   if (req.style !== undefined) body.style = req.style;
   if (req.substyle !== undefined) body.substyle = req.substyle;
@@ -167,10 +177,20 @@ export function toRecraftRequest(req: CreateImageRequest, model: string, count: 
 
 /** Magic numbers of what Recraft may return as bytes. */
 const MAGIC: ReadonlyArray<{ test: (b: Buffer) => boolean; mimeType: string }> = [
-  { test: (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), mimeType: "image/png" },
-  { test: (b) => b.toString("latin1", 0, 4) === "RIFF" && b.toString("latin1", 8, 12) === "WEBP", mimeType: "image/webp" },
+  {
+    test: (b) =>
+      b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+    mimeType: "image/png",
+  },
+  {
+    test: (b) => b.toString("latin1", 0, 4) === "RIFF" && b.toString("latin1", 8, 12) === "WEBP",
+    mimeType: "image/webp",
+  },
   { test: (b) => b[0] === 0xff && b[1] === 0xd8, mimeType: "image/jpeg" },
-  { test: (b) => /^\s*(<\?xml[^>]*>\s*)?<svg\b/.test(b.toString("utf8", 0, 256)), mimeType: "image/svg+xml" },
+  {
+    test: (b) => /^\s*(<\?xml[^>]*>\s*)?<svg\b/.test(b.toString("utf8", 0, 256)),
+    mimeType: "image/svg+xml",
+  },
 ];
 const MIME_BY_EXTENSION: Readonly<Record<string, string>> = {
   png: "image/png",
@@ -198,24 +218,32 @@ function safePath(url: string): string {
  * for vector models, the size that was asked for, and `credits` (1000 = $1) as the charge.
  */
 export function fromRecraftResponse(json: unknown, model: string, size: string): GenerationResult {
-  if (json === null || typeof json !== "object" || !Array.isArray((json as RecraftImagesResponse).data)) {
+  if (
+    json === null ||
+    typeof json !== "object" ||
+    !Array.isArray((json as RecraftImagesResponse).data)
+  ) {
     throw malformedBody("the body has no `data` array", PROVIDER_NAME);
   }
   const body = json as RecraftImagesResponse;
   const vector = isVectorModel(model);
   const images = (body.data ?? []).map((item, i): GeneratedImage => {
-    if (item === null || typeof item !== "object") throw malformedBody(`data[${i}] is not an object`, PROVIDER_NAME);
+    if (item === null || typeof item !== "object")
+      throw malformedBody(`data[${i}] is not an object`, PROVIDER_NAME);
     if (typeof item.b64_json === "string") {
       const bytes = Buffer.from(item.b64_json, "base64");
-      const mimeType = MAGIC.find((m) => m.test(bytes))?.mimeType ?? (vector ? "image/svg+xml" : "image/png");
+      const mimeType =
+        MAGIC.find((m) => m.test(bytes))?.mimeType ?? (vector ? "image/svg+xml" : "image/png");
       return { bytes, mimeType };
     }
-    if (typeof item.url === "string") return { url: item.url, mimeType: mimeOfUrl(item.url, vector) };
+    if (typeof item.url === "string")
+      return { url: item.url, mimeType: mimeOfUrl(item.url, vector) };
     throw malformedBody(`data[${i}] has neither url nor b64_json`, PROVIDER_NAME);
   });
   if (images.length === 0) throw malformedBody("the body has no images", PROVIDER_NAME);
   const result: GenerationResult = { images, size, filtered: 0 };
-  if (typeof body.credits === "number" && Number.isFinite(body.credits) && body.credits >= 0) result.costUsd = body.credits / 1000;
+  if (typeof body.credits === "number" && Number.isFinite(body.credits) && body.credits >= 0)
+    result.costUsd = body.credits / 1000;
   return result;
 }
 
@@ -228,29 +256,51 @@ const REFUSAL = /moderat|nsfw|safety|inappropriate|prohibited/i;
  */
 export function fromRecraftError(res: UpstreamResponse): GatewayError {
   const contentType = first(res.headers["content-type"]) ?? "";
-  const json = contentType.includes("json") ? (parseJson(res.body) as Record<string, unknown> | undefined) : undefined;
-  const nested = json?.error !== null && typeof json?.error === "object" ? (json.error as Record<string, unknown>) : undefined;
+  const json = contentType.includes("json")
+    ? (parseJson(res.body) as Record<string, unknown> | undefined)
+    : undefined;
+  const nested =
+    json?.error !== null && typeof json?.error === "object"
+      ? (json.error as Record<string, unknown>)
+      : undefined;
   const code = str(json?.code) ?? str(nested?.code);
   const upstreamMessage =
-    str(json?.message) ?? str(nested?.message) ?? str(json?.detail) ?? (res.body.toString("utf8").trim().slice(0, 200) || "no body");
+    str(json?.message) ??
+    str(nested?.message) ??
+    str(json?.detail) ??
+    (res.body.toString("utf8").trim().slice(0, 200) || "no body");
   const message = `${PROVIDER_NAME}: ${upstreamMessage}`;
   const status = res.status;
   if (status === 401 || status === 403) {
     // The upstream's text may quote part of the key, so only the status is passed on.
-    return new GatewayError("upstream", `${PROVIDER_NAME} rejected the gateway's credentials (${status}${code ? ` ${code}` : ""})`, {
-      code: "upstream_auth_failed",
-    });
+    return new GatewayError(
+      "upstream",
+      `${PROVIDER_NAME} rejected the gateway's credentials (${status}${code ? ` ${code}` : ""})`,
+      {
+        code: "upstream_auth_failed",
+      },
+    );
   }
   if (status === 429) {
-    return new GatewayError("rate_limit", message, { code: "rate_limit_exceeded", retryAfterSeconds: retryAfterSeconds(res.headers) });
+    return new GatewayError("rate_limit", message, {
+      code: "rate_limit_exceeded",
+      retryAfterSeconds: retryAfterSeconds(res.headers),
+    });
   }
   if ((status === 400 || status === 422) && REFUSAL.test(`${code ?? ""} ${upstreamMessage}`)) {
-    return new GatewayError("content_policy", message, { details: { provider_code: code ?? null } });
+    return new GatewayError("content_policy", message, {
+      details: { provider_code: code ?? null },
+    });
   }
-  if (status === 400 || status === 422) return new GatewayError("invalid_request", message, { code });
+  if (status === 400 || status === 422)
+    return new GatewayError("invalid_request", message, { code });
   if (status === 408) return new GatewayError("timeout", message);
   if (status === 404) {
-    return new GatewayError("upstream", `${PROVIDER_NAME} answered 404: ${upstreamMessage} (check api_base)`, { code: "upstream_not_found" });
+    return new GatewayError(
+      "upstream",
+      `${PROVIDER_NAME} answered 404: ${upstreamMessage} (check api_base)`,
+      { code: "upstream_not_found" },
+    );
   }
   return new GatewayError("upstream", `${PROVIDER_NAME} answered ${status}: ${upstreamMessage}`, {
     code: code ?? "upstream_error",
@@ -270,13 +320,18 @@ export const recraftAdapter: ProviderAdapter = {
     return fanOut(n, spec.upstream_max_n, async (count) => {
       const res = await sendUpstream(url, {
         method: "POST",
-        headers: { authorization: `Bearer ${params.api_key ?? ""}`, "content-type": "application/json" },
+        headers: {
+          authorization: `Bearer ${params.api_key ?? ""}`,
+          "content-type": "application/json",
+        },
         body: JSON.stringify(toRecraftRequest(request, model, count, size)),
         signal,
         timeoutMs: deployment.timeoutMs,
       });
       if (res.status !== 200) throw fromRecraftError(res);
-      const json = (first(res.headers["content-type"]) ?? "").includes("json") ? parseJson(res.body) : undefined;
+      const json = (first(res.headers["content-type"]) ?? "").includes("json")
+        ? parseJson(res.body)
+        : undefined;
       if (json === undefined) throw malformedBody("the body is not JSON", PROVIDER_NAME);
       return fromRecraftResponse(json, spec.model, size);
     });

@@ -5,7 +5,11 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { GatewayError } from "../errors/errors.ts";
-import { OutputTokensDetailsSchema, type Usage, UsageSchema } from "../gen/imagegate/v1/images_pb.js";
+import {
+  OutputTokensDetailsSchema,
+  type Usage,
+  UsageSchema,
+} from "../gen/imagegate/v1/images_pb.js";
 import type { GenerationResult } from "./types.ts";
 
 /**
@@ -46,7 +50,8 @@ export function mergeResults(results: readonly GenerationResult[]): GenerationRe
 
 function sumUsage(usages: readonly Usage[]): Usage {
   const total = create(UsageSchema, { inputTokensDetails: {} });
-  if (usages.some((u) => u.outputTokensDetails !== undefined)) total.outputTokensDetails = create(OutputTokensDetailsSchema);
+  if (usages.some((u) => u.outputTokensDetails !== undefined))
+    total.outputTokensDetails = create(OutputTokensDetailsSchema);
   for (const u of usages) {
     total.inputTokens += u.inputTokens;
     total.outputTokens += u.outputTokens;
@@ -77,16 +82,29 @@ function sumUsage(usages: readonly Usage[]): Usage {
  * A result whose every image was filtered is the provider's refusal, never an empty
  * success (contract: "when none survive, the answer is the refusal error").
  */
-export function requireImages(result: GenerationResult, provider: string, reason?: string): GenerationResult {
+export function requireImages(
+  result: GenerationResult,
+  provider: string,
+  reason?: string,
+): GenerationResult {
   if (result.images.length > 0) return result;
   if (result.filtered > 0 || reason !== undefined) {
-    return refused(provider, reason ?? `all ${result.filtered} image(s) were filtered by the provider's safety system`);
+    return refused(
+      provider,
+      reason ?? `all ${result.filtered} image(s) were filtered by the provider's safety system`,
+    );
   }
-  throw new GatewayError("upstream", `${provider} answered without any image`, { code: "upstream_no_images" });
+  throw new GatewayError("upstream", `${provider} answered without any image`, {
+    code: "upstream_no_images",
+  });
 }
 
 function refused(provider: string, reason: string): never {
-  throw new GatewayError("content_policy", `${provider}: the request was refused by the provider's safety system: ${reason}`, {
-    details: { provider_reason: reason },
-  });
+  throw new GatewayError(
+    "content_policy",
+    `${provider}: the request was refused by the provider's safety system: ${reason}`,
+    {
+      details: { provider_reason: reason },
+    },
+  );
 }

@@ -225,4 +225,3 @@ export const vertexAdapter: ProviderAdapter = {
 function authFailed(why: string, cause?: unknown): GatewayError {
   return new GatewayError("upstream", `${LABEL}: ${why}`, { code: "upstream_auth_failed", cause });
 }
-

@@ -6,7 +6,13 @@ import type { RouterSettings } from "../config/schema.ts";
 import type { GatewayError } from "../errors/errors.ts";
 
 /** LiteLLM's error classes, as `retry_policy` names them. */
-export type ErrorClass = "RateLimit" | "Timeout" | "InternalServer" | "Authentication" | "BadRequest" | "ContentPolicyViolation";
+export type ErrorClass =
+  | "RateLimit"
+  | "Timeout"
+  | "InternalServer"
+  | "Authentication"
+  | "BadRequest"
+  | "ContentPolicyViolation";
 
 /** Codes that no retry on the same deployment can fix; the deployment cools down at once. */
 const DEPLOYMENT_BROKEN = new Set([
@@ -29,7 +35,9 @@ export function classify(e: GatewayError): ErrorClass {
 /** Whether another attempt (here or on another deployment) could succeed. */
 export function isRetryable(e: GatewayError): boolean {
   const cls = classify(e);
-  return cls === "RateLimit" || cls === "Timeout" || cls === "InternalServer" || cls === "Authentication";
+  return (
+    cls === "RateLimit" || cls === "Timeout" || cls === "InternalServer" || cls === "Authentication"
+  );
 }
 
 /** Whether this deployment should leave rotation now, without counting to allowed_fails. */

@@ -41,17 +41,31 @@ export class ModelResolver {
 
   /** Every deployment known so far: the config's, and direct names resolved since start. */
   deployments(): Deployment[] {
-    return [...this.config.groups.values(), ...[...this.direct.values()].map((g) => g.deployments)].flat();
+    return [
+      ...this.config.groups.values(),
+      ...[...this.direct.values()].map((g) => g.deployments),
+    ].flat();
   }
 
   private directGroup(name: string): ModelGroup {
-    const parsed = parseDirectName(name) ?? (this.catalog.lookup("openai", name) ? { provider: "openai" as const, model: name } : undefined);
-    if (parsed === undefined || this.catalog.lookup(parsed.provider, parsed.model) === undefined) throw notFound(name);
+    const parsed =
+      parseDirectName(name) ??
+      (this.catalog.lookup("openai", name)
+        ? { provider: "openai" as const, model: name }
+        : undefined);
+    if (parsed === undefined || this.catalog.lookup(parsed.provider, parsed.model) === undefined)
+      throw notFound(name);
     const fullName = `${parsed.provider}/${parsed.model}`;
     let deployment: Deployment;
     try {
       deployment = buildDeployment(
-        { group: fullName, params: { model: fullName }, id: fullName, where: "model", defaultTimeoutSeconds: (this.config.router.timeout ?? 120) },
+        {
+          group: fullName,
+          params: { model: fullName },
+          id: fullName,
+          where: "model",
+          defaultTimeoutSeconds: this.config.router.timeout ?? 120,
+        },
         this.catalog,
         this.config.env,
       );
@@ -61,17 +75,25 @@ export class ModelResolver {
     }
     const missing = missingCredentials(deployment.provider, deployment.params);
     if (missing !== undefined) {
-      throw new GatewayError("invalid_request", `The model '${fullName}' is not configured on this gateway: missing ${missing}.`, {
-        param: "model",
-        code: "model_not_configured",
-      });
+      throw new GatewayError(
+        "invalid_request",
+        `The model '${fullName}' is not configured on this gateway: missing ${missing}.`,
+        {
+          param: "model",
+          code: "model_not_configured",
+        },
+      );
     }
     return { name: fullName, deployments: [deployment] };
   }
 }
 
 function notFound(name: string): GatewayError {
-  return new GatewayError("model_not_found", `The model '${name}' does not exist or you do not have access to it.`, {
-    param: "model",
-  });
+  return new GatewayError(
+    "model_not_found",
+    `The model '${name}' does not exist or you do not have access to it.`,
+    {
+      param: "model",
+    },
+  );
 }

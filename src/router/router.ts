@@ -13,7 +13,15 @@ import { type AttemptRecord, GatewayError } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import type { Provider } from "../providers/env.ts";
 import type { GenerationResult, ProviderAdapter } from "../providers/types.ts";
-import { backoffMs, breaksDeployment, classify, cooldownMs, DEFAULTS, isRetryable, retriesFor } from "./policy.ts";
+import {
+  backoffMs,
+  breaksDeployment,
+  classify,
+  cooldownMs,
+  DEFAULTS,
+  isRetryable,
+  retriesFor,
+} from "./policy.ts";
 import type { ModelGroup, ModelResolver } from "./resolve.ts";
 import { InMemoryRouterState, type RouterState } from "./state.ts";
 import { type Strategy, strategyFor } from "./strategies.ts";
@@ -128,13 +136,18 @@ export class Router {
     }
   }
 
-  private async routeCall(group: ModelGroup, servable: Deployment[], call: Call): Promise<RouteOutcome> {
+  private async routeCall(
+    group: ModelGroup,
+    servable: Deployment[],
+    call: Call,
+  ): Promise<RouteOutcome> {
     const { signal, listener } = call;
     let unavailable: GroupUnavailable | undefined;
     try {
       return await this.runGroup(group.name, servable, call);
     } catch (e) {
-      if (e instanceof GatewayError && e.kind === "content_policy") return this.contentPolicyFallbacks(group.name, e, call);
+      if (e instanceof GatewayError && e.kind === "content_policy")
+        return this.contentPolicyFallbacks(group.name, e, call);
       if (e instanceof GroupUnavailable) unavailable = e;
       else if (!(e instanceof GatewayError) || !isRetryable(e)) throw e;
     }
@@ -159,7 +172,10 @@ export class Router {
   }
 
   /** Deployments of `group` able to serve `request`; when none is, the first one's 400. */
-  private servable(group: ModelGroup, request: CreateImageRequest): { deployments: Deployment[]; refusal: unknown } {
+  private servable(
+    group: ModelGroup,
+    request: CreateImageRequest,
+  ): { deployments: Deployment[]; refusal: unknown } {
     let refusal: unknown;
     const deployments = group.deployments.filter((d) => {
       try {
@@ -172,7 +188,11 @@ export class Router {
     });
     // Built only when needed: an Error's stack trace is a measurable cost on every request.
     if (deployments.length === 0) {
-      refusal ??= new GatewayError("model_not_found", `The model '${group.name}' has no deployments.`, { param: "model" });
+      refusal ??= new GatewayError(
+        "model_not_found",
+        `The model '${group.name}' has no deployments.`,
+        { param: "model" },
+      );
     }
     return { deployments, refusal };
   }
@@ -180,29 +200,47 @@ export class Router {
   private fallbacksFor(group: string): string[] {
     const entry = this.settings.fallbacks?.find((f) => Object.hasOwn(f, group));
     const list = entry?.[group] ?? this.settings.default_fallbacks ?? [];
-    return list.filter((n) => n !== group).slice(0, this.settings.max_fallbacks ?? DEFAULTS.maxFallbacks);
+    return list
+      .filter((n) => n !== group)
+      .slice(0, this.settings.max_fallbacks ?? DEFAULTS.maxFallbacks);
   }
 
   /** A fallback group that can serve the request, or undefined with the reason recorded. */
-  private fallbackGroup(name: string, from: string, call: Call): { name: string; deployments: Deployment[] } | undefined {
+  private fallbackGroup(
+    name: string,
+    from: string,
+    call: Call,
+  ): { name: string; deployments: Deployment[] } | undefined {
     let target: ModelGroup;
     try {
       target = this.resolver.resolve(name);
     } catch (e) {
-      call.attempts.push({ deployment: name, status: "skipped", message: `fallback '${name}' is not a usable model: ${(e as Error).message}` });
+      call.attempts.push({
+        deployment: name,
+        status: "skipped",
+        message: `fallback '${name}' is not a usable model: ${(e as Error).message}`,
+      });
       return undefined;
     }
     const { deployments, refusal } = this.servable(target, call.request);
     if (deployments.length === 0) {
       const reason = refusal instanceof Error ? refusal.message : "cannot serve this request";
-      call.attempts.push({ deployment: name, status: "skipped", message: `fallback from '${from}' skipped: ${reason}` });
+      call.attempts.push({
+        deployment: name,
+        status: "skipped",
+        message: `fallback from '${from}' skipped: ${reason}`,
+      });
       call.listener.onFallback?.(from, name, `skipped: ${reason}`);
       return undefined;
     }
     return { name: target.name, deployments };
   }
 
-  private async contentPolicyFallbacks(group: string, refusal: GatewayError, call: Call): Promise<RouteOutcome> {
+  private async contentPolicyFallbacks(
+    group: string,
+    refusal: GatewayError,
+    call: Call,
+  ): Promise<RouteOutcome> {
     const entry = this.settings.content_policy_fallbacks?.find((f) => Object.hasOwn(f, group));
     for (const name of entry?.[group] ?? []) {
       if (call.signal.aborted) throw call.signal.reason;
@@ -220,7 +258,11 @@ export class Router {
   }
 
   /** Tries one group's deployments, retrying per policy; throws the group's last error. */
-  private async runGroup(name: string, deployments: readonly Deployment[], call: Call): Promise<RouteOutcome> {
+  private async runGroup(
+    name: string,
+    deployments: readonly Deployment[],
+    call: Call,
+  ): Promise<RouteOutcome> {
     const tried = new Set<string>();
     let retries = 0;
     let lastError: GatewayError | undefined;
@@ -228,7 +270,8 @@ export class Router {
       if (call.signal.aborted) throw call.signal.reason;
       // A retry prefers a deployment not tried yet, even one of a lower priority tier.
       const fresh = this.candidates(name, deployments, tried);
-      const candidates = fresh instanceof GroupUnavailable ? this.candidates(name, deployments) : fresh;
+      const candidates =
+        fresh instanceof GroupUnavailable ? this.candidates(name, deployments) : fresh;
       if (candidates instanceof GroupUnavailable) throw lastError ?? candidates;
       const deployment = this.strategy(candidates, this.state, this.now());
       try {
@@ -241,7 +284,9 @@ export class Router {
         tried.add(deployment.id);
         if (retries >= retriesFor(classify(e), this.settings)) throw e;
         retries += 1;
-        const canGoElsewhere = !(this.candidates(name, deployments, tried) instanceof GroupUnavailable);
+        const canGoElsewhere = !(
+          this.candidates(name, deployments, tried) instanceof GroupUnavailable
+        );
         if (canGoElsewhere) {
           call.listener.onRetry?.(deployment, e, 0);
           continue;
@@ -259,13 +304,20 @@ export class Router {
   /** How long to wait before retrying the same group, or undefined when waiting is pointless. */
   private retryWait(e: GatewayError, retries: number, call: Call): number | undefined {
     const maxWait = (this.settings.max_retry_wait ?? DEFAULTS.maxRetryWaitSeconds) * 1000;
-    const wait = e.retryAfterSeconds !== undefined ? e.retryAfterSeconds * 1000 : backoffMs(retries - 1, this.random);
+    const wait =
+      e.retryAfterSeconds !== undefined
+        ? e.retryAfterSeconds * 1000
+        : backoffMs(retries - 1, this.random);
     if (wait > maxWait || this.now() + wait >= call.deadline) return undefined;
     return wait;
   }
 
   /** The deployments to pick from now (best priority tier first), or why there are none. */
-  private candidates(group: string, deployments: readonly Deployment[], exclude?: ReadonlySet<string>): Deployment[] | GroupUnavailable {
+  private candidates(
+    group: string,
+    deployments: readonly Deployment[],
+    exclude?: ReadonlySet<string>,
+  ): Deployment[] | GroupUnavailable {
     const now = this.now();
     let soonest = Number.POSITIVE_INFINITY;
     let cooling = 0;
@@ -288,7 +340,12 @@ export class Router {
       }
       open.push(d);
     }
-    if (open.length === 0) return new GroupUnavailable(group, cooling === deployments.length ? "cooling" : "limits", soonest);
+    if (open.length === 0)
+      return new GroupUnavailable(
+        group,
+        cooling === deployments.length ? "cooling" : "limits",
+        soonest,
+      );
     let tier = open[0]!.order;
     for (const d of open) tier = Math.min(tier, d.order);
     // Usually one tier: then every open deployment is a candidate, without another array.
@@ -298,10 +355,14 @@ export class Router {
   private async attempt(deployment: Deployment, call: Call): Promise<GenerationResult> {
     const adapter = this.adapters.get(deployment.provider);
     if (adapter === undefined) {
-      throw new GatewayError("invalid_request", `Provider '${deployment.provider}' is not available in this build.`, {
-        param: "model",
-        code: "provider_not_supported",
-      });
+      throw new GatewayError(
+        "invalid_request",
+        `Provider '${deployment.provider}' is not available in this build.`,
+        {
+          param: "model",
+          code: "provider_not_supported",
+        },
+      );
     }
     call.listener.onAttempt(deployment);
     const started = this.now();
@@ -318,10 +379,18 @@ export class Router {
     } catch (raw) {
       if (call.signal.aborted) throw call.signal.reason ?? raw;
       const e = call.within.expired
-        ? new GatewayError("timeout", `the request deadline of ${this.settings.timeout ?? DEFAULTS.timeoutSeconds} s passed`, { cause: raw })
+        ? new GatewayError(
+            "timeout",
+            `the request deadline of ${this.settings.timeout ?? DEFAULTS.timeoutSeconds} s passed`,
+            { cause: raw },
+          )
         : raw;
       if (e instanceof GatewayError) {
-        call.attempts.push({ deployment: deployment.id, status: attemptStatus(e), message: e.message });
+        call.attempts.push({
+          deployment: deployment.id,
+          status: attemptStatus(e),
+          message: e.message,
+        });
         call.errors.push(e);
         this.recordFailure(deployment, e);
       }
@@ -350,23 +419,48 @@ export class Router {
   }
 
   /** The error for a request whose every group failed: it lists each attempt. */
-  private finalError(group: string, call: Call, unavailable: GroupUnavailable | undefined): GatewayError {
+  private finalError(
+    group: string,
+    call: Call,
+    unavailable: GroupUnavailable | undefined,
+  ): GatewayError {
     const { attempts, errors } = call;
     if (errors.length === 0 && unavailable !== undefined) {
-      return new GatewayError("rate_limit", `${unavailable.message}. Try again in ${secondsUntil(unavailable.retryAt, this.now())} s.`, {
-        code: "no_deployments_available",
-        retryAfterSeconds: secondsUntil(unavailable.retryAt, this.now()),
+      return new GatewayError(
+        "rate_limit",
+        `${unavailable.message}. Try again in ${secondsUntil(unavailable.retryAt, this.now())} s.`,
+        {
+          code: "no_deployments_available",
+          retryAfterSeconds: secondsUntil(unavailable.retryAt, this.now()),
+          attempts,
+        },
+      );
+    }
+    const summary = attempts
+      .map(
+        (a) =>
+          `[${a.deployment}] ${typeof a.status === "number" ? `${a.status} ` : `${a.status}: `}${a.message}`,
+      )
+      .join("; ");
+    const message = `All ${errors.length} upstream attempt${errors.length === 1 ? "" : "s"} for '${group}' failed: ${summary}`;
+    if (errors.every((e) => e.kind === "rate_limit")) {
+      const hints = errors
+        .map((e) => e.retryAfterSeconds)
+        .filter((s): s is number => s !== undefined);
+      const retryAfter =
+        hints.length > 0
+          ? Math.min(...hints)
+          : unavailable
+            ? secondsUntil(unavailable.retryAt, this.now())
+            : undefined;
+      return new GatewayError("rate_limit", message, {
+        code: errors.at(-1)?.code,
+        retryAfterSeconds: retryAfter,
         attempts,
       });
     }
-    const summary = attempts.map((a) => `[${a.deployment}] ${typeof a.status === "number" ? `${a.status} ` : `${a.status}: `}${a.message}`).join("; ");
-    const message = `All ${errors.length} upstream attempt${errors.length === 1 ? "" : "s"} for '${group}' failed: ${summary}`;
-    if (errors.every((e) => e.kind === "rate_limit")) {
-      const hints = errors.map((e) => e.retryAfterSeconds).filter((s): s is number => s !== undefined);
-      const retryAfter = hints.length > 0 ? Math.min(...hints) : unavailable ? secondsUntil(unavailable.retryAt, this.now()) : undefined;
-      return new GatewayError("rate_limit", message, { code: errors.at(-1)?.code, retryAfterSeconds: retryAfter, attempts });
-    }
-    if (errors.every((e) => e.kind === "timeout")) return new GatewayError("timeout", message, { attempts });
+    if (errors.every((e) => e.kind === "timeout"))
+      return new GatewayError("timeout", message, { attempts });
     const all503 = errors.every((e) => e.httpStatus === 503);
     return new GatewayError("upstream", message, {
       code: errors.length === 1 ? errors[0]!.code : "all_attempts_failed",

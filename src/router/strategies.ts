@@ -5,7 +5,11 @@
 import type { Deployment } from "../config/deployment.ts";
 import type { RouterState } from "./state.ts";
 
-export type Strategy = (candidates: readonly Deployment[], state: RouterState, now: number) => Deployment;
+export type Strategy = (
+  candidates: readonly Deployment[],
+  state: RouterState,
+  now: number,
+) => Deployment;
 
 export interface StrategyOptions {
   /** latency-based: deployments within this fraction of the fastest share load. */
@@ -36,7 +40,8 @@ export function leastBusy(random: () => number): Strategy {
  * not measured yet counts as fastest, so every deployment gets measured.
  */
 export function lowestLatency(buffer: number, random: () => number): Strategy {
-  return (candidates, state) => pickLowest(candidates, (d) => state.latency(d.id) ?? 0, buffer, random);
+  return (candidates, state) =>
+    pickLowest(candidates, (d) => state.latency(d.id) ?? 0, buffer, random);
 }
 
 /** Lowest share of its rpm used in the last minute (or fewest requests when no rpm). */
@@ -45,7 +50,12 @@ export function lowestUsage(random: () => number): Strategy {
     pickLowest(candidates, (d) => state.recentRequests(d.id, now) / (d.rpm ?? 1), 0, random);
 }
 
-function pickLowest(candidates: readonly Deployment[], score: (d: Deployment) => number, buffer: number, random: () => number): Deployment {
+function pickLowest(
+  candidates: readonly Deployment[],
+  score: (d: Deployment) => number,
+  buffer: number,
+  random: () => number,
+): Deployment {
   const scores = candidates.map(score);
   const best = Math.min(...scores);
   const limit = best * (1 + buffer);

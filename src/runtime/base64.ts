@@ -21,7 +21,9 @@ if (typeof Uint8Array.prototype.toBase64 !== "function") {
     writable: true,
     value: function toBase64(this: Uint8Array, options: ToBase64Options = {}): string {
       const url = options.alphabet === "base64url";
-      const text = Buffer.from(this.buffer, this.byteOffset, this.byteLength).toString(url ? "base64url" : "base64");
+      const text = Buffer.from(this.buffer, this.byteOffset, this.byteLength).toString(
+        url ? "base64url" : "base64",
+      );
       if (url) return options.omitPadding ? text : text.padEnd(Math.ceil(text.length / 4) * 4, "=");
       return options.omitPadding ? text.replace(/=+$/, "") : text;
     },

@@ -28,10 +28,14 @@ export class Admission {
 
   private async wait(signal: AbortSignal): Promise<void> {
     if (this.waiting.length >= this.queue) {
-      throw new GatewayError("rate_limit", `The gateway is at capacity (${this.limit} requests in flight, ${this.queue} waiting). Try again shortly.`, {
-        code: "gateway_overloaded",
-        retryAfterSeconds: 1,
-      });
+      throw new GatewayError(
+        "rate_limit",
+        `The gateway is at capacity (${this.limit} requests in flight, ${this.queue} waiting). Try again shortly.`,
+        {
+          code: "gateway_overloaded",
+          retryAfterSeconds: 1,
+        },
+      );
     }
     await new Promise<void>((resolve, reject) => {
       const grant = () => {

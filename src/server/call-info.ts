@@ -33,9 +33,13 @@ export interface CallInfo {
   events: CallEvent[];
 }
 
-export const kCallInfo = createContextKey<CallInfo | undefined>(undefined, { description: "imagegate call info" });
+export const kCallInfo = createContextKey<CallInfo | undefined>(undefined, {
+  description: "imagegate call info",
+});
 /** The request's pooled memory for large buffers, given back when its answer is written. */
-export const kBufferLease = createContextKey<BufferLease | undefined>(undefined, { description: "imagegate buffer lease" });
+export const kBufferLease = createContextKey<BufferLease | undefined>(undefined, {
+  description: "imagegate buffer lease",
+});
 /** Set by the REST protocol (rest.ts) so the call is reported as REST, not Connect. */
 export const kViaRest = createContextKey<boolean>(false, { description: "imagegate via REST" });
 
@@ -51,7 +55,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 /** The caller's `x-request-id` when it is a sane token, else a fresh one. */
 export function requestIdFrom(given: string | null | undefined): string {
-  return given != null && REQUEST_ID.test(given) ? given : `req_${crypto.randomUUID().replaceAll("-", "")}`;
+  return given != null && REQUEST_ID.test(given)
+    ? given
+    : `req_${crypto.randomUUID().replaceAll("-", "")}`;
 }
 
 export function writeCallHeaders(headers: Headers, info: CallInfo): void {

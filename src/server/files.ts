@@ -23,7 +23,12 @@ const SAFETY_HEADERS = {
   "cross-origin-resource-policy": "cross-origin",
 };
 
-export async function serveImageFile(req: NodeRequest, res: NodeResponse, files: ImageFiles, now = Date.now): Promise<void> {
+export async function serveImageFile(
+  req: NodeRequest,
+  res: NodeResponse,
+  files: ImageFiles,
+  now = Date.now,
+): Promise<void> {
   req.resume();
   const requestId = clientRequestId(req);
   const url = req.url ?? "/";
@@ -32,18 +37,35 @@ export async function serveImageFile(req: NodeRequest, res: NodeResponse, files:
   const method = req.method ?? "GET";
   if (method !== "GET" && method !== "HEAD") {
     res.setHeader("allow", "GET, HEAD");
-    return fail(res, requestId, new GatewayError("invalid_request", `Method ${method} is not allowed here; use GET.`, { httpStatus: 405 }));
+    return fail(
+      res,
+      requestId,
+      new GatewayError("invalid_request", `Method ${method} is not allowed here; use GET.`, {
+        httpStatus: 405,
+      }),
+    );
   }
   if (parseImageName(name) === undefined) return fail(res, requestId, notFound());
 
-  const found = await files.open(name, new URLSearchParams(q === -1 ? "" : url.slice(q + 1)), method === "GET");
+  const found = await files.open(
+    name,
+    new URLSearchParams(q === -1 ? "" : url.slice(q + 1)),
+    method === "GET",
+  );
   if (found.status === 403) {
-    return fail(res, requestId, new GatewayError("permission", "The image URL's signature is invalid or has expired."));
+    return fail(
+      res,
+      requestId,
+      new GatewayError("permission", "The image URL's signature is invalid or has expired."),
+    );
   }
   if (found.status === 404) return fail(res, requestId, notFound());
 
   const { image, body } = found;
-  const maxAge = Math.max(0, Math.floor((Math.min(found.urlExpiresAt, image.expiresAt) - now()) / 1000));
+  const maxAge = Math.max(
+    0,
+    Math.floor((Math.min(found.urlExpiresAt, image.expiresAt) - now()) / 1000),
+  );
   const headers: Record<string, string | number> = {
     ...SAFETY_HEADERS,
     etag: image.etag,
@@ -81,7 +103,9 @@ function matches(ifNoneMatch: string | undefined, etag: string): boolean {
 }
 
 function notFound(): GatewayError {
-  return new GatewayError("not_found", "The image does not exist or has expired.", { code: "image_not_found" });
+  return new GatewayError("not_found", "The image does not exist or has expired.", {
+    code: "image_not_found",
+  });
 }
 
 function fail(res: NodeResponse, requestId: string, err: GatewayError): void {

@@ -2,8 +2,18 @@
  * Assembles the gateway: the Connect router with its interceptors and services, the REST
  * routes derived from the annotations, the operations endpoints, and the listener.
  */
-import { Code, ConnectError, createConnectRouter, createContextValues, createServiceImplSpec } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  createContextValues,
+  createServiceImplSpec,
+} from "@connectrpc/connect";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Catalog } from "../catalog/catalog.ts";
 import { validateRequest } from "../catalog/validate.ts";
@@ -40,7 +50,16 @@ import { clientRequestId, universalRequest } from "./universal.ts";
 import { Admission, admissionInterceptor } from "./admission.ts";
 import { callInfoInterceptor } from "./interceptors.ts";
 import { type Listener, listen } from "./listener.ts";
-import { type AnyNodeRequest, type AnyNodeResponse, type NodeRequest, type NodeResponse, restRoutesFrom, routeKey, serveRest, writeOpenAIError } from "./rest.ts";
+import {
+  type AnyNodeRequest,
+  type AnyNodeResponse,
+  type NodeRequest,
+  type NodeResponse,
+  restRoutesFrom,
+  routeKey,
+  serveRest,
+  writeOpenAIError,
+} from "./rest.ts";
 
 const MAX_URL_LENGTH = 8192;
 /** How often pooled memory that no request used since the last time is let go. */
@@ -74,18 +93,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     startDrain = resolve;
   });
 
-  const telemetry = options.telemetry ?? (await createTelemetry({ env: config.env, logFormat: "none" }));
+  const telemetry =
+    options.telemetry ?? (await createTelemetry({ env: config.env, logFormat: "none" }));
   const keys = new KeyRing(config.masterKey, config.keys);
   registerSecrets(configSecrets(config));
   // Spend matters only for budgets; without one nothing is written to disk.
-  const spend = new SqliteSpendStore(config.keys.some((k) => k.max_budget !== undefined) ? config.spendDb : ":memory:");
+  const spend = new SqliteSpendStore(
+    config.keys.some((k) => k.max_budget !== undefined) ? config.spendDb : ":memory:",
+  );
   const prices = options.prices ?? loadPrices(catalog);
   const resolver = new ModelResolver(config, catalog);
   const router = new Router({
     settings: config.router,
     adapters: (options.adapters ?? ADAPTERS).map((a) => instrumentAdapter(a, telemetry)),
     resolver,
-    validate: (deployment, request, modelName) => validateRequest(request, deployment.spec, modelName),
+    validate: (deployment, request, modelName) =>
+      validateRequest(request, deployment.spec, modelName),
   });
   // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
   // proto3 would drop zero-valued implicit fields. REST answers are written the same way.
@@ -119,16 +142,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     })
     .addCallback((result) => {
       for (const d of resolver.deployments()) {
-        result.observe(router.isCooling(d.id) ? 0 : 1, { [ATTR.deployment]: d.id, [ATTR.model]: d.group, [ATTR.provider]: d.provider });
+        result.observe(router.isCooling(d.id) ? 0 : 1, {
+          [ATTR.deployment]: d.id,
+          [ATTR.model]: d.group,
+          [ATTR.provider]: d.provider,
+        });
       }
     });
   for (const d of resolver.deployments()) {
     if (d.costPerImage === undefined && prices.lookup(d.provider, d.spec.model) === undefined) {
-      logger.log("warn", `model '${d.group}' (deployment ${d.id}, ${d.provider}/${d.model}) has no known price: its requests are counted as unpriced; set model_info.output_cost_per_image`);
+      logger.log(
+        "warn",
+        `model '${d.group}' (deployment ${d.id}, ${d.provider}/${d.model}) has no known price: its requests are counted as unpriced; set model_info.output_cost_per_image`,
+      );
     }
   }
 
-  const rpc = new Map<string, UniversalHandler>(connectRouter.handlers.map((h) => [h.requestPath, h]));
+  const rpc = new Map<string, UniversalHandler>(
+    connectRouter.handlers.map((h) => [h.requestPath, h]),
+  );
   // REST serves the annotated methods of the same implementations, through the same interceptors.
   const rest = restRoutesFrom([createServiceImplSpec(ImageService, imageService)]);
   const restOptions = {
@@ -154,8 +186,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (!ready && req.httpVersionMajor === 1) res.setHeader("connection", "close");
     const work = dispatch(req, res);
     work.catch((e: unknown) => {
-      if (ConnectError.from(e).code === Code.Canceled || ConnectError.from(e).code === Code.Aborted) return;
-      logger.log("error", "request failed outside the handler", { path: (req.url ?? "/").split("?", 1)[0], error: String(e) });
+      if (ConnectError.from(e).code === Code.Canceled || ConnectError.from(e).code === Code.Aborted)
+        return;
+      logger.log("error", "request failed outside the handler", {
+        path: (req.url ?? "/").split("?", 1)[0],
+        error: String(e),
+      });
       if (!res.headersSent) writeOpenAIError(res, toConnectError(e), clientRequestId(req));
       else res.destroy();
     });
@@ -180,7 +216,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Answers outside the API carry a request id too (the API's come from the interceptors).
     res.setHeader(HEADER.requestId, clientRequestId(req));
     if (path === "/healthz" || path === "/readyz") return serveProbe(path, ready, res);
-    if (path === "/metrics" && req.method === "GET") return Promise.resolve(telemetry.metricsHandler(req, res));
+    if (path === "/metrics" && req.method === "GET")
+      return Promise.resolve(telemetry.metricsHandler(req, res));
     if (path.startsWith(FILES_PATH)) return serveImageFile(req, res, files);
     return serveNotFound(req, res, path);
   };
@@ -246,14 +283,23 @@ function configSecrets(config: GatewayConfig): (string | undefined)[] {
 
 async function serveUrlTooLong(req: NodeRequest, res: NodeResponse) {
   req.resume();
-  const err = new GatewayError("invalid_request", `The request URL is longer than ${MAX_URL_LENGTH} characters.`, {
-    code: "url_too_long",
-    httpStatus: 414,
-  });
+  const err = new GatewayError(
+    "invalid_request",
+    `The request URL is longer than ${MAX_URL_LENGTH} characters.`,
+    {
+      code: "url_too_long",
+      httpStatus: 414,
+    },
+  );
   writeOpenAIError(res, toConnectError(err), clientRequestId(req));
 }
 
-async function serveRpc(uHandler: UniversalHandler, req: NodeRequest, res: NodeResponse, lease: BufferLease) {
+async function serveRpc(
+  uHandler: UniversalHandler,
+  req: NodeRequest,
+  res: NodeResponse,
+  lease: BufferLease,
+) {
   const uReq = universalRequest(req, res, req, createContextValues().set(kBufferLease, lease));
   const uRes = await uHandler(uReq);
   await universalResponseToNodeResponse(await fixRpcResponse(uRes, clientRequestId(req)), res);

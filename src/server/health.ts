@@ -1,7 +1,11 @@
 /** `grpc.health.v1.Health`: SERVING while the gateway is ready, NOT_SERVING while it drains. */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
-import { Health, HealthCheckResponse_ServingStatus, HealthCheckResponseSchema } from "../gen/grpc/health/v1/health_pb.js";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus,
+  HealthCheckResponseSchema,
+} from "../gen/grpc/health/v1/health_pb.js";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 
 export interface Readiness {
@@ -16,14 +20,18 @@ export function registerHealth(router: ConnectRouter, readiness: Readiness): voi
   const status = (service: string) => {
     if (!KNOWN.has(service)) throw new ConnectError(`unknown service ${service}`, Code.NotFound);
     return create(HealthCheckResponseSchema, {
-      status: readiness.ready() ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING,
+      status: readiness.ready()
+        ? HealthCheckResponse_ServingStatus.SERVING
+        : HealthCheckResponse_ServingStatus.NOT_SERVING,
     });
   };
   router.service(Health, {
     check: (req) => status(req.service),
     async *watch(req, ctx) {
       yield status(req.service);
-      const ended = new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+      const ended = new Promise<void>((resolve) =>
+        ctx.signal.addEventListener("abort", () => resolve(), { once: true }),
+      );
       await Promise.race([readiness.draining, ended]);
       if (!ctx.signal.aborted) yield status(req.service);
     },

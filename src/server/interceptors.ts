@@ -6,7 +6,14 @@ import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
 import type { Logger } from "../log/logger.ts";
-import { type CallInfo, kCallInfo, kViaRest, requestIdFrom, type WireProtocol, writeCallHeaders } from "./call-info.ts";
+import {
+  type CallInfo,
+  kCallInfo,
+  kViaRest,
+  requestIdFrom,
+  type WireProtocol,
+  writeCallHeaders,
+} from "./call-info.ts";
 
 function protocolOf(contentType: string | null, viaRest: boolean): WireProtocol {
   if (viaRest) return "rest";
@@ -40,13 +47,20 @@ export function callInfoInterceptor(logger: Logger): Interceptor {
         });
       }
       if (e instanceof GatewayError && e.kind === "internal") {
-        logger.log("error", "internal error", { request_id: info.requestId, error: String(e.cause ?? e.message) });
+        logger.log("error", "internal error", {
+          request_id: info.requestId,
+          error: String(e.cause ?? e.message),
+        });
       }
       const err = toConnectError(e);
       if (info.costUsd === undefined) info.costUsd = 0;
       writeCallHeaders(err.metadata, info);
       // The gateway already spent its retries and fallbacks: SDKs should not multiply them.
-      if (e instanceof GatewayError && (((e.kind === "upstream" || e.kind === "timeout") && info.attempts > 0) || e.kind === "budget")) {
+      if (
+        e instanceof GatewayError &&
+        (((e.kind === "upstream" || e.kind === "timeout") && info.attempts > 0) ||
+          e.kind === "budget")
+      ) {
         err.metadata.set("x-should-retry", "false");
       }
       throw err;

@@ -33,7 +33,10 @@ function fieldByJsonKey(desc: DescMessage, key: string): DescField | undefined {
 
 export function checkJsonBody(desc: DescMessage, value: unknown): void {
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw invalidParam(undefined, `The request body must be a JSON object, but got ${jsonType(value)}.`);
+    throw invalidParam(
+      undefined,
+      `The request body must be a JSON object, but got ${jsonType(value)}.`,
+    );
   }
   checkObject(desc, value as Record<string, unknown>, "");
 }
@@ -42,7 +45,8 @@ function checkObject(desc: DescMessage, obj: Record<string, unknown>, prefix: st
   for (const [key, v] of Object.entries(obj)) {
     const param = prefix + key;
     const field = fieldByJsonKey(desc, key);
-    if (field === undefined) throw invalidParam(param, `Unrecognized request argument supplied: ${param}`);
+    if (field === undefined)
+      throw invalidParam(param, `Unrecognized request argument supplied: ${param}`);
     if (v === null) continue;
     checkValue(field, v, param);
   }
@@ -66,7 +70,8 @@ function checkValue(field: DescField, v: unknown, param: string): void {
         const at = `${param}[${i}]`;
         if (field.listKind === "scalar") checkScalar(field.scalar, item, at);
         else if (field.listKind === "message") {
-          if (item === null || typeof item !== "object" || Array.isArray(item)) throw wrongType(at, "an object", item);
+          if (item === null || typeof item !== "object" || Array.isArray(item))
+            throw wrongType(at, "an object", item);
           checkObject(field.message, item as Record<string, unknown>, `${at}.`);
         }
       }
@@ -85,7 +90,10 @@ function checkScalar(scalar: ScalarType, v: unknown, param: string): void {
     if (typeof v !== "string") throw wrongType(param, "a string", v);
     // A `\ud800`-style escape is valid JSON but not Unicode; protobuf would reject it without naming the field.
     if (LONE_SURROGATE.test(v)) {
-      throw invalidParam(param, `Invalid '${param}': the string contains an unpaired UTF-16 surrogate (an escape in the range \\ud800-\\udfff), which is not valid Unicode.`);
+      throw invalidParam(
+        param,
+        `Invalid '${param}': the string contains an unpaired UTF-16 surrogate (an escape in the range \\ud800-\\udfff), which is not valid Unicode.`,
+      );
     }
     return;
   }
@@ -96,13 +104,24 @@ function checkScalar(scalar: ScalarType, v: unknown, param: string): void {
   const range = INT_RANGE[scalar];
   if (range !== undefined) {
     if (typeof v !== "number" || !Number.isInteger(v)) throw wrongType(param, "an integer", v);
-    if (v < range[0]) throw invalidParam(param, `Invalid '${param}': integer below minimum value. Expected a value >= ${range[0]}, but got ${v} instead.`);
-    if (v > range[1]) throw invalidParam(param, `Invalid '${param}': integer above maximum value. Expected a value <= ${range[1]}, but got ${v} instead.`);
+    if (v < range[0])
+      throw invalidParam(
+        param,
+        `Invalid '${param}': integer below minimum value. Expected a value >= ${range[0]}, but got ${v} instead.`,
+      );
+    if (v > range[1])
+      throw invalidParam(
+        param,
+        `Invalid '${param}': integer above maximum value. Expected a value <= ${range[1]}, but got ${v} instead.`,
+      );
     return;
   }
   if (typeof v !== "number") throw wrongType(param, "a number", v);
 }
 
 function wrongType(param: string, expected: string, got: unknown) {
-  return invalidParam(param, `Invalid type for '${param}': expected ${expected}, but got ${jsonType(got)} instead.`);
+  return invalidParam(
+    param,
+    `Invalid type for '${param}': expected ${expected}, but got ${jsonType(got)} instead.`,
+  );
 }

@@ -8,7 +8,13 @@
  * document, and `TextEncoder` encodes.
  */
 import { randomBytes } from "node:crypto";
-import { type DescMessage, type JsonWriteOptions, type MessageShape, ScalarType, toJson } from "@bufbuild/protobuf";
+import {
+  type DescMessage,
+  type JsonWriteOptions,
+  type MessageShape,
+  ScalarType,
+  toJson,
+} from "@bufbuild/protobuf";
 import { type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 import type { Allocate } from "../runtime/buffer-pool.ts";
 
@@ -83,7 +89,11 @@ function base64Length(n: number): number {
 function writeBase64(out: Buffer, off: number, bytes: Uint8Array): number {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < buf.length; i += BASE64_SLICE) {
-    off += out.write(buf.toString("base64", i, Math.min(i + BASE64_SLICE, buf.length)), off, "latin1");
+    off += out.write(
+      buf.toString("base64", i, Math.min(i + BASE64_SLICE, buf.length)),
+      off,
+      "latin1",
+    );
   }
   return off;
 }
@@ -108,7 +118,8 @@ function swapLargeBytes(msg: ReflectMessage, large: Uint8Array[]): void {
         const list = msg.get(field);
         for (let i = 0; i < list.size; i++) {
           if (field.listKind === "message") swapLargeBytes(list.get(i) as ReflectMessage, large);
-          else if (field.listKind === "scalar" && field.scalar === ScalarType.BYTES) list.set(i, swap(list.get(i) as Uint8Array));
+          else if (field.listKind === "scalar" && field.scalar === ScalarType.BYTES)
+            list.set(i, swap(list.get(i) as Uint8Array));
         }
         break;
       }
@@ -116,7 +127,8 @@ function swapLargeBytes(msg: ReflectMessage, large: Uint8Array[]): void {
         const map = msg.get(field);
         for (const [key, value] of map) {
           if (field.mapKind === "message") swapLargeBytes(value as ReflectMessage, large);
-          else if (field.mapKind === "scalar" && field.scalar === ScalarType.BYTES) map.set(key, swap(value as Uint8Array));
+          else if (field.mapKind === "scalar" && field.scalar === ScalarType.BYTES)
+            map.set(key, swap(value as Uint8Array));
         }
         break;
       }

@@ -9,7 +9,13 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { type DescMethod, fromJson, getOption, hasOption, type JsonWriteOptions } from "@bufbuild/protobuf";
+import {
+  type DescMethod,
+  fromJson,
+  getOption,
+  hasOption,
+  type JsonWriteOptions,
+} from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -27,7 +33,13 @@ import type { BufferLease } from "../runtime/buffer-pool.ts";
 import { kBufferLease, kViaRest } from "./call-info.ts";
 import { checkJsonBody } from "./json-check.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
-import { clientGoneController, clientRequestId, header, requestUrl, webHeaders } from "./universal.ts";
+import {
+  clientGoneController,
+  clientRequestId,
+  header,
+  requestUrl,
+  webHeaders,
+} from "./universal.ts";
 
 /**
  * HTTP/1.1 and HTTP/2 compatibility requests share the API used here; the HTTP/1.1 types
@@ -55,13 +67,25 @@ export function restRoutesFrom(services: readonly ServiceImplSpec[]): Map<string
       if (!hasOption(method, http)) continue;
       const rule = getOption(method, http);
       const { case: verb, value: path } = rule.pattern;
-      if (verb === undefined || verb === "custom") throw new Error(`${method.parent.typeName}/${method.name}: unsupported http pattern`);
-      if (path.includes("{")) throw new Error(`${method.parent.typeName}/${method.name}: path templates are not supported (${path})`);
-      if (spec.kind !== "unary") throw new Error(`${method.parent.typeName}/${method.name}: only unary methods can be REST routes`);
+      if (verb === undefined || verb === "custom")
+        throw new Error(`${method.parent.typeName}/${method.name}: unsupported http pattern`);
+      if (path.includes("{"))
+        throw new Error(
+          `${method.parent.typeName}/${method.name}: path templates are not supported (${path})`,
+        );
+      if (spec.kind !== "unary")
+        throw new Error(
+          `${method.parent.typeName}/${method.name}: only unary methods can be REST routes`,
+        );
       if (rule.body !== "*" && verb !== "get" && verb !== "delete") {
         throw new Error(`${method.parent.typeName}/${method.name}: only body "*" is supported`);
       }
-      routes.set(routeKey(verb.toUpperCase(), path), { verb: verb.toUpperCase(), path, method, spec });
+      routes.set(routeKey(verb.toUpperCase(), path), {
+        verb: verb.toUpperCase(),
+        path,
+        method,
+        spec,
+      });
     }
   }
   return routes;
@@ -102,7 +126,13 @@ export interface RestOptions {
 const CALL_DONE = new ConnectError("the call is over", Code.Canceled);
 
 /** Serves one REST call; large buffers come from `lease`, which the caller releases when `res` closes. */
-export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeResponse, options: RestOptions, lease?: BufferLease) {
+export async function serveRest(
+  route: RestRoute,
+  req: NodeRequest,
+  res: NodeResponse,
+  options: RestOptions,
+  lease?: BufferLease,
+) {
   let input: ReturnType<typeof fromJson>;
   try {
     expectJsonBody(req, options.maxBodyBytes);
@@ -118,8 +148,18 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
   const controller = clientGoneController(res);
   const context = restContext(route, req, controller.signal, lease);
   try {
-    const output = await invokeUnaryImplementation(route.spec, context, input, options.interceptors);
-    const body = messageToJsonBytes(route.method.output, output, options.jsonOptions, lease?.allocate);
+    const output = await invokeUnaryImplementation(
+      route.spec,
+      context,
+      input,
+      options.interceptors,
+    );
+    const body = messageToJsonBytes(
+      route.method.output,
+      output,
+      options.jsonOptions,
+      lease?.allocate,
+    );
     const headers = Object.fromEntries(context.responseHeader);
     headers["content-type"] = "application/json";
     headers["content-length"] = String(body.byteLength);
@@ -142,7 +182,12 @@ export async function serveRest(route: RestRoute, req: NodeRequest, res: NodeRes
  * controller (three abort listeners added, then removed, per call) cost more than the rest
  * of a small call's framing: a REST call has no deadline header, and one signal suffices.
  */
-function restContext(route: RestRoute, req: NodeRequest, signal: AbortSignal, lease: BufferLease | undefined): HandlerContext {
+function restContext(
+  route: RestRoute,
+  req: NodeRequest,
+  signal: AbortSignal,
+  lease: BufferLease | undefined,
+): HandlerContext {
   return {
     service: route.method.parent,
     method: route.method,
@@ -169,7 +214,12 @@ function decodeInput(method: DescMethod, parsed: unknown) {
 }
 
 /** Writes OpenAI's error envelope with the contract's status and headers. */
-export function writeOpenAIError(res: NodeResponse, err: ConnectError, requestId: string, extra?: Headers): void {
+export function writeOpenAIError(
+  res: NodeResponse,
+  err: ConnectError,
+  requestId: string,
+  extra?: Headers,
+): void {
   const { status, body } = connectToOpenAI(err);
   const headers: Record<string, string> = extra ? Object.fromEntries(extra) : {};
   headers["content-type"] = "application/json";
@@ -245,14 +295,19 @@ function readBody(req: NodeRequest, maxBytes: number, timeoutMs: number): Promis
       else chunks.push(chunk);
     };
     // A small body arrives as one chunk: no copy.
-    const onEnd = () => finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    const onEnd = () =>
+      finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     const timer = setTimeout(
       () =>
         finish(
-          new GatewayError("invalid_request", `The request body did not arrive within ${timeoutMs / 1000} s.`, {
-            code: "request_timeout",
-            httpStatus: 408,
-          }),
+          new GatewayError(
+            "invalid_request",
+            `The request body did not arrive within ${timeoutMs / 1000} s.`,
+            {
+              code: "request_timeout",
+              httpStatus: 408,
+            },
+          ),
         ),
       timeoutMs,
     );
@@ -263,5 +318,8 @@ function readBody(req: NodeRequest, maxBytes: number, timeoutMs: number): Promis
 }
 
 function tooLarge(maxBytes: number) {
-  return new GatewayError("too_large", `The request body is larger than the limit of ${maxBytes} bytes.`);
+  return new GatewayError(
+    "too_large",
+    `The request body is larger than the limit of ${maxBytes} bytes.`,
+  );
 }

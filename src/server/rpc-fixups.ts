@@ -23,10 +23,14 @@ function asInvalidArgument(err: ConnectError): ConnectError {
   return toConnectError(invalidParam(undefined, message));
 }
 
-export async function fixRpcResponse(uRes: UniversalServerResponse, requestId: string): Promise<UniversalServerResponse> {
+export async function fixRpcResponse(
+  uRes: UniversalServerResponse,
+  requestId: string,
+): Promise<UniversalServerResponse> {
   const contentType = uRes.header?.get("content-type") ?? "";
   if (contentType.startsWith("application/grpc")) return fixGrpc(uRes, requestId);
-  if (uRes.status === 500 && contentType.startsWith("application/json")) return fixConnectError(uRes, requestId);
+  if (uRes.status === 500 && contentType.startsWith("application/json"))
+    return fixConnectError(uRes, requestId);
   return uRes;
 }
 
@@ -59,10 +63,18 @@ function fixGrpc(uRes: UniversalServerResponse, requestId: string): UniversalSer
   };
 }
 
-async function fixConnectError(uRes: UniversalServerResponse, requestId: string): Promise<UniversalServerResponse> {
+async function fixConnectError(
+  uRes: UniversalServerResponse,
+  requestId: string,
+): Promise<UniversalServerResponse> {
   const bytes = await readAll(uRes.body);
-  const err = errorFromJsonBytes(bytes, undefined, new ConnectError("malformed error", Code.Internal));
-  if (err.code !== Code.Internal || !UNDECODABLE.test(err.rawMessage)) return { ...uRes, body: once(bytes) };
+  const err = errorFromJsonBytes(
+    bytes,
+    undefined,
+    new ConnectError("malformed error", Code.Internal),
+  );
+  if (err.code !== Code.Internal || !UNDECODABLE.test(err.rawMessage))
+    return { ...uRes, body: once(bytes) };
   const header = new Headers(uRes.header);
   header.set(HEADER.requestId, requestId);
   header.set(HEADER.attempts, "0");

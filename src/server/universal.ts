@@ -46,13 +46,17 @@ export function requestUrl(req: NodeRequest): string {
 export function clientGoneController(res: NodeResponse): AbortController {
   const controller = new AbortController();
   res.once("close", () => {
-    if (!res.writableEnded) controller.abort(new ConnectError("the client went away", Code.Canceled));
+    if (!res.writableEnded)
+      controller.abort(new ConnectError("the client went away", Code.Canceled));
   });
   return controller;
 }
 
 /** Node's request headers as web Headers, without HTTP/2 pseudo-headers and the names in `skip`. */
-export function webHeaders(nodeHeaders: NodeRequest["headers"], skip?: ReadonlySet<string>): Headers {
+export function webHeaders(
+  nodeHeaders: NodeRequest["headers"],
+  skip?: ReadonlySet<string>,
+): Headers {
   const header = new Headers();
   for (const name of Object.keys(nodeHeaders)) {
     const value = nodeHeaders[name];

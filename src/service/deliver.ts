@@ -37,14 +37,25 @@ export class ImageDelivery {
   }
 
   /** Each image with the field `format` needs (`url` or `bytes`) set, in order. */
-  deliver(images: readonly GeneratedImage[], format: string, provider: Provider, signal: AbortSignal): Promise<GeneratedImage[]> {
+  deliver(
+    images: readonly GeneratedImage[],
+    format: string,
+    provider: Provider,
+    signal: AbortSignal,
+  ): Promise<GeneratedImage[]> {
     return Promise.all(images.map((image) => this.#one(image, format, provider, signal)));
   }
 
-  async #one(image: GeneratedImage, format: string, provider: Provider, signal: AbortSignal): Promise<GeneratedImage> {
+  async #one(
+    image: GeneratedImage,
+    format: string,
+    provider: Provider,
+    signal: AbortSignal,
+  ): Promise<GeneratedImage> {
     const { bytes, url, ...rest } = image;
     if (format === "url") {
-      if (bytes !== undefined) return { ...rest, url: await this.#files.publish(bytes, image.mimeType, signal) };
+      if (bytes !== undefined)
+        return { ...rest, url: await this.#files.publish(bytes, image.mimeType, signal) };
       if (url === undefined || !this.#rehostUrls) return image;
       const download = await this.#downloader.open(url, provider, signal);
       const mimeType = download.mediaType ?? image.mimeType;

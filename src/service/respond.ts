@@ -4,7 +4,12 @@
 import { create } from "@bufbuild/protobuf";
 import { imageSize } from "image-size";
 import { GatewayError } from "../errors/errors.ts";
-import { type Image, ImageSchema, type ImagesResponse, ImagesResponseSchema } from "../gen/imagegate/v1/images_pb.js";
+import {
+  type Image,
+  ImageSchema,
+  type ImagesResponse,
+  ImagesResponseSchema,
+} from "../gen/imagegate/v1/images_pb.js";
 import type { GeneratedImage, GenerationResult } from "../providers/types.ts";
 
 export interface Effective {
@@ -13,7 +18,11 @@ export interface Effective {
   size: string | undefined;
 }
 
-export function toImagesResponse(result: GenerationResult, effective: Effective, now = Date.now()): ImagesResponse {
+export function toImagesResponse(
+  result: GenerationResult,
+  effective: Effective,
+  now = Date.now(),
+): ImagesResponse {
   const response = create(ImagesResponseSchema, {
     created: Math.floor(now / 1000),
     data: result.images.map((img) => toImage(img, effective.responseFormat)),
@@ -40,9 +49,13 @@ function toImage(img: GeneratedImage, format: string): Image {
 }
 
 function unavailable(format: string): GatewayError {
-  return new GatewayError("invalid_request", `response_format '${format}' is not available for this model.`, {
-    param: "response_format",
-  });
+  return new GatewayError(
+    "invalid_request",
+    `response_format '${format}' is not available for this model.`,
+    {
+      param: "response_format",
+    },
+  );
 }
 
 /** `WxH` read from the first image's own header (PNG, JPEG, WebP, SVG…), when it has bytes. */

@@ -39,10 +39,13 @@ const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
     if (err) return callback(err, "", 0);
     const blocked = addresses.find((a) => !isPublicAddress(a.address));
     if (blocked !== undefined || addresses.length === 0) {
-      const e = Object.assign(new Error(`${hostname} resolves to a non-public address`), { code: PRIVATE_ADDRESS });
+      const e = Object.assign(new Error(`${hostname} resolves to a non-public address`), {
+        code: PRIVATE_ADDRESS,
+      });
       return callback(e, "", 0);
     }
-    if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+    if (options.all)
+      (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
     else callback(null, addresses[0]!.address, addresses[0]!.family);
   });
 };
@@ -50,15 +53,21 @@ const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
 export class ImageDownloader {
   readonly #settings: DownloadSettings;
   readonly #rules: ReadonlyMap<Provider, readonly HostRule[]>;
-  readonly #agent = new Agent({ connect: { lookup: publicOnlyLookup }, keepAliveTimeout: 10_000, connections: 64 });
+  readonly #agent = new Agent({
+    connect: { lookup: publicOnlyLookup },
+    keepAliveTimeout: 10_000,
+    connections: 64,
+  });
 
-  constructor(settings: DownloadSettings, providerHosts: Readonly<Record<Provider, readonly string[]>> = PROVIDER_IMAGE_HOSTS) {
+  constructor(
+    settings: DownloadSettings,
+    providerHosts: Readonly<Record<Provider, readonly string[]>> = PROVIDER_IMAGE_HOSTS,
+  ) {
     this.#settings = settings;
     this.#rules = new Map(
-      (Object.entries(providerHosts) as [Provider, readonly string[]][]).map(([provider, hosts]) => [
-        provider,
-        [...providerHostRules(hosts), ...settings.allowedHosts],
-      ]),
+      (Object.entries(providerHosts) as [Provider, readonly string[]][]).map(
+        ([provider, hosts]) => [provider, [...providerHostRules(hosts), ...settings.allowedHosts]],
+      ),
     );
   }
 
@@ -74,7 +83,12 @@ export class ImageDownloader {
     }
   }
 
-  async #follow(url: string, provider: Provider, signal: AbortSignal, within: Deadline): Promise<Download> {
+  async #follow(
+    url: string,
+    provider: Provider,
+    signal: AbortSignal,
+    within: Deadline,
+  ): Promise<Download> {
     const { maxBytes, timeoutMs } = this.#settings;
     let current: URL;
     try {
@@ -101,7 +115,10 @@ export class ImageDownloader {
         discard(res.body);
         const location = first(res.headers.location);
         if (hops >= MAX_REDIRECTS || location === undefined) {
-          throw failed(where, `it answered ${res.statusCode} ${hops >= MAX_REDIRECTS ? "once too often" : "without a location"}`);
+          throw failed(
+            where,
+            `it answered ${res.statusCode} ${hops >= MAX_REDIRECTS ? "once too often" : "without a location"}`,
+          );
         }
         current = new URL(location, current);
         continue;
@@ -115,18 +132,35 @@ export class ImageDownloader {
         discard(res.body);
         throw tooLarge(where, maxBytes);
       }
-      const contentType = (first(res.headers["content-type"]) ?? "").split(";", 1)[0]!.trim().toLowerCase();
-      if (contentType !== "" && contentType !== "application/octet-stream" && !contentType.startsWith("image/")) {
+      const contentType = (first(res.headers["content-type"]) ?? "")
+        .split(";", 1)[0]!
+        .trim()
+        .toLowerCase();
+      if (
+        contentType !== "" &&
+        contentType !== "application/octet-stream" &&
+        !contentType.startsWith("image/")
+      ) {
         discard(res.body);
         throw failed(where, `it sent ${contentType}, not an image`);
       }
-      const body = capped(res.body, maxBytes, (e) => failure(e, provider, where, signal, within, timeoutMs), where, () => within.dispose());
+      const body = capped(
+        res.body,
+        maxBytes,
+        (e) => failure(e, provider, where, signal, within, timeoutMs),
+        where,
+        () => within.dispose(),
+      );
       return { mediaType: contentType.startsWith("image/") ? contentType : undefined, body };
     }
   }
 
   /** Downloads `url` whole, for inlining as `b64_json`. */
-  async fetch(url: string, provider: Provider, signal: AbortSignal): Promise<{ mediaType: string | undefined; bytes: Buffer }> {
+  async fetch(
+    url: string,
+    provider: Provider,
+    signal: AbortSignal,
+  ): Promise<{ mediaType: string | undefined; bytes: Buffer }> {
     const download = await this.open(url, provider, signal);
     const chunks: Uint8Array[] = [];
     for await (const chunk of download.body) chunks.push(chunk);
@@ -161,27 +195,46 @@ async function* capped(
 }
 
 /** Drops a response body; undici reports an unread body's destruction as an error event. */
-function discard(body: { on(event: "error", listener: () => void): unknown; destroy(): void }): void {
+function discard(body: {
+  on(event: "error", listener: () => void): unknown;
+  destroy(): void;
+}): void {
   body.on("error", () => {});
   body.destroy();
 }
 
-function failure(e: unknown, provider: Provider, where: string, caller: AbortSignal, within: Deadline, timeoutMs: number) {
+function failure(
+  e: unknown,
+  provider: Provider,
+  where: string,
+  caller: AbortSignal,
+  within: Deadline,
+  timeoutMs: number,
+) {
   if (caller.aborted) return caller.reason ?? e;
   if (within.expired) {
-    return new GatewayError("timeout", `Downloading the image from ${where} took longer than ${timeoutMs / 1000} s.`, { cause: e });
+    return new GatewayError(
+      "timeout",
+      `Downloading the image from ${where} took longer than ${timeoutMs / 1000} s.`,
+      { cause: e },
+    );
   }
   if (e instanceof GatewayError) return e;
-  if ((e as { code?: string }).code === PRIVATE_ADDRESS) return refused(provider, `${where} resolves to a non-public address`);
+  if ((e as { code?: string }).code === PRIVATE_ADDRESS)
+    return refused(provider, `${where} resolves to a non-public address`);
   const code = (e as { code?: string }).code;
   return failed(where, `${code ?? (e as Error).message}`, e);
 }
 
 function refused(provider: Provider, why: string): GatewayError {
-  return new GatewayError("upstream", `The ${provider} upstream answered with an image URL the gateway will not fetch: ${why}.`, {
-    code: "image_url_refused",
-    retryable: false,
-  });
+  return new GatewayError(
+    "upstream",
+    `The ${provider} upstream answered with an image URL the gateway will not fetch: ${why}.`,
+    {
+      code: "image_url_refused",
+      retryable: false,
+    },
+  );
 }
 
 function failed(where: string, why: string, cause?: unknown): GatewayError {
@@ -192,8 +245,12 @@ function failed(where: string, why: string, cause?: unknown): GatewayError {
 }
 
 function tooLarge(where: string, maxBytes: number): GatewayError {
-  return new GatewayError("upstream", `The image at ${where} is larger than the download limit of ${maxBytes} bytes.`, {
-    code: "image_too_large",
-    retryable: false,
-  });
+  return new GatewayError(
+    "upstream",
+    `The image at ${where} is larger than the download limit of ${maxBytes} bytes.`,
+    {
+      code: "image_too_large",
+      retryable: false,
+    },
+  );
 }

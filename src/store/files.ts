@@ -17,7 +17,12 @@ export const FILES_PATH = "/v1/images/files/";
 export type FileLookup =
   | { status: 403 }
   | { status: 404 }
-  | { status: 200; image: StoredImage; /** When the URL itself stops working (epoch ms). */ urlExpiresAt: number; body?: Readable };
+  | {
+      status: 200;
+      image: StoredImage /** When the URL itself stops working (epoch ms). */;
+      urlExpiresAt: number;
+      body?: Readable;
+    };
 
 export interface ImageFilesOptions {
   store: ImageStore;
@@ -58,7 +63,8 @@ export class ImageFiles {
 
   async urlFor(image: StoredImage): Promise<string> {
     if (this.store.directUrl) return this.store.directUrl(image);
-    if (this.#baseUrl === undefined) throw new Error("ImageFiles.setBaseUrl was not called before publishing");
+    if (this.#baseUrl === undefined)
+      throw new Error("ImageFiles.setBaseUrl was not called before publishing");
     return `${this.#baseUrl}${FILES_PATH}${image.name}?${this.#signer.query(image.name, image.expiresAt)}`;
   }
 
@@ -67,14 +73,21 @@ export class ImageFiles {
    * valid one every name answers the same 403, whether or not the image exists.
    */
   async open(name: string, query: URLSearchParams, withBody: boolean): Promise<FileLookup> {
-    const urlExpiresAt = this.#signer.verify(name, query.get("expires"), query.get("sig"), this.#now());
+    const urlExpiresAt = this.#signer.verify(
+      name,
+      query.get("expires"),
+      query.get("sig"),
+      this.#now(),
+    );
     if (urlExpiresAt === undefined) return { status: 403 };
     if (!withBody) {
       const image = await this.store.head(name);
       return image ? { status: 200, image, urlExpiresAt } : { status: 404 };
     }
     const found = await this.store.get(name);
-    return found ? { status: 200, image: found.image, urlExpiresAt, body: found.body } : { status: 404 };
+    return found
+      ? { status: 200, image: found.image, urlExpiresAt, body: found.body }
+      : { status: 404 };
   }
 
   /** Removes expired images now (the background timer calls this too). */
@@ -84,7 +97,9 @@ export class ImageFiles {
       .then((removed) => {
         if (removed > 0) this.#logger.log("debug", "image store swept", { removed });
       })
-      .catch((e: unknown) => this.#logger.log("warn", "image store sweep failed", { error: String(e) }))
+      .catch((e: unknown) =>
+        this.#logger.log("warn", "image store sweep failed", { error: String(e) }),
+      )
       .finally(() => {
         this.#sweeping = undefined;
       });
@@ -99,12 +114,22 @@ export class ImageFiles {
 }
 
 /** Opens the configured store (creating the local folder) and the URL signer. */
-export async function openImageFiles(settings: StorageSettings, logger: Logger): Promise<ImageFiles> {
+export async function openImageFiles(
+  settings: StorageSettings,
+  logger: Logger,
+): Promise<ImageFiles> {
   // The S3 SDK is loaded only when it is used.
   const store =
     settings.backend === "s3"
-      ? new (await import("./s3.ts")).S3ImageStore({ settings: settings.s3!, ttlSeconds: settings.ttlSeconds })
-      : await openLocalStore({ dir: settings.dir, ttlSeconds: settings.ttlSeconds, maxBytes: settings.maxBytes });
+      ? new (await import("./s3.ts")).S3ImageStore({
+          settings: settings.s3!,
+          ttlSeconds: settings.ttlSeconds,
+        })
+      : await openLocalStore({
+          dir: settings.dir,
+          ttlSeconds: settings.ttlSeconds,
+          maxBytes: settings.maxBytes,
+        });
   const signer = new UrlSigner(settings.signingKey);
   if (signer.generated && !(settings.backend === "s3" && settings.s3?.presignedUrls)) {
     logger.log(
@@ -113,6 +138,14 @@ export async function openImageFiles(settings: StorageSettings, logger: Logger):
     );
   }
   const where = settings.backend === "s3" ? `s3 bucket ${settings.s3!.bucket}` : settings.dir;
-  logger.log("info", `images served by the gateway are kept in ${where} for ${settings.ttlSeconds} s`);
-  return new ImageFiles({ store, signer, sweepIntervalMs: settings.sweepIntervalSeconds * 1000, logger });
+  logger.log(
+    "info",
+    `images served by the gateway are kept in ${where} for ${settings.ttlSeconds} s`,
+  );
+  return new ImageFiles({
+    store,
+    signer,
+    sweepIntervalMs: settings.sweepIntervalSeconds * 1000,
+    logger,
+  });
 }

@@ -45,15 +45,29 @@ export function parseHostRule(entry: string): HostRule {
   } catch {
     throw new Error(`'${source}' is not a host, host:port, *.domain or URL`);
   }
-  if (!SCHEMES.has(url.protocol)) throw new Error(`'${source}': only http and https URLs can be allowed`);
-  if (url.username !== "" || url.password !== "") throw new Error(`'${source}': credentials are not allowed in a host entry`);
-  if (!hasScheme && (url.pathname !== "/" || url.search !== "" || url.hash !== "" || /[/?#]/.test(text))) {
+  if (!SCHEMES.has(url.protocol))
+    throw new Error(`'${source}': only http and https URLs can be allowed`);
+  if (url.username !== "" || url.password !== "")
+    throw new Error(`'${source}': credentials are not allowed in a host entry`);
+  if (
+    !hasScheme &&
+    (url.pathname !== "/" || url.search !== "" || url.hash !== "" || /[/?#]/.test(text))
+  ) {
     throw new Error(`'${source}' is not a host, host:port, *.domain or URL`);
   }
   const ip = isIpHost(url.hostname);
-  if (wildcard && ip) throw new Error(`'${source}': a wildcard needs a domain name, not an address`);
-  const port = url.port !== "" ? Number(url.port) : hasScheme ? defaultPort(url.protocol) : undefined;
-  return { source, scheme: hasScheme ? url.protocol : undefined, host: url.hostname, wildcard, port, ip };
+  if (wildcard && ip)
+    throw new Error(`'${source}': a wildcard needs a domain name, not an address`);
+  const port =
+    url.port !== "" ? Number(url.port) : hasScheme ? defaultPort(url.protocol) : undefined;
+  return {
+    source,
+    scheme: hasScheme ? url.protocol : undefined,
+    host: url.hostname,
+    wildcard,
+    port,
+    ip,
+  };
 }
 
 /** Rules for a provider's own hosts: HTTPS, port 443, exact names. */

@@ -85,7 +85,10 @@ export class S3ImageStore implements ImageStore {
       Expires: new Date(expiresAt),
       Metadata: { [EXPIRES_META]: String(expiresAt) },
     });
-    const res = await call(() => this.#client.send(command, { abortSignal: options.signal }), options.signal);
+    const res = await call(
+      () => this.#client.send(command, { abortSignal: options.signal }),
+      options.signal,
+    );
     return { name, mediaType, size: bytes.length, etag: res.ETag ?? `"${name}"`, expiresAt };
   }
 
@@ -121,7 +124,11 @@ export class S3ImageStore implements ImageStore {
     let token: string | undefined;
     const cutoff = now - this.#ttlSeconds * 1000;
     do {
-      const list = new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: this.#prefix, ContinuationToken: token });
+      const list = new ListObjectsV2Command({
+        Bucket: this.#bucket,
+        Prefix: this.#prefix,
+        ContinuationToken: token,
+      });
       const page = await call(() => this.#client.send(list));
       for (const object of page.Contents ?? []) {
         const name = object.Key?.slice(this.#prefix.length);
@@ -143,14 +150,23 @@ export class S3ImageStore implements ImageStore {
 
   async #presign(image: StoredImage): Promise<string> {
     const seconds = Math.ceil((image.expiresAt - this.#now()) / 1000);
-    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.#bucket, Key: this.#prefix + image.name }), {
-      expiresIn: Math.min(Math.max(seconds, 1), MAX_PRESIGN_SECONDS),
-    });
+    return getSignedUrl(
+      this.#client,
+      new GetObjectCommand({ Bucket: this.#bucket, Key: this.#prefix + image.name }),
+      {
+        expiresIn: Math.min(Math.max(seconds, 1), MAX_PRESIGN_SECONDS),
+      },
+    );
   }
 
   #stored(
     name: string,
-    res: { ContentType?: string; ContentLength?: number; ETag?: string; Metadata?: Record<string, string> },
+    res: {
+      ContentType?: string;
+      ContentLength?: number;
+      ETag?: string;
+      Metadata?: Record<string, string>;
+    },
   ): StoredImage | undefined {
     const expiresAt = Number(res.Metadata?.[EXPIRES_META]);
     // Objects without our metadata were not written by the gateway: not ours to serve.
@@ -180,20 +196,28 @@ async function callOrMissing<T>(run: () => Promise<T>): Promise<T | undefined> {
   try {
     return await run();
   } catch (e) {
-    if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+    if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+      return undefined;
     throw unavailable(e);
   }
 }
 
 function unavailable(e: unknown): GatewayError {
-  return new GatewayError("upstream", `The gateway's image store (S3) failed: ${(e as Error).name ?? String(e)}`, {
-    code: "image_store_unavailable",
-    httpStatus: 503,
-    cause: e,
-  });
+  return new GatewayError(
+    "upstream",
+    `The gateway's image store (S3) failed: ${(e as Error).name ?? String(e)}`,
+    {
+      code: "image_store_unavailable",
+      httpStatus: 503,
+      cause: e,
+    },
+  );
 }
 
-async function collect(body: AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<Buffer> {
+async function collect(
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal | undefined,
+): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of chunksOf(body)) {
     signal?.throwIfAborted();

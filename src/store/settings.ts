@@ -28,7 +28,9 @@ export interface S3Settings {
   region: string;
   forcePathStyle: boolean;
   /** Static credentials; absent: the AWS SDK's default chain (environment, profile, role). */
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined } | undefined;
+  credentials:
+    | { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined }
+    | undefined;
   /** Hand out presigned S3 URLs instead of gateway URLs. */
   presignedUrls: boolean;
 }

@@ -23,7 +23,9 @@ export class UrlSigner {
 
   /** The signature for `name` valid until `expiresSeconds` (epoch seconds). */
   sign(name: string, expiresSeconds: number): string {
-    return createHmac("sha256", this.#key).update(`${CONTEXT}\n${name}\n${expiresSeconds}`).digest("base64url");
+    return createHmac("sha256", this.#key)
+      .update(`${CONTEXT}\n${name}\n${expiresSeconds}`)
+      .digest("base64url");
   }
 
   /** The query string for a URL to `name` that expires at `expiresAt` (epoch ms). */
@@ -36,8 +38,14 @@ export class UrlSigner {
    * Whether `expires`/`sig` (as the query carried them) are a valid, unexpired signature
    * for `name`; returns the expiry in epoch ms when they are.
    */
-  verify(name: string, expires: string | null, sig: string | null, now = Date.now()): number | undefined {
-    if (expires === null || sig === null || !EXPIRES.test(expires) || !SIG.test(sig)) return undefined;
+  verify(
+    name: string,
+    expires: string | null,
+    sig: string | null,
+    now = Date.now(),
+  ): number | undefined {
+    if (expires === null || sig === null || !EXPIRES.test(expires) || !SIG.test(sig))
+      return undefined;
     const expected = Buffer.from(this.sign(name, Number(expires)));
     const given = Buffer.from(sig);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;

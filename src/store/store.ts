@@ -67,7 +67,11 @@ const NAME = new RegExp(`^([0-9a-f]{32})\\.(${Object.values(EXTENSIONS).join("|"
 /** The media type as stored: known types keep their name, anything else becomes opaque bytes. */
 export function normalizeMediaType(mediaType: string): string {
   const bare = mediaType.split(";", 1)[0]!.trim().toLowerCase();
-  return bare === "image/jpg" ? "image/jpeg" : bare in EXTENSIONS ? bare : "application/octet-stream";
+  return bare === "image/jpg"
+    ? "image/jpeg"
+    : bare in EXTENSIONS
+      ? bare
+      : "application/octet-stream";
 }
 
 export function extensionFor(mediaType: string): string {
@@ -102,9 +106,13 @@ export async function* chunksOf(body: ImageBody): AsyncIterable<Uint8Array> {
 
 /** The store cannot take an image without going over its size cap. */
 export function storeFull(maxBytes: number): GatewayError {
-  return new GatewayError("upstream", `The gateway's image store is full (limit ${maxBytes} bytes); try again later.`, {
-    code: "image_store_full",
-    httpStatus: 503,
-    retryable: false,
-  });
+  return new GatewayError(
+    "upstream",
+    `The gateway's image store is full (limit ${maxBytes} bytes); try again later.`,
+    {
+      code: "image_store_full",
+      httpStatus: 503,
+      retryable: false,
+    },
+  );
 }

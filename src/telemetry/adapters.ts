@@ -31,7 +31,11 @@ function attributesOf(deployment: Deployment): DeploymentAttributes {
     "gen_ai.request.model": deployment.model,
   };
   const answered = { ...base, "gen_ai.response.model": deployment.model };
-  const counted = { [ATTR.deployment]: deployment.id, [ATTR.model]: deployment.group, [ATTR.provider]: deployment.provider };
+  const counted = {
+    [ATTR.deployment]: deployment.id,
+    [ATTR.model]: deployment.group,
+    [ATTR.provider]: deployment.provider,
+  };
   return {
     base,
     answered,
@@ -54,7 +58,11 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
   };
 
   /** The attempt and its metrics; `span` when spans are recorded. */
-  const run = async (call: UpstreamCall, attrs: DeploymentAttributes, span: Span | undefined): Promise<GenerationResult> => {
+  const run = async (
+    call: UpstreamCall,
+    attrs: DeploymentAttributes,
+    span: Span | undefined,
+  ): Promise<GenerationResult> => {
     const started = performance.now();
     try {
       const result = await adapter.generate(call);
@@ -64,8 +72,15 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
         "imagegate.filtered": result.filtered,
       });
       const seconds = (performance.now() - started) / 1000;
-      const tokens = result.usage && { input: result.usage.inputTokens, output: result.usage.outputTokens };
-      if (tokens) span?.setAttributes({ "gen_ai.usage.input_tokens": tokens.input, "gen_ai.usage.output_tokens": tokens.output });
+      const tokens = result.usage && {
+        input: result.usage.inputTokens,
+        output: result.usage.outputTokens,
+      };
+      if (tokens)
+        span?.setAttributes({
+          "gen_ai.usage.input_tokens": tokens.input,
+          "gen_ai.usage.output_tokens": tokens.output,
+        });
       // Metrics are recorded once the answer is on its way, as the request's own (interceptor.ts).
       afterThisTurn(() => {
         if (tokens) {
@@ -80,7 +95,10 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
       const type = e instanceof GatewayError ? (e.code ?? e.kind) : "canceled";
       if (span) {
         span.setAttribute("error.type", type);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: redact(e instanceof Error ? e.message : String(e)) });
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: redact(e instanceof Error ? e.message : String(e)),
+        });
       }
       const seconds = (performance.now() - started) / 1000;
       afterThisTurn(() => {
@@ -109,7 +127,9 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
             "gen_ai.request.choice.count": request.n ?? 1,
             [ATTR.deployment]: deployment.id,
             [ATTR.model]: deployment.group,
-            ...(t.capturePrompts && request.prompt !== undefined ? { "gen_ai.prompt": request.prompt } : {}),
+            ...(t.capturePrompts && request.prompt !== undefined
+              ? { "gen_ai.prompt": request.prompt }
+              : {}),
           },
         },
         (span) => run(call, attrs, span),

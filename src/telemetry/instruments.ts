@@ -2,7 +2,13 @@
  * The metric instruments, by the contract's names. Prometheus names are what OTel's
  * exporter derives from these.
  */
-import { type Counter, diag, type Histogram, type Meter, type UpDownCounter } from "@opentelemetry/api";
+import {
+  type Counter,
+  diag,
+  type Histogram,
+  type Meter,
+  type UpDownCounter,
+} from "@opentelemetry/api";
 
 /** gen_ai.client.operation.duration buckets: doubling from 0.01 s to 81.92 s (GenAI semconv). */
 const OPERATION_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.01 * 2 ** i);
@@ -24,12 +30,19 @@ export interface Instruments {
 
 export function createInstruments(meter: Meter): Instruments {
   return {
-    cost: meter.createCounter("imagegate.cost", { unit: "USD", description: "Cost of answered requests, in US dollars" }),
+    cost: meter.createCounter("imagegate.cost", {
+      unit: "USD",
+      description: "Cost of answered requests, in US dollars",
+    }),
     unpriced: meter.createCounter("imagegate.requests.unpriced", {
       unit: "{request}",
-      description: "Answered requests whose model has no known price (their cost is unknown, not zero)",
+      description:
+        "Answered requests whose model has no known price (their cost is unknown, not zero)",
     }),
-    images: meter.createCounter("imagegate.images", { unit: "{image}", description: "Images delivered to clients" }),
+    images: meter.createCounter("imagegate.images", {
+      unit: "{image}",
+      description: "Images delivered to clients",
+    }),
     upstreamAttempts: meter.createCounter("imagegate.upstream.attempts", {
       unit: "{attempt}",
       description: "Upstream calls, by outcome",

@@ -9,7 +9,18 @@
  * cost is not part of the request's latency.
  */
 import { Code, type ConnectError, type Interceptor } from "@connectrpc/connect";
-import { type Attributes, context, type LogRecord, propagation, ROOT_CONTEXT, SeverityNumber, SpanKind, SpanStatusCode, type TextMapGetter, trace } from "@opentelemetry/api";
+import {
+  type Attributes,
+  context,
+  type LogRecord,
+  propagation,
+  ROOT_CONTEXT,
+  SeverityNumber,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  trace,
+} from "@opentelemetry/api";
 
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
@@ -23,7 +34,14 @@ const headerGetter: TextMapGetter<Headers> = {
 };
 
 /** Codes that mean the server failed (RPC semconv); the rest are the caller's doing. */
-const SERVER_FAULTS = new Set([Code.Unknown, Code.DeadlineExceeded, Code.Unimplemented, Code.Internal, Code.Unavailable, Code.DataLoss]);
+const SERVER_FAULTS = new Set([
+  Code.Unknown,
+  Code.DeadlineExceeded,
+  Code.Unimplemented,
+  Code.Internal,
+  Code.Unavailable,
+  Code.DataLoss,
+]);
 
 function upperSnake(code: Code): string {
   return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
@@ -39,7 +57,9 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
     // A span only when something records it, or when the caller sent a trace context for
     // the log record to carry: an unrecorded span under a fresh trace id serves nobody.
     const traced = t.tracing || hasTraceContext(req.header);
-    const parent = traced ? propagation.extract(ROOT_CONTEXT, req.header, headerGetter) : ROOT_CONTEXT;
+    const parent = traced
+      ? propagation.extract(ROOT_CONTEXT, req.header, headerGetter)
+      : ROOT_CONTEXT;
     const span = traced
       ? t.tracer.startSpan(
           method,
@@ -81,13 +101,18 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
       if (info?.keyName !== undefined) common[ATTR.key] = info.keyName;
       if (span) {
         span.setAttribute("rpc.status_code", statusCode);
-        span.setAttribute(grpc ? "rpc.grpc.status_code" : "rpc.connect_rpc.error_code", grpc ? (code ?? 0) : (failure ? statusCode.toLowerCase() : "ok"));
+        span.setAttribute(
+          grpc ? "rpc.grpc.status_code" : "rpc.connect_rpc.error_code",
+          grpc ? (code ?? 0) : failure ? statusCode.toLowerCase() : "ok",
+        );
         if (failure) {
           span.setAttribute("error.type", statusCode);
-          if (SERVER_FAULTS.has(failure.code)) span.setStatus({ code: SpanStatusCode.ERROR, message: failure.rawMessage });
+          if (SERVER_FAULTS.has(failure.code))
+            span.setStatus({ code: SpanStatusCode.ERROR, message: failure.rawMessage });
         }
         span.setAttributes(common);
-        for (const event of info?.events ?? []) span.addEvent(event.name, event.attributes, event.time);
+        for (const event of info?.events ?? [])
+          span.addEvent(event.name, event.attributes, event.time);
         span.end();
       }
       const rpcAttributes: Attributes = {
@@ -115,7 +140,12 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
       }
       const answered = failure === undefined ? info : undefined;
       const record: LogRecord = {
-        severityNumber: status >= 500 ? SeverityNumber.ERROR : status === 429 ? SeverityNumber.WARN : SeverityNumber.INFO,
+        severityNumber:
+          status >= 500
+            ? SeverityNumber.ERROR
+            : status === 429
+              ? SeverityNumber.WARN
+              : SeverityNumber.INFO,
         severityText: status >= 500 ? "ERROR" : status === 429 ? "WARN" : "INFO",
         body: "request",
         timestamp: Date.now(),

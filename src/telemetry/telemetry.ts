@@ -4,14 +4,37 @@
  * `OTEL_EXPORTER_OTLP_*` variables are set. Tests pass in-memory exporters instead.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { context, type Logger as OtelLogger, type Meter, propagation, type Tracer } from "@opentelemetry/api";
+import {
+  context,
+  type Logger as OtelLogger,
+  type Meter,
+  propagation,
+  type Tracer,
+} from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchLogRecordProcessor, type LogRecordExporter, LoggerProvider, type LogRecordProcessor, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
-import { type IMetricReader, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
-import { AlwaysOffSampler, BatchSpanProcessor, type SpanExporter, type SpanProcessor, SimpleSpanProcessor, TracerProvider } from "@opentelemetry/sdk-trace";
+import {
+  BatchLogRecordProcessor,
+  type LogRecordExporter,
+  LoggerProvider,
+  type LogRecordProcessor,
+  SimpleLogRecordProcessor,
+} from "@opentelemetry/sdk-logs";
+import {
+  type IMetricReader,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from "@opentelemetry/sdk-metrics";
+import {
+  AlwaysOffSampler,
+  BatchSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+  SimpleSpanProcessor,
+  TracerProvider,
+} from "@opentelemetry/sdk-trace";
 import type { Env } from "../config/env.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 import { JsonLinesLogExporter, PrettyLogExporter } from "./log-exporters.ts";
@@ -80,11 +103,14 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
   });
 
   const spanProcessors: SpanProcessor[] = [];
-  if (options.spanExporter) spanProcessors.push(new SimpleSpanProcessor({ exporter: options.spanExporter }));
+  if (options.spanExporter)
+    spanProcessors.push(new SimpleSpanProcessor({ exporter: options.spanExporter }));
   const tracesUrl = otlpUrl(env, "TRACES");
   if (tracesUrl) {
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
-    spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) }));
+    spanProcessors.push(
+      new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: tracesUrl }) }),
+    );
   }
   // Without an exporter spans are not recorded (and `tracing` is false: no span is even
   // started, except to carry a caller's trace context to the request's log record).
@@ -100,21 +126,36 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
   if (metricsUrl) {
     const { OTLPMetricExporter } = await import("@opentelemetry/exporter-metrics-otlp-http");
     const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL) || 15_000;
-    readers.push(new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: metricsUrl }), exportIntervalMillis: interval }));
+    readers.push(
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({ url: metricsUrl }),
+        exportIntervalMillis: interval,
+      }),
+    );
   }
   const meterProvider = new MeterProvider({ resource, readers });
 
   const logProcessors: LogRecordProcessor[] = [];
-  if (options.logExporter) logProcessors.push(new SimpleLogRecordProcessor({ exporter: options.logExporter }));
+  if (options.logExporter)
+    logProcessors.push(new SimpleLogRecordProcessor({ exporter: options.logExporter }));
   const logsUrl = otlpUrl(env, "LOGS");
   if (logsUrl) {
     const { OTLPLogExporter } = await import("@opentelemetry/exporter-logs-otlp-http");
-    logProcessors.push(new BatchLogRecordProcessor({ exporter: new OTLPLogExporter({ url: logsUrl }) }));
+    logProcessors.push(
+      new BatchLogRecordProcessor({ exporter: new OTLPLogExporter({ url: logsUrl }) }),
+    );
   }
   const format = options.logFormat ?? "json";
   // JSON lines are batched (one write per batch, off the request path); readable lines are for a person, at once.
-  if (format === "json") logProcessors.push(new BatchLogRecordProcessor({ exporter: new JsonLinesLogExporter(), scheduledDelayMillis: 200 }));
-  if (format === "pretty") logProcessors.push(new SimpleLogRecordProcessor({ exporter: new PrettyLogExporter() }));
+  if (format === "json")
+    logProcessors.push(
+      new BatchLogRecordProcessor({
+        exporter: new JsonLinesLogExporter(),
+        scheduledDelayMillis: 200,
+      }),
+    );
+  if (format === "pretty")
+    logProcessors.push(new SimpleLogRecordProcessor({ exporter: new PrettyLogExporter() }));
   const loggerProvider = new LoggerProvider({ resource, processors: logProcessors });
 
   const meter = meterProvider.getMeter("imagegate");
@@ -127,10 +168,18 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
     tracing: spanProcessors.length > 0,
     metricsHandler: (req, res) => prometheus.getMetricsRequestHandler(req, res),
     async forceFlush() {
-      await Promise.all([tracerProvider.forceFlush(), meterProvider.forceFlush(), loggerProvider.forceFlush()]);
+      await Promise.all([
+        tracerProvider.forceFlush(),
+        meterProvider.forceFlush(),
+        loggerProvider.forceFlush(),
+      ]);
     },
     async shutdown() {
-      await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown(), loggerProvider.shutdown()]);
+      await Promise.allSettled([
+        tracerProvider.shutdown(),
+        meterProvider.shutdown(),
+        loggerProvider.shutdown(),
+      ]);
     },
   };
 }

@@ -23,7 +23,7 @@ const OTHER_KEY = "sk-team-b-fedcba9876543210";
 const MASTER = "sk-master-key-for-tests-only";
 const sha = (k: string) => createHash("sha256").update(k).digest("hex");
 
-function keysYaml(extra = "  spend_db: \":memory:\"\n") {
+function keysYaml(extra = '  spend_db: ":memory:"\n') {
   return `general_settings:
   master_key: ${MASTER}
 ${extra}keys:
@@ -53,18 +53,24 @@ afterEach(async () => {
   telemetry = undefined;
 });
 
-const sdk = (key: string | undefined) => new OpenAI({ baseURL: `${stack!.url}/v1`, apiKey: key ?? "", maxRetries: 0 });
+const sdk = (key: string | undefined) =>
+  new OpenAI({ baseURL: `${stack!.url}/v1`, apiKey: key ?? "", maxRetries: 0 });
 const tiny = { prompt: "a fox", size: "256x256", response_format: "b64_json" } as const;
 
 describe("REST", () => {
   it("admits a configured key and the master key, refuses a missing or wrong key with 401", async () => {
     stack = await startStack({ yaml: keysYaml() });
     await expect(sdk(TEAM_KEY).images.generate({ ...tiny, model: "cheap" })).resolves.toBeDefined();
-    await expect(sdk(MASTER).images.generate({ ...tiny, model: "hq", size: "1024x1024" })).resolves.toBeDefined();
+    await expect(
+      sdk(MASTER).images.generate({ ...tiny, model: "hq", size: "1024x1024" }),
+    ).resolves.toBeDefined();
     for (const key of [undefined, "sk-wrong", `${TEAM_KEY}x`]) {
       const res = await fetch(`${stack.url}/v1/images/generations`, {
         method: "POST",
-        headers: { "content-type": "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        headers: {
+          "content-type": "application/json",
+          ...(key ? { authorization: `Bearer ${key}` } : {}),
+        },
         body: JSON.stringify({ ...tiny, model: "cheap" }),
       });
       expect(res.status).toBe(401);
@@ -78,7 +84,9 @@ describe("REST", () => {
   it("answers 403 for a model the key may not use, direct provider/model names included", async () => {
     stack = await startStack({ yaml: keysYaml() });
     for (const model of ["hq", "openai/dall-e-2", "dall-e-2"]) {
-      const err = await sdk(TEAM_KEY).images.generate({ ...tiny, model }).catch((e) => e);
+      const err = await sdk(TEAM_KEY)
+        .images.generate({ ...tiny, model })
+        .catch((e) => e);
       expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
       expect(err.error).toMatchObject({ type: "permission_error", param: "model" });
     }
@@ -88,7 +96,9 @@ describe("REST", () => {
   it("keeps the key's rpm limit with 429 and Retry-After", async () => {
     stack = await startStack({ yaml: keysYaml() });
     for (let i = 0; i < 3; i++) await sdk(TEAM_KEY).images.generate({ ...tiny, model: "cheap" });
-    const err = await sdk(TEAM_KEY).images.generate({ ...tiny, model: "cheap" }).catch((e) => e);
+    const err = await sdk(TEAM_KEY)
+      .images.generate({ ...tiny, model: "cheap" })
+      .catch((e) => e);
     expect(err).toBeInstanceOf(OpenAI.RateLimitError);
     expect(Number(err.headers.get("retry-after"))).toBeGreaterThan(50);
     // Another key is not affected.
@@ -100,16 +110,22 @@ describe("REST", () => {
     const yaml = keysYaml(`  spend_db: ${join(dir, "spend.sqlite")}\n`);
     stack = await startStack({ yaml });
     // dall-e-3 hd 1024x1024 costs $0.08: over the $0.05 budget after one request.
-    const { response } = await sdk(OTHER_KEY).images.generate({ prompt: "a fox", model: "hq", quality: "hd", response_format: "b64_json" }).withResponse();
+    const { response } = await sdk(OTHER_KEY)
+      .images.generate({ prompt: "a fox", model: "hq", quality: "hd", response_format: "b64_json" })
+      .withResponse();
     expect(response.headers.get("x-imagegate-cost-usd")).toBe("0.08");
-    const err = await sdk(OTHER_KEY).images.generate({ ...tiny, model: "cheap" }).catch((e) => e);
+    const err = await sdk(OTHER_KEY)
+      .images.generate({ ...tiny, model: "cheap" })
+      .catch((e) => e);
     expect(err.status).toBe(429);
     expect(err.error).toMatchObject({ type: "insufficient_quota", code: "budget_exceeded" });
     expect(err.headers.get("x-should-retry")).toBe("false");
     await stack.close();
 
     stack = await startStack({ yaml });
-    const again = await sdk(OTHER_KEY).images.generate({ ...tiny, model: "cheap" }).catch((e) => e);
+    const again = await sdk(OTHER_KEY)
+      .images.generate({ ...tiny, model: "cheap" })
+      .catch((e) => e);
     expect(again.error?.code).toBe("budget_exceeded");
     expect(stack.openai.requests).toHaveLength(0);
   });
@@ -131,11 +147,19 @@ describe("gRPC and Connect", () => {
       return m;
     };
     try {
-      const ok = await g.unary("createImage", { prompt: "a fox", model: "cheap", size: "256x256" } as never, md(TEAM_KEY));
+      const ok = await g.unary(
+        "createImage",
+        { prompt: "a fox", model: "cheap", size: "256x256" } as never,
+        md(TEAM_KEY),
+      );
       expect(ok.headers.get("x-request-id")).toHaveLength(1);
-      const missing = await g.unary("createImage", { prompt: "a fox", model: "cheap" } as never, md()).catch((e) => e);
+      const missing = await g
+        .unary("createImage", { prompt: "a fox", model: "cheap" } as never, md())
+        .catch((e) => e);
       expect(missing.code).toBe(grpc.status.UNAUTHENTICATED);
-      const forbidden = await g.unary("createImage", { prompt: "a fox", model: "hq" } as never, md(TEAM_KEY)).catch((e) => e);
+      const forbidden = await g
+        .unary("createImage", { prompt: "a fox", model: "hq" } as never, md(TEAM_KEY))
+        .catch((e) => e);
       expect(forbidden.code).toBe(grpc.status.PERMISSION_DENIED);
     } finally {
       g.close();
@@ -155,15 +179,35 @@ describe("gRPC and Connect", () => {
           ],
         }),
       );
-    await expect(connect(MASTER).createImage({ prompt: "a fox", model: "hq" })).resolves.toBeDefined();
-    const err = ConnectError.from(await connect("nope").createImage({ prompt: "a fox", model: "cheap" }).catch((e) => e));
+    await expect(
+      connect(MASTER).createImage({ prompt: "a fox", model: "hq" }),
+    ).resolves.toBeDefined();
+    const err = ConnectError.from(
+      await connect("nope")
+        .createImage({ prompt: "a fox", model: "cheap" })
+        .catch((e) => e),
+    );
     expect(err.code).toBe(Code.Unauthenticated);
-    expect(err.findDetails(ErrorInfoSchema)[0]).toMatchObject({ reason: "invalid_api_key", domain: "imagegate" });
-    const denied = ConnectError.from(await connect(TEAM_KEY).createImage({ prompt: "a fox", model: "hq" }).catch((e) => e));
+    expect(err.findDetails(ErrorInfoSchema)[0]).toMatchObject({
+      reason: "invalid_api_key",
+      domain: "imagegate",
+    });
+    const denied = ConnectError.from(
+      await connect(TEAM_KEY)
+        .createImage({ prompt: "a fox", model: "hq" })
+        .catch((e) => e),
+    );
     expect(denied.code).toBe(Code.PermissionDenied);
-    expect(denied.findDetails(ErrorInfoSchema)[0]?.metadata).toMatchObject({ type: "permission_error", param: "model" });
+    expect(denied.findDetails(ErrorInfoSchema)[0]?.metadata).toMatchObject({
+      type: "permission_error",
+      param: "model",
+    });
     // team-a's three requests this minute are spent (two over grpc-js, one refused above): 429.
-    const limited = ConnectError.from(await connect(TEAM_KEY).createImage({ prompt: "a fox", model: "cheap" }).catch((e) => e));
+    const limited = ConnectError.from(
+      await connect(TEAM_KEY)
+        .createImage({ prompt: "a fox", model: "cheap" })
+        .catch((e) => e),
+    );
     expect(limited.code).toBe(Code.ResourceExhausted);
     expect(limited.findDetails(ErrorInfoSchema)[0]?.reason).toBe("key_rate_limit_exceeded");
   });
@@ -175,11 +219,16 @@ describe("secrets", () => {
     telemetry = await createTelemetry({ env: {}, logFormat: "none", logExporter: logs });
     stack = await startStack({ yaml: keysYaml(), telemetry });
     await sdk(TEAM_KEY).images.generate({ ...tiny, model: "cheap" });
-    await sdk(TEAM_KEY).images.generate({ ...tiny, model: "hq" }).catch(() => {});
-    await sdk("sk-someone-guessing-123").images.generate({ ...tiny, model: "cheap" }).catch(() => {});
+    await sdk(TEAM_KEY)
+      .images.generate({ ...tiny, model: "hq" })
+      .catch(() => {});
+    await sdk("sk-someone-guessing-123")
+      .images.generate({ ...tiny, model: "cheap" })
+      .catch(() => {});
     const metrics = await (await fetch(`${stack.url}/metrics`)).text();
     const all = JSON.stringify(logs.getFinishedLogRecords().map((r) => r.attributes)) + metrics;
-    for (const secret of [TEAM_KEY, OTHER_KEY, MASTER, "sk-someone-guessing-123", sha(TEAM_KEY)]) expect(all).not.toContain(secret);
+    for (const secret of [TEAM_KEY, OTHER_KEY, MASTER, "sk-someone-guessing-123", sha(TEAM_KEY)])
+      expect(all).not.toContain(secret);
     expect(metrics).toContain('imagegate_key="team-a"');
   });
 });

@@ -13,7 +13,8 @@ describe("the gateway's node flags", () => {
   const flags = GATEWAY_NODE_FLAGS.join(" ");
 
   it("are the ones npm start and npm run dev use", () => {
-    const scripts = JSON.parse(readFileSync(new URL("package.json", root), "utf8")).scripts as Record<string, string>;
+    const scripts = JSON.parse(readFileSync(new URL("package.json", root), "utf8"))
+      .scripts as Record<string, string>;
     expect(scripts.start).toBe(`node ${flags} src/cli.ts serve`);
     expect(scripts.dev).toBe(`node ${flags} src/cli.ts dev`);
   });

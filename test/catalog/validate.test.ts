@@ -213,7 +213,9 @@ describe("validateRequest: quality, style, response_format", () => {
   it("defaults response_format to what the upstream returns natively", () => {
     expect(resolveDefaults(request({}), spec("dall-e-3")).responseFormat).toBe("url");
     expect(resolveDefaults(request({}), spec("gpt-image-1")).responseFormat).toBe("b64_json");
-    expect(resolveDefaults(request({ responseFormat: "url" }), spec("gpt-image-1")).responseFormat).toBe("url");
+    expect(
+      resolveDefaults(request({ responseFormat: "url" }), spec("gpt-image-1")).responseFormat,
+    ).toBe("url");
   });
 });
 

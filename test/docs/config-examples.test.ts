@@ -10,13 +10,18 @@ import { parseConfig } from "../../src/config/load.ts";
 
 const catalog = loadCatalog();
 const root = new URL("../../", import.meta.url);
-const docs = ["README.md", ...readdirSync(new URL("docs/providers/", root)).map((f) => `docs/providers/${f}`)];
+const docs = [
+  "README.md",
+  ...readdirSync(new URL("docs/providers/", root)).map((f) => `docs/providers/${f}`),
+];
 
 /** The fenced YAML blocks, dedented (a block inside a list item is indented). */
 function yamlBlocks(text: string): string[] {
   return [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => {
     const lines = m[1]!.split("\n");
-    const indent = Math.min(...lines.filter((l) => l.trim() !== "").map((l) => l.length - l.trimStart().length));
+    const indent = Math.min(
+      ...lines.filter((l) => l.trim() !== "").map((l) => l.length - l.trimStart().length),
+    );
     return lines.map((l) => l.slice(indent)).join("\n");
   });
 }
@@ -24,7 +29,9 @@ function yamlBlocks(text: string): string[] {
 /** A value for every variable an example reads. */
 function envFor(yaml: string): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const m of yaml.matchAll(/os\.environ\/([A-Za-z_][A-Za-z0-9_]*)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
+  for (const m of yaml.matchAll(
+    /os\.environ\/([A-Za-z_][A-Za-z0-9_]*)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g,
+  )) {
     env[(m[1] ?? m[2])!] = "placeholder-value-123456";
   }
   return env;
@@ -32,7 +39,9 @@ function envFor(yaml: string): Record<string, string> {
 
 describe("config examples in the docs", () => {
   for (const doc of docs) {
-    const blocks = yamlBlocks(readFileSync(new URL(doc, root), "utf8")).filter((b) => /^(model_list|router_settings|general_settings|keys|server|storage):/m.test(b));
+    const blocks = yamlBlocks(readFileSync(new URL(doc, root), "utf8")).filter((b) =>
+      /^(model_list|router_settings|general_settings|keys|server|storage):/m.test(b),
+    );
     blocks.forEach((yaml, i) => {
       it(`${doc} #${i + 1} loads`, () => {
         // A fragment (e.g. only router_settings) is still a whole config by itself.

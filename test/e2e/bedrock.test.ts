@@ -13,13 +13,7 @@ import {
   type BedrockStack,
   startBedrockStack,
 } from "../support/bedrock-stack.ts";
-import {
-  type Clients,
-  Code,
-  createClients,
-  failed,
-  ok,
-} from "../support/protocols.ts";
+import { type Clients, Code, createClients, failed, ok } from "../support/protocols.ts";
 
 const WRONG_SECRET = "wrong/secret/for+the+emulator/000000000000";
 

@@ -8,13 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { Fault } from "../../src/emulators/faults.ts";
 import { openaiFaults } from "../../src/emulators/openai.ts";
 import { BAD_UPSTREAM_KEY, useE2EStack } from "../support/e2e.ts";
-import {
-  ALL_PROTOCOLS,
-  Code,
-  failed,
-  type Failure,
-  type Protocol,
-} from "../support/protocols.ts";
+import { ALL_PROTOCOLS, Code, failed, type Failure, type Protocol } from "../support/protocols.ts";
 
 interface ErrorRow {
   name: string;

@@ -28,7 +28,8 @@ function representatives(): ModelSpec[] {
 }
 
 const MODELS = representatives().map((spec) => ({ name: `${spec.provider}/${spec.model}`, spec }));
-const FILES_URL = /^http:\/\/127\.0\.0\.1:\d+\/v1\/images\/files\/[0-9a-f]{32}\.[a-z]+\?expires=\d+&sig=[A-Za-z0-9_-]{43}$/;
+const FILES_URL =
+  /^http:\/\/127\.0\.0\.1:\d+\/v1\/images\/files\/[0-9a-f]{32}\.[a-z]+\?expires=\d+&sig=[A-Za-z0-9_-]{43}$/;
 
 interface DevGateway {
   gateway: Gateway;
@@ -40,9 +41,22 @@ const gateways: DevGateway[] = [];
 
 async function devGateway(extraGeneral: string): Promise<DevGateway> {
   // The dev config as `npm run dev` builds it, plus one general setting spliced into its section.
-  const yaml = providers.configYaml.replace("general_settings:\n", `general_settings:\n${extraGeneral}`);
-  const config = parseConfig(yaml, { ...providers.env, HOST: "127.0.0.1", PORT: "0" }, catalog, "dev");
-  const gateway = await startGateway({ config, catalog, logger: silentLogger, bufferPool: { poison: true, minPooledBytes: 1 } });
+  const yaml = providers.configYaml.replace(
+    "general_settings:\n",
+    `general_settings:\n${extraGeneral}`,
+  );
+  const config = parseConfig(
+    yaml,
+    { ...providers.env, HOST: "127.0.0.1", PORT: "0" },
+    catalog,
+    "dev",
+  );
+  const gateway = await startGateway({
+    config,
+    catalog,
+    logger: silentLogger,
+    bufferPool: { poison: true, minPooledBytes: 1 },
+  });
   const clients = createClients({ gateway, url: gateway.url } as Stack);
   const g = { gateway, clients };
   gateways.push(g);
@@ -68,7 +82,13 @@ describe.each([false, true])("rehost_urls: %s", (rehost) => {
 
   describe.each(["rest", "grpc"] as const)("over %s", (protocol) => {
     it.each(MODELS)("$name answers b64_json", async ({ name }) => {
-      const { response } = ok(await dev.clients.call(protocol, { model: name, prompt: "a red fox", response_format: "b64_json" }));
+      const { response } = ok(
+        await dev.clients.call(protocol, {
+          model: name,
+          prompt: "a red fox",
+          response_format: "b64_json",
+        }),
+      );
       expect(response.data.length).toBeGreaterThan(0);
       for (const image of response.data) {
         expect(image.url).toBeUndefined();
@@ -77,7 +97,13 @@ describe.each([false, true])("rehost_urls: %s", (rehost) => {
     });
 
     it.each(MODELS)("$name answers url, and the URL serves the image", async ({ name, spec }) => {
-      const { response } = ok(await dev.clients.call(protocol, { model: name, prompt: "a red fox", response_format: "url" }));
+      const { response } = ok(
+        await dev.clients.call(protocol, {
+          model: name,
+          prompt: "a red fox",
+          response_format: "url",
+        }),
+      );
       expect(response.data.length).toBeGreaterThan(0);
       for (const image of response.data) {
         expect(image.b64Json).toBeUndefined();

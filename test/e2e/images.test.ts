@@ -22,7 +22,8 @@ const SIGNING_KEY = "e2e-url-signing-key-4b1d8f0c2a";
 const DOWNLOAD_CAP = 16 * 1024 * 1024;
 /** Bytes a fault makes the upstream answer with, so a download can be compared byte for byte. */
 const KNOWN_PNG = renderPng(320, 200, "images-e2e");
-const FILE_URL = /^http:\/\/127\.0\.0\.1:\d+\/v1\/images\/files\/([0-9a-f]{32})\.png\?expires=(\d+)&sig=([A-Za-z0-9_-]{43})$/;
+const FILE_URL =
+  /^http:\/\/127\.0\.0\.1:\d+\/v1\/images\/files\/([0-9a-f]{32})\.png\?expires=(\d+)&sig=([A-Za-z0-9_-]{43})$/;
 
 /** A good image host (allowed by config) that also redirects and oversends; a trap that must never be hit. */
 let good: ImageHost;
@@ -60,10 +61,18 @@ ${storage}`;
 
 /** A 200 the emulator answers instead of generating: `data` as given. */
 function upstreamAnswers(data: Record<string, unknown>[], model?: string): Fault {
-  return { status: 200, headers: { "content-type": "application/json" }, body: { created: 1_700_000_000, data }, model };
+  return {
+    status: 200,
+    headers: { "content-type": "application/json" },
+    body: { created: 1_700_000_000, data },
+    model,
+  };
 }
 
-async function download(url: string, init?: RequestInit): Promise<{ res: Response; bytes: Buffer }> {
+async function download(
+  url: string,
+  init?: RequestInit,
+): Promise<{ res: Response; bytes: Buffer }> {
   const res = await fetch(url, init);
   return { res, bytes: Buffer.from(await res.arrayBuffer()) };
 }
@@ -81,7 +90,11 @@ async function emulatorImageUrl(stack: Stack): Promise<{ url: string; bytes: Buf
 }
 
 /** Sends `path` byte for byte (fetch would normalize `..` and percent-escapes). */
-function rawGet(base: string, path: string, method = "GET"): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+function rawGet(
+  base: string,
+  path: string,
+  method = "GET",
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const req = http.request({ host: hostname, port, path, method }, (res) => {
@@ -101,7 +114,9 @@ function rawGet(base: string, path: string, method = "GET"): Promise<{ status: n
 async function generateUrl(stack: Stack, prompt: string): Promise<string> {
   const clients = createClients(stack);
   try {
-    return (await clients.sdk.images.generate({ model: "gpt-image-1", prompt, response_format: "url" })).data![0]!.url!;
+    return (
+      await clients.sdk.images.generate({ model: "gpt-image-1", prompt, response_format: "url" })
+    ).data![0]!.url!;
   } finally {
     clients.close();
   }
@@ -142,7 +157,13 @@ describe("both response formats, OpenAI family", () => {
   describe.each(ALL_PROTOCOLS)("over %s", (protocol) => {
     it("gpt-image-1 with url: the bytes are stored and a signed gateway URL serves the PNG", async () => {
       const { response } = ok(
-        await clients.call(protocol, { model: "gpt-image-1", prompt: "an owl", size: "1024x1536", quality: "low", response_format: "url" }),
+        await clients.call(protocol, {
+          model: "gpt-image-1",
+          prompt: "an owl",
+          size: "1024x1536",
+          quality: "low",
+          response_format: "url",
+        }),
       );
       const image = response.data[0]!;
       expect(image.b64Json).toBeUndefined();
@@ -158,8 +179,20 @@ describe("both response formats, OpenAI family", () => {
     });
 
     it("gpt-image-1 with url, n=2: each image gets its own URL, byte-identical to what the upstream sent", async () => {
-      stack.openai.faults.push(upstreamAnswers([{ b64_json: KNOWN_PNG.toString("base64") }, { b64_json: KNOWN_PNG.toString("base64") }]));
-      const { response } = ok(await clients.call(protocol, { model: "gpt-image-1", prompt: "two owls", n: 2, response_format: "url" }));
+      stack.openai.faults.push(
+        upstreamAnswers([
+          { b64_json: KNOWN_PNG.toString("base64") },
+          { b64_json: KNOWN_PNG.toString("base64") },
+        ]),
+      );
+      const { response } = ok(
+        await clients.call(protocol, {
+          model: "gpt-image-1",
+          prompt: "two owls",
+          n: 2,
+          response_format: "url",
+        }),
+      );
       const urls = response.data.map((d) => d.url!);
       expect(urls).toHaveLength(2);
       expect(new Set(urls).size).toBe(2);
@@ -167,15 +200,30 @@ describe("both response formats, OpenAI family", () => {
     });
 
     it("gpt-image-1 without response_format still answers b64_json (its native format)", async () => {
-      const { response } = ok(await clients.call(protocol, { model: "gpt-image-1", prompt: "an owl", quality: "low", size: "1024x1024" }));
+      const { response } = ok(
+        await clients.call(protocol, {
+          model: "gpt-image-1",
+          prompt: "an owl",
+          quality: "low",
+          size: "1024x1024",
+        }),
+      );
       expect(response.data[0]!.url).toBeUndefined();
       expect(pngSize(response.data[0]!.b64Json!)).toEqual({ width: 1024, height: 1024 });
     });
 
     it("dall-e-3 with b64_json when the upstream answers a URL: the gateway downloads and inlines it", async () => {
       const source = await emulatorImageUrl(stack);
-      stack.openai.faults.push(upstreamAnswers([{ url: source.url, revised_prompt: "a revised lighthouse" }]));
-      const { response } = ok(await clients.call(protocol, { model: "dall-e-3", prompt: "a lighthouse", response_format: "b64_json" }));
+      stack.openai.faults.push(
+        upstreamAnswers([{ url: source.url, revised_prompt: "a revised lighthouse" }]),
+      );
+      const { response } = ok(
+        await clients.call(protocol, {
+          model: "dall-e-3",
+          prompt: "a lighthouse",
+          response_format: "b64_json",
+        }),
+      );
       const image = response.data[0]!;
       expect(image.url).toBeUndefined();
       expect(Buffer.from(image.b64Json!).equals(source.bytes)).toBe(true);
@@ -183,7 +231,13 @@ describe("both response formats, OpenAI family", () => {
     });
 
     it("dall-e-3 with url passes the provider's own URL through (rehost_urls is off)", async () => {
-      const { response } = ok(await clients.call(protocol, { model: "dall-e-3", prompt: "a lighthouse", response_format: "url" }));
+      const { response } = ok(
+        await clients.call(protocol, {
+          model: "dall-e-3",
+          prompt: "a lighthouse",
+          response_format: "url",
+        }),
+      );
       expect(response.data[0]!.url!.startsWith(new URL(stack.openai.baseUrl).origin)).toBe(true);
     });
   });
@@ -193,7 +247,13 @@ describe("both response formats, OpenAI family", () => {
     let name: string;
     beforeAll(async () => {
       stack.openai.faults.push(upstreamAnswers([{ b64_json: KNOWN_PNG.toString("base64") }]));
-      url = (await clients.sdk.images.generate({ model: "gpt-image-1", prompt: "a file", response_format: "url" })).data![0]!.url!;
+      url = (
+        await clients.sdk.images.generate({
+          model: "gpt-image-1",
+          prompt: "a file",
+          response_format: "url",
+        })
+      ).data![0]!.url!;
       name = new URL(url).pathname.split("/").at(-1)!;
     });
 
@@ -202,7 +262,9 @@ describe("both response formats, OpenAI family", () => {
       expect(res.status).toBe(200);
       expect(bytes.equals(KNOWN_PNG)).toBe(true);
       expect(res.headers.get("content-length")).toBe(String(KNOWN_PNG.length));
-      const maxAge = Number(/^private, max-age=(\d+)$/.exec(res.headers.get("cache-control") ?? "")?.[1]);
+      const maxAge = Number(
+        /^private, max-age=(\d+)$/.exec(res.headers.get("cache-control") ?? "")?.[1],
+      );
       expect(maxAge).toBeGreaterThan(3500);
       expect(maxAge).toBeLessThanOrEqual(3600);
       expect(res.headers.get("etag")).toMatch(/^"[0-9a-f]{32}"$/);
@@ -218,7 +280,9 @@ describe("both response formats, OpenAI family", () => {
         expect(bytes.length).toBe(0);
         expect(res.headers.get("etag")).toBe(etag);
       }
-      expect((await download(url, { headers: { "if-none-match": '"other"' } })).res.status).toBe(200);
+      expect((await download(url, { headers: { "if-none-match": '"other"' } })).res.status).toBe(
+        200,
+      );
       const head = await download(url, { method: "HEAD" });
       expect(head.res.status).toBe(200);
       expect(head.res.headers.get("content-length")).toBe(String(KNOWN_PNG.length));
@@ -248,13 +312,22 @@ describe("both response formats, OpenAI family", () => {
       for (const path of variants) {
         const res = await rawGet(stack.url, path);
         expect(res.status, path).toBe(403);
-        expect(JSON.parse(res.body).error).toMatchObject({ type: "permission_error", message: expect.stringMatching(/signature/) });
+        expect(JSON.parse(res.body).error).toMatchObject({
+          type: "permission_error",
+          message: expect.stringMatching(/signature/),
+        });
       }
     });
 
     it("without a valid signature, an id that exists and one that does not look the same", async () => {
-      const existing = await rawGet(stack.url, `/v1/images/files/${name}?expires=9999999999&sig=${"A".repeat(43)}`);
-      const missing = await rawGet(stack.url, `/v1/images/files/${"f".repeat(32)}.png?expires=9999999999&sig=${"A".repeat(43)}`);
+      const existing = await rawGet(
+        stack.url,
+        `/v1/images/files/${name}?expires=9999999999&sig=${"A".repeat(43)}`,
+      );
+      const missing = await rawGet(
+        stack.url,
+        `/v1/images/files/${"f".repeat(32)}.png?expires=9999999999&sig=${"A".repeat(43)}`,
+      );
       expect(existing.status).toBe(403);
       expect(missing.status).toBe(403);
       expect(existing.body).toBe(missing.body);
@@ -264,7 +337,10 @@ describe("both response formats, OpenAI family", () => {
     it("404 for a validly signed name that does not exist", async () => {
       const signer = new UrlSigner(SIGNING_KEY);
       for (const other of [`${"f".repeat(32)}.png`, name.replace(".png", ".webp")]) {
-        const res = await rawGet(stack.url, `/v1/images/files/${other}?${signer.query(other, Date.now() + 60_000)}`);
+        const res = await rawGet(
+          stack.url,
+          `/v1/images/files/${other}?${signer.query(other, Date.now() + 60_000)}`,
+        );
         expect(res.status, other).toBe(404);
         expect(JSON.parse(res.body).error.code).toBe("image_not_found");
       }
@@ -303,20 +379,22 @@ describe("both response formats, OpenAI family", () => {
       const session = http2.connect(stack.url);
       try {
         const u = new URL(url);
-        const got = await new Promise<{ status: number; type: unknown; body: Buffer }>((resolve, reject) => {
-          const req = session.request({ ":path": u.pathname + u.search });
-          const chunks: Buffer[] = [];
-          let status = 0;
-          let type: unknown;
-          req.on("response", (h) => {
-            status = Number(h[":status"]);
-            type = h["content-type"];
-          });
-          req.on("data", (c: Buffer) => chunks.push(c));
-          req.on("end", () => resolve({ status, type, body: Buffer.concat(chunks) }));
-          req.on("error", reject);
-          req.end();
-        });
+        const got = await new Promise<{ status: number; type: unknown; body: Buffer }>(
+          (resolve, reject) => {
+            const req = session.request({ ":path": u.pathname + u.search });
+            const chunks: Buffer[] = [];
+            let status = 0;
+            let type: unknown;
+            req.on("response", (h) => {
+              status = Number(h[":status"]);
+              type = h["content-type"];
+            });
+            req.on("data", (c: Buffer) => chunks.push(c));
+            req.on("end", () => resolve({ status, type, body: Buffer.concat(chunks) }));
+            req.on("error", reject);
+            req.end();
+          },
+        );
         expect(got.status).toBe(200);
         expect(got.type).toBe("image/png");
         expect(got.body.equals(KNOWN_PNG)).toBe(true);
@@ -341,7 +419,10 @@ describe("both response formats, OpenAI family", () => {
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ model: "dall-e-3", prompt: "x", response_format: "b64_json" }),
       });
-      return { status: res.status, body: (await res.json()) as { error: { type: string; code: string; message: string } } };
+      return {
+        status: res.status,
+        body: (await res.json()) as { error: { type: string; code: string; message: string } },
+      };
     }
 
     it("a URL on a host that is not allowed is refused, and that host never hears from the gateway", async () => {
@@ -393,20 +474,33 @@ describe("rehost_urls", () => {
   });
   afterEach(() => stack.openai.faults.clear());
 
-  it.each(["rest", "grpc"] as const)("over %s, dall-e-3 url is downloaded and re-served from the gateway's store", async (protocol) => {
-    const source = await emulatorImageUrl(stack);
-    stack.openai.faults.push(upstreamAnswers([{ url: source.url }]));
-    const { response } = ok(await clients.call(protocol, { model: "dall-e-3", prompt: "a lighthouse", response_format: "url" }));
-    const url = response.data[0]!.url!;
-    expect(url).toMatch(FILE_URL);
-    const { res, bytes } = await download(url);
-    expect(res.headers.get("content-type")).toBe("image/png");
-    expect(bytes.equals(source.bytes)).toBe(true);
-  });
+  it.each(["rest", "grpc"] as const)(
+    "over %s, dall-e-3 url is downloaded and re-served from the gateway's store",
+    async (protocol) => {
+      const source = await emulatorImageUrl(stack);
+      stack.openai.faults.push(upstreamAnswers([{ url: source.url }]));
+      const { response } = ok(
+        await clients.call(protocol, {
+          model: "dall-e-3",
+          prompt: "a lighthouse",
+          response_format: "url",
+        }),
+      );
+      const url = response.data[0]!.url!;
+      expect(url).toMatch(FILE_URL);
+      const { res, bytes } = await download(url);
+      expect(res.headers.get("content-type")).toBe("image/png");
+      expect(bytes.equals(source.bytes)).toBe(true);
+    },
+  );
 
   it("a malicious URL is refused here too", async () => {
     stack.openai.faults.push(upstreamAnswers([{ url: `${trap.origin}/steal.png` }]));
-    const outcome = await clients.call("rest", { model: "dall-e-3", prompt: "x", response_format: "url" });
+    const outcome = await clients.call("rest", {
+      model: "dall-e-3",
+      prompt: "x",
+      response_format: "url",
+    });
     expect(outcome).toMatchObject({ ok: false, httpStatus: 502, code: "image_url_refused" });
     expect(trap.requests).toEqual([]);
   });
@@ -418,7 +512,9 @@ describe("lifetime of stored images", () => {
     const first = await startStack({ yaml: imagesYaml({ dir }) });
     first.openai.faults.push(upstreamAnswers([{ b64_json: KNOWN_PNG.toString("base64") }]));
     const clients = createClients(first);
-    const { response } = ok(await clients.call("grpc", { model: "gpt-image-1", prompt: "kept", response_format: "url" }));
+    const { response } = ok(
+      await clients.call("grpc", { model: "gpt-image-1", prompt: "kept", response_format: "url" }),
+    );
     clients.close();
     const url = new URL(response.data[0]!.url!);
     await first.close();
@@ -442,12 +538,16 @@ describe("lifetime of stored images", () => {
 
   it("images expire after the TTL: the URL stops working and the sweep removes the file", async () => {
     const dir = await newDir();
-    const stack = await startStack({ yaml: imagesYaml({ dir, storage: { ttl_seconds: 1, sweep_interval_seconds: 0.2 } }) });
+    const stack = await startStack({
+      yaml: imagesYaml({ dir, storage: { ttl_seconds: 1, sweep_interval_seconds: 0.2 } }),
+    });
     try {
       stack.openai.faults.push(upstreamAnswers([{ b64_json: KNOWN_PNG.toString("base64") }]));
       const url = await generateUrl(stack, "brief");
       expect(await storedFiles(dir)).toHaveLength(1);
-      const maxAge = Number(/max-age=(\d+)/.exec((await download(url)).res.headers.get("cache-control")!)![1]);
+      const maxAge = Number(
+        /max-age=(\d+)/.exec((await download(url)).res.headers.get("cache-control")!)![1],
+      );
       expect(maxAge).toBeLessThanOrEqual(1);
       await expect.poll(() => storedFiles(dir), { timeout: 5000, interval: 100 }).toEqual([]);
       expect((await download(url)).res.status).toBe(403); // the signature's expiry has passed
@@ -462,13 +562,21 @@ describe("lifetime of stored images", () => {
 
   it("the disk cap evicts the oldest images to make room", async () => {
     const dir = await newDir();
-    const stack = await startStack({ yaml: imagesYaml({ dir, storage: { max_bytes: Math.floor(KNOWN_PNG.length * 2.5) } }) });
+    const stack = await startStack({
+      yaml: imagesYaml({ dir, storage: { max_bytes: Math.floor(KNOWN_PNG.length * 2.5) } }),
+    });
     const clients = createClients(stack);
     try {
       const urls: string[] = [];
       for (let i = 0; i < 3; i++) {
         stack.openai.faults.push(upstreamAnswers([{ b64_json: KNOWN_PNG.toString("base64") }]));
-        const { response } = ok(await clients.call("rest", { model: "gpt-image-1", prompt: `image ${i}`, response_format: "url" }));
+        const { response } = ok(
+          await clients.call("rest", {
+            model: "gpt-image-1",
+            prompt: `image ${i}`,
+            response_format: "url",
+          }),
+        );
         urls.push(response.data[0]!.url!);
       }
       expect((await download(urls[0]!)).res.status).toBe(404);
@@ -500,10 +608,14 @@ describe("lifetime of stored images", () => {
 
   it("public_url is the base of the URLs handed out", async () => {
     const dir = await newDir();
-    const stack = await startStack({ yaml: `${imagesYaml({ dir })}server:\n  public_url: https://images.example.com/gw/\n` });
+    const stack = await startStack({
+      yaml: `${imagesYaml({ dir })}server:\n  public_url: https://images.example.com/gw/\n`,
+    });
     try {
       const url = await generateUrl(stack, "x");
-      expect(url).toMatch(/^https:\/\/images\.example\.com\/gw\/v1\/images\/files\/[0-9a-f]{32}\.png\?expires=\d+&sig=/);
+      expect(url).toMatch(
+        /^https:\/\/images\.example\.com\/gw\/v1\/images\/files\/[0-9a-f]{32}\.png\?expires=\d+&sig=/,
+      );
     } finally {
       await stack.close();
     }

@@ -11,7 +11,12 @@ import { pngSize } from "../../src/emulators/png.ts";
 type Json = any;
 
 const KEY = "azure-test-key-0123456789abcdef";
-const APP = { tenantId: "tenant-a", clientId: "client-a", clientSecret: "secret-a", tokenTtlSeconds: 600 };
+const APP = {
+  tenantId: "tenant-a",
+  clientId: "client-a",
+  clientSecret: "secret-a",
+  tokenTtlSeconds: 600,
+};
 
 let emu: AzureEmulator;
 let clock = 1_800_000_000_000;
@@ -73,24 +78,51 @@ describe("auth", () => {
       const r = await post("my-dalle", { prompt: "x" }, { headers });
       expect(r.status).toBe(401);
       expect(r.json.error.code).toBe("401");
-      expect(r.json.error.message).toMatch(/^Access denied due to invalid subscription key or wrong API endpoint/);
+      expect(r.json.error.message).toMatch(
+        /^Access denied due to invalid subscription key or wrong API endpoint/,
+      );
     }
-    const res = await fetch(url("my-dalle"), { method: "POST", headers: { "content-type": "application/json" }, body: '{"prompt":"x"}' });
+    const res = await fetch(url("my-dalle"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"prompt":"x"}',
+    });
     expect(res.status).toBe(401);
   });
 
   it("grants client-credentials tokens and accepts them until they expire", async () => {
     const granted = await token(GRANT);
     expect(granted.status).toBe(200);
-    expect(granted.json).toMatchObject({ token_type: "Bearer", expires_in: 600, ext_expires_in: 600 });
-    const headers = { authorization: `Bearer ${granted.json.access_token}`, "content-type": "application/json" };
-    const ok = await fetch(url("my-dalle"), { method: "POST", headers, body: JSON.stringify({ prompt: "x", response_format: "b64_json" }) });
+    expect(granted.json).toMatchObject({
+      token_type: "Bearer",
+      expires_in: 600,
+      ext_expires_in: 600,
+    });
+    const headers = {
+      authorization: `Bearer ${granted.json.access_token}`,
+      "content-type": "application/json",
+    };
+    const ok = await fetch(url("my-dalle"), {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ prompt: "x", response_format: "b64_json" }),
+    });
     expect(ok.status).toBe(200);
     clock += 601 * 1000;
-    const expired = await fetch(url("my-dalle"), { method: "POST", headers, body: JSON.stringify({ prompt: "x" }) });
+    const expired = await fetch(url("my-dalle"), {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ prompt: "x" }),
+    });
     expect(expired.status).toBe(401);
-    expect(((await expired.json()) as Json).error.message).toMatch(/Access token is missing, invalid, audience is incorrect/);
-    const forged = await fetch(url("my-dalle"), { method: "POST", headers: { authorization: "Bearer forged", "content-type": "application/json" }, body: "{}" });
+    expect(((await expired.json()) as Json).error.message).toMatch(
+      /Access token is missing, invalid, audience is incorrect/,
+    );
+    const forged = await fetch(url("my-dalle"), {
+      method: "POST",
+      headers: { authorization: "Bearer forged", "content-type": "application/json" },
+      body: "{}",
+    });
     expect(forged.status).toBe(401);
   });
 
@@ -102,9 +134,15 @@ describe("auth", () => {
     expect(secret.json.error_description).toMatch(/^AADSTS7000215: Invalid client secret provided/);
     expect(secret.json.error_codes).toEqual([7000215]);
     expect((await token({ ...GRANT, client_id: "other" })).json.error).toBe("unauthorized_client");
-    expect((await token(GRANT, "other-tenant")).json.error_description).toMatch(/AADSTS90002: Tenant 'other-tenant' not found/);
-    expect((await token({ ...GRANT, scope: "https://graph.microsoft.com/.default" })).json.error).toBe("invalid_scope");
-    expect((await token({ ...GRANT, grant_type: "password" })).json.error).toBe("unsupported_grant_type");
+    expect((await token(GRANT, "other-tenant")).json.error_description).toMatch(
+      /AADSTS90002: Tenant 'other-tenant' not found/,
+    );
+    expect(
+      (await token({ ...GRANT, scope: "https://graph.microsoft.com/.default" })).json.error,
+    ).toBe("invalid_scope");
+    expect((await token({ ...GRANT, grant_type: "password" })).json.error).toBe(
+      "unsupported_grant_type",
+    );
     expect((await token({ ...GRANT, scope: "https://ai.azure.com/.default" })).status).toBe(200);
     expect(emu.tokenRequests - before).toBe(6);
   });
@@ -129,8 +167,18 @@ describe("routing and api-version", () => {
     const old = await post("img-prod", { prompt: "x" }, { apiVersion: "2024-10-21" });
     expect(old.status).toBe(400);
     expect(old.json.error.code).toBe("OperationNotSupported");
-    expect((await post("img-prod", { prompt: "x" }, { apiVersion: "2025-06-01-preview" })).status).toBe(200);
-    expect((await post("my-dalle", { prompt: "x", response_format: "b64_json" }, { apiVersion: "2024-02-01" })).status).toBe(200);
+    expect(
+      (await post("img-prod", { prompt: "x" }, { apiVersion: "2025-06-01-preview" })).status,
+    ).toBe(200);
+    expect(
+      (
+        await post(
+          "my-dalle",
+          { prompt: "x", response_format: "b64_json" },
+          { apiVersion: "2024-02-01" },
+        )
+      ).status,
+    ).toBe(200);
   });
 });
 
@@ -142,7 +190,11 @@ describe("validation", () => {
     ["my-dalle", { prompt: "x", output_format: "png" }, "output_format"],
     ["img-prod", { prompt: "x", style: "vivid" }, "style"],
     ["img-prod", { prompt: "x", response_format: "url" }, "response_format"],
-    ["img-prod", { prompt: "x", output_format: "webp", output_compression: 50 }, "output_compression"],
+    [
+      "img-prod",
+      { prompt: "x", output_format: "webp", output_compression: 50 },
+      "output_compression",
+    ],
     ["img-prod", { prompt: "x", background: "transparent", output_format: "jpeg" }, "background"],
     ["img-prod", { prompt: "" }, "prompt"],
     ["img-prod", { prompt: "x", n: "2" }, "n"],
@@ -156,7 +208,10 @@ describe("validation", () => {
     const r = await post("img-prod", { prompt: "x", safety_identifier: "u" });
     expect(r.status).toBe(400);
     expect(r.json.error.message).toBe("Unrecognized request argument supplied: safety_identifier");
-    expect((await post("img-prod", { prompt: "x", output_format: "jpeg", output_compression: 50 })).status).toBe(200);
+    expect(
+      (await post("img-prod", { prompt: "x", output_format: "jpeg", output_compression: 50 }))
+        .status,
+    ).toBe(200);
   });
 });
 
@@ -167,7 +222,10 @@ describe("refusals", () => {
     expect(r.json.error).toMatchObject({
       code: "content_policy_violation",
       type: "invalid_request_error",
-      inner_error: { code: "ResponsibleAIPolicyViolation", content_filter_results: { violence: { filtered: true, severity: "high" } } },
+      inner_error: {
+        code: "ResponsibleAIPolicyViolation",
+        content_filter_results: { violence: { filtered: true, severity: "high" } },
+      },
     });
     expect(r.json.error.inner_error.revised_prompt).toContain("forbidden");
   });
@@ -175,7 +233,10 @@ describe("refusals", () => {
   it("refuses GPT-image prompts with moderation_blocked", async () => {
     const r = await post("img-prod", { prompt: "Forbidden things" });
     expect(r.status).toBe(400);
-    expect(r.json.error).toMatchObject({ code: "moderation_blocked", type: "image_generation_user_error" });
+    expect(r.json.error).toMatchObject({
+      code: "moderation_blocked",
+      type: "image_generation_user_error",
+    });
   });
 });
 
@@ -190,17 +251,28 @@ describe("images", () => {
     expect(item.url.startsWith(`${emu.endpoint}/private/images/`)).toBe(true);
     const download = await fetch(item.url);
     expect(download.headers.get("content-type")).toBe("image/png");
-    expect(pngSize(Buffer.from(await download.arrayBuffer()))).toEqual({ width: 1024, height: 1792 });
+    expect(pngSize(Buffer.from(await download.arrayBuffer()))).toEqual({
+      width: 1024,
+      height: 1792,
+    });
     clock += 25 * 60 * 60 * 1000;
     expect((await fetch(item.url)).status).toBe(403);
     expect((await fetch(`${emu.endpoint}/private/images/00/generated_00.png`)).status).toBe(404);
   });
 
   it("returns GPT-image base64 at the asked size with usage, and the response headers", async () => {
-    const r = await post("img-prod", { prompt: "a lighthouse", size: "1536x1024", n: 2, quality: "low" });
+    const r = await post("img-prod", {
+      prompt: "a lighthouse",
+      size: "1536x1024",
+      n: 2,
+      quality: "low",
+    });
     expect(r.status).toBe(200);
     expect(r.json.data).toHaveLength(2);
-    expect(pngSize(Buffer.from(r.json.data[0].b64_json, "base64"))).toEqual({ width: 1536, height: 1024 });
+    expect(pngSize(Buffer.from(r.json.data[0].b64_json, "base64"))).toEqual({
+      width: 1536,
+      height: 1024,
+    });
     expect(r.json.usage.output_tokens).toBeGreaterThan(0);
     expect(r.headers.get("apim-request-id")).toMatch(/^[0-9a-f-]{36}$/);
     expect(r.headers.get("x-ms-region")).toBe("East US");
@@ -225,10 +297,16 @@ describe("faults", () => {
     emu.faults.push({ ...azureFaults.serverError(), model: "gpt-image-1" });
     expect((await post("my-dalle", { prompt: "x", response_format: "b64_json" })).status).toBe(200);
     expect((await post("img-prod", { prompt: "x" })).status).toBe(500);
-    const queued = await fetch(`${emu.endpoint}/__emulator/faults`, { method: "POST", body: JSON.stringify(azureFaults.unavailable()) });
+    const queued = await fetch(`${emu.endpoint}/__emulator/faults`, {
+      method: "POST",
+      body: JSON.stringify(azureFaults.unavailable()),
+    });
     expect(queued.status).toBe(201);
     expect((await post("img-prod", { prompt: "x" })).status).toBe(503);
-    const bad = await fetch(`${emu.endpoint}/__emulator/faults`, { method: "POST", body: '{"status": 42}' });
+    const bad = await fetch(`${emu.endpoint}/__emulator/faults`, {
+      method: "POST",
+      body: '{"status": 42}',
+    });
     expect(bad.status).toBe(400);
   });
 });

@@ -14,7 +14,10 @@ describe("FaultQueue probability", () => {
   });
 
   it("reads probability from JSON and rejects values outside 0-1", () => {
-    expect(parseFault({ status: 503, probability: 0.25 })).toEqual({ status: 503, probability: 0.25 });
+    expect(parseFault({ status: 503, probability: 0.25 })).toEqual({
+      status: 503,
+      probability: 0.25,
+    });
     expect(() => parseFault({ probability: 1.5 })).toThrow(/probability/);
   });
 });

@@ -5,7 +5,11 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { pngSize } from "../../src/emulators/png.ts";
-import { type RecraftEmulator, recraftFaults, startRecraftEmulator } from "../../src/emulators/recraft.ts";
+import {
+  type RecraftEmulator,
+  recraftFaults,
+  startRecraftEmulator,
+} from "../../src/emulators/recraft.ts";
 import { svgSize } from "../../src/emulators/svg.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions read parsed JSON bodies of any shape
@@ -35,7 +39,9 @@ async function post(body: unknown, headers: Record<string, string> = {}) {
   const text = await res.text();
   let json: Json | undefined;
   try {
-    json = res.headers.get("content-type")?.includes("json") ? (JSON.parse(text) as Json) : undefined;
+    json = res.headers.get("content-type")?.includes("json")
+      ? (JSON.parse(text) as Json)
+      : undefined;
   } catch {
     json = undefined; // a malformed body, as a fault may send
   }
@@ -53,7 +59,10 @@ describe("auth and routes", () => {
   });
 
   it("answers unknown paths with a plain-text 404", async () => {
-    const res = await fetch(`${emu.baseUrl}/images/edits`, { method: "POST", headers: { authorization: `Bearer ${KEY}` } });
+    const res = await fetch(`${emu.baseUrl}/images/edits`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}` },
+    });
     expect(res.status).toBe(404);
     expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
     expect(await res.text()).toBe("Not Found");
@@ -70,7 +79,10 @@ describe("validation", () => {
     [{ prompt: "x", model: "recraftv4_1", negative_prompt: "text" }, "not_supported"],
     [{ prompt: "x", model: "recraftv3", style: "vector_illustration" }, "invalid_style"],
     [{ prompt: "x", model: "recraftv3", substyle: "hdr" }, "invalid_substyle"],
-    [{ prompt: "x", model: "recraftv3", style: "digital_illustration", substyle: "hdr" }, "invalid_substyle"],
+    [
+      { prompt: "x", model: "recraftv3", style: "digital_illustration", substyle: "hdr" },
+      "invalid_substyle",
+    ],
     [{ prompt: "x", model: "recraftv3", user: "u" }, "invalid_request"],
     [{ prompt: "x".repeat(1001), model: "recraftv3" }, "prompt_too_long"],
     [{ prompt: "x", response_format: "png" }, "invalid_response_format"],
@@ -83,7 +95,15 @@ describe("validation", () => {
 
   it("accepts sizes, aspect ratios, styles and the V3 extras Recraft documents", async () => {
     for (const body of [
-      { prompt: "x", model: "recraftv3", size: "1707x1024", style: "realistic_image", substyle: "hdr", negative_prompt: "text", random_seed: 3 },
+      {
+        prompt: "x",
+        model: "recraftv3",
+        size: "1707x1024",
+        style: "realistic_image",
+        substyle: "hdr",
+        negative_prompt: "text",
+        random_seed: 3,
+      },
       { prompt: "x", model: "recraftv3", size: "16:9", controls: { no_text: true } },
       { prompt: "x".repeat(5000), model: "recraftv4", size: "1344x768" },
       { prompt: "x", model: "recraftv2_vector", style: "icon", substyle: "outline" },
@@ -106,7 +126,10 @@ describe("answers", () => {
     expect(item.url.startsWith(`${new URL(emu.baseUrl).origin}/img/`)).toBe(true);
     const download = await fetch(item.url);
     expect(download.headers.get("content-type")).toBe("image/png");
-    expect(pngSize(Buffer.from(await download.arrayBuffer()))).toEqual({ width: 1820, height: 1024 });
+    expect(pngSize(Buffer.from(await download.arrayBuffer()))).toEqual({
+      width: 1820,
+      height: 1024,
+    });
     clock += 25 * 60 * 60 * 1000;
     expect((await fetch(item.url)).status).toBe(404);
   });
@@ -114,11 +137,19 @@ describe("answers", () => {
   it("returns base64 when asked, at the model's default size", async () => {
     const r = await post({ prompt: "a fox", model: "recraftv4_pro", response_format: "b64_json" });
     expect(r.json!.credits).toBe(250);
-    expect(pngSize(Buffer.from(r.json!.data[0].b64_json, "base64"))).toEqual({ width: 2048, height: 2048 });
+    expect(pngSize(Buffer.from(r.json!.data[0].b64_json, "base64"))).toEqual({
+      width: 2048,
+      height: 2048,
+    });
   });
 
   it("answers SVG for vector models, by URL or base64", async () => {
-    const b64 = await post({ prompt: "an icon", model: "recraftv3_vector", response_format: "b64_json", size: "9:16" });
+    const b64 = await post({
+      prompt: "an icon",
+      model: "recraftv3_vector",
+      response_format: "b64_json",
+      size: "9:16",
+    });
     expect(b64.json!.credits).toBe(80);
     const svg = Buffer.from(b64.json!.data[0].b64_json, "base64").toString("utf8");
     expect(svg).toMatch(/<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
@@ -155,7 +186,10 @@ describe("faults", () => {
     expect((await post({ prompt: "x" })).status).toBe(503);
     expect((await post({ prompt: "x" })).text).toBe("Service Unavailable");
     expect((await post({ prompt: "x" })).status).toBe(200);
-    await fetch(`${new URL(emu.baseUrl).origin}/__emulator/faults`, { method: "POST", body: JSON.stringify(recraftFaults.malformed()) });
+    await fetch(`${new URL(emu.baseUrl).origin}/__emulator/faults`, {
+      method: "POST",
+      body: JSON.stringify(recraftFaults.malformed()),
+    });
     expect((await post({ prompt: "x" })).text).toMatch(/^\{"created": 1713833628/);
   });
 });

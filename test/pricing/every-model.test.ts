@@ -19,7 +19,12 @@ const usage = (text: number, output: number, image = 0) =>
     totalTokens: text + image + output,
     inputTokensDetails: { textTokens: text, imageTokens: image },
   });
-const images = (n: number, size = "1024x1024", quality?: string): Produced => ({ images: n, size, quality, usage: undefined });
+const images = (n: number, size = "1024x1024", quality?: string): Produced => ({
+  images: n,
+  size,
+  quality,
+  usage: undefined,
+});
 const UNPRICED = undefined;
 
 /** provider/model → [what was produced, USD by hand]. */
@@ -27,8 +32,14 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
   // OpenAI: DALL·E by quality and size; gpt-image by tokens (text in $5/M, image in $10/M, out $40/M).
   "openai/dall-e-2": [images(2, "512x512", "standard"), 2 * 0.018],
   "openai/dall-e-3": [images(1, "1792x1024", "hd"), 0.12],
-  "openai/gpt-image-1": [{ images: 1, size: "1024x1024", quality: "high", usage: usage(50, 4160) }, 0.00025 + 0.1664],
-  "openai/gpt-image-1-mini": [{ images: 1, size: "1024x1024", quality: "medium", usage: usage(100, 1056, 10) }, (100 * 2 + 10 * 2.5 + 1056 * 8) / 1e6],
+  "openai/gpt-image-1": [
+    { images: 1, size: "1024x1024", quality: "high", usage: usage(50, 4160) },
+    0.00025 + 0.1664,
+  ],
+  "openai/gpt-image-1-mini": [
+    { images: 1, size: "1024x1024", quality: "medium", usage: usage(100, 1056, 10) },
+    (100 * 2 + 10 * 2.5 + 1056 * 8) / 1e6,
+  ],
   // No captured price: unpriced, never free (an operator sets output_cost_per_image).
   "openai/gpt-image-1.5": [images(1, "1024x1024", "high"), UNPRICED],
   "openai/gpt-image-2": [images(1, "1024x1024", "high"), UNPRICED],
@@ -40,13 +51,19 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
   // Azure: OpenAI's list prices.
   "azure/dall-e-3": [images(1, "1024x1024", "standard"), 0.04],
   "azure/gpt-image-1": [images(1, "1536x1024", "high"), 0.25],
-  "azure/gpt-image-1-mini": [{ images: 1, size: "1024x1024", quality: "low", usage: usage(20, 272) }, (20 * 2 + 272 * 8) / 1e6],
+  "azure/gpt-image-1-mini": [
+    { images: 1, size: "1024x1024", quality: "low", usage: usage(20, 272) },
+    (20 * 2 + 272 * 8) / 1e6,
+  ],
   // Google AI Studio: Imagen per image; Gemini by tokens ($0.30/M in, $30/M out; 1290 tokens an image).
   "gemini/imagen-3.0-generate-002": [images(3), 3 * 0.03],
   "gemini/imagen-4.0-generate-001": [images(2, "1408x768"), 2 * 0.04],
   "gemini/imagen-4.0-fast-generate-001": [images(4), 4 * 0.02],
   "gemini/imagen-4.0-ultra-generate-001": [images(1), 0.06],
-  "gemini/gemini-2.5-flash-image": [{ images: 1, size: "1024x1024", quality: undefined, usage: usage(20, 1290) }, 20 * 0.3e-6 + 1290 * 30e-6],
+  "gemini/gemini-2.5-flash-image": [
+    { images: 1, size: "1024x1024", quality: undefined, usage: usage(20, 1290) },
+    20 * 0.3e-6 + 1290 * 30e-6,
+  ],
   "gemini/gemini-3-pro-image-preview": [images(2), 2 * 1120 * 120e-6],
   // Vertex AI.
   "vertex_ai/imagegeneration@002": [images(1), 0.02],
@@ -58,8 +75,14 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
   "vertex_ai/imagen-4.0-generate-001": [images(1), 0.04],
   "vertex_ai/imagen-4.0-fast-generate-001": [images(3), 0.06],
   "vertex_ai/imagen-4.0-ultra-generate-001": [images(1), 0.06],
-  "vertex_ai/gemini-2.5-flash-image": [{ images: 1, size: "1024x1024", quality: undefined, usage: usage(10, 1290) }, 10 * 0.3e-6 + 1290 * 30e-6],
-  "vertex_ai/gemini-3-pro-image-preview": [{ images: 1, size: "1024x1024", quality: undefined, usage: usage(100, 1120) }, 100 * 2e-6 + 1120 * 120e-6],
+  "vertex_ai/gemini-2.5-flash-image": [
+    { images: 1, size: "1024x1024", quality: undefined, usage: usage(10, 1290) },
+    10 * 0.3e-6 + 1290 * 30e-6,
+  ],
+  "vertex_ai/gemini-3-pro-image-preview": [
+    { images: 1, size: "1024x1024", quality: undefined, usage: usage(100, 1120) },
+    100 * 2e-6 + 1120 * 120e-6,
+  ],
   // Bedrock: SDXL by steps tier (≤ 50), SD3 / Stable Image flat, Titan and Nova by size tier × quality.
   "bedrock/stability.stable-diffusion-xl-v1": [images(2, "1344x768"), 0.08],
   "bedrock/stability.stable-diffusion-xl-v0": [images(1), 0.04],
@@ -103,7 +126,9 @@ describe("the cost of every catalog model", () => {
       if (expected === undefined) expect(cost).toBeUndefined();
       else expect(cost).toBeCloseTo(expected, 10);
       // Filtered away: nothing delivered, nothing charged.
-      expect(costOf({ ...produced, images: 0 }, prices.lookup(entry.provider, entry.model), undefined)).toBe(0);
+      expect(
+        costOf({ ...produced, images: 0 }, prices.lookup(entry.provider, entry.model), undefined),
+      ).toBe(0);
     });
   }
 });

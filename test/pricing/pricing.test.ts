@@ -10,9 +10,27 @@ const price = (model: string) => prices.lookup("openai", model);
 
 describe("cost of what was produced (prices from shared/reference/pricing.md)", () => {
   it("prices DALL·E by quality and size", () => {
-    expect(costOf({ images: 3, size: "512x512", quality: "standard", usage: undefined }, price("dall-e-2"), undefined)).toBeCloseTo(0.054, 10);
-    expect(costOf({ images: 1, size: "1024x1024", quality: "standard", usage: undefined }, price("dall-e-3"), undefined)).toBe(0.04);
-    expect(costOf({ images: 1, size: "1792x1024", quality: "hd", usage: undefined }, price("dall-e-3"), undefined)).toBe(0.12);
+    expect(
+      costOf(
+        { images: 3, size: "512x512", quality: "standard", usage: undefined },
+        price("dall-e-2"),
+        undefined,
+      ),
+    ).toBeCloseTo(0.054, 10);
+    expect(
+      costOf(
+        { images: 1, size: "1024x1024", quality: "standard", usage: undefined },
+        price("dall-e-3"),
+        undefined,
+      ),
+    ).toBe(0.04);
+    expect(
+      costOf(
+        { images: 1, size: "1792x1024", quality: "hd", usage: undefined },
+        price("dall-e-3"),
+        undefined,
+      ),
+    ).toBe(0.12);
   });
 
   it("bills gpt-image from usage: text in, image in and image out at their own rates", () => {
@@ -23,37 +41,84 @@ describe("cost of what was produced (prices from shared/reference/pricing.md)", 
       inputTokensDetails: { textTokens: 50, imageTokens: 0 },
     });
     // The reference's worked example: 50 × $5/M + 4160 × $40/M = $0.16665.
-    expect(costOf({ images: 1, size: "1024x1024", quality: "high", usage }, price("gpt-image-1"), undefined)).toBeCloseTo(0.16665, 10);
+    expect(
+      costOf(
+        { images: 1, size: "1024x1024", quality: "high", usage },
+        price("gpt-image-1"),
+        undefined,
+      ),
+    ).toBeCloseTo(0.16665, 10);
     const withImageInput = create(UsageSchema, {
       ...usage,
       inputTokensDetails: create(InputTokensDetailsSchema, { textTokens: 40, imageTokens: 10 }),
     });
-    expect(costOf({ images: 1, size: "1024x1024", quality: "high", usage: withImageInput }, price("gpt-image-1"), undefined)).toBeCloseTo(
-      (40 * 5 + 10 * 10 + 4160 * 40) / 1e6,
-      12,
-    );
+    expect(
+      costOf(
+        { images: 1, size: "1024x1024", quality: "high", usage: withImageInput },
+        price("gpt-image-1"),
+        undefined,
+      ),
+    ).toBeCloseTo((40 * 5 + 10 * 10 + 4160 * 40) / 1e6, 12);
   });
 
   it("falls back to the per-image list price without usage", () => {
-    expect(costOf({ images: 2, size: "1536x1024", quality: "medium", usage: undefined }, price("gpt-image-1-mini"), undefined)).toBeCloseTo(0.03, 10);
+    expect(
+      costOf(
+        { images: 2, size: "1536x1024", quality: "medium", usage: undefined },
+        price("gpt-image-1-mini"),
+        undefined,
+      ),
+    ).toBeCloseTo(0.03, 10);
   });
 
   it("charges nothing when no image was delivered, and a deployment's override wins", () => {
-    expect(costOf({ images: 0, size: "1024x1024", quality: "hd", usage: undefined }, price("dall-e-3"), undefined)).toBe(0);
-    expect(costOf({ images: 2, size: "1024x1024", quality: "hd", usage: undefined }, price("dall-e-3"), 0.5)).toBe(1);
+    expect(
+      costOf(
+        { images: 0, size: "1024x1024", quality: "hd", usage: undefined },
+        price("dall-e-3"),
+        undefined,
+      ),
+    ).toBe(0);
+    expect(
+      costOf(
+        { images: 2, size: "1024x1024", quality: "hd", usage: undefined },
+        price("dall-e-3"),
+        0.5,
+      ),
+    ).toBe(1);
   });
 
   it("prefers the operator's per-image price, then what the provider reported, then the price list", () => {
-    const produced = { images: 2, size: "1024x1024", quality: "hd", usage: undefined, reportedUsd: 0.05 };
+    const produced = {
+      images: 2,
+      size: "1024x1024",
+      quality: "hd",
+      usage: undefined,
+      reportedUsd: 0.05,
+    };
     expect(costOf(produced, price("dall-e-3"), 0.5)).toBe(1);
     expect(costOf(produced, price("dall-e-3"), undefined)).toBe(0.05);
-    expect(costOf({ ...produced, reportedUsd: undefined }, price("dall-e-3"), undefined)).toBeCloseTo(0.16, 10);
+    expect(
+      costOf({ ...produced, reportedUsd: undefined }, price("dall-e-3"), undefined),
+    ).toBeCloseTo(0.16, 10);
     expect(costOf({ ...produced, images: 0 }, price("dall-e-3"), 0.5)).toBe(0);
   });
 
   it("reports a model without a price as unpriced, never as free", () => {
     expect(price("gpt-image-2")).toBeUndefined();
-    expect(costOf({ images: 1, size: "1024x1024", quality: "high", usage: undefined }, undefined, undefined)).toBeUndefined();
-    expect(costOf({ images: 1, size: "4096x4096", quality: "standard", usage: undefined }, price("dall-e-3"), undefined)).toBeUndefined();
+    expect(
+      costOf(
+        { images: 1, size: "1024x1024", quality: "high", usage: undefined },
+        undefined,
+        undefined,
+      ),
+    ).toBeUndefined();
+    expect(
+      costOf(
+        { images: 1, size: "4096x4096", quality: "standard", usage: undefined },
+        price("dall-e-3"),
+        undefined,
+      ),
+    ).toBeUndefined();
   });
 });

@@ -14,7 +14,10 @@ import { ConfigError } from "../../src/config/env.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { type AzureEmulator, startAzureEmulator } from "../../src/emulators/azure.ts";
 import { GatewayError } from "../../src/errors/errors.ts";
-import { type CreateImageRequest, CreateImageRequestSchema } from "../../src/gen/imagegate/v1/images_pb.js";
+import {
+  type CreateImageRequest,
+  CreateImageRequestSchema,
+} from "../../src/gen/imagegate/v1/images_pb.js";
 import {
   apiVersionFor,
   azureImagesUrl,
@@ -34,9 +37,17 @@ function request(init: Partial<Omit<CreateImageRequest, "$typeName">> = {}): Cre
   return create(CreateImageRequestSchema, { prompt: "a red fox", ...init });
 }
 
-function response(status: number, body: unknown, headers: UpstreamResponse["headers"] = {}): UpstreamResponse {
+function response(
+  status: number,
+  body: unknown,
+  headers: UpstreamResponse["headers"] = {},
+): UpstreamResponse {
   const text = typeof body === "string" ? body : JSON.stringify(body);
-  return { status, headers: { "content-type": "application/json", ...headers }, body: Buffer.from(text, "utf8") };
+  return {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+    body: Buffer.from(text, "utf8"),
+  };
 }
 
 const FILTER_RESULTS = {
@@ -68,12 +79,31 @@ describe("URL and api-version", () => {
 
 describe("toAzureRequest", () => {
   it("sends OpenAI's body without `model` (the deployment names it)", () => {
-    const body = toAzureRequest(request({ size: "1792x1024", quality: "hd", style: "natural", responseFormat: "b64_json", user: "u" }), "dalle");
-    expect(body).toEqual({ prompt: "a red fox", size: "1792x1024", quality: "hd", style: "natural", response_format: "b64_json", user: "u" });
+    const body = toAzureRequest(
+      request({
+        size: "1792x1024",
+        quality: "hd",
+        style: "natural",
+        responseFormat: "b64_json",
+        user: "u",
+      }),
+      "dalle",
+    );
+    expect(body).toEqual({
+      prompt: "a red fox",
+      size: "1792x1024",
+      quality: "hd",
+      style: "natural",
+      response_format: "b64_json",
+      user: "u",
+    });
   });
 
   it("keeps response_format away from GPT-image deployments", () => {
-    const body = toAzureRequest(request({ responseFormat: "b64_json", outputFormat: "jpeg", outputCompression: 60 }), "gpt-image");
+    const body = toAzureRequest(
+      request({ responseFormat: "b64_json", outputFormat: "jpeg", outputCompression: 60 }),
+      "gpt-image",
+    );
     expect(body).toEqual({ prompt: "a red fox", output_format: "jpeg", output_compression: 60 });
   });
 });
@@ -84,7 +114,11 @@ describe("fromAzureError", () => {
       response(400, {
         error: {
           code: "content_policy_violation",
-          inner_error: { code: "ResponsibleAIPolicyViolation", content_filter_results: FILTER_RESULTS, revised_prompt: "a fox, safely" },
+          inner_error: {
+            code: "ResponsibleAIPolicyViolation",
+            content_filter_results: FILTER_RESULTS,
+            revised_prompt: "a fox, safely",
+          },
           message: "Your request was rejected as a result of our safety system.",
           type: "invalid_request_error",
         },
@@ -92,7 +126,9 @@ describe("fromAzureError", () => {
       "dep",
     );
     expect(e.kind).toBe("content_policy");
-    expect(e.message).toBe("Azure OpenAI: Your request was rejected as a result of our safety system.");
+    expect(e.message).toBe(
+      "Azure OpenAI: Your request was rejected as a result of our safety system.",
+    );
     expect(e.details).toEqual({
       provider_code: "content_policy_violation",
       provider_inner_code: "ResponsibleAIPolicyViolation",
@@ -104,51 +140,124 @@ describe("fromAzureError", () => {
 
   it("reads the older `innererror` spelling too", () => {
     const e = fromAzureError(
-      response(400, { error: { code: "content_policy_violation", message: "no", innererror: { code: "ResponsibleAIPolicyViolation", content_filter_results: FILTER_RESULTS } } }),
+      response(400, {
+        error: {
+          code: "content_policy_violation",
+          message: "no",
+          innererror: {
+            code: "ResponsibleAIPolicyViolation",
+            content_filter_results: FILTER_RESULTS,
+          },
+        },
+      }),
       "dep",
     );
     expect(e.details?.content_filter_results).toEqual(FILTER_RESULTS);
   });
 
   it("treats GPT-image deployments' moderation_blocked as a refusal", () => {
-    const e = fromAzureError(response(400, { error: { code: "moderation_blocked", message: "blocked", type: "image_generation_user_error", param: null } }), "dep");
+    const e = fromAzureError(
+      response(400, {
+        error: {
+          code: "moderation_blocked",
+          message: "blocked",
+          type: "image_generation_user_error",
+          param: null,
+        },
+      }),
+      "dep",
+    );
     expect(e.kind).toBe("content_policy");
     expect(e.details).toEqual({ provider_code: "moderation_blocked" });
   });
 
   it("maps 429 to rate_limit with Retry-After, or the seconds Azure names in its message", () => {
-    const body = { error: { code: "429", message: "Requests … have exceeded call rate limit. Please retry after 17 seconds. Please go here…" } };
+    const body = {
+      error: {
+        code: "429",
+        message:
+          "Requests … have exceeded call rate limit. Please retry after 17 seconds. Please go here…",
+      },
+    };
     const withHeader = fromAzureError(response(429, body, { "retry-after": "20" }), "dep");
-    expect(withHeader).toMatchObject({ kind: "rate_limit", code: "rate_limit_exceeded", retryAfterSeconds: 20 });
+    expect(withHeader).toMatchObject({
+      kind: "rate_limit",
+      code: "rate_limit_exceeded",
+      retryAfterSeconds: 20,
+    });
     const fromText = fromAzureError(response(429, body), "dep");
-    expect(fromText).toMatchObject({ kind: "rate_limit", code: "rate_limit_exceeded", retryAfterSeconds: 17 });
-    expect(fromAzureError(response(429, { error: { code: "429", message: "Too many requests" } }), "dep").retryAfterSeconds).toBeUndefined();
+    expect(fromText).toMatchObject({
+      kind: "rate_limit",
+      code: "rate_limit_exceeded",
+      retryAfterSeconds: 17,
+    });
+    expect(
+      fromAzureError(response(429, { error: { code: "429", message: "Too many requests" } }), "dep")
+        .retryAfterSeconds,
+    ).toBeUndefined();
   });
 
   it("maps 401 to upstream_auth_failed without repeating Azure's text", () => {
-    const e = fromAzureError(response(401, { error: { code: "401", message: "Access denied due to invalid subscription key abc123" } }), "dep");
+    const e = fromAzureError(
+      response(401, {
+        error: { code: "401", message: "Access denied due to invalid subscription key abc123" },
+      }),
+      "dep",
+    );
     expect(e).toMatchObject({ kind: "upstream", code: "upstream_auth_failed" });
     expect(e.message).not.toContain("abc123");
   });
 
   it("names a missing deployment, and a 404 elsewhere, as the gateway's configuration", () => {
-    const missing = fromAzureError(response(404, { error: { code: "DeploymentNotFound", message: "The API deployment for this resource does not exist." } }), "my-dalle");
+    const missing = fromAzureError(
+      response(404, {
+        error: {
+          code: "DeploymentNotFound",
+          message: "The API deployment for this resource does not exist.",
+        },
+      }),
+      "my-dalle",
+    );
     expect(missing).toMatchObject({ kind: "upstream", code: "upstream_not_found" });
     expect(missing.message).toContain("deployment 'my-dalle' does not exist");
-    const other = fromAzureError(response(404, { error: { code: "404", message: "Resource not found" } }), "my-dalle");
+    const other = fromAzureError(
+      response(404, { error: { code: "404", message: "Resource not found" } }),
+      "my-dalle",
+    );
     expect(other).toMatchObject({ kind: "upstream", code: "upstream_not_found" });
     expect(other.message).toMatch(/api_version/);
   });
 
   it("reports an api-version that cannot serve the model as an upstream failure", () => {
-    const e = fromAzureError(response(400, { error: { code: "OperationNotSupported", message: "The imagesGenerate operation does not work with the specified model" } }), "img");
+    const e = fromAzureError(
+      response(400, {
+        error: {
+          code: "OperationNotSupported",
+          message: "The imagesGenerate operation does not work with the specified model",
+        },
+      }),
+      "img",
+    );
     expect(e).toMatchObject({ kind: "upstream", code: "upstream_operation_not_supported" });
   });
 
   it("keeps the param of other 400s, and 503 as 503", () => {
-    const bad = fromAzureError(response(400, { error: { code: "invalid_value", message: "Invalid size", param: "size", type: "invalid_request_error" } }), "d");
+    const bad = fromAzureError(
+      response(400, {
+        error: {
+          code: "invalid_value",
+          message: "Invalid size",
+          param: "size",
+          type: "invalid_request_error",
+        },
+      }),
+      "d",
+    );
     expect(bad).toMatchObject({ kind: "invalid_request", param: "size", code: "invalid_value" });
-    const down = fromAzureError(response(503, { error: { code: "ServiceUnavailable", message: "busy" } }), "d");
+    const down = fromAzureError(
+      response(503, { error: { code: "ServiceUnavailable", message: "busy" } }),
+      "d",
+    );
     expect(down).toMatchObject({ kind: "upstream", httpStatus: 503 });
   });
 });
@@ -156,21 +265,39 @@ describe("fromAzureError", () => {
 describe("entraCredentials", () => {
   it("uses client credentials only when tenant, client id and secret are all set", () => {
     expect(entraCredentials({ model: "azure/x", tenant_id: "t", client_id: "c" })).toBeUndefined();
-    expect(entraCredentials({ model: "azure/x", tenant_id: "t", client_id: "c", client_secret: "s", api_key: "k" })).toEqual({
+    expect(
+      entraCredentials({
+        model: "azure/x",
+        tenant_id: "t",
+        client_id: "c",
+        client_secret: "s",
+        api_key: "k",
+      }),
+    ).toEqual({
       tenantId: "t",
       clientId: "c",
       clientSecret: "s",
       authorityHost: "https://login.microsoftonline.com",
     });
     expect(
-      entraCredentials({ model: "azure/x", tenant_id: "t", client_id: "c", client_secret: "s", azure_authority_host: "http://127.0.0.1:1" })
-        ?.authorityHost,
+      entraCredentials({
+        model: "azure/x",
+        tenant_id: "t",
+        client_id: "c",
+        client_secret: "s",
+        azure_authority_host: "http://127.0.0.1:1",
+      })?.authorityHost,
     ).toBe("http://127.0.0.1:1");
   });
 });
 
 describe("EntraTokenCache (against the emulated token endpoint)", () => {
-  const app = { tenantId: "tenant-1", clientId: "client-1", clientSecret: "secret-LEAKCHECK-1", tokenTtlSeconds: 3600 };
+  const app = {
+    tenantId: "tenant-1",
+    clientId: "client-1",
+    clientSecret: "secret-LEAKCHECK-1",
+    tokenTtlSeconds: 3600,
+  };
   let emu: AzureEmulator;
   let clock = 1_800_000_000_000;
   beforeAll(async () => {
@@ -179,13 +306,20 @@ describe("EntraTokenCache (against the emulated token endpoint)", () => {
   afterAll(async () => {
     await emu.close();
   });
-  const creds = () => ({ tenantId: app.tenantId, clientId: app.clientId, clientSecret: app.clientSecret, authorityHost: emu.authorityHost });
+  const creds = () => ({
+    tenantId: app.tenantId,
+    clientId: app.clientId,
+    clientSecret: app.clientSecret,
+    authorityHost: emu.authorityHost,
+  });
   const signal = () => new AbortController().signal;
 
   it("asks once for many concurrent callers, then serves from the cache until near expiry", async () => {
     const cache = new EntraTokenCache(() => clock);
     const before = emu.tokenRequests;
-    const tokens = await Promise.all(Array.from({ length: 12 }, () => cache.token(creds(), 5000, signal())));
+    const tokens = await Promise.all(
+      Array.from({ length: 12 }, () => cache.token(creds(), 5000, signal())),
+    );
     expect(new Set(tokens).size).toBe(1);
     expect(emu.tokenRequests - before).toBe(1);
     clock += 50 * 60 * 1000; // 50 of 60 minutes: still fresh
@@ -193,7 +327,9 @@ describe("EntraTokenCache (against the emulated token endpoint)", () => {
     expect(emu.tokenRequests - before).toBe(1);
     // Within the refresh margin: the old token still serves while one refresh runs.
     clock += 6 * 60 * 1000;
-    const during = await Promise.all(Array.from({ length: 5 }, () => cache.token(creds(), 5000, signal())));
+    const during = await Promise.all(
+      Array.from({ length: 5 }, () => cache.token(creds(), 5000, signal())),
+    );
     expect(during).toEqual(Array(5).fill(tokens[0]));
     await new Promise((r) => setTimeout(r, 50));
     expect(emu.tokenRequests - before).toBe(2);
@@ -220,7 +356,9 @@ describe("EntraTokenCache (against the emulated token endpoint)", () => {
     const e = await cache.token(wrong, 5000, signal()).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(GatewayError);
     expect(e).toMatchObject({ kind: "upstream", code: "upstream_auth_failed" });
-    expect((e as Error).message).toMatch(/Entra ID token request failed \(401 invalid_client\): AADSTS7000215/);
+    expect((e as Error).message).toMatch(
+      /Entra ID token request failed \(401 invalid_client\): AADSTS7000215/,
+    );
     expect((e as Error).message).not.toContain("LEAKCHECK");
     const before = emu.tokenRequests;
     await cache.token(wrong, 5000, signal()).catch(() => {});
@@ -256,10 +394,22 @@ describe("catalog", () => {
     expect(catalog.lookup("azure", "gpt-image-1")!.output_compression!.formats).toEqual(["jpeg"]);
     for (const e of azure) {
       const openai = catalog.lookup("openai", e.model)!;
-      expect({ ...e.size, n: e.n, quality: e.quality, prompt: e.prompt_max_chars }).toEqual({ ...openai.size, n: openai.n, quality: openai.quality, prompt: openai.prompt_max_chars });
+      expect({ ...e.size, n: e.n, quality: e.quality, prompt: e.prompt_max_chars }).toEqual({
+        ...openai.size,
+        n: openai.n,
+        quality: openai.quality,
+        prompt: openai.prompt_max_chars,
+      });
       expect(() =>
         validateRequest(
-          request({ n: e.n.max, size: e.size.default, quality: e.quality?.default, style: e.style?.default, outputFormat: e.output_format?.default, user: "u" }),
+          request({
+            n: e.n.max,
+            size: e.size.default,
+            quality: e.quality?.default,
+            style: e.style?.default,
+            outputFormat: e.output_format?.default,
+            user: "u",
+          }),
           e,
           e.model,
         ),
@@ -269,7 +419,12 @@ describe("catalog", () => {
 
   it("prices every Azure model (OpenAI's list prices)", () => {
     const prices = loadPrices(catalog);
-    for (const e of azure) expect(prices.lookup("azure", e.model)).toEqual({ ...prices.lookup("openai", e.model), provider: "azure", source: expect.any(String) });
+    for (const e of azure)
+      expect(prices.lookup("azure", e.model)).toEqual({
+        ...prices.lookup("openai", e.model),
+        provider: "azure",
+        source: expect.any(String),
+      });
   });
 });
 
@@ -285,12 +440,19 @@ describe("config: Azure deployment names", () => {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as Error).message).toMatch(/model_list\[0\]\.params\.model: Azure deployment 'prod-images-eu' does not name a known model; set model_info\.base_model/);
+    expect((error as Error).message).toMatch(
+      /model_list\[0\]\.params\.model: Azure deployment 'prod-images-eu' does not name a known model; set model_info\.base_model/,
+    );
     expect((error as Error).message).toContain("dall-e-3, gpt-image-1");
   });
 
   it("validates against base_model and keeps the deployment name as the upstream model", () => {
-    const config = parseConfig(entry("azure/prod-images-eu", "    model_info:\n      base_model: gpt-image-1\n"), {}, catalog, "cfg");
+    const config = parseConfig(
+      entry("azure/prod-images-eu", "    model_info:\n      base_model: gpt-image-1\n"),
+      {},
+      catalog,
+      "cfg",
+    );
     const [d] = config.groups.get("img")!;
     expect(d).toMatchObject({ provider: "azure", model: "prod-images-eu" });
     expect(d!.spec.model).toBe("gpt-image-1");
@@ -301,11 +463,19 @@ describe("config: Azure deployment names", () => {
     const config = parseConfig(entry("azure/dall-e-3"), {}, catalog, "cfg");
     expect(config.groups.get("img")![0]!.spec.model).toBe("dall-e-3");
     const resolver = new ModelResolver(
-      parseConfig("", { AZURE_API_KEY: "k", AZURE_API_BASE: "https://res.openai.azure.com" }, catalog, "cfg"),
+      parseConfig(
+        "",
+        { AZURE_API_KEY: "k", AZURE_API_BASE: "https://res.openai.azure.com" },
+        catalog,
+        "cfg",
+      ),
       catalog,
     );
     for (const name of ["azure/dall-e-3", "azure/gpt-image-1"]) {
-      expect(resolver.resolve(name).deployments[0]).toMatchObject({ provider: "azure", model: name.slice(6) });
+      expect(resolver.resolve(name).deployments[0]).toMatchObject({
+        provider: "azure",
+        model: name.slice(6),
+      });
     }
   });
 });

@@ -597,8 +597,24 @@ describe("images read from the answer's chunks", () => {
     return out;
   };
   const answers: Array<[string, ModelSpec, unknown, number]> = [
-    ["SDXL", SDXL, { result: "success", artifacts: [{ seed: 1, base64: b64("png one"), finishReason: "SUCCESS" }, { seed: 2, base64: b64("blurred"), finishReason: "CONTENT_FILTERED" }] }, 1],
-    ["SD3", SD3, { seeds: [1, 2], finish_reasons: [null, null], images: [b64("png one"), b64("png two")] }, 2],
+    [
+      "SDXL",
+      SDXL,
+      {
+        result: "success",
+        artifacts: [
+          { seed: 1, base64: b64("png one"), finishReason: "SUCCESS" },
+          { seed: 2, base64: b64("blurred"), finishReason: "CONTENT_FILTERED" },
+        ],
+      },
+      1,
+    ],
+    [
+      "SD3",
+      SD3,
+      { seeds: [1, 2], finish_reasons: [null, null], images: [b64("png one"), b64("png two")] },
+      2,
+    ],
     ["Titan", TITAN, { images: [b64("png one"), b64("png two")], error: null }, 2],
   ];
   for (const [name, spec, json, produced] of answers) {

@@ -272,10 +272,7 @@ describe("Gemini responses and refusals", () => {
   };
 
   it("takes inlineData parts among text parts, with usage split by modality", () => {
-    const { result, refusal } = fromGeminiResponse(
-      geminiImageAnswer(usageMetadata),
-      "1024x1024",
-    );
+    const { result, refusal } = fromGeminiResponse(geminiImageAnswer(usageMetadata), "1024x1024");
     expect(refusal).toBeUndefined();
     expect(result.images).toHaveLength(1);
     expect(result.size).toBe("1024x1024");
@@ -494,7 +491,9 @@ describe("images read straight from the body", () => {
   /** The body in 5-byte chunks, as the adapter reads it. */
   const chunks = (json: unknown) => {
     const body = Buffer.from(JSON.stringify(json, null, 1));
-    return Array.from({ length: Math.ceil(body.length / 5) }, (_, i) => body.subarray(i * 5, i * 5 + 5));
+    return Array.from({ length: Math.ceil(body.length / 5) }, (_, i) =>
+      body.subarray(i * 5, i * 5 + 5),
+    );
   };
 
   it("Imagen: the same answer as from the parsed JSON, with the bytes decoded once", () => {
@@ -528,7 +527,12 @@ function geminiImageAnswer(usageMetadata: object) {
   return {
     candidates: [
       {
-        content: { parts: [{ text: "Here you go" }, { inlineData: { mimeType: "image/png", data: b64("img") } }] },
+        content: {
+          parts: [
+            { text: "Here you go" },
+            { inlineData: { mimeType: "image/png", data: b64("img") } },
+          ],
+        },
         finishReason: "STOP",
       },
     ],

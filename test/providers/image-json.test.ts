@@ -180,10 +180,17 @@ describe("parseImagesJson", () => {
   it("agrees with JSON.parse on arbitrary bodies", () => {
     const image = fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b).toString("base64"));
     const item = fc.record(
-      { b64_json: fc.oneof(image, fc.string(), fc.constant(null)), revised_prompt: fc.string(), url: fc.string() },
+      {
+        b64_json: fc.oneof(image, fc.string(), fc.constant(null)),
+        revised_prompt: fc.string(),
+        url: fc.string(),
+      },
       { requiredKeys: [] },
     );
-    const body = fc.record({ created: fc.nat(), data: fc.array(item, { maxLength: 4 }), note: fc.string() }, { requiredKeys: [] });
+    const body = fc.record(
+      { created: fc.nat(), data: fc.array(item, { maxLength: 4 }), note: fc.string() },
+      { requiredKeys: [] },
+    );
     fc.assert(
       fc.property(body, fc.integer({ min: 0, max: 2 }), (b, indent) => {
         const text = JSON.stringify(b, null, indent);
@@ -236,13 +243,15 @@ describe("a body in chunks", () => {
     for (const v of ["QUJD", "QUI=", "QUI", "QQ==", "QQ=", "QQ", "QUJDRA==", "QUJDREU=", "=="]) {
       const text = `{"data":[{"b64_json":"${v}"}]}`;
       for (const cuts of everyCut(text)) {
-        expect(scanImagesJson(split(text, cuts))!.images.values().next().value, `${v} ${cuts}`).toEqual(
-          Buffer.from(v, "base64"),
-        );
+        expect(
+          scanImagesJson(split(text, cuts))!.images.values().next().value,
+          `${v} ${cuts}`,
+        ).toEqual(Buffer.from(v, "base64"));
       }
     }
     const empty = `{"data":[{"b64_json":""}]}`;
-    for (const cuts of everyCut(empty)) expect(scanImagesJson(split(empty, cuts))!.json, String(cuts)).toEqual(JSON.parse(empty));
+    for (const cuts of everyCut(empty))
+      expect(scanImagesJson(split(empty, cuts))!.json, String(cuts)).toEqual(JSON.parse(empty));
   });
 
   it("falls back to JSON.parse's answer wherever the chunks are cut", () => {
@@ -258,8 +267,13 @@ describe("a body in chunks", () => {
         expect(resolved(text, cuts), `${text} ${cuts}`).toEqual(parsed(text));
       }
     }
-    for (const text of [`{"data":[{"b64_json":"QU\u0001JD"}]}`, `{"data":[{"b64_json":"QUJD`, `{"a":"b64_json":"QUJD"}`]) {
-      for (const cuts of everyCut(text)) expect(scanImagesJson(split(text, cuts)), `${text} ${cuts}`).toBeUndefined();
+    for (const text of [
+      `{"data":[{"b64_json":"QU\u0001JD"}]}`,
+      `{"data":[{"b64_json":"QUJD`,
+      `{"a":"b64_json":"QUJD"}`,
+    ]) {
+      for (const cuts of everyCut(text))
+        expect(scanImagesJson(split(text, cuts)), `${text} ${cuts}`).toBeUndefined();
     }
   });
 
@@ -278,17 +292,35 @@ describe("a body in chunks", () => {
   it("agrees with JSON.parse however the body is cut", () => {
     const image = fc.uint8Array({ maxLength: 60 }).map((b) => Buffer.from(b).toString("base64"));
     const item = fc.record(
-      { b64_json: fc.oneof(image, image, fc.string(), fc.constant(null)), revised_prompt: fc.string({ unit: "grapheme" }) },
+      {
+        b64_json: fc.oneof(image, image, fc.string(), fc.constant(null)),
+        revised_prompt: fc.string({ unit: "grapheme" }),
+      },
       { requiredKeys: [] },
     );
-    const bodies = fc.record({ created: fc.nat(), data: fc.array(item, { maxLength: 4 }) }, { requiredKeys: [] });
-    const text = fc.tuple(bodies, fc.integer({ min: 0, max: 2 })).map(([b, indent]) => JSON.stringify(b, null, indent));
+    const bodies = fc.record(
+      { created: fc.nat(), data: fc.array(item, { maxLength: 4 }) },
+      { requiredKeys: [] },
+    );
+    const text = fc
+      .tuple(bodies, fc.integer({ min: 0, max: 2 }))
+      .map(([b, indent]) => JSON.stringify(b, null, indent));
     const withCuts = text.chain((t) =>
-      fc.tuple(fc.constant(t), fc.uniqueArray(fc.integer({ min: 1, max: Math.max(1, Buffer.byteLength(t) - 1) }), { maxLength: 8 })),
+      fc.tuple(
+        fc.constant(t),
+        fc.uniqueArray(fc.integer({ min: 1, max: Math.max(1, Buffer.byteLength(t) - 1) }), {
+          maxLength: 8,
+        }),
+      ),
     );
     fc.assert(
       fc.property(withCuts, ([t, cuts]) => {
-        expect(resolved(t, [...cuts].sort((a, b) => a - b))).toEqual(parsed(t));
+        expect(
+          resolved(
+            t,
+            [...cuts].sort((a, b) => a - b),
+          ),
+        ).toEqual(parsed(t));
       }),
       { numRuns: 500 },
     );
@@ -370,7 +402,10 @@ describe("parseImagesJson by size", () => {
 
     const image = Buffer.alloc(SMALL_BODY, 7);
     const large = `{"created":1,"data":[{"b64_json":"${image.toString("base64")}"}]}`;
-    const parsedLarge = parseImagesJson([Buffer.from(large.slice(0, 100)), Buffer.from(large.slice(100))])!;
+    const parsedLarge = parseImagesJson([
+      Buffer.from(large.slice(0, 100)),
+      Buffer.from(large.slice(100)),
+    ])!;
     expect([...parsedLarge.images.values()]).toEqual([image]);
     expect((parsedLarge.json as { created: number }).created).toBe(1);
   });
@@ -387,7 +422,9 @@ describe("a list of images under a key (Bedrock's `images`)", () => {
     );
   }
   function listImages(body: string, cuts: readonly number[]): string[] {
-    return [...scanImagesJson(split(body, cuts), KEYS)!.images.values()].map((b) => b.toString("base64"));
+    return [...scanImagesJson(split(body, cuts), KEYS)!.images.values()].map((b) =>
+      b.toString("base64"),
+    );
   }
 
   it("reads every element as an image, wherever the chunks are cut", () => {

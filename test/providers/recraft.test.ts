@@ -10,7 +10,10 @@ import { validateRequest } from "../../src/catalog/validate.ts";
 import { renderPng } from "../../src/emulators/png.ts";
 import { renderSvg } from "../../src/emulators/svg.ts";
 import { GatewayError } from "../../src/errors/errors.ts";
-import { type CreateImageRequest, CreateImageRequestSchema } from "../../src/gen/imagegate/v1/images_pb.js";
+import {
+  type CreateImageRequest,
+  CreateImageRequestSchema,
+} from "../../src/gen/imagegate/v1/images_pb.js";
 import { costOf, loadPrices } from "../../src/pricing/pricing.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
 import {
@@ -32,9 +35,18 @@ function request(init: Partial<Omit<CreateImageRequest, "$typeName">> = {}): Cre
   return create(CreateImageRequestSchema, { prompt: "a lighthouse", ...init });
 }
 
-function response(status: number, body: unknown, contentType = "application/json", headers: UpstreamResponse["headers"] = {}): UpstreamResponse {
+function response(
+  status: number,
+  body: unknown,
+  contentType = "application/json",
+  headers: UpstreamResponse["headers"] = {},
+): UpstreamResponse {
   const text = typeof body === "string" ? body : JSON.stringify(body);
-  return { status, headers: { "content-type": contentType, ...headers }, body: Buffer.from(text, "utf8") };
+  return {
+    status,
+    headers: { "content-type": contentType, ...headers },
+    body: Buffer.from(text, "utf8"),
+  };
 }
 
 function thrown(fn: () => unknown): GatewayError {
@@ -49,9 +61,15 @@ function thrown(fn: () => unknown): GatewayError {
 
 describe("size tables", () => {
   it("knows each model's generation from its id", () => {
-    expect(["recraftv2", "recraftv2_vector", "recraftv3", "recraftv3_vector"].map(sizeTier)).toEqual(Array(4).fill("v2v3"));
-    expect(["recraftv4", "recraftv4_vector", "recraftv4_1", "recraftv4_1_utility"].map(sizeTier)).toEqual(Array(4).fill("v4"));
-    expect(["recraftv4_pro", "recraftv4_pro_vector", "recraftv4_1_pro"].map(sizeTier)).toEqual(Array(3).fill("v4_pro"));
+    expect(
+      ["recraftv2", "recraftv2_vector", "recraftv3", "recraftv3_vector"].map(sizeTier),
+    ).toEqual(Array(4).fill("v2v3"));
+    expect(
+      ["recraftv4", "recraftv4_vector", "recraftv4_1", "recraftv4_1_utility"].map(sizeTier),
+    ).toEqual(Array(4).fill("v4"));
+    expect(["recraftv4_pro", "recraftv4_pro_vector", "recraftv4_1_pro"].map(sizeTier)).toEqual(
+      Array(3).fill("v4_pro"),
+    );
   });
 
   it("maps OpenAI sizes to the nearest Recraft size (providers.md §7 for V2/V3)", () => {
@@ -85,7 +103,9 @@ describe("size tables", () => {
   it("sends Recraft's own sizes as they are, and aspect ratios as the size they produce", () => {
     expect(recraftSize(request({ size: "1365x1024" }), "recraftv3")).toBe("1365x1024");
     expect(recraftSize(request({ aspectRatio: "16:9" }), "recraftv3")).toBe("1820x1024");
-    expect(recraftSize(request({ aspectRatio: "16:9", size: "auto" }), "recraftv4")).toBe("1344x768");
+    expect(recraftSize(request({ aspectRatio: "16:9", size: "auto" }), "recraftv4")).toBe(
+      "1344x768",
+    );
     expect(recraftSize(request({ aspectRatio: "2:3" }), "recraftv4_pro")).toBe("1664x2560");
   });
 
@@ -108,10 +128,21 @@ describe("size tables", () => {
 
 describe("toRecraftRequest", () => {
   it("sends the model, the chunk's n and the mapped size, plus what the client set", () => {
-    expect(toRecraftRequest(request(), "recraftv4", 2, "1024x1024")).toEqual({ prompt: "a lighthouse", model: "recraftv4", n: 2, size: "1024x1024" });
+    expect(toRecraftRequest(request(), "recraftv4", 2, "1024x1024")).toEqual({
+      prompt: "a lighthouse",
+      model: "recraftv4",
+      n: 2,
+      size: "1024x1024",
+    });
     expect(
       toRecraftRequest(
-        request({ style: "digital_illustration", substyle: "pixel_art", responseFormat: "b64_json", negativePrompt: "text", seed: 7 }),
+        request({
+          style: "digital_illustration",
+          substyle: "pixel_art",
+          responseFormat: "b64_json",
+          negativePrompt: "text",
+          seed: 7,
+        }),
         "recraftv3",
         6,
         "1820x1024",
@@ -133,7 +164,14 @@ describe("toRecraftRequest", () => {
 describe("fromRecraftResponse", () => {
   it("passes URLs through, with the media type their path names (SVG for vector models)", () => {
     const r = fromRecraftResponse(
-      { created: 1, credits: 80, data: [{ image_id: "a", url: "https://img.recraft.ai/x/abc.png" }, { image_id: "b", url: "https://img.recraft.ai/x/def" }] },
+      {
+        created: 1,
+        credits: 80,
+        data: [
+          { image_id: "a", url: "https://img.recraft.ai/x/abc.png" },
+          { image_id: "b", url: "https://img.recraft.ai/x/def" },
+        ],
+      },
       "recraftv3",
       "1820x1024",
     );
@@ -142,14 +180,22 @@ describe("fromRecraftResponse", () => {
       { url: "https://img.recraft.ai/x/def", mimeType: "image/png" },
     ]);
     expect(r).toMatchObject({ size: "1820x1024", filtered: 0, costUsd: 0.08 });
-    const v = fromRecraftResponse({ credits: 80, data: [{ url: "https://img.recraft.ai/x/def" }] }, "recraftv3_vector", "1024x1024");
+    const v = fromRecraftResponse(
+      { credits: 80, data: [{ url: "https://img.recraft.ai/x/def" }] },
+      "recraftv3_vector",
+      "1024x1024",
+    );
     expect(v.images[0]!.mimeType).toBe("image/svg+xml");
   });
 
   it("decodes base64 and names its type from the bytes", () => {
     const png = renderPng(8, 8, "s");
     const svg = Buffer.from(renderSvg(8, 8, "s"));
-    const r = fromRecraftResponse({ data: [{ b64_json: png.toString("base64") }, { b64_json: svg.toString("base64") }] }, "recraftv3", "1024x1024");
+    const r = fromRecraftResponse(
+      { data: [{ b64_json: png.toString("base64") }, { b64_json: svg.toString("base64") }] },
+      "recraftv3",
+      "1024x1024",
+    );
     expect(r.images.map((i) => i.mimeType)).toEqual(["image/png", "image/svg+xml"]);
     expect(Buffer.from(r.images[1]!.bytes!).equals(svg)).toBe(true);
     expect(r.costUsd).toBeUndefined();
@@ -157,12 +203,18 @@ describe("fromRecraftResponse", () => {
 
   it("rejects bodies without images", () => {
     for (const body of [{}, { data: [] }, { data: [{ image_id: "x" }] }, { data: "nope" }]) {
-      expect(thrown(() => fromRecraftResponse(body, "recraftv3", "1024x1024")).code).toBe("upstream_malformed_response");
+      expect(thrown(() => fromRecraftResponse(body, "recraftv3", "1024x1024")).code).toBe(
+        "upstream_malformed_response",
+      );
     }
   });
 
   it("adds up credits across fanned-out calls, and drops them when a part has none", () => {
-    const part = (credits?: number) => ({ images: [{ url: "u", mimeType: "image/png" }], filtered: 0, ...(credits === undefined ? {} : { costUsd: credits / 1000 }) });
+    const part = (credits?: number) => ({
+      images: [{ url: "u", mimeType: "image/png" }],
+      filtered: 0,
+      ...(credits === undefined ? {} : { costUsd: credits / 1000 }),
+    });
     expect(mergeResults([part(240), part(80)]).costUsd).toBeCloseTo(0.32, 10);
     expect(mergeResults([part(240), part()]).costUsd).toBeUndefined();
   });
@@ -170,29 +222,59 @@ describe("fromRecraftResponse", () => {
 
 describe("fromRecraftError", () => {
   it("maps plain-text 401 to upstream_auth_failed and plain-text 404 to a configuration error", () => {
-    expect(fromRecraftError(response(401, "Unauthorized", "text/plain"))).toMatchObject({ kind: "upstream", code: "upstream_auth_failed" });
+    expect(fromRecraftError(response(401, "Unauthorized", "text/plain"))).toMatchObject({
+      kind: "upstream",
+      code: "upstream_auth_failed",
+    });
     const notFound = fromRecraftError(response(404, "Not Found", "text/plain"));
     expect(notFound).toMatchObject({ kind: "upstream", code: "upstream_not_found" });
     expect(notFound.message).toContain("api_base");
   });
 
   it("maps 429 to rate_limit with no hint unless a header gives one", () => {
-    const e = fromRecraftError(response(429, { code: "rate_limit_exceeded", message: "Too many requests" }));
-    expect(e).toMatchObject({ kind: "rate_limit", code: "rate_limit_exceeded", retryAfterSeconds: undefined });
-    expect(fromRecraftError(response(429, { code: "rate_limit_exceeded", message: "x" }, "application/json", { "retry-after": "3" })).retryAfterSeconds).toBe(3);
+    const e = fromRecraftError(
+      response(429, { code: "rate_limit_exceeded", message: "Too many requests" }),
+    );
+    expect(e).toMatchObject({
+      kind: "rate_limit",
+      code: "rate_limit_exceeded",
+      retryAfterSeconds: undefined,
+    });
+    expect(
+      fromRecraftError(
+        response(429, { code: "rate_limit_exceeded", message: "x" }, "application/json", {
+          "retry-after": "3",
+        }),
+      ).retryAfterSeconds,
+    ).toBe(3);
   });
 
   it("treats a moderation 400 as a refusal and other 400s as invalid requests", () => {
-    const refusal = fromRecraftError(response(400, { code: "content_moderation", message: "The prompt was rejected by content moderation." }));
-    expect(refusal).toMatchObject({ kind: "content_policy", details: { provider_code: "content_moderation" } });
-    const invalid = fromRecraftError(response(400, { code: "invalid_size", message: "Size '1x1' is not supported" }));
+    const refusal = fromRecraftError(
+      response(400, {
+        code: "content_moderation",
+        message: "The prompt was rejected by content moderation.",
+      }),
+    );
+    expect(refusal).toMatchObject({
+      kind: "content_policy",
+      details: { provider_code: "content_moderation" },
+    });
+    const invalid = fromRecraftError(
+      response(400, { code: "invalid_size", message: "Size '1x1' is not supported" }),
+    );
     expect(invalid).toMatchObject({ kind: "invalid_request", code: "invalid_size" });
     expect(invalid.message).toBe("Recraft: Size '1x1' is not supported");
   });
 
   it("maps 5xx to upstream, 503 kept as 503", () => {
-    expect(fromRecraftError(response(500, { code: "internal_error", message: "boom" }))).toMatchObject({ kind: "upstream", httpStatus: 502, code: "internal_error" });
-    expect(fromRecraftError(response(503, "Service Unavailable", "text/plain"))).toMatchObject({ kind: "upstream", httpStatus: 503 });
+    expect(
+      fromRecraftError(response(500, { code: "internal_error", message: "boom" })),
+    ).toMatchObject({ kind: "upstream", httpStatus: 502, code: "internal_error" });
+    expect(fromRecraftError(response(503, "Service Unavailable", "text/plain"))).toMatchObject({
+      kind: "upstream",
+      httpStatus: 503,
+    });
   });
 });
 
@@ -200,8 +282,16 @@ describe("catalog and prices", () => {
   const spec = (model: string) => catalog.lookup("recraft", model)!;
 
   it("lists Recraft's styles and substyles, raster for raster models and vector for vector ones", () => {
-    expect(spec("recraftv3").style?.values).toEqual(["any", "realistic_image", "digital_illustration", "logo_raster"]);
-    expect(spec("recraftv3_vector").style).toMatchObject({ values: ["vector_illustration", "icon"], default: "vector_illustration" });
+    expect(spec("recraftv3").style?.values).toEqual([
+      "any",
+      "realistic_image",
+      "digital_illustration",
+      "logo_raster",
+    ]);
+    expect(spec("recraftv3_vector").style).toMatchObject({
+      values: ["vector_illustration", "icon"],
+      default: "vector_illustration",
+    });
     expect(spec("recraftv4").style).toBeUndefined();
     expect(spec("recraftv4").substyle).toBeUndefined();
     for (const s of recraftModels) expect(isVectorModel(s.model)).toBe(s.model.endsWith("_vector"));
@@ -209,14 +299,36 @@ describe("catalog and prices", () => {
 
   it("validates substyles against the style sent, or the model's default style", () => {
     const v3 = spec("recraftv3");
-    expect(() => validateRequest(request({ style: "realistic_image", substyle: "hdr" }), v3, "recraft/recraftv3")).not.toThrow();
-    const wrongStyle = thrown(() => validateRequest(request({ style: "digital_illustration", substyle: "hdr" }), v3, "recraft/recraftv3"));
+    expect(() =>
+      validateRequest(
+        request({ style: "realistic_image", substyle: "hdr" }),
+        v3,
+        "recraft/recraftv3",
+      ),
+    ).not.toThrow();
+    const wrongStyle = thrown(() =>
+      validateRequest(
+        request({ style: "digital_illustration", substyle: "hdr" }),
+        v3,
+        "recraft/recraftv3",
+      ),
+    );
     expect(wrongStyle).toMatchObject({ param: "substyle" });
     expect(wrongStyle.message).toContain("Supported substyles of style 'digital_illustration'");
-    expect(thrown(() => validateRequest(request({ substyle: "hdr" }), v3, "recraft/recraftv3")).message).toMatch(/Style 'any' .* takes no substyle/);
-    expect(() => validateRequest(request({ substyle: "line_art" }), spec("recraftv3_vector"), "m")).not.toThrow();
-    expect(thrown(() => validateRequest(request({ substyle: "hdr" }), spec("recraftv4"), "m")).message).toMatch(/Unsupported parameter: 'substyle'/);
-    expect(thrown(() => validateRequest(request({ substyle: "hdr" }), catalog.lookup("openai", "dall-e-3")!, "m")).param).toBe("substyle");
+    expect(
+      thrown(() => validateRequest(request({ substyle: "hdr" }), v3, "recraft/recraftv3")).message,
+    ).toMatch(/Style 'any' .* takes no substyle/);
+    expect(() =>
+      validateRequest(request({ substyle: "line_art" }), spec("recraftv3_vector"), "m"),
+    ).not.toThrow();
+    expect(
+      thrown(() => validateRequest(request({ substyle: "hdr" }), spec("recraftv4"), "m")).message,
+    ).toMatch(/Unsupported parameter: 'substyle'/);
+    expect(
+      thrown(() =>
+        validateRequest(request({ substyle: "hdr" }), catalog.lookup("openai", "dall-e-3")!, "m"),
+      ).param,
+    ).toBe("substyle");
   });
 
   it("checks at load that substyles hang off styles the entry lists", () => {
@@ -231,21 +343,34 @@ describe("catalog and prices", () => {
     style: { values: [any, realistic_image], default: any }
     substyle: { by_style: { ${byStyle}: [hdr] } }
 `;
-    expect(parseCatalog(entry("realistic_image")).lookup("recraft", "m")!.substyle!.by_style.realistic_image).toEqual(["hdr"]);
+    expect(
+      parseCatalog(entry("realistic_image")).lookup("recraft", "m")!.substyle!.by_style
+        .realistic_image,
+    ).toEqual(["hdr"]);
     expect(() => parseCatalog(entry("photo"))).toThrow(CatalogError);
-    expect(() => parseCatalog(entry("photo"))).toThrow(/key 'substyle\.by_style\.photo': 'photo' is not a style value/);
+    expect(() => parseCatalog(entry("photo"))).toThrow(
+      /key 'substyle\.by_style\.photo': 'photo' is not a style value/,
+    );
   });
 
   it("accepts every model's own defaults", () => {
     for (const s of recraftModels) {
       expect(() =>
         validateRequest(
-          request({ n: s.n.max, size: s.size.default, style: s.style?.default, aspectRatio: undefined, responseFormat: s.native_response }),
+          request({
+            n: s.n.max,
+            size: s.size.default,
+            style: s.style?.default,
+            aspectRatio: undefined,
+            responseFormat: s.native_response,
+          }),
           s,
           s.model,
         ),
       ).not.toThrow();
-      expect(() => validateRequest(request({ aspectRatio: s.aspect_ratio!.default }), s, s.model)).not.toThrow();
+      expect(() =>
+        validateRequest(request({ aspectRatio: s.aspect_ratio!.default }), s, s.model),
+      ).not.toThrow();
     }
   });
 
@@ -264,10 +389,13 @@ describe("catalog and prices", () => {
     };
     expect(recraftModels.map((s) => s.model).sort()).toEqual(Object.keys(expected).sort());
     for (const [model, each] of Object.entries(expected)) {
-      expect(costOf({ images: 3, size: "1820x1024", quality: undefined, usage: undefined }, prices.lookup("recraft", model), undefined)).toBeCloseTo(
-        3 * each,
-        10,
-      );
+      expect(
+        costOf(
+          { images: 3, size: "1820x1024", quality: undefined, usage: undefined },
+          prices.lookup("recraft", model),
+          undefined,
+        ),
+      ).toBeCloseTo(3 * each, 10);
     }
   });
 });

@@ -16,7 +16,12 @@ describe("fanOut", () => {
         images: Array.from({ length: count - 1 }, (_, i) => image(i)),
         filtered: 1,
         size: "1024x1024",
-        usage: create(UsageSchema, { inputTokens: 10, outputTokens: 100 * count, totalTokens: 10 + 100 * count, inputTokensDetails: { textTokens: 10 } }),
+        usage: create(UsageSchema, {
+          inputTokens: 10,
+          outputTokens: 100 * count,
+          totalTokens: 10 + 100 * count,
+          inputTokensDetails: { textTokens: 10 },
+        }),
       };
     });
     expect(calls.sort()).toEqual([2, 4, 4]);
@@ -34,7 +39,12 @@ describe("fanOut", () => {
     const result = await fanOut(2, 1, async () => ({
       images: [image(0)],
       filtered: 0,
-      usage: create(UsageSchema, { inputTokens: big, outputTokens: big, totalTokens: big, inputTokensDetails: { textTokens: big } }),
+      usage: create(UsageSchema, {
+        inputTokens: big,
+        outputTokens: big,
+        totalTokens: big,
+        inputTokensDetails: { textTokens: big },
+      }),
     }));
     expect(result.usage?.inputTokens).toBe(4_294_967_295);
     expect(result.usage?.totalTokens).toBe(4_294_967_295);
@@ -69,10 +79,18 @@ describe("requireImages", () => {
 
   it("turns an all-filtered answer into a content policy refusal", () => {
     expect(() => requireImages({ images: [], filtered: 4 }, "Vertex AI")).toThrow(
-      expect.objectContaining({ kind: "content_policy", message: expect.stringContaining("Vertex AI") }),
+      expect.objectContaining({
+        kind: "content_policy",
+        message: expect.stringContaining("Vertex AI"),
+      }),
     );
-    expect(() => requireImages({ images: [], filtered: 0 }, "Gemini", "finishReason IMAGE_SAFETY")).toThrow(
-      expect.objectContaining({ kind: "content_policy", message: expect.stringContaining("IMAGE_SAFETY") }),
+    expect(() =>
+      requireImages({ images: [], filtered: 0 }, "Gemini", "finishReason IMAGE_SAFETY"),
+    ).toThrow(
+      expect.objectContaining({
+        kind: "content_policy",
+        message: expect.stringContaining("IMAGE_SAFETY"),
+      }),
     );
   });
 

@@ -38,18 +38,25 @@ describe("TokenCache", () => {
     let now = 0;
     const { gate, open } = gated();
     let calls = 0;
-    const cache = new TokenCache(async () => {
-      calls += 1;
-      if (calls > 1) await gate;
-      return { token: `token-${calls}`, expiresInSeconds: 3600 };
-    }, () => now);
+    const cache = new TokenCache(
+      async () => {
+        calls += 1;
+        if (calls > 1) await gate;
+        return { token: `token-${calls}`, expiresInSeconds: 3600 };
+      },
+      () => now,
+    );
     expect(await cache.get(signal)).toBe("token-1");
     now = 3_299_999;
     expect(await cache.get(signal)).toBe("token-1");
     expect(calls).toBe(1);
     // In the refresh window: one refresh starts, every caller still gets the current token.
     now = 3_300_000;
-    expect(await Promise.all([cache.get(signal), cache.get(signal), cache.get(signal)])).toEqual(["token-1", "token-1", "token-1"]);
+    expect(await Promise.all([cache.get(signal), cache.get(signal), cache.get(signal)])).toEqual([
+      "token-1",
+      "token-1",
+      "token-1",
+    ]);
     expect(calls).toBe(2);
     // In the last minute the current token is not sent: callers wait for the refresh.
     now = 3_540_000;

@@ -370,8 +370,10 @@ function checkGrpc(bytes: Uint8Array, a: GrpcAnswer): void {
     return;
   }
   // Undecodable: the client's mistake, answered like every other error.
-  if (a.code !== grpc.status.INVALID_ARGUMENT) throw new Error(`undecodable bytes got ${grpc.status[a.code]}: ${a.details}`);
-  if (a.metadata.get("x-request-id").length === 0) throw new Error("no x-request-id on undecodable bytes");
+  if (a.code !== grpc.status.INVALID_ARGUMENT)
+    throw new Error(`undecodable bytes got ${grpc.status[a.code]}: ${a.details}`);
+  if (a.metadata.get("x-request-id").length === 0)
+    throw new Error("no x-request-id on undecodable bytes");
 }
 
 interface ConnectAnswer {

@@ -6,7 +6,12 @@
  * corrupted.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BENCH_API_KEY, noisyPng, startBenchUpstreams, type BenchUpstreams } from "../../bench/emulator.ts";
+import {
+  BENCH_API_KEY,
+  noisyPng,
+  startBenchUpstreams,
+  type BenchUpstreams,
+} from "../../bench/emulator.ts";
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { silentLogger } from "../../src/log/logger.ts";
@@ -22,7 +27,12 @@ beforeAll(async () => {
   const yaml = `model_list:\n  - model_name: big\n    params:\n      model: openai/dall-e-2\n      api_key: ${BENCH_API_KEY}\n      api_base: ${upstreams.big}/v1\n`;
   const catalog = loadCatalog();
   const config = parseConfig(yaml, { HOST: "127.0.0.1", PORT: "0" }, catalog, "test");
-  gateway = await startGateway({ config, catalog, logger: silentLogger, bufferPool: { poison: true } });
+  gateway = await startGateway({
+    config,
+    catalog,
+    logger: silentLogger,
+    bufferPool: { poison: true },
+  });
 });
 
 afterAll(async () => {
@@ -36,7 +46,9 @@ describe("pooled memory under concurrent large answers", () => {
     try {
       for (let round = 0; round < 3; round++) {
         const calls = ALL_PROTOCOLS.flatMap((protocol) =>
-          [1, 2].map(() => clients.call(protocol, { model: "big", prompt: "noise", response_format: "b64_json" })),
+          [1, 2].map(() =>
+            clients.call(protocol, { model: "big", prompt: "noise", response_format: "b64_json" }),
+          ),
         );
         for (const outcome of await Promise.all(calls)) {
           const image = ok(outcome).response.data[0]!.b64Json!;

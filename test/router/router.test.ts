@@ -10,18 +10,27 @@ import { validateRequest } from "../../src/catalog/validate.ts";
 import type { Deployment } from "../../src/config/deployment.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { GatewayError } from "../../src/errors/errors.ts";
-import { type CreateImageRequest, CreateImageRequestSchema } from "../../src/gen/imagegate/v1/images_pb.js";
+import {
+  type CreateImageRequest,
+  CreateImageRequestSchema,
+} from "../../src/gen/imagegate/v1/images_pb.js";
 import type { GenerationResult, ProviderAdapter } from "../../src/providers/types.ts";
 import { ModelResolver } from "../../src/router/resolve.ts";
 import { type RouteListener, Router } from "../../src/router/router.ts";
 
 const catalog = loadCatalog();
 type Behaviour = (d: Deployment) => Promise<GenerationResult>;
-const ok: Behaviour = async () => ({ images: [{ bytes: new Uint8Array([1]), mimeType: "image/png" }], filtered: 0 });
-const fail = (e: () => GatewayError): Behaviour => async () => {
-  throw e();
-};
-const serverError = () => new GatewayError("upstream", "OpenAI answered 500: boom", { code: "server_error" });
+const ok: Behaviour = async () => ({
+  images: [{ bytes: new Uint8Array([1]), mimeType: "image/png" }],
+  filtered: 0,
+});
+const fail =
+  (e: () => GatewayError): Behaviour =>
+  async () => {
+    throw e();
+  };
+const serverError = () =>
+  new GatewayError("upstream", "OpenAI answered 500: boom", { code: "server_error" });
 
 function deploymentsYaml(group: string, ids: string[], extra = ""): string {
   return ids
@@ -70,7 +79,8 @@ function harness(yaml: string, options: { random?: () => number } = {}): Harness
   return { router, resolver, calls, clock, sleeps, behave };
 }
 
-const request = (init: Partial<CreateImageRequest> = {}) => create(CreateImageRequestSchema, { prompt: "a fox", ...init });
+const request = (init: Partial<CreateImageRequest> = {}) =>
+  create(CreateImageRequestSchema, { prompt: "a fox", ...init });
 const listener = (): RouteListener & { attempts: number; fallbacks: string[] } => {
   const l = {
     attempts: 0,
@@ -134,7 +144,10 @@ describe("retries", () => {
   });
 
   it("backs off exponentially with jitter when there is no hint", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a"])}\nrouter_settings:\n  num_retries: 2\n  allowed_fails: 10\n`, { random: () => 1 });
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a"])}\nrouter_settings:\n  num_retries: 2\n  allowed_fails: 10\n`,
+      { random: () => 1 },
+    );
     h.behave.set("a", fail(serverError));
     await expect(route(h, "g")).rejects.toMatchObject({ kind: "upstream" });
     expect(h.calls).toEqual(["a", "a", "a"]);
@@ -142,8 +155,13 @@ describe("retries", () => {
   });
 
   it("answers 429 with the hint when the hint is longer than it will wait", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a"])}\nrouter_settings:\n  max_retry_wait: 10\n`);
-    h.behave.set("a", fail(() => new GatewayError("rate_limit", "slow down", { retryAfterSeconds: 30 })));
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a"])}\nrouter_settings:\n  max_retry_wait: 10\n`,
+    );
+    h.behave.set(
+      "a",
+      fail(() => new GatewayError("rate_limit", "slow down", { retryAfterSeconds: 30 })),
+    );
     const e = await route(h, "g").catch((x) => x);
     expect(e).toMatchObject({ kind: "rate_limit", retryAfterSeconds: 30 });
     expect(h.calls).toEqual(["a"]);
@@ -151,8 +169,14 @@ describe("retries", () => {
 
   it("never retries a bad request or a refusal, and does not hold either against the deployment", async () => {
     const h = harness(`model_list:\n${deploymentsYaml("g", ["a", "b"])}`);
-    h.behave.set("a", fail(() => new GatewayError("content_policy", "refused")));
-    h.behave.set("b", fail(() => new GatewayError("content_policy", "refused")));
+    h.behave.set(
+      "a",
+      fail(() => new GatewayError("content_policy", "refused")),
+    );
+    h.behave.set(
+      "b",
+      fail(() => new GatewayError("content_policy", "refused")),
+    );
     await expect(route(h, "g")).rejects.toMatchObject({ kind: "content_policy" });
     expect(h.calls).toHaveLength(1);
     for (let i = 0; i < 5; i++) await route(h, "g").catch(() => {});
@@ -162,16 +186,26 @@ describe("retries", () => {
   });
 
   it("respects retry_policy per error class", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a"])}\nrouter_settings:\n  num_retries: 5\n  retry_policy:\n    TimeoutErrorRetries: 0\n`);
-    h.behave.set("a", fail(() => new GatewayError("timeout", "slow")));
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a"])}\nrouter_settings:\n  num_retries: 5\n  retry_policy:\n    TimeoutErrorRetries: 0\n`,
+    );
+    h.behave.set(
+      "a",
+      fail(() => new GatewayError("timeout", "slow")),
+    );
     await expect(route(h, "g")).rejects.toMatchObject({ kind: "timeout" });
     expect(h.calls).toEqual(["a"]);
   });
 
   it("lists every attempt when all fail", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a", "b"])}\nrouter_settings:\n  num_retries: 1\n`);
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a", "b"])}\nrouter_settings:\n  num_retries: 1\n`,
+    );
     h.behave.set("a", fail(serverError));
-    h.behave.set("b", fail(() => new GatewayError("upstream", "OpenAI answered 503: busy", { httpStatus: 503 })));
+    h.behave.set(
+      "b",
+      fail(() => new GatewayError("upstream", "OpenAI answered 503: busy", { httpStatus: 503 })),
+    );
     const e = (await route(h, "g").catch((x) => x)) as GatewayError;
     expect(e.kind).toBe("upstream");
     expect(e.message).toMatch(/All 2 upstream attempts for 'g' failed: \[(a|b)\].*; \[(a|b)\]/);
@@ -196,8 +230,14 @@ describe("cooldowns", () => {
   });
 
   it("rests a deployment for as long as its Retry-After says", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a", "b"])}\nrouter_settings:\n  cooldown_time: 5\n`, { random: () => 0 });
-    h.behave.set("a", fail(() => new GatewayError("rate_limit", "slow", { retryAfterSeconds: 20 })));
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a", "b"])}\nrouter_settings:\n  cooldown_time: 5\n`,
+      { random: () => 0 },
+    );
+    h.behave.set(
+      "a",
+      fail(() => new GatewayError("rate_limit", "slow", { retryAfterSeconds: 20 })),
+    );
     await route(h, "g");
     h.behave.clear();
     h.clock.now += 10_000;
@@ -224,8 +264,19 @@ describe("cooldowns", () => {
   });
 
   it("cools at once on a credentials failure, for cooldown_time", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a", "b"])}\nrouter_settings:\n  cooldown_time: 5\n`, { random: () => 0 });
-    h.behave.set("a", fail(() => new GatewayError("upstream", "OpenAI rejected the gateway's credentials (401)", { code: "upstream_auth_failed" })));
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a", "b"])}\nrouter_settings:\n  cooldown_time: 5\n`,
+      { random: () => 0 },
+    );
+    h.behave.set(
+      "a",
+      fail(
+        () =>
+          new GatewayError("upstream", "OpenAI rejected the gateway's credentials (401)", {
+            code: "upstream_auth_failed",
+          }),
+      ),
+    );
     await route(h, "g");
     h.behave.clear();
     await route(h, "g");
@@ -245,7 +296,9 @@ describe("limits", () => {
   });
 
   it("answers 429 when every deployment is at its limit, with Retry-After when the window frees", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a"]).replace("api_base", "rpm: 1\n      api_base")}`);
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a"]).replace("api_base", "rpm: 1\n      api_base")}`,
+    );
     await route(h, "g");
     h.clock.now += 20_000;
     const e = (await route(h, "g").catch((x) => x)) as GatewayError;
@@ -253,7 +306,9 @@ describe("limits", () => {
   });
 
   it("keeps max_parallel_requests", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a"]).replace("api_base", "max_parallel_requests: 1\n      api_base")}`);
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a"]).replace("api_base", "max_parallel_requests: 1\n      api_base")}`,
+    );
     let release!: () => void;
     h.behave.set("a", (d) => new Promise((resolve) => (release = () => resolve(ok(d)))));
     const first = route(h, "g");
@@ -290,31 +345,44 @@ describe("fallbacks", () => {
 
   it("does not route a safety refusal around the provider unless content_policy_fallbacks say so", async () => {
     const h = harness(yaml);
-    h.behave.set("a", fail(() => new GatewayError("content_policy", "refused")));
+    h.behave.set(
+      "a",
+      fail(() => new GatewayError("content_policy", "refused")),
+    );
     await expect(route(h, "hq")).rejects.toMatchObject({ kind: "content_policy" });
     expect(h.calls).toEqual(["a"]);
 
-    h.behave.set("b", fail(() => new GatewayError("content_policy", "refused")));
+    h.behave.set(
+      "b",
+      fail(() => new GatewayError("content_policy", "refused")),
+    );
     const out = await route(h, "second");
     expect(out.group).toBe("third");
   });
 
   it("rejects a request no deployment of the group can serve before any upstream call", async () => {
     const h = harness(yaml);
-    await expect(route(h, "hq", request({ n: 11 }))).rejects.toMatchObject({ kind: "invalid_request", param: "n" });
+    await expect(route(h, "hq", request({ n: 11 }))).rejects.toMatchObject({
+      kind: "invalid_request",
+      param: "n",
+    });
     expect(h.calls).toEqual([]);
   });
 });
 
 describe("client cancel", () => {
   it("stops retrying when the client goes away", async () => {
-    const h = harness(`model_list:\n${deploymentsYaml("g", ["a"])}\nrouter_settings:\n  allowed_fails: 10\n`);
+    const h = harness(
+      `model_list:\n${deploymentsYaml("g", ["a"])}\nrouter_settings:\n  allowed_fails: 10\n`,
+    );
     const controller = new AbortController();
     h.behave.set("a", async () => {
       controller.abort(new Error("client went away"));
       throw serverError();
     });
-    await expect(h.router.route(h.resolver.resolve("g"), request(), controller.signal, listener())).rejects.toThrow("client went away");
+    await expect(
+      h.router.route(h.resolver.resolve("g"), request(), controller.signal, listener()),
+    ).rejects.toThrow("client went away");
     expect(h.calls).toEqual(["a"]);
   });
 });

@@ -5,7 +5,11 @@
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { openaiFaults } from "../../src/emulators/openai.ts";
-import { type CreateImageRequestSchema, ImageService, type ImagesResponseSchema } from "../../src/gen/imagegate/v1/images_pb.js";
+import {
+  type CreateImageRequestSchema,
+  ImageService,
+  type ImagesResponseSchema,
+} from "../../src/gen/imagegate/v1/images_pb.js";
 import { grpcClient } from "../support/grpc.ts";
 import { type MultiStack, startMultiStack } from "../support/multi-stack.ts";
 import { createClients } from "../support/protocols.ts";
@@ -18,7 +22,9 @@ afterEach(async () => {
 
 const sdk = (s: MultiStack) => new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "x", maxRetries: 0 });
 const generate = (s: MultiStack, model: string) =>
-  sdk(s).images.generate({ model, prompt: "a fox", size: "256x256", response_format: "b64_json" }).withResponse();
+  sdk(s)
+    .images.generate({ model, prompt: "a fox", size: "256x256", response_format: "b64_json" })
+    .withResponse();
 const served = (s: MultiStack, id: string) => s.upstream[id]!.requests.length;
 
 describe("load balancing", () => {
@@ -28,7 +34,8 @@ describe("load balancing", () => {
       { id: "light", group: "g", params: { weight: 1 } },
     ]);
     const N = 400;
-    for (let i = 0; i < N; i += 20) await Promise.all(Array.from({ length: 20 }, () => generate(stack!, "g")));
+    for (let i = 0; i < N; i += 20)
+      await Promise.all(Array.from({ length: 20 }, () => generate(stack!, "g")));
     const heavy = served(stack, "heavy") / N;
     // Binomial(400, 0.75): ±5 standard deviations is about ±0.11.
     expect(heavy).toBeGreaterThan(0.64);
@@ -46,7 +53,10 @@ describe("retries and cooldowns", () => {
       ],
       "  allowed_fails: 1\n  cooldown_time: 1\n",
     );
-    stack.upstream.bad!.faults.push({ ...openaiFaults.serverError(), times: Number.POSITIVE_INFINITY });
+    stack.upstream.bad!.faults.push({
+      ...openaiFaults.serverError(),
+      times: Number.POSITIVE_INFINITY,
+    });
     for (let i = 0; i < 10; i++) {
       const { data, response } = await generate(stack, "g");
       expect(data.data).toHaveLength(1);
@@ -102,7 +112,11 @@ describe("retries and cooldowns", () => {
       ],
       "  allowed_fails: 1\n  cooldown_time: 60\n  num_retries: 1\n",
     );
-    for (const id of ["a", "b"]) stack.upstream[id]!.faults.push({ ...openaiFaults.serverError(), times: Number.POSITIVE_INFINITY });
+    for (const id of ["a", "b"])
+      stack.upstream[id]!.faults.push({
+        ...openaiFaults.serverError(),
+        times: Number.POSITIVE_INFINITY,
+      });
     const first = await generate(stack, "g").catch((e) => e);
     expect(first).toBeInstanceOf(OpenAI.InternalServerError);
     expect(first.status).toBe(502);
@@ -117,7 +131,11 @@ describe("retries and cooldowns", () => {
     const grpc = grpcClient(ImageService, `127.0.0.1:${stack.gateway.port}`);
     try {
       const e = await grpc
-        .unary<typeof CreateImageRequestSchema, typeof ImagesResponseSchema>("createImage", { prompt: "a fox", model: "g", size: "256x256" })
+        .unary<typeof CreateImageRequestSchema, typeof ImagesResponseSchema>("createImage", {
+          prompt: "a fox",
+          model: "g",
+          size: "256x256",
+        })
         .catch((x) => x);
       expect(e.code).toBe(8); // RESOURCE_EXHAUSTED
       expect(e.metadata.get("retry-after")[0]).toMatch(/^\d+$/);
@@ -139,7 +157,12 @@ describe("fallbacks", () => {
     );
     stack.upstream.primary!.faults.push(openaiFaults.overloaded());
     const { data, response } = await sdk(stack)
-      .images.generate({ model: "hq", prompt: "a fox", style: "natural", response_format: "b64_json" })
+      .images.generate({
+        model: "hq",
+        prompt: "a fox",
+        style: "natural",
+        response_format: "b64_json",
+      })
       .withResponse();
     expect(data.data).toHaveLength(1);
     expect(response.headers.get("x-imagegate-model")).toBe("backup");
@@ -200,8 +223,16 @@ describe("soak", () => {
       "  num_retries: 4\n  allowed_fails: 1000\n",
     );
     // Each flaky deployment fails 45% of its calls: about 30% of all upstream calls fail.
-    stack.upstream["flaky-1"]!.faults.push({ ...openaiFaults.serverError(), times: Number.POSITIVE_INFINITY, probability: 0.45 });
-    stack.upstream["flaky-2"]!.faults.push({ ...openaiFaults.overloaded(), times: Number.POSITIVE_INFINITY, probability: 0.45 });
+    stack.upstream["flaky-1"]!.faults.push({
+      ...openaiFaults.serverError(),
+      times: Number.POSITIVE_INFINITY,
+      probability: 0.45,
+    });
+    stack.upstream["flaky-2"]!.faults.push({
+      ...openaiFaults.overloaded(),
+      times: Number.POSITIVE_INFINITY,
+      probability: 0.45,
+    });
     const client = sdk(stack);
     const ids = new Set<string>();
     let next = 0;
@@ -212,7 +243,10 @@ describe("soak", () => {
         const requestId = `soak-${next}`;
         try {
           const { data, response } = await client.images
-            .generate({ model: "g", prompt: "a fox", size: "256x256", response_format: "b64_json" }, { headers: { "x-request-id": requestId } })
+            .generate(
+              { model: "g", prompt: "a fox", size: "256x256", response_format: "b64_json" },
+              { headers: { "x-request-id": requestId } },
+            )
             .withResponse();
           expect(data.data).toHaveLength(1);
           expect(response.headers.get("x-request-id")).toBe(requestId);
@@ -238,7 +272,12 @@ describe.each(["rest", "grpc"] as const)("routing over %s", (protocol) => {
   const call = async (s: MultiStack, body: Record<string, unknown>) => {
     const clients = createClients(s);
     try {
-      return await clients.call(protocol, { prompt: "a fox", size: "256x256", response_format: "b64_json", ...body });
+      return await clients.call(protocol, {
+        prompt: "a fox",
+        size: "256x256",
+        response_format: "b64_json",
+        ...body,
+      });
     } finally {
       clients.close();
     }
@@ -253,7 +292,11 @@ describe.each(["rest", "grpc"] as const)("routing over %s", (protocol) => {
       ],
       "  num_retries: 1\n  allowed_fails: 100\n  fallbacks: [{ hq: [backup] }]\n",
     );
-    for (const id of ["a", "b"]) stack.upstream[id]!.faults.push({ ...openaiFaults.serverError(), times: Number.POSITIVE_INFINITY });
+    for (const id of ["a", "b"])
+      stack.upstream[id]!.faults.push({
+        ...openaiFaults.serverError(),
+        times: Number.POSITIVE_INFINITY,
+      });
     const outcome = await call(stack, { model: "hq" });
     expect(outcome.ok).toBe(true);
     expect(outcome.headers.get("x-imagegate-model")).toBe("backup");
@@ -276,7 +319,9 @@ describe.each(["rest", "grpc"] as const)("routing over %s", (protocol) => {
     expect(served(stack, "backup")).toBe(0);
     // The refusal used one of the two requests this minute; one more goes to the primary, and
     // then the full group falls back as a failed one would.
-    expect((await call(stack, { model: "hq" })).headers.get("x-imagegate-deployment")).toBe("primary");
+    expect((await call(stack, { model: "hq" })).headers.get("x-imagegate-deployment")).toBe(
+      "primary",
+    );
     const third = await call(stack, { model: "hq" });
     expect(third.ok).toBe(true);
     expect(third.headers.get("x-imagegate-deployment")).toBe("backup");

@@ -2,9 +2,16 @@
 import { describe, expect, it } from "vitest";
 import type { Deployment } from "../../src/config/deployment.ts";
 import { InMemoryRouterState } from "../../src/router/state.ts";
-import { leastBusy, lowestLatency, lowestUsage, strategyFor, weightedShuffle } from "../../src/router/strategies.ts";
+import {
+  leastBusy,
+  lowestLatency,
+  lowestUsage,
+  strategyFor,
+  weightedShuffle,
+} from "../../src/router/strategies.ts";
 
-const d = (id: string, extra: Partial<Deployment> = {}) => ({ id, weight: 1, order: 1, rpm: undefined, ...extra }) as Deployment;
+const d = (id: string, extra: Partial<Deployment> = {}) =>
+  ({ id, weight: 1, order: 1, rpm: undefined, ...extra }) as Deployment;
 const counts = (pick: () => Deployment, n = 2000) => {
   const c: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
@@ -47,7 +54,9 @@ describe("strategies", () => {
     expect(picks.slow).toBeUndefined();
     expect(picks.fast).toBeGreaterThan(800);
     expect(picks.close).toBeGreaterThan(800);
-    expect(counts(() => lowestLatency(0, random)([fast, close, slow], state, 0))).toEqual({ fast: 2000 });
+    expect(counts(() => lowestLatency(0, random)([fast, close, slow], state, 0))).toEqual({
+      fast: 2000,
+    });
   });
 
   it("usage-based picks the lowest share of its rpm used this minute", () => {
@@ -64,7 +73,15 @@ describe("strategies", () => {
   });
 
   it("weights weigh, and unknown names fall back to simple-shuffle", () => {
-    const picks = counts(() => weightedShuffle(random)([d("a", { weight: 9 }), d("b", { weight: 1 })], new InMemoryRouterState(), 0), 5000);
+    const picks = counts(
+      () =>
+        weightedShuffle(random)(
+          [d("a", { weight: 9 }), d("b", { weight: 1 })],
+          new InMemoryRouterState(),
+          0,
+        ),
+      5000,
+    );
     expect(picks.a! / 5000).toBeGreaterThan(0.87);
     expect(picks.a! / 5000).toBeLessThan(0.93);
     const shuffle = strategyFor(undefined, { latencyBuffer: 0.1, random });

@@ -11,7 +11,9 @@ describe("Uint8Array.prototype.toBase64", () => {
       expect(bytes.toBase64!()).toBe(b64);
       expect(bytes.toBase64!({ omitPadding: true })).toBe(b64.replace(/=+$/, ""));
       expect(bytes.toBase64!({ alphabet: "base64url", omitPadding: true })).toBe(url);
-      expect(bytes.toBase64!({ alphabet: "base64url" })).toBe(url.padEnd(Math.ceil(url.length / 4) * 4, "="));
+      expect(bytes.toBase64!({ alphabet: "base64url" })).toBe(
+        url.padEnd(Math.ceil(url.length / 4) * 4, "="),
+      );
     }
   });
 

@@ -20,7 +20,10 @@ afterEach(() => {
 });
 
 function run(args: string[], env: Record<string, string> = {}) {
-  const proc = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [cli, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   proc.stdout.on("data", (d) => {
     output += d;
@@ -28,7 +31,9 @@ function run(args: string[], env: Record<string, string> = {}) {
   proc.stderr.on("data", (d) => {
     output += d;
   });
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once("exit", (code) => resolve(code)),
+  );
   const waitFor = async (re: RegExp): Promise<RegExpExecArray> => {
     for (let i = 0; i < 200; i++) {
       const m = re.exec(output);
@@ -58,7 +63,10 @@ describe("imagegate dev", () => {
     expect(fault.status).toBe(201);
     const openai = new OpenAI({ baseURL: `${gatewayUrl}/v1`, apiKey: "x", maxRetries: 0 });
     const started = Date.now();
-    const inflight = openai.images.generate({ prompt: "a lighthouse at dusk", response_format: "b64_json" });
+    const inflight = openai.images.generate({
+      prompt: "a lighthouse at dusk",
+      response_format: "b64_json",
+    });
     await new Promise((r) => setTimeout(r, 250));
     r.proc.kill("SIGTERM");
     const res = await inflight;
@@ -73,7 +81,10 @@ describe("imagegate serve", () => {
   it("stops at startup with one message naming the bad key", async () => {
     const dir = mkdtempSync(join(tmpdir(), "imagegate-cli-"));
     const file = join(dir, "config.yaml");
-    writeFileSync(file, "model_list:\n  - model_name: hq\n    params:\n      model: openai/dall-e-3\n      api_kye: sk-secret-value-123\n");
+    writeFileSync(
+      file,
+      "model_list:\n  - model_name: hq\n    params:\n      model: openai/dall-e-3\n      api_kye: sk-secret-value-123\n",
+    );
     const r = run(["serve", "--config", file]);
     child = r.proc;
     expect(await r.exited).toBe(1);

@@ -15,7 +15,12 @@ afterEach(async () => {
   stack = undefined;
 });
 
-const tiny = { model: "dall-e-2", prompt: "a fox", size: "256x256", response_format: "b64_json" } as const;
+const tiny = {
+  model: "dall-e-2",
+  prompt: "a fox",
+  size: "256x256",
+  response_format: "b64_json",
+} as const;
 
 function rawHttp1(port: number, text: string, waitMs: number): Promise<string> {
   return new Promise((resolve) => {
@@ -35,7 +40,9 @@ function rawHttp1(port: number, text: string, waitMs: number): Promise<string> {
 
 describe("admission", () => {
   it("serves max_concurrent_requests at once, queues max_queued_requests, and answers 429 past that", async () => {
-    stack = await startStack({ yaml: "server:\n  max_concurrent_requests: 1\n  max_queued_requests: 1\n" });
+    stack = await startStack({
+      yaml: "server:\n  max_concurrent_requests: 1\n  max_queued_requests: 1\n",
+    });
     stack.openai.faults.push({ ...openaiFaults.latency(400), times: 2 });
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "x", maxRetries: 0 });
     const first = client.images.generate(tiny);
@@ -58,7 +65,7 @@ describe("slow and oversized clients", () => {
     stack = await startStack({ yaml: "server:\n  client_timeout: 1\n" });
     const answer = await rawHttp1(
       stack.gateway.port,
-      "POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\":",
+      'POST /v1/images/generations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"prompt":',
       3000,
     );
     expect(answer).toMatch(/^HTTP\/1\.1 408/);
@@ -69,9 +76,15 @@ describe("slow and oversized clients", () => {
     stack = await startStack({ yaml: "server:\n  client_timeout: 1\n" });
     const session = http2.connect(stack.url);
     try {
-      const req = session.request({ ":method": "POST", ":path": "/v1/images/generations", "content-type": "application/json" });
+      const req = session.request({
+        ":method": "POST",
+        ":path": "/v1/images/generations",
+        "content-type": "application/json",
+      });
       req.write('{"prompt":');
-      const status = await new Promise<number>((resolve) => req.on("response", (h) => resolve(Number(h[":status"]))));
+      const status = await new Promise<number>((resolve) =>
+        req.on("response", (h) => resolve(Number(h[":status"]))),
+      );
       expect(status).toBe(408);
       req.close();
     } finally {
@@ -88,11 +101,17 @@ describe("slow and oversized clients", () => {
     expect(long.status).toBe(414);
     expect(long.headers.get("x-request-id")).toBe("client-414");
     // The gateway's own paths answer with a request id too, the client's when it sent one.
-    const health = await fetch(`${stack.url}/healthz`, { headers: { "x-request-id": "client-health" } });
+    const health = await fetch(`${stack.url}/healthz`, {
+      headers: { "x-request-id": "client-health" },
+    });
     expect(health.headers.get("x-request-id")).toBe("client-health");
     expect((await fetch(`${stack.url}/metrics`)).headers.get("x-request-id")).toMatch(/^req_/);
     expect((await long.json()).error.code).toBe("url_too_long");
-    const answer = await rawHttp1(stack.gateway.port, `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(20_000)}\r\n\r\n`, 2000);
+    const answer = await rawHttp1(
+      stack.gateway.port,
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(20_000)}\r\n\r\n`,
+      2000,
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 431/);
   });
 });

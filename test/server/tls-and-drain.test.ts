@@ -10,7 +10,11 @@ import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { openaiFaults } from "../../src/emulators/openai.ts";
 import { pngSize } from "../../src/emulators/png.ts";
-import { type CreateImageRequestSchema, ImageService, type ImagesResponseSchema } from "../../src/gen/imagegate/v1/images_pb.js";
+import {
+  type CreateImageRequestSchema,
+  ImageService,
+  type ImagesResponseSchema,
+} from "../../src/gen/imagegate/v1/images_pb.js";
 import { grpcClient } from "../support/grpc.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
@@ -36,12 +40,27 @@ describe("TLS on the one port", () => {
       maxRetries: 0,
       fetchOptions: { dispatcher } as never,
     });
-    const res = await openai.images.generate({ model: "dall-e-2", prompt: "a fox", size: "256x256", response_format: "b64_json" });
-    expect(pngSize(Buffer.from(res.data![0]!.b64_json!, "base64"))).toEqual({ width: 256, height: 256 });
+    const res = await openai.images.generate({
+      model: "dall-e-2",
+      prompt: "a fox",
+      size: "256x256",
+      response_format: "b64_json",
+    });
+    expect(pngSize(Buffer.from(res.data![0]!.b64_json!, "base64"))).toEqual({
+      width: 256,
+      height: 256,
+    });
 
-    const c = grpcClient(ImageService, `localhost:${stack.gateway.port}`, grpc.credentials.createSsl(ca));
+    const c = grpcClient(
+      ImageService,
+      `localhost:${stack.gateway.port}`,
+      grpc.credentials.createSsl(ca),
+    );
     try {
-      const { response } = await c.unary<typeof CreateImageRequestSchema, typeof ImagesResponseSchema>("createImage", {
+      const { response } = await c.unary<
+        typeof CreateImageRequestSchema,
+        typeof ImagesResponseSchema
+      >("createImage", {
         prompt: "a fox",
         model: "dall-e-2",
         size: "512x512",
@@ -60,7 +79,12 @@ describe("graceful shutdown", () => {
     const { url } = stack;
     stack.openai.faults.push(openaiFaults.latency(600));
     const openai = new OpenAI({ baseURL: `${url}/v1`, apiKey: "x", maxRetries: 0 });
-    const inflight = openai.images.generate({ model: "dall-e-2", prompt: "slow fox", size: "256x256", response_format: "b64_json" });
+    const inflight = openai.images.generate({
+      model: "dall-e-2",
+      prompt: "slow fox",
+      size: "256x256",
+      response_format: "b64_json",
+    });
     // Wait until the upstream has the request, so shutdown starts with it in flight.
     while (stack.openai.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
     const shutdown = stack.gateway.shutdown(5000);

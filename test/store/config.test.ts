@@ -5,7 +5,8 @@ import { parseConfig } from "../../src/config/load.ts";
 import { DEFAULT_STORE_DIR } from "../../src/store/settings.ts";
 
 const catalog = loadCatalog();
-const parse = (yaml: string, env: Record<string, string> = {}) => parseConfig(yaml, env, catalog, "test.yaml");
+const parse = (yaml: string, env: Record<string, string> = {}) =>
+  parseConfig(yaml, env, catalog, "test.yaml");
 
 describe("storage config", () => {
   it("defaults: local store in a temp folder, one hour, 1 GiB, a generated key, no extra hosts", () => {
@@ -19,7 +20,11 @@ describe("storage config", () => {
       s3: undefined,
       signingKey: undefined,
     });
-    expect(config.imageDownload).toEqual({ allowedHosts: [], maxBytes: 50 * 1024 * 1024, timeoutMs: 60_000 });
+    expect(config.imageDownload).toEqual({
+      allowedHosts: [],
+      maxBytes: 50 * 1024 * 1024,
+      timeoutMs: 60_000,
+    });
   });
 
   it("reads every key, with the signing key from the environment", () => {
@@ -46,7 +51,11 @@ storage:
     secret_access_key: os.environ/S3_SECRET
     presigned_urls: true
 `,
-      { IMAGEGATE_URL_KEY: "from-the-environment-0123", S3_KEY: "AKIAEXAMPLE", S3_SECRET: "secret" },
+      {
+        IMAGEGATE_URL_KEY: "from-the-environment-0123",
+        S3_KEY: "AKIAEXAMPLE",
+        S3_SECRET: "secret",
+      },
     );
     expect(config.storage).toEqual({
       backend: "s3",
@@ -60,7 +69,11 @@ storage:
         endpoint: "http://127.0.0.1:9000",
         region: "eu-west-1",
         forcePathStyle: true,
-        credentials: { accessKeyId: "AKIAEXAMPLE", secretAccessKey: "secret", sessionToken: undefined },
+        credentials: {
+          accessKeyId: "AKIAEXAMPLE",
+          secretAccessKey: "secret",
+          sessionToken: undefined,
+        },
         presignedUrls: true,
       },
       signingKey: "from-the-environment-0123",
@@ -74,17 +87,23 @@ storage:
   });
 
   it("stops at startup naming the key for bad values", () => {
-    expect(() => parse("storage:\n  backend: s3\n")).toThrow(/storage\.s3: .*`backend: s3` needs an `s3:` section/);
+    expect(() => parse("storage:\n  backend: s3\n")).toThrow(
+      /storage\.s3: .*`backend: s3` needs an `s3:` section/,
+    );
     expect(() => parse("storage:\n  backend: ftp\n")).toThrow(/storage\.backend/);
     expect(() => parse("storage:\n  ttl_seconds: 0\n")).toThrow(/storage\.ttl_seconds/);
     expect(() => parse("storage:\n  folder: /tmp\n")).toThrow(/storage: unknown key 'folder'/);
-    expect(() => parse("storage:\n  s3:\n    bucket: b\n    access_key_id: AKIA\n")).toThrow(/storage\.s3: give both/);
-    expect(() => parse("general_settings:\n  url_signing_key: short\n")).toThrow(/url_signing_key: must be at least 16/);
-    expect(() => parse('general_settings:\n  allowed_image_hosts: ["ftp://files.example.com"]\n')).toThrow(
-      /general_settings\.allowed_image_hosts\[0\]: .*only http and https/,
+    expect(() => parse("storage:\n  s3:\n    bucket: b\n    access_key_id: AKIA\n")).toThrow(
+      /storage\.s3: give both/,
     );
-    expect(() => parse('general_settings:\n  allowed_image_hosts: ["ok.example.com", "x.example.com/path"]\n')).toThrow(
-      /allowed_image_hosts\[1\]/,
+    expect(() => parse("general_settings:\n  url_signing_key: short\n")).toThrow(
+      /url_signing_key: must be at least 16/,
     );
+    expect(() =>
+      parse('general_settings:\n  allowed_image_hosts: ["ftp://files.example.com"]\n'),
+    ).toThrow(/general_settings\.allowed_image_hosts\[0\]: .*only http and https/);
+    expect(() =>
+      parse('general_settings:\n  allowed_image_hosts: ["ok.example.com", "x.example.com/path"]\n'),
+    ).toThrow(/allowed_image_hosts\[1\]/);
   });
 });

@@ -64,34 +64,60 @@ describe("ImageDownloader", () => {
     const got = await downloader.fetch(`${good.origin}/img.png?sig=abc`, "openai", signal);
     expect(got.mediaType).toBe("image/png");
     expect(got.bytes.equals(PNG)).toBe(true);
-    expect((await downloader.fetch(`${good.origin}/img.jpg`, "openai", signal)).mediaType).toBe("image/jpeg");
-    expect((await downloader.fetch(`${good.origin}/untyped`, "openai", signal)).mediaType).toBeUndefined();
+    expect((await downloader.fetch(`${good.origin}/img.jpg`, "openai", signal)).mediaType).toBe(
+      "image/jpeg",
+    );
+    expect(
+      (await downloader.fetch(`${good.origin}/untyped`, "openai", signal)).mediaType,
+    ).toBeUndefined();
   });
 
   it("never contacts a host that is not allowed", async () => {
-    for (const url of [`${trap.origin}/x.png`, "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd", "not a url"]) {
-      await expect(downloader.fetch(url, "openai", signal), url).rejects.toMatchObject({ kind: "upstream", code: "image_url_refused" });
+    for (const url of [
+      `${trap.origin}/x.png`,
+      "http://169.254.169.254/latest/meta-data/",
+      "file:///etc/passwd",
+      "not a url",
+    ]) {
+      await expect(downloader.fetch(url, "openai", signal), url).rejects.toMatchObject({
+        kind: "upstream",
+        code: "image_url_refused",
+      });
     }
     expect(trap.requests).toEqual([]);
   });
 
   it("follows a redirect only to where it may go anyway", async () => {
-    expect((await downloader.fetch(`${good.origin}/to-self`, "openai", signal)).bytes.equals(PNG)).toBe(true);
-    await expect(downloader.fetch(`${good.origin}/to-trap`, "openai", signal)).rejects.toMatchObject({ code: "image_url_refused" });
-    await expect(downloader.fetch(`${good.origin}/to-metadata`, "openai", signal)).rejects.toMatchObject({ code: "image_url_refused" });
+    expect(
+      (await downloader.fetch(`${good.origin}/to-self`, "openai", signal)).bytes.equals(PNG),
+    ).toBe(true);
+    await expect(
+      downloader.fetch(`${good.origin}/to-trap`, "openai", signal),
+    ).rejects.toMatchObject({ code: "image_url_refused" });
+    await expect(
+      downloader.fetch(`${good.origin}/to-metadata`, "openai", signal),
+    ).rejects.toMatchObject({ code: "image_url_refused" });
     expect(trap.requests).toEqual([]);
-    await expect(downloader.fetch(`${good.origin}/loop`, "openai", signal)).rejects.toMatchObject({ code: "image_download_failed" });
+    await expect(downloader.fetch(`${good.origin}/loop`, "openai", signal)).rejects.toMatchObject({
+      code: "image_download_failed",
+    });
   });
 
   it("caps the size, declared or streamed", async () => {
-    await expect(downloader.fetch(`${good.origin}/big`, "openai", signal)).rejects.toMatchObject({ code: "image_too_large" });
-    await expect(downloader.fetch(`${good.origin}/big-chunked`, "openai", signal)).rejects.toMatchObject({ code: "image_too_large" });
+    await expect(downloader.fetch(`${good.origin}/big`, "openai", signal)).rejects.toMatchObject({
+      code: "image_too_large",
+    });
+    await expect(
+      downloader.fetch(`${good.origin}/big-chunked`, "openai", signal),
+    ).rejects.toMatchObject({ code: "image_too_large" });
   });
 
   it("caps the time", async () => {
     const quick = new ImageDownloader(settings({ timeoutMs: 200 }));
     try {
-      await expect(quick.fetch(`${good.origin}/stall`, "openai", signal)).rejects.toMatchObject({ kind: "timeout" });
+      await expect(quick.fetch(`${good.origin}/stall`, "openai", signal)).rejects.toMatchObject({
+        kind: "timeout",
+      });
     } finally {
       await quick.close();
     }
@@ -102,7 +128,9 @@ describe("ImageDownloader", () => {
       code: "image_download_failed",
       message: expect.stringMatching(/text\/html/),
     });
-    await expect(downloader.fetch(`${good.origin}/gone?sig=secret`, "openai", signal)).rejects.toMatchObject({
+    await expect(
+      downloader.fetch(`${good.origin}/gone?sig=secret`, "openai", signal),
+    ).rejects.toMatchObject({
       code: "image_download_failed",
       message: expect.not.stringMatching(/secret/),
     });
@@ -110,10 +138,14 @@ describe("ImageDownloader", () => {
 
   it("refuses a host name that resolves to a non-public address, at connect time", async () => {
     const port = new URL(good.origin).port;
-    const byName = new ImageDownloader(settings({ allowedHosts: [parseHostRule(`localhost:${port}`)] }));
+    const byName = new ImageDownloader(
+      settings({ allowedHosts: [parseHostRule(`localhost:${port}`)] }),
+    );
     const before = good.requests.length;
     try {
-      await expect(byName.fetch(`http://localhost:${port}/img.png`, "openai", signal)).rejects.toMatchObject({
+      await expect(
+        byName.fetch(`http://localhost:${port}/img.png`, "openai", signal),
+      ).rejects.toMatchObject({
         code: "image_url_refused",
         message: expect.stringMatching(/non-public address/),
       });
@@ -124,14 +156,23 @@ describe("ImageDownloader", () => {
   });
 
   it("a provider's own hosts are HTTPS names on public addresses", async () => {
-    const withLocalProvider = new ImageDownloader(settings({ allowedHosts: [] }), { ...PROVIDER_IMAGE_HOSTS, recraft: ["localhost"] });
+    const withLocalProvider = new ImageDownloader(settings({ allowedHosts: [] }), {
+      ...PROVIDER_IMAGE_HOSTS,
+      recraft: ["localhost"],
+    });
     try {
-      await expect(withLocalProvider.fetch("http://localhost/x.png", "recraft", signal)).rejects.toMatchObject({ code: "image_url_refused" });
-      await expect(withLocalProvider.fetch("https://localhost/x.png", "recraft", signal)).rejects.toMatchObject({
+      await expect(
+        withLocalProvider.fetch("http://localhost/x.png", "recraft", signal),
+      ).rejects.toMatchObject({ code: "image_url_refused" });
+      await expect(
+        withLocalProvider.fetch("https://localhost/x.png", "recraft", signal),
+      ).rejects.toMatchObject({
         message: expect.stringMatching(/non-public address/),
       });
       // Another provider's hosts are not this one's.
-      await expect(withLocalProvider.fetch("https://img.recraft.ai/x.png", "openai", signal)).rejects.toMatchObject({ code: "image_url_refused" });
+      await expect(
+        withLocalProvider.fetch("https://img.recraft.ai/x.png", "openai", signal),
+      ).rejects.toMatchObject({ code: "image_url_refused" });
     } finally {
       await withLocalProvider.close();
     }

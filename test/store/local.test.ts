@@ -48,8 +48,15 @@ describe("local store", () => {
     const c = clock();
     const store = await openLocalStore({ dir, ttlSeconds: 3600, maxBytes: 1 << 20, now: c.now });
     const image = await store.put(Buffer.from("png bytes"), { mediaType: "image/png" });
-    expect(parseImageName(image.name)).toEqual({ id: expect.stringMatching(/^[0-9a-f]{32}$/), ext: "png" });
-    expect(image).toMatchObject({ mediaType: "image/png", size: 9, expiresAt: c.now() + 3_600_000 });
+    expect(parseImageName(image.name)).toEqual({
+      id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      ext: "png",
+    });
+    expect(image).toMatchObject({
+      mediaType: "image/png",
+      size: 9,
+      expiresAt: c.now() + 3_600_000,
+    });
     expect(image.etag).toMatch(/^"[0-9a-f]{32}"$/);
     const got = await store.get(image.name);
     expect(got?.image).toEqual(image);
@@ -60,8 +67,12 @@ describe("local store", () => {
   it("names files by media type and treats unknown types as opaque bytes", async () => {
     const store = await openLocalStore({ dir, ttlSeconds: 60, maxBytes: 1 << 20 });
     expect((await store.put(Buffer.from("j"), { mediaType: "image/jpeg" })).name).toMatch(/\.jpg$/);
-    expect((await store.put(Buffer.from("w"), { mediaType: "image/webp; q=1" })).name).toMatch(/\.webp$/);
-    expect((await store.put(Buffer.from("s"), { mediaType: "image/svg+xml" })).name).toMatch(/\.svg$/);
+    expect((await store.put(Buffer.from("w"), { mediaType: "image/webp; q=1" })).name).toMatch(
+      /\.webp$/,
+    );
+    expect((await store.put(Buffer.from("s"), { mediaType: "image/svg+xml" })).name).toMatch(
+      /\.svg$/,
+    );
     const odd = await store.put(Buffer.from("?"), { mediaType: "text/html" });
     expect(odd).toMatchObject({ mediaType: "application/octet-stream" });
     expect(odd.name).toMatch(/\.bin$/);
@@ -71,7 +82,15 @@ describe("local store", () => {
     const store = await openLocalStore({ dir, ttlSeconds: 60, maxBytes: 1 << 20 });
     const image = await store.put(Buffer.from("x"), { mediaType: "image/png" });
     const id = image.name.split(".")[0]!;
-    for (const name of [`${id}.jpg`, `${id}.PNG`, `${id.toUpperCase()}.png`, `../${image.name}`, `${id}`, "", ".tmp"]) {
+    for (const name of [
+      `${id}.jpg`,
+      `${id}.PNG`,
+      `${id.toUpperCase()}.png`,
+      `../${image.name}`,
+      `${id}`,
+      "",
+      ".tmp",
+    ]) {
       expect(await store.get(name)).toBeUndefined();
       expect(await store.head(name)).toBeUndefined();
     }
@@ -105,14 +124,18 @@ describe("local store", () => {
       yield Buffer.from("some bytes");
       throw new Error("upstream went away");
     }
-    await expect(store.put(broken(), { mediaType: "image/png" })).rejects.toThrow("upstream went away");
+    await expect(store.put(broken(), { mediaType: "image/png" })).rejects.toThrow(
+      "upstream went away",
+    );
     const abort = new AbortController();
     async function* aborted() {
       yield Buffer.from("a");
       abort.abort(new Error("client gone"));
       yield Buffer.from("b");
     }
-    await expect(store.put(aborted(), { mediaType: "image/png", signal: abort.signal })).rejects.toThrow("client gone");
+    await expect(
+      store.put(aborted(), { mediaType: "image/png", signal: abort.signal }),
+    ).rejects.toThrow("client gone");
     expect(await finalFiles()).toEqual([]);
     expect(await readdir(join(dir, ".tmp"))).toEqual([]);
     expect(store.usedBytes).toBe(0);
@@ -172,7 +195,12 @@ describe("local store", () => {
 
   it("sweeps in the background", async () => {
     const store = await openLocalStore({ dir, ttlSeconds: 1, maxBytes: 1 << 20 });
-    const files = new ImageFiles({ store, signer: new UrlSigner(), sweepIntervalMs: 100, logger: silentLogger });
+    const files = new ImageFiles({
+      store,
+      signer: new UrlSigner(),
+      sweepIntervalMs: 100,
+      logger: silentLogger,
+    });
     try {
       await store.put(Buffer.from("short-lived"), { mediaType: "image/png" });
       expect(await finalFiles()).toHaveLength(1);

@@ -48,16 +48,28 @@ async function keys(prefix: string): Promise<string[]> {
 
 describe("S3 store", () => {
   it("round-trips bytes and streams under the prefix, with type, size, etag and expiry", async () => {
-    const store = new S3ImageStore({ settings: settings({ prefix: "roundtrip/" }), ttlSeconds: 600 });
+    const store = new S3ImageStore({
+      settings: settings({ prefix: "roundtrip/" }),
+      ttlSeconds: 600,
+    });
     try {
       const before = Date.now();
       const image = await store.put(Buffer.from("png bytes"), { mediaType: "image/png" });
-      expect(image).toMatchObject({ mediaType: "image/png", size: 9, etag: expect.stringMatching(/^".+"$/) });
+      expect(image).toMatchObject({
+        mediaType: "image/png",
+        size: 9,
+        etag: expect.stringMatching(/^".+"$/),
+      });
       expect(image.expiresAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 600_000);
       expect(await keys("roundtrip/")).toEqual([`roundtrip/${image.name}`]);
 
       const head = await store.head(image.name);
-      expect(head).toMatchObject({ name: image.name, mediaType: "image/png", size: 9, expiresAt: image.expiresAt });
+      expect(head).toMatchObject({
+        name: image.name,
+        mediaType: "image/png",
+        size: 9,
+        expiresAt: image.expiresAt,
+      });
       const got = await store.get(image.name);
       expect(await text(got!.body)).toBe("png bytes");
 
@@ -81,10 +93,16 @@ describe("S3 store", () => {
 
   it("an expired image is gone, and the sweep deletes old objects of ours only", async () => {
     let now = Date.now();
-    const store = new S3ImageStore({ settings: settings({ prefix: "sweep/" }), ttlSeconds: 60, now: () => now });
+    const store = new S3ImageStore({
+      settings: settings({ prefix: "sweep/" }),
+      ttlSeconds: 60,
+      now: () => now,
+    });
     try {
       const image = await store.put(Buffer.from("x"), { mediaType: "image/png" });
-      await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: "sweep/notes.txt", Body: "not an image" }));
+      await raw.send(
+        new PutObjectCommand({ Bucket: s3.bucket, Key: "sweep/notes.txt", Body: "not an image" }),
+      );
       now += 61_000;
       expect(await store.head(image.name)).toBeUndefined();
       expect(await store.get(image.name)).toBeUndefined();
@@ -96,8 +114,16 @@ describe("S3 store", () => {
   });
 
   it("presigned mode hands out S3 URLs that download the image until it expires", async () => {
-    const store = new S3ImageStore({ settings: settings({ prefix: "presigned/", presignedUrls: true }), ttlSeconds: 600 });
-    const files = new ImageFiles({ store, signer: new UrlSigner(), sweepIntervalMs: 60_000, logger: silentLogger });
+    const store = new S3ImageStore({
+      settings: settings({ prefix: "presigned/", presignedUrls: true }),
+      ttlSeconds: 600,
+    });
+    const files = new ImageFiles({
+      store,
+      signer: new UrlSigner(),
+      sweepIntervalMs: 60_000,
+      logger: silentLogger,
+    });
     try {
       const url = await files.publish(Buffer.from("presigned png"), "image/png");
       expect(url.startsWith(`${s3.endpoint}/${s3.bucket}/presigned/`)).toBe(true);
@@ -112,7 +138,10 @@ describe("S3 store", () => {
   });
 
   it("a store that cannot reach S3 fails with a 503 naming the store", async () => {
-    const store = new S3ImageStore({ settings: settings({ endpoint: "http://127.0.0.1:9" }), ttlSeconds: 60 });
+    const store = new S3ImageStore({
+      settings: settings({ endpoint: "http://127.0.0.1:9" }),
+      ttlSeconds: 60,
+    });
     try {
       await expect(store.put(Buffer.from("x"), { mediaType: "image/png" })).rejects.toMatchObject({
         code: "image_store_unavailable",

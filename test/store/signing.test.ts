@@ -23,7 +23,9 @@ describe("UrlSigner", () => {
 
   it("rejects another name, another extension, a moved expiry or a changed signature", () => {
     const { expires, sig } = parts(signer);
-    expect(signer.verify("fedcba9876543210fedcba9876543210.png", expires, sig, NOW)).toBeUndefined();
+    expect(
+      signer.verify("fedcba9876543210fedcba9876543210.png", expires, sig, NOW),
+    ).toBeUndefined();
     expect(signer.verify(NAME.replace(".png", ".svg"), expires, sig, NOW)).toBeUndefined();
     expect(signer.verify(NAME, String(Number(expires) + 3600), sig, NOW)).toBeUndefined();
     const flipped = `${sig!.slice(0, -1)}${sig!.endsWith("A") ? "B" : "A"}`;
@@ -49,7 +51,9 @@ describe("UrlSigner", () => {
 
   it("another key's signature, or a generated key's after a restart, does not verify", () => {
     const { expires, sig } = parts(signer);
-    expect(new UrlSigner("a different key, long enough").verify(NAME, expires, sig, NOW)).toBeUndefined();
+    expect(
+      new UrlSigner("a different key, long enough").verify(NAME, expires, sig, NOW),
+    ).toBeUndefined();
     const generated = new UrlSigner();
     expect(generated.generated).toBe(true);
     expect(signer.generated).toBe(false);

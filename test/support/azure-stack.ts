@@ -3,7 +3,12 @@
  * behind the standard test gateway, whose direct `azure/<model>` names draw on the
  * emulator through AZURE_API_KEY / AZURE_API_BASE.
  */
-import { type AzureEmulator, type AzureImageModel, type EntraApp, startAzureEmulator } from "../../src/emulators/azure.ts";
+import {
+  type AzureEmulator,
+  type AzureImageModel,
+  type EntraApp,
+  startAzureEmulator,
+} from "../../src/emulators/azure.ts";
 import { type Stack, startStack } from "./stack.ts";
 
 export const AZURE_KEY = "0123456789abcdef0123456789abcdef";
@@ -27,8 +32,17 @@ export async function startAzureStack(
   yaml: (azure: AzureEmulator) => string,
   deployments?: Record<string, AzureImageModel>,
 ): Promise<AzureStack> {
-  const azure = await startAzureEmulator({ apiKey: AZURE_KEY, entra: ENTRA_APP, host: "127.0.0.1", port: 0, ...(deployments ? { deployments } : {}) });
-  const stack = await startStack({ yaml: yaml(azure), env: { AZURE_API_KEY: AZURE_KEY, AZURE_API_BASE: azure.endpoint } });
+  const azure = await startAzureEmulator({
+    apiKey: AZURE_KEY,
+    entra: ENTRA_APP,
+    host: "127.0.0.1",
+    port: 0,
+    ...(deployments ? { deployments } : {}),
+  });
+  const stack = await startStack({
+    yaml: yaml(azure),
+    env: { AZURE_API_KEY: AZURE_KEY, AZURE_API_BASE: azure.endpoint },
+  });
   return {
     stack,
     azure,

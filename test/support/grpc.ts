@@ -2,19 +2,33 @@
  * Typed grpc-js clients built from protobuf-es descriptors (no proto-loader): each method
  * gets its path and binary (de)serializers from the generated DescService.
  */
-import { create, type DescMessage, type DescService, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  type DescService,
+  fromBinary,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 
 export function grpcServiceDefinition(service: DescService): grpc.ServiceDefinition {
-  const def: Record<string, grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>> = {};
+  const def: Record<
+    string,
+    grpc.MethodDefinition<MessageShape<DescMessage>, MessageShape<DescMessage>>
+  > = {};
   for (const method of service.methods) {
     def[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
-      requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
-      responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
-      requestSerialize: (msg: MessageShape<DescMessage>) => Buffer.from(toBinary(method.input, create(method.input, msg))),
+      requestStream:
+        method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+      responseStream:
+        method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+      requestSerialize: (msg: MessageShape<DescMessage>) =>
+        Buffer.from(toBinary(method.input, create(method.input, msg))),
       requestDeserialize: (buf: Buffer) => fromBinary(method.input, buf),
-      responseSerialize: (msg: MessageShape<DescMessage>) => Buffer.from(toBinary(method.output, msg)),
+      responseSerialize: (msg: MessageShape<DescMessage>) =>
+        Buffer.from(toBinary(method.output, msg)),
       responseDeserialize: (buf: Buffer) => fromBinary(method.output, buf),
     };
   }
@@ -27,9 +41,14 @@ export interface GrpcResult<T> {
 }
 
 /** A grpc-js client over h2c (insecure credentials), with a promise-returning unary call. */
-export function grpcClient(service: DescService, address: string, credentials = grpc.credentials.createInsecure()) {
+export function grpcClient(
+  service: DescService,
+  address: string,
+  credentials = grpc.credentials.createInsecure(),
+) {
   const Ctor = grpc.makeGenericClientConstructor(grpcServiceDefinition(service), service.name);
-  const client = new Ctor(address, credentials) as grpc.Client & Record<string, grpc.handleUnaryCall<unknown, unknown> | unknown>;
+  const client = new Ctor(address, credentials) as grpc.Client &
+    Record<string, grpc.handleUnaryCall<unknown, unknown> | unknown>;
   return {
     client,
     unary<I extends DescMessage, O extends DescMessage>(

@@ -5,7 +5,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type Route = (req: http.IncomingMessage, res: http.ServerResponse, server: ImageHost) => void;
+export type Route = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  server: ImageHost,
+) => void;
 
 export interface ImageHost {
   /** e.g. http://127.0.0.2:PORT */
@@ -16,7 +20,10 @@ export interface ImageHost {
 }
 
 /** Starts a server on `host` (any 127.x.y.z works on Linux) answering from `routes` by path. */
-export async function startImageHost(host: string, routes: Record<string, Route>): Promise<ImageHost> {
+export async function startImageHost(
+  host: string,
+  routes: Record<string, Route>,
+): Promise<ImageHost> {
   const requests: string[] = [];
   let self!: ImageHost;
   const server = http.createServer((req, res) => {

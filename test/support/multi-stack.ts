@@ -26,9 +26,18 @@ export interface MultiStack {
   close(): Promise<void>;
 }
 
-export async function startMultiStack(deployments: DeploymentSpec[], routerSettings = "", telemetry?: Telemetry): Promise<MultiStack> {
+export async function startMultiStack(
+  deployments: DeploymentSpec[],
+  routerSettings = "",
+  telemetry?: Telemetry,
+): Promise<MultiStack> {
   const upstream: Record<string, OpenAIEmulator> = {};
-  for (const d of deployments) upstream[d.id] = await startOpenAIEmulator({ apiKey: EMULATOR_KEY, host: "127.0.0.1", port: 0 });
+  for (const d of deployments)
+    upstream[d.id] = await startOpenAIEmulator({
+      apiKey: EMULATOR_KEY,
+      host: "127.0.0.1",
+      port: 0,
+    });
   const items = deployments.map((d) => {
     const extra = Object.entries(d.params ?? {})
       .map(([k, v]) => `      ${k}: ${v}\n`)
@@ -38,7 +47,13 @@ export async function startMultiStack(deployments: DeploymentSpec[], routerSetti
   const yaml = `model_list:\n${items.join("")}${routerSettings ? `router_settings:\n${routerSettings}` : ""}`;
   const catalog = loadCatalog();
   const config = parseConfig(yaml, { HOST: "127.0.0.1", PORT: "0" }, catalog, "test");
-  const gateway = await startGateway({ config, catalog, logger: silentLogger, telemetry, bufferPool: { poison: true, minPooledBytes: 1 } });
+  const gateway = await startGateway({
+    config,
+    catalog,
+    logger: silentLogger,
+    telemetry,
+    bufferPool: { poison: true, minPooledBytes: 1 },
+  });
   return {
     gateway,
     url: gateway.url,

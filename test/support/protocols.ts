@@ -91,7 +91,10 @@ export function ok(outcome: Outcome): Success {
 
 /** The outcome as a failure, or the test fails saying how many images came instead. */
 export function failed(outcome: Outcome): Failure {
-  if (outcome.ok) throw new Error(`expected an error, got a success with ${outcome.response.data.length} image(s)`);
+  if (outcome.ok)
+    throw new Error(
+      `expected an error, got a success with ${outcome.response.data.length} image(s)`,
+    );
   return outcome;
 }
 

@@ -13,9 +13,14 @@ export interface RecraftStack {
   close(): Promise<void>;
 }
 
-export async function startRecraftStack(yaml: (recraft: RecraftEmulator) => string = () => ""): Promise<RecraftStack> {
+export async function startRecraftStack(
+  yaml: (recraft: RecraftEmulator) => string = () => "",
+): Promise<RecraftStack> {
   const recraft = await startRecraftEmulator({ apiKey: RECRAFT_KEY, host: "127.0.0.1", port: 0 });
-  const stack = await startStack({ yaml: yaml(recraft), env: { RECRAFT_API_KEY: RECRAFT_KEY, RECRAFT_API_BASE: recraft.baseUrl } });
+  const stack = await startStack({
+    yaml: yaml(recraft),
+    env: { RECRAFT_API_KEY: RECRAFT_KEY, RECRAFT_API_BASE: recraft.baseUrl },
+  });
   return {
     stack,
     recraft,

@@ -108,7 +108,12 @@ export class RawClient {
     body: Uint8Array | undefined,
     timeoutMs: number,
   ): Promise<RawAnswer> {
-    return h2Request(this.#session(), { ":method": method, ":path": path, ...headers }, body, AbortSignal.timeout(timeoutMs));
+    return h2Request(
+      this.#session(),
+      { ":method": method, ":path": path, ...headers },
+      body,
+      AbortSignal.timeout(timeoutMs),
+    );
   }
 }
 

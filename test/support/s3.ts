@@ -19,7 +19,13 @@ export interface LocalS3 {
 
 export async function startS3(bucket = "images"): Promise<LocalS3> {
   const directory = await mkdtemp(join(tmpdir(), "imagegate-s3rver-"));
-  const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
+  const server = new S3rver({
+    address: "127.0.0.1",
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: [{ name: bucket }],
+  });
   const { port } = await server.run();
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -32,7 +38,10 @@ export async function startS3(bucket = "images"): Promise<LocalS3> {
 }
 
 /** The `storage:` YAML for a gateway on this server. */
-export function s3StorageYaml(s3: LocalS3, options: { presigned?: boolean; prefix?: string } = {}): string {
+export function s3StorageYaml(
+  s3: LocalS3,
+  options: { presigned?: boolean; prefix?: string } = {},
+): string {
   return `storage:
   backend: s3
   s3:

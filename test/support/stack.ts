@@ -41,9 +41,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.env,
   };
   let yaml = options.yaml ?? "";
-  if (options.tls) yaml += `\nserver:\n  tls:\n    cert_file: ${options.tls.certFile}\n    key_file: ${options.tls.keyFile}\n`;
+  if (options.tls)
+    yaml += `\nserver:\n  tls:\n    cert_file: ${options.tls.certFile}\n    key_file: ${options.tls.keyFile}\n`;
   const config = parseConfig(yaml, env, catalog, "test");
-  const gateway = await startGateway({ config, catalog, logger: options.logger ?? silentLogger, telemetry: options.telemetry, bufferPool: { poison: true, minPooledBytes: 1 } });
+  const gateway = await startGateway({
+    config,
+    catalog,
+    logger: options.logger ?? silentLogger,
+    telemetry: options.telemetry,
+    bufferPool: { poison: true, minPooledBytes: 1 },
+  });
   return {
     gateway,
     openai,

@@ -40,7 +40,11 @@ async function startReceiver(): Promise<{ url: string; received: Received[] }> {
       text += d;
     });
     req.on("end", () => {
-      received.push({ path: req.url ?? "", contentType: req.headers["content-type"] ?? "", body: JSON.parse(text) });
+      received.push({
+        path: req.url ?? "",
+        contentType: req.headers["content-type"] ?? "",
+        body: JSON.parse(text),
+      });
       res.writeHead(200, { "content-type": "application/json" });
       res.end("{}");
     });
@@ -59,10 +63,15 @@ describe("OTLP/HTTP export", () => {
     });
     stack = await startStack({ telemetry });
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "x", maxRetries: 0 });
-    await client.images.generate({ model: "dall-e-3", prompt: "a fox", response_format: "b64_json" });
+    await client.images.generate({
+      model: "dall-e-3",
+      prompt: "a fox",
+      response_format: "b64_json",
+    });
     await telemetry.forceFlush();
 
-    const byPath = (p: string) => receiver.received.filter((r) => r.path === p).map((r) => JSON.stringify(r.body));
+    const byPath = (p: string) =>
+      receiver.received.filter((r) => r.path === p).map((r) => JSON.stringify(r.body));
     const traces = byPath("/v1/traces").join();
     expect(traces).toContain("imagegate.v1.ImageService/CreateImage");
     expect(traces).toContain("generate_content dall-e-3");
@@ -88,15 +97,28 @@ function hasPrometheus(): boolean {
 
 // CI installs Debian's prometheus (.ci/run); elsewhere the test runs where it is installed.
 const prometheusAvailable = hasPrometheus();
-if (!prometheusAvailable && process.env.CI) throw new Error("CI must provide the prometheus binary (see .ci/run)");
+if (!prometheusAvailable && process.env.CI)
+  throw new Error("CI must provide the prometheus binary (see .ci/run)");
 
 describe.skipIf(!prometheusAvailable)("a real Prometheus server", () => {
   it("scrapes /metrics and answers the cost total the clients were charged", async () => {
     stack = await startStack();
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "x", maxRetries: 0 });
     let charged = 0;
-    for (const [model, quality] of [["dall-e-3", "hd"], ["dall-e-3", "standard"], ["dall-e-2", "standard"], ["gpt-image-1", "low"]] as const) {
-      const { response } = await client.images.generate({ model, prompt: "a fox", quality, ...(model === "gpt-image-1" ? {} : { response_format: "b64_json" }) }).withResponse();
+    for (const [model, quality] of [
+      ["dall-e-3", "hd"],
+      ["dall-e-3", "standard"],
+      ["dall-e-2", "standard"],
+      ["gpt-image-1", "low"],
+    ] as const) {
+      const { response } = await client.images
+        .generate({
+          model,
+          prompt: "a fox",
+          quality,
+          ...(model === "gpt-image-1" ? {} : { response_format: "b64_json" }),
+        })
+        .withResponse();
       charged += Number(response.headers.get("x-imagegate-cost-usd"));
     }
     const dir = mkdtempSync(join(tmpdir(), "imagegate-prom-"));
@@ -108,7 +130,11 @@ describe.skipIf(!prometheusAvailable)("a real Prometheus server", () => {
     const port = 19090 + Math.floor(Math.random() * 500);
     const prom: ChildProcess = spawn(
       "prometheus",
-      [`--config.file=${configFile}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`],
+      [
+        `--config.file=${configFile}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
       { stdio: "ignore" },
     );
     cleanup.push(() => prom.kill("SIGKILL"));

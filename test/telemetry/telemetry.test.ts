@@ -28,7 +28,12 @@ afterEach(async () => {
 async function withExporters() {
   const spans = new InMemorySpanExporter();
   const logs = new InMemoryLogRecordExporter();
-  telemetry = await createTelemetry({ env: {}, logFormat: "none", spanExporter: spans, logExporter: logs });
+  telemetry = await createTelemetry({
+    env: {},
+    logFormat: "none",
+    spanExporter: spans,
+    logExporter: logs,
+  });
   return { spans, logs, telemetry };
 }
 
@@ -37,7 +42,11 @@ async function scrape(url: string) {
   return parsePrometheus(text);
 }
 
-function sum(families: ReturnType<typeof parsePrometheus>, name: string, labels: Record<string, string> = {}): number {
+function sum(
+  families: ReturnType<typeof parsePrometheus>,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
   const family = families.find((f) => f.name === name);
   return (family?.metrics ?? [])
     .filter((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))
@@ -106,8 +115,16 @@ describe("traces", () => {
     expect(server.attributes["imagegate.model"]).toBe("backup");
     expect(server.events.map((e) => e.name)).toEqual(["imagegate.retry", "imagegate.fallback"]);
     const attempts = spans.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
-    expect(attempts.map((s) => s.attributes["imagegate.deployment"])).toEqual(["primary", "primary", "backup"]);
-    expect(attempts.map((s) => s.attributes["error.type"])).toEqual(["upstream_error", "upstream_error", undefined]);
+    expect(attempts.map((s) => s.attributes["imagegate.deployment"])).toEqual([
+      "primary",
+      "primary",
+      "backup",
+    ]);
+    expect(attempts.map((s) => s.attributes["error.type"])).toEqual([
+      "upstream_error",
+      "upstream_error",
+      undefined,
+    ]);
   });
 });
 
@@ -115,9 +132,20 @@ describe("logs", () => {
   it("writes one structured record per request, without the prompt or any key", async () => {
     const { logs, telemetry } = await withExporters();
     stack = await startStack({ telemetry });
-    const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "sk-client-secret-123", maxRetries: 0 });
-    await client.images.generate({ model: "dall-e-3", prompt: "a private lighthouse", quality: "hd", response_format: "b64_json" });
-    await client.images.generate({ model: "dall-e-3", prompt: "something forbidden" }).catch(() => {});
+    const client = new OpenAI({
+      baseURL: `${stack.url}/v1`,
+      apiKey: "sk-client-secret-123",
+      maxRetries: 0,
+    });
+    await client.images.generate({
+      model: "dall-e-3",
+      prompt: "a private lighthouse",
+      quality: "hd",
+      response_format: "b64_json",
+    });
+    await client.images
+      .generate({ model: "dall-e-3", prompt: "something forbidden" })
+      .catch(() => {});
     const records = logs.getFinishedLogRecords();
     expect(records).toHaveLength(2);
     const [ok, refused] = records;
@@ -135,7 +163,10 @@ describe("logs", () => {
     expect(ok!.attributes["imagegate.request_id"]).toMatch(/^req_/);
     expect(ok!.spanContext?.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(typeof ok!.attributes["imagegate.duration_ms"]).toBe("number");
-    expect(refused!.attributes).toMatchObject({ "imagegate.status": "400", "error.type": "INVALID_ARGUMENT" });
+    expect(refused!.attributes).toMatchObject({
+      "imagegate.status": "400",
+      "error.type": "INVALID_ARGUMENT",
+    });
     const all = JSON.stringify(records.map((r) => [r.body, r.attributes]));
     expect(all).not.toContain("private lighthouse");
     expect(all).not.toContain("sk-client-secret-123");
@@ -153,8 +184,16 @@ describe("metrics", () => {
       ],
       "  num_retries: 1\n  allowed_fails: 1000\n  fallbacks: [{ hq: [cheap] }]\n",
     );
-    stack.upstream.flaky!.faults.push({ ...openaiFaults.serverError(), times: Number.POSITIVE_INFINITY, probability: 0.5 });
-    stack.upstream.steady!.faults.push({ ...openaiFaults.serverError(), times: Number.POSITIVE_INFINITY, probability: 0.3 });
+    stack.upstream.flaky!.faults.push({
+      ...openaiFaults.serverError(),
+      times: Number.POSITIVE_INFINITY,
+      probability: 0.5,
+    });
+    stack.upstream.steady!.faults.push({
+      ...openaiFaults.serverError(),
+      times: Number.POSITIVE_INFINITY,
+      probability: 0.3,
+    });
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "x", maxRetries: 0 });
     let headerTotal = 0;
     let answered = 0;
@@ -162,7 +201,14 @@ describe("metrics", () => {
     for (let i = 0; i < 60; i++) {
       const quality = i % 2 === 0 ? "hd" : "standard";
       try {
-        const { response } = await client.images.generate({ model: "hq", prompt: "a fox", quality: quality as "hd", response_format: "b64_json" }).withResponse();
+        const { response } = await client.images
+          .generate({
+            model: "hq",
+            prompt: "a fox",
+            quality: quality as "hd",
+            response_format: "b64_json",
+          })
+          .withResponse();
         headerTotal += Number(response.headers.get("x-imagegate-cost-usd"));
         answered += 1;
         if (response.headers.get("x-imagegate-model") === "cheap") fellBack += 1;
@@ -177,12 +223,19 @@ describe("metrics", () => {
     expect(sum(families, "imagegate_images_total")).toBe(answered);
     // A fallback's success is charged to the model that answered.
     expect(sum(families, "imagegate_images_total", { imagegate_model: "cheap" })).toBe(fellBack);
-    expect(sum(families, "imagegate_upstream_attempts_total", { imagegate_outcome: "upstream_error" })).toBeGreaterThan(0);
-    expect(sum(families, "imagegate_upstream_attempts_total", { imagegate_outcome: "success" })).toBe(answered);
+    expect(
+      sum(families, "imagegate_upstream_attempts_total", { imagegate_outcome: "upstream_error" }),
+    ).toBeGreaterThan(0);
+    expect(
+      sum(families, "imagegate_upstream_attempts_total", { imagegate_outcome: "success" }),
+    ).toBe(answered);
   });
 
   it("exposes the contract's instruments in Prometheus text, with deployment health", async () => {
-    stack = await startMultiStack([{ id: "a", group: "g" }], "  allowed_fails: 1\n  cooldown_time: 60\n  num_retries: 0\n");
+    stack = await startMultiStack(
+      [{ id: "a", group: "g" }],
+      "  allowed_fails: 1\n  cooldown_time: 60\n  num_retries: 0\n",
+    );
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "x", maxRetries: 0 });
     await client.images.generate({ model: "g", prompt: "a fox", size: "256x256" });
     let families = await scrape(stack.url);
@@ -196,7 +249,10 @@ describe("metrics", () => {
       "gen_ai_client_operation_duration",
       "rpc_server_call_duration",
     ]) {
-      expect(names.some((n) => n === name || n.startsWith(name)), name).toBe(true);
+      expect(
+        names.some((n) => n === name || n.startsWith(name)),
+        name,
+      ).toBe(true);
     }
     expect(sum(families, "imagegate_deployment_healthy", { imagegate_deployment: "a" })).toBe(1);
     stack.upstream.a!.faults.push(openaiFaults.serverError());
@@ -209,8 +265,23 @@ describe("metrics", () => {
 describe("OTLP configuration", () => {
   it("derives each signal's URL from the standard variables", () => {
     expect(otlpUrl({}, "TRACES")).toBeUndefined();
-    expect(otlpUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }, "TRACES")).toBe("http://collector:4318/v1/traces");
-    expect(otlpUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://l/x" }, "LOGS")).toBe("http://l/x");
-    expect(otlpUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_METRICS_EXPORTER: "none" }, "METRICS")).toBeUndefined();
+    expect(otlpUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }, "TRACES")).toBe(
+      "http://collector:4318/v1/traces",
+    );
+    expect(
+      otlpUrl(
+        {
+          OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+          OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://l/x",
+        },
+        "LOGS",
+      ),
+    ).toBe("http://l/x");
+    expect(
+      otlpUrl(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_METRICS_EXPORTER: "none" },
+        "METRICS",
+      ),
+    ).toBeUndefined();
   });
 });

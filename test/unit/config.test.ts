@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import type { Deployment } from "../../src/config/deployment.ts";
 import { ConfigError, type Env } from "../../src/config/env.ts";
-import { DEFAULT_HOST, DEFAULT_PORT, type GatewayConfig, parseConfig } from "../../src/config/load.ts";
+import {
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  type GatewayConfig,
+  parseConfig,
+} from "../../src/config/load.ts";
 
 const catalog = loadCatalog();
 
@@ -191,9 +196,12 @@ describe("parseConfig: environment references", () => {
   });
 
   it("leaves os.environ/ inside a longer string alone", () => {
-    const config = load(`model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: xos.environ/KEY")}`, {
-      KEY: "never-used",
-    });
+    const config = load(
+      `model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: xos.environ/KEY")}`,
+      {
+        KEY: "never-used",
+      },
+    );
     expect(only(config, "a").params.api_key).toBe("xos.environ/KEY");
   });
 
@@ -211,14 +219,25 @@ describe("parseConfig: environment references", () => {
 
   it("refuses to start open when master_key points at an unset variable", () => {
     const e = configError("general_settings:\n  master_key: os.environ/UNSET_MASTER\n");
-    expect(e.message).toBe("config: general_settings.master_key: environment variable UNSET_MASTER is not set");
+    expect(e.message).toBe(
+      "config: general_settings.master_key: environment variable UNSET_MASTER is not set",
+    );
   });
 
   it("refuses a deployment without credentials, naming the key, its variable and the unset reference", () => {
-    const e = configError(`model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}`);
-    expect(e.message).toBe("config: model_list[0].params: missing api_key (or OPENAI_API_KEY) (unset: TEAM_KEY)");
+    const e = configError(
+      `model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}`,
+    );
+    expect(e.message).toBe(
+      "config: model_list[0].params: missing api_key (or OPENAI_API_KEY) (unset: TEAM_KEY)",
+    );
     // The environment's OPENAI_API_KEY fills it in.
-    expect(only(load(`model_list:\n${entry("a", "model: openai/dall-e-3")}`, { OPENAI_API_KEY: "sk-x" }), "a").params.api_key).toBe("sk-x");
+    expect(
+      only(
+        load(`model_list:\n${entry("a", "model: openai/dall-e-3")}`, { OPENAI_API_KEY: "sk-x" }),
+        "a",
+      ).params.api_key,
+    ).toBe("sk-x");
   });
 
   it("names the key and the variable when a required key's variable is unset", () => {
@@ -259,19 +278,25 @@ describe("parseConfig: params", () => {
   });
 
   it("names a typo'd key in an entry", () => {
-    const e = configError(`model_list:\n  - modle_name: a\n    params: { model: openai/dall-e-3 }\n`);
+    const e = configError(
+      `model_list:\n  - modle_name: a\n    params: { model: openai/dall-e-3 }\n`,
+    );
     expect(e.message).toContain("model_list[0]");
     expect(e.message).toContain("'modle_name'");
     expect(e.message.split("\n")).toHaveLength(1);
   });
 
   it("names a typo'd key in params", () => {
-    const e = configError(`model_list:\n${entry("a", "model: openai/dall-e-3", `api_kye: ${SECRET}`)}`);
+    const e = configError(
+      `model_list:\n${entry("a", "model: openai/dall-e-3", `api_kye: ${SECRET}`)}`,
+    );
     expect(e.message).toContain("model_list[0].params");
     expect(e.message).toContain("'api_kye'");
     expect(e.message.split("\n")).toHaveLength(1);
 
-    const lite = configError(`model_list:\n  - model_name: a\n    litellm_params: { model: openai/dall-e-3, wieght: 2 }\n`);
+    const lite = configError(
+      `model_list:\n  - model_name: a\n    litellm_params: { model: openai/dall-e-3, wieght: 2 }\n`,
+    );
     expect(lite.message).toContain("model_list[0].litellm_params");
     expect(lite.message).toContain("'wieght'");
   });
@@ -282,9 +307,9 @@ describe("parseConfig: params", () => {
   });
 
   it("names the key of a value of the wrong type", () => {
-    expect(configError(`model_list:\n${entry("a", "model: openai/dall-e-3", "weight: heavy")}`).message).toContain(
-      "model_list[0].params.weight",
-    );
+    expect(
+      configError(`model_list:\n${entry("a", "model: openai/dall-e-3", "weight: heavy")}`).message,
+    ).toContain("model_list[0].params.weight");
     expect(configError("router_settings:\n  routing_strategy: round-robin\n").message).toContain(
       "router_settings.routing_strategy",
     );
@@ -308,7 +333,8 @@ describe("parseConfig: params", () => {
     expect(e.message).toContain("model_list[0].params.model");
     expect(e.message).toContain("openai/dall-e-4");
     expect(e.message).toContain("not in the model catalog");
-    for (const known of ["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-2"]) expect(e.message).toContain(known);
+    for (const known of ["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-2"])
+      expect(e.message).toContain(known);
   });
 
   it("maps a custom upstream id to a catalog entry through model_info.base_model", () => {
@@ -319,7 +345,10 @@ describe("parseConfig: params", () => {
   });
 
   it("resolves a catalog alias to its entry", () => {
-    const d = only(load(`model_list:\n${entry("a", "model: openai/gpt-image-2-2026-04-21", "api_key: k")}`), "a");
+    const d = only(
+      load(`model_list:\n${entry("a", "model: openai/gpt-image-2-2026-04-21", "api_key: k")}`),
+      "a",
+    );
     expect(d.model).toBe("gpt-image-2-2026-04-21");
     expect(d.spec).toBe(catalog.lookup("openai", "gpt-image-2"));
   });
@@ -335,7 +364,12 @@ describe("parseConfig: deployments", () => {
     const text = (key: string) =>
       `model_list:\n` +
       entry("a", "model: openai/dall-e-3", `api_key: ${key}`) +
-      entry("a", "model: openai/dall-e-3", `api_key: ${key}`, "api_base: https://eu.example.com/v1") +
+      entry(
+        "a",
+        "model: openai/dall-e-3",
+        `api_key: ${key}`,
+        "api_base: https://eu.example.com/v1",
+      ) +
       entry("a", "model: openai/dall-e-2", `api_key: ${key}`) +
       entry("b", "model: openai/dall-e-3", `api_key: ${key}`);
     const ids = (config: GatewayConfig) => [...config.groups.values()].flat().map((d) => d.id);
@@ -362,7 +396,10 @@ describe("parseConfig: deployments", () => {
   });
 
   it("makes a generated id safe for headers and metrics", () => {
-    const d = only(load(`model_list:\n${entry('"Team A / HQ"', "model: openai/dall-e-3", "api_key: k")}`), "Team A / HQ");
+    const d = only(
+      load(`model_list:\n${entry('"Team A / HQ"', "model: openai/dall-e-3", "api_key: k")}`),
+      "Team A / HQ",
+    );
     expect(d.id).toMatch(/^[A-Za-z0-9._-]+$/);
   });
 
@@ -386,7 +423,11 @@ describe("parseConfig: deployments", () => {
     const config = load(text);
     expect([...config.groups.keys()]).toEqual(["hq", "fast"]);
     expect(group(config, "hq").map((d) => d.id)).toEqual(["hq-1", "hq-2", "hq-3"]);
-    expect(group(config, "hq").map((d) => d.model)).toEqual(["dall-e-3", "gpt-image-1", "gpt-image-1.5"]);
+    expect(group(config, "hq").map((d) => d.model)).toEqual([
+      "dall-e-3",
+      "gpt-image-1",
+      "gpt-image-1.5",
+    ]);
     expect(group(config, "fast").map((d) => d.id)).toEqual(["fast-1"]);
   });
 
@@ -398,7 +439,9 @@ describe("parseConfig: deployments", () => {
     expect(only(withRouter, "c").timeoutMs).toBe(500);
     const without = load(list);
     expect(only(without, "b").timeoutMs).toBe(120_000);
-    expect(configError(`${list}router_settings:\n  timeout: 0\n`).message).toContain("router_settings.timeout");
+    expect(configError(`${list}router_settings:\n  timeout: 0\n`).message).toContain(
+      "router_settings.timeout",
+    );
   });
 });
 
@@ -424,7 +467,9 @@ describe("parseConfig: server", () => {
   });
 
   it("reads tls and the body limit", () => {
-    const config = load("server:\n  tls: { cert_file: /c.pem, key_file: /k.pem }\n  max_body_bytes: 1024\n");
+    const config = load(
+      "server:\n  tls: { cert_file: /c.pem, key_file: /k.pem }\n  max_body_bytes: 1024\n",
+    );
     expect(config.server.tls).toEqual({ certFile: "/c.pem", keyFile: "/k.pem" });
     expect(config.server.maxBodyBytes).toBe(1024);
   });
@@ -432,7 +477,9 @@ describe("parseConfig: server", () => {
 
 describe("parseConfig: YAML and LiteLLM compatibility", () => {
   it("names the line of invalid YAML", () => {
-    const e = configError(`model_list:\n  - model_name: a\n    params:\n      model: "openai/dall-e-3\n`);
+    const e = configError(
+      `model_list:\n  - model_name: a\n    params:\n      model: "openai/dall-e-3\n`,
+    );
     expect(e.message).toMatch(/invalid YAML/);
     expect(e.message).toMatch(/line \d+/);
     const bad = configError("router_settings:\n  num_retries: 2\n timeout: 3\n");
@@ -459,25 +506,42 @@ describe("parseConfig: credentials", () => {
     const env = { OPENAI_API_KEY: "sk-env", OPENAI_BASE_URL: "http://127.0.0.1:9999/v1" };
     const text =
       `model_list:\n` +
-      entry("own", "model: openai/dall-e-3", "api_key: sk-own", "api_base: https://own.example.com/v1") +
+      entry(
+        "own",
+        "model: openai/dall-e-3",
+        "api_key: sk-own",
+        "api_base: https://own.example.com/v1",
+      ) +
       entry("inherit", "model: openai/dall-e-3");
     const config = load(text, env);
-    expect(only(config, "own").params).toMatchObject({ api_key: "sk-own", api_base: "https://own.example.com/v1" });
-    expect(only(config, "inherit").params).toMatchObject({ api_key: "sk-env", api_base: "http://127.0.0.1:9999/v1" });
+    expect(only(config, "own").params).toMatchObject({
+      api_key: "sk-own",
+      api_base: "https://own.example.com/v1",
+    });
+    expect(only(config, "inherit").params).toMatchObject({
+      api_key: "sk-env",
+      api_base: "http://127.0.0.1:9999/v1",
+    });
   });
 
   it("prefers the deployment's own key over OPENAI_API_KEY when both come from the environment", () => {
-    const config = load(`model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}`, {
-      TEAM_KEY: "sk-team",
-      OPENAI_API_KEY: "sk-global",
-    });
+    const config = load(
+      `model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}`,
+      {
+        TEAM_KEY: "sk-team",
+        OPENAI_API_KEY: "sk-global",
+      },
+    );
     expect(only(config, "a").params.api_key).toBe("sk-team");
   });
 
   it("falls back to OPENAI_API_KEY when the entry's own variable is unset", () => {
-    const config = load(`model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}`, {
-      OPENAI_API_KEY: "sk-global",
-    });
+    const config = load(
+      `model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}`,
+      {
+        OPENAI_API_KEY: "sk-global",
+      },
+    );
     expect(only(config, "a").params.api_key).toBe("sk-global");
   });
 

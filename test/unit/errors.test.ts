@@ -15,10 +15,34 @@ interface Row {
 
 // The contract's errors table, plus the gateway's own 413/404/500 rows.
 const TABLE: Row[] = [
-  { kind: "invalid_request", grpc: Code.InvalidArgument, status: 400, type: "invalid_request_error", code: null },
-  { kind: "model_not_found", grpc: Code.NotFound, status: 404, type: "invalid_request_error", code: "model_not_found" },
-  { kind: "authentication", grpc: Code.Unauthenticated, status: 401, type: "authentication_error", code: "invalid_api_key" },
-  { kind: "permission", grpc: Code.PermissionDenied, status: 403, type: "permission_error", code: null },
+  {
+    kind: "invalid_request",
+    grpc: Code.InvalidArgument,
+    status: 400,
+    type: "invalid_request_error",
+    code: null,
+  },
+  {
+    kind: "model_not_found",
+    grpc: Code.NotFound,
+    status: 404,
+    type: "invalid_request_error",
+    code: "model_not_found",
+  },
+  {
+    kind: "authentication",
+    grpc: Code.Unauthenticated,
+    status: 401,
+    type: "authentication_error",
+    code: "invalid_api_key",
+  },
+  {
+    kind: "permission",
+    grpc: Code.PermissionDenied,
+    status: 403,
+    type: "permission_error",
+    code: null,
+  },
   {
     kind: "content_policy",
     grpc: Code.InvalidArgument,
@@ -26,11 +50,35 @@ const TABLE: Row[] = [
     type: "invalid_request_error",
     code: "content_policy_violation",
   },
-  { kind: "rate_limit", grpc: Code.ResourceExhausted, status: 429, type: "rate_limit_error", code: "rate_limit_exceeded" },
+  {
+    kind: "rate_limit",
+    grpc: Code.ResourceExhausted,
+    status: 429,
+    type: "rate_limit_error",
+    code: "rate_limit_exceeded",
+  },
   { kind: "upstream", grpc: Code.Unavailable, status: 502, type: "server_error", code: null },
-  { kind: "timeout", grpc: Code.DeadlineExceeded, status: 504, type: "server_error", code: "timeout" },
-  { kind: "too_large", grpc: Code.ResourceExhausted, status: 413, type: "invalid_request_error", code: "request_too_large" },
-  { kind: "not_found", grpc: Code.NotFound, status: 404, type: "invalid_request_error", code: "unknown_url" },
+  {
+    kind: "timeout",
+    grpc: Code.DeadlineExceeded,
+    status: 504,
+    type: "server_error",
+    code: "timeout",
+  },
+  {
+    kind: "too_large",
+    grpc: Code.ResourceExhausted,
+    status: 413,
+    type: "invalid_request_error",
+    code: "request_too_large",
+  },
+  {
+    kind: "not_found",
+    grpc: Code.NotFound,
+    status: 404,
+    type: "invalid_request_error",
+    code: "unknown_url",
+  },
   { kind: "internal", grpc: Code.Internal, status: 500, type: "server_error", code: null },
 ];
 
@@ -41,17 +89,20 @@ function errorInfo(err: ConnectError) {
 }
 
 describe("toConnectError", () => {
-  it.each(TABLE)("maps $kind to gRPC code $grpc with an ErrorInfo", ({ kind, grpc, type, code }) => {
-    const err = toConnectError(new GatewayError(kind, `something about ${kind}`));
-    expect(err.code).toBe(grpc);
-    expect(err.rawMessage).toBe(`something about ${kind}`);
-    const info = errorInfo(err);
-    expect(info.domain).toBe(ERROR_DOMAIN);
-    expect(info.domain).toBe("imagegate");
-    expect(info.reason).toBe(code ?? type);
-    expect(info.metadata.type).toBe(type);
-    expect(info.metadata.param).toBeUndefined();
-  });
+  it.each(TABLE)(
+    "maps $kind to gRPC code $grpc with an ErrorInfo",
+    ({ kind, grpc, type, code }) => {
+      const err = toConnectError(new GatewayError(kind, `something about ${kind}`));
+      expect(err.code).toBe(grpc);
+      expect(err.rawMessage).toBe(`something about ${kind}`);
+      const info = errorInfo(err);
+      expect(info.domain).toBe(ERROR_DOMAIN);
+      expect(info.domain).toBe("imagegate");
+      expect(info.reason).toBe(code ?? type);
+      expect(info.metadata.type).toBe(type);
+      expect(info.metadata.param).toBeUndefined();
+    },
+  );
 
   it("carries param and an explicit code", () => {
     const err = toConnectError(invalidParam("size", "Invalid size.", "invalid_value"));
@@ -88,12 +139,19 @@ describe("toConnectError", () => {
     expect(visible).not.toContain("hunter2");
     const { status, body } = connectToOpenAI(err);
     expect(status).toBe(500);
-    expect(body.error).toEqual({ message: "internal error", type: "server_error", param: null, code: null });
+    expect(body.error).toEqual({
+      message: "internal error",
+      type: "server_error",
+      param: null,
+      code: null,
+    });
     expect(JSON.stringify(body)).not.toContain("hunter2");
   });
 
   it("adds Retry-After and RetryInfo when a retry hint is known, rounding up", () => {
-    const err = toConnectError(new GatewayError("rate_limit", "slow down", { retryAfterSeconds: 1.2 }));
+    const err = toConnectError(
+      new GatewayError("rate_limit", "slow down", { retryAfterSeconds: 1.2 }),
+    );
     expect(err.code).toBe(Code.ResourceExhausted);
     expect(err.metadata.get("retry-after")).toBe("2");
     const retry = err.findDetails(RetryInfoSchema);
@@ -103,7 +161,9 @@ describe("toConnectError", () => {
     const zero = toConnectError(new GatewayError("rate_limit", "now", { retryAfterSeconds: 0 }));
     expect(zero.metadata.get("retry-after")).toBe("0");
 
-    const upstream = toConnectError(new GatewayError("upstream", "overloaded", { httpStatus: 503, retryAfterSeconds: 30 }));
+    const upstream = toConnectError(
+      new GatewayError("upstream", "overloaded", { httpStatus: 503, retryAfterSeconds: 30 }),
+    );
     expect(upstream.metadata.get("retry-after")).toBe("30");
     expect(upstream.findDetails(RetryInfoSchema)[0]!.retryDelay?.seconds).toBe(30n);
   });
@@ -119,7 +179,9 @@ describe("connectToOpenAI", () => {
   it.each(TABLE)("renders $kind as HTTP $status $type / $code", ({ kind, status, type, code }) => {
     const rendered = connectToOpenAI(toConnectError(new GatewayError(kind, `message for ${kind}`)));
     expect(rendered.status).toBe(status);
-    expect(rendered.body).toEqual({ error: { message: `message for ${kind}`, type, param: null, code } });
+    expect(rendered.body).toEqual({
+      error: { message: `message for ${kind}`, type, param: null, code },
+    });
   });
 
   it("renders param and code of a bad parameter", () => {
@@ -128,31 +190,55 @@ describe("connectToOpenAI", () => {
     );
     expect(rendered).toEqual({
       status: 400,
-      body: { error: { message: "Invalid 'n': dall-e-3 takes only 1.", type: "invalid_request_error", param: "n", code: "invalid_value" } },
+      body: {
+        error: {
+          message: "Invalid 'n': dall-e-3 takes only 1.",
+          type: "invalid_request_error",
+          param: "n",
+          code: "invalid_value",
+        },
+      },
     });
   });
 
   it("renders an unknown model with param model", () => {
     const rendered = connectToOpenAI(
-      toConnectError(new GatewayError("model_not_found", "The model 'x' does not exist.", { param: "model" })),
+      toConnectError(
+        new GatewayError("model_not_found", "The model 'x' does not exist.", { param: "model" }),
+      ),
     );
     expect(rendered.status).toBe(404);
-    expect(rendered.body.error).toMatchObject({ type: "invalid_request_error", code: "model_not_found", param: "model" });
+    expect(rendered.body.error).toMatchObject({
+      type: "invalid_request_error",
+      code: "model_not_found",
+      param: "model",
+    });
   });
 
   it("renders an upstream failure as 503 when the error says so, keeping its code", () => {
     const rendered = connectToOpenAI(
       toConnectError(
-        new GatewayError("upstream", "All upstream attempts failed", { httpStatus: 503, code: "server_is_overloaded" }),
+        new GatewayError("upstream", "All upstream attempts failed", {
+          httpStatus: 503,
+          code: "server_is_overloaded",
+        }),
       ),
     );
     expect(rendered.status).toBe(503);
-    expect(rendered.body.error).toMatchObject({ type: "server_error", code: "server_is_overloaded" });
+    expect(rendered.body.error).toMatchObject({
+      type: "server_error",
+      code: "server_is_overloaded",
+    });
   });
 
   it("keeps a refusal's provider details", () => {
-    const details = { provider_code: "moderation_blocked", moderation_details: { moderation_stage: "input", categories: ["violence"] } };
-    const rendered = connectToOpenAI(toConnectError(new GatewayError("content_policy", "refused", { details })));
+    const details = {
+      provider_code: "moderation_blocked",
+      moderation_details: { moderation_stage: "input", categories: ["violence"] },
+    };
+    const rendered = connectToOpenAI(
+      toConnectError(new GatewayError("content_policy", "refused", { details })),
+    );
     expect(rendered.status).toBe(400);
     expect(rendered.body.error.code).toBe("content_policy_violation");
     expect(rendered.body.error.details).toEqual(details);
@@ -168,13 +254,27 @@ describe("connectToOpenAI", () => {
     err.details = [{ type: "google.rpc.ErrorInfo", value: toBinary(ErrorInfoSchema, info) }];
     expect(connectToOpenAI(err)).toEqual({
       status: 400,
-      body: { error: { message: "refused", type: "invalid_request_error", param: "prompt", code: "content_policy_violation" } },
+      body: {
+        error: {
+          message: "refused",
+          type: "invalid_request_error",
+          param: "prompt",
+          code: "content_policy_violation",
+        },
+      },
     });
   });
 
   it("ignores an ErrorInfo from another domain", () => {
     const err = new ConnectError("denied", Code.PermissionDenied, undefined, [
-      { desc: ErrorInfoSchema, value: { domain: "example.com", reason: "NOPE", metadata: { http_status: "418", type: "teapot" } } },
+      {
+        desc: ErrorInfoSchema,
+        value: {
+          domain: "example.com",
+          reason: "NOPE",
+          metadata: { http_status: "418", type: "teapot" },
+        },
+      },
     ]);
     expect(connectToOpenAI(err)).toEqual({
       status: 403,

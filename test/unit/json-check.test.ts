@@ -83,7 +83,9 @@ describe("checkJsonBody(CreateImageRequest)", () => {
   ])("rejects %s = %j with an OpenAI-style type message", (field, value, expected, got) => {
     const e = rejection({ prompt: "x", [field]: value });
     expect(e.param).toBe(field);
-    expect(e.message).toBe(`Invalid type for '${field}': expected ${expected}, but got ${got} instead.`);
+    expect(e.message).toBe(
+      `Invalid type for '${field}': expected ${expected}, but got ${got} instead.`,
+    );
   });
 
   it("checks the int32 range", () => {
@@ -144,14 +146,18 @@ describe("checkJsonBody: JSON and proto names, nested messages and lists", () =>
   });
 
   it("names fields inside nested messages and lists", () => {
-    expect(rejection({ custom: { kind: "HEAD", pathh: "/" } }, HttpRuleSchema).param).toBe("custom.pathh");
+    expect(rejection({ custom: { kind: "HEAD", pathh: "/" } }, HttpRuleSchema).param).toBe(
+      "custom.pathh",
+    );
     expect(rejection({ custom: { kind: 1 } }, HttpRuleSchema).param).toBe("custom.kind");
     expect(rejection({ custom: "HEAD /" }, HttpRuleSchema).message).toBe(
       "Invalid type for 'custom': expected an object, but got a string instead.",
     );
     const inList = rejection({ additional_bindings: [{ get: "/a" }, { get: 5 }] }, HttpRuleSchema);
     expect(inList.param).toBe("additional_bindings[1].get");
-    expect(rejection({ additional_bindings: [{ get: "/a" }, "b"] }, HttpRuleSchema).param).toBe("additional_bindings[1]");
+    expect(rejection({ additional_bindings: [{ get: "/a" }, "b"] }, HttpRuleSchema).param).toBe(
+      "additional_bindings[1]",
+    );
     expect(rejection({ additional_bindings: { get: "/a" } }, HttpRuleSchema).message).toBe(
       "Invalid type for 'additional_bindings': expected an array, but got an object instead.",
     );

@@ -1,20 +1,41 @@
 import { create } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { GatewayError } from "../../src/errors/errors.ts";
-import { type CreateImageRequest, CreateImageRequestSchema } from "../../src/gen/imagegate/v1/images_pb.js";
+import {
+  type CreateImageRequest,
+  CreateImageRequestSchema,
+} from "../../src/gen/imagegate/v1/images_pb.js";
 import { retryAfterSeconds, safeUrl, type UpstreamResponse } from "../../src/providers/http.ts";
-import { fromOpenAIError, fromOpenAIResponse, toOpenAIRequest } from "../../src/providers/openai.ts";
+import {
+  fromOpenAIError,
+  fromOpenAIResponse,
+  toOpenAIRequest,
+} from "../../src/providers/openai.ts";
 
 function request(init: Partial<Omit<CreateImageRequest, "$typeName">> = {}): CreateImageRequest {
   return create(CreateImageRequestSchema, { prompt: "a red fox", ...init });
 }
 
-function response(status: number, body: unknown, headers: UpstreamResponse["headers"] = {}): UpstreamResponse {
+function response(
+  status: number,
+  body: unknown,
+  headers: UpstreamResponse["headers"] = {},
+): UpstreamResponse {
   const text = typeof body === "string" ? body : JSON.stringify(body);
-  return { status, headers: { "content-type": "application/json", ...headers }, body: Buffer.from(text, "utf8") };
+  return {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+    body: Buffer.from(text, "utf8"),
+  };
 }
 
-function openaiError(message: string, type: string | null, code: string | null, param: string | null = null, extra = {}) {
+function openaiError(
+  message: string,
+  type: string | null,
+  code: string | null,
+  param: string | null = null,
+  extra = {},
+) {
   return { error: { message, type, param, code, ...extra } };
 }
 
@@ -31,7 +52,10 @@ function thrown(fn: () => unknown): GatewayError {
 
 describe("toOpenAIRequest", () => {
   it("copies only the prompt and model when nothing else is set", () => {
-    expect(toOpenAIRequest(request(), "dall-e-3")).toEqual({ prompt: "a red fox", model: "dall-e-3" });
+    expect(toOpenAIRequest(request(), "dall-e-3")).toEqual({
+      prompt: "a red fox",
+      model: "dall-e-3",
+    });
     const body = toOpenAIRequest(request(), undefined);
     expect(body).toEqual({ prompt: "a red fox" });
     expect("model" in body).toBe(false);
@@ -73,12 +97,23 @@ describe("toOpenAIRequest", () => {
 
   it("copies a field set to its zero value (presence, not truthiness)", () => {
     const body = toOpenAIRequest(request({ outputCompression: 0, user: "" }), "gpt-image-1");
-    expect(body).toEqual({ prompt: "a red fox", model: "gpt-image-1", output_compression: 0, user: "" });
+    expect(body).toEqual({
+      prompt: "a red fox",
+      model: "gpt-image-1",
+      output_compression: 0,
+      user: "",
+    });
   });
 
   it("never sends the client's model name or fields OpenAI does not take", () => {
     const body = toOpenAIRequest(
-      request({ model: "image-hq", negativePrompt: "blur", seed: 7, aspectRatio: "16:9", stream: false }),
+      request({
+        model: "image-hq",
+        negativePrompt: "blur",
+        seed: 7,
+        aspectRatio: "16:9",
+        stream: false,
+      }),
       "dall-e-3",
     );
     expect(body).toEqual({ prompt: "a red fox", model: "dall-e-3" });
@@ -88,11 +123,18 @@ describe("toOpenAIRequest", () => {
 describe("fromOpenAIResponse", () => {
   it("maps a DALL·E URL answer with its revised prompt", () => {
     const result = fromOpenAIResponse(
-      { created: 1, data: [{ url: "https://files.example.com/a.png", revised_prompt: "A red fox, detailed" }] },
+      {
+        created: 1,
+        data: [{ url: "https://files.example.com/a.png", revised_prompt: "A red fox, detailed" }],
+      },
       request(),
     );
     expect(result.images).toEqual([
-      { mimeType: "image/png", url: "https://files.example.com/a.png", revisedPrompt: "A red fox, detailed" },
+      {
+        mimeType: "image/png",
+        url: "https://files.example.com/a.png",
+        revisedPrompt: "A red fox, detailed",
+      },
     ]);
     expect(result.filtered).toBe(0);
     expect(result.usage).toBeUndefined();
@@ -104,7 +146,10 @@ describe("fromOpenAIResponse", () => {
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 1, 2, 255]);
     const other = Buffer.from("second image");
     const result = fromOpenAIResponse(
-      { created: 1, data: [{ b64_json: png.toString("base64") }, { b64_json: other.toString("base64") }] },
+      {
+        created: 1,
+        data: [{ b64_json: png.toString("base64") }, { b64_json: other.toString("base64") }],
+      },
       request(),
     );
     expect(result.images).toHaveLength(2);
@@ -133,7 +178,12 @@ describe("fromOpenAIResponse", () => {
       },
       request({ outputFormat: "png" }),
     );
-    expect(result).toMatchObject({ size: "1024x1536", quality: "high", background: "opaque", outputFormat: "jpeg" });
+    expect(result).toMatchObject({
+      size: "1024x1536",
+      quality: "high",
+      background: "opaque",
+      outputFormat: "jpeg",
+    });
     expect(result.images[0]!.mimeType).toBe("image/jpeg");
     expect(result.usage).toMatchObject({
       inputTokens: 50,
@@ -148,7 +198,11 @@ describe("fromOpenAIResponse", () => {
     const result = fromOpenAIResponse(
       {
         data: [{ b64_json: "aW1n" }],
-        usage: { input_tokens: 12, output_tokens: 30, input_tokens_details: { text_tokens: "12", image_tokens: -4 } },
+        usage: {
+          input_tokens: 12,
+          output_tokens: 30,
+          input_tokens_details: { text_tokens: "12", image_tokens: -4 },
+        },
       },
       request(),
     );
@@ -165,7 +219,10 @@ describe("fromOpenAIResponse", () => {
     const nullUsage = fromOpenAIResponse({ data: [{ b64_json: "aW1n" }], usage: null }, request());
     expect(nullUsage.usage).toBeUndefined();
     const nullDetails = fromOpenAIResponse(
-      { data: [{ b64_json: "aW1n" }], usage: { input_tokens: 1, output_tokens: 2, output_tokens_details: null } },
+      {
+        data: [{ b64_json: "aW1n" }],
+        usage: { input_tokens: 1, output_tokens: 2, output_tokens_details: null },
+      },
       request(),
     );
     expect(nullDetails.usage).toMatchObject({ inputTokens: 1, outputTokens: 2, totalTokens: 3 });
@@ -173,7 +230,10 @@ describe("fromOpenAIResponse", () => {
   });
 
   it("takes the media type from the requested format when the upstream does not echo one", () => {
-    const result = fromOpenAIResponse({ data: [{ b64_json: "aW1n" }] }, request({ outputFormat: "webp" }));
+    const result = fromOpenAIResponse(
+      { data: [{ b64_json: "aW1n" }] },
+      request({ outputFormat: "webp" }),
+    );
     expect(result.images[0]!.mimeType).toBe("image/webp");
     expect(result.outputFormat).toBeUndefined();
   });
@@ -204,7 +264,9 @@ describe("fromOpenAIError", () => {
   it("maps a DALL·E content_policy_violation to a refusal", () => {
     const message =
       "Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.";
-    const e = fromOpenAIError(response(400, openaiError(message, "invalid_request_error", "content_policy_violation")));
+    const e = fromOpenAIError(
+      response(400, openaiError(message, "invalid_request_error", "content_policy_violation")),
+    );
     expect(e.kind).toBe("content_policy");
     expect(e.message).toBe(`OpenAI: ${message}`);
     expect(e.retryable).toBe(false);
@@ -228,19 +290,29 @@ describe("fromOpenAIError", () => {
     expect(e.kind).toBe("content_policy");
     expect(e.retryable).toBe(false);
     expect(e.message).toContain("safety_violations=[sexual]");
-    expect(e.details).toEqual({ provider_code: "moderation_blocked", moderation_details: moderation });
+    expect(e.details).toEqual({
+      provider_code: "moderation_blocked",
+      moderation_details: moderation,
+    });
   });
 
   it("uses the provider name it is given", () => {
-    const e = fromOpenAIError(response(400, openaiError("nope", "invalid_request_error", "content_policy_violation")), "Azure");
+    const e = fromOpenAIError(
+      response(400, openaiError("nope", "invalid_request_error", "content_policy_violation")),
+      "Azure",
+    );
     expect(e.message).toBe("Azure: nope");
   });
 
   it("reads a 429's Retry-After in seconds", () => {
     const e = fromOpenAIError(
-      response(429, openaiError("Rate limit exceeded for images per minute", "requests", "rate_limit_exceeded"), {
-        "retry-after": "20",
-      }),
+      response(
+        429,
+        openaiError("Rate limit exceeded for images per minute", "requests", "rate_limit_exceeded"),
+        {
+          "retry-after": "20",
+        },
+      ),
     );
     expect(e.kind).toBe("rate_limit");
     expect(e.code).toBe("rate_limit_exceeded");
@@ -262,7 +334,10 @@ describe("fromOpenAIError", () => {
 
   it("prefers retry-after-ms", () => {
     const e = fromOpenAIError(
-      response(429, openaiError("slow down", null, "rate_limit_exceeded"), { "retry-after-ms": "1500", "retry-after": "9" }),
+      response(429, openaiError("slow down", null, "rate_limit_exceeded"), {
+        "retry-after-ms": "1500",
+        "retry-after": "9",
+      }),
     );
     expect(e.retryAfterSeconds).toBe(1.5);
   });
@@ -279,7 +354,9 @@ describe("fromOpenAIError", () => {
       openaiError("You exceeded your current quota", "insufficient_quota", null),
     ];
     for (const body of bodies) {
-      const e = fromOpenAIError(response(429, body, { "retry-after": "20", "retry-after-ms": "20000" }));
+      const e = fromOpenAIError(
+        response(429, body, { "retry-after": "20", "retry-after-ms": "20000" }),
+      );
       expect(e.kind).toBe("rate_limit");
       expect(e.code).toBe("insufficient_quota");
       expect(e.retryAfterSeconds).toBeUndefined();
@@ -288,7 +365,10 @@ describe("fromOpenAIError", () => {
 
   it("keeps a 400's param and code", () => {
     const e = fromOpenAIError(
-      response(400, openaiError("Invalid size '999x999'.", "invalid_request_error", "invalid_value", "size")),
+      response(
+        400,
+        openaiError("Invalid size '999x999'.", "invalid_request_error", "invalid_value", "size"),
+      ),
     );
     expect(e.kind).toBe("invalid_request");
     expect(e.param).toBe("size");
@@ -296,13 +376,17 @@ describe("fromOpenAIError", () => {
     expect(e.retryable).toBe(false);
     expect(e.message).toBe("OpenAI: Invalid size '999x999'.");
 
-    const noCode = fromOpenAIError(response(400, openaiError("bad n", "invalid_request_error", null, "n")));
+    const noCode = fromOpenAIError(
+      response(400, openaiError("bad n", "invalid_request_error", null, "n")),
+    );
     expect(noCode.param).toBe("n");
     expect(noCode.code).toBeUndefined();
   });
 
   it.each([401, 403])("maps %i to an upstream credentials failure, not the client's", (status) => {
-    const e = fromOpenAIError(response(status, openaiError("Incorrect API key provided.", null, "invalid_api_key")));
+    const e = fromOpenAIError(
+      response(status, openaiError("Incorrect API key provided.", null, "invalid_api_key")),
+    );
     expect(e.kind).toBe("upstream");
     expect(e.code).toBe("upstream_auth_failed");
     expect(e.httpStatus).toBeUndefined(); // the kind's 502
@@ -310,7 +394,9 @@ describe("fromOpenAIError", () => {
   });
 
   it("maps 500 to a 502 upstream failure", () => {
-    const e = fromOpenAIError(response(500, openaiError("The server had an error", "server_error", null)));
+    const e = fromOpenAIError(
+      response(500, openaiError("The server had an error", "server_error", null)),
+    );
     expect(e.kind).toBe("upstream");
     expect(e.httpStatus).toBe(502);
     expect(e.code).toBe("upstream_error");
@@ -321,7 +407,11 @@ describe("fromOpenAIError", () => {
 
   it("maps 503 to a 503 upstream failure keeping OpenAI's code and hint", () => {
     const e = fromOpenAIError(
-      response(503, openaiError("The engine is currently overloaded", null, "server_is_overloaded"), { "retry-after": "3" }),
+      response(
+        503,
+        openaiError("The engine is currently overloaded", null, "server_is_overloaded"),
+        { "retry-after": "3" },
+      ),
     );
     expect(e.kind).toBe("upstream");
     expect(e.httpStatus).toBe(503);
@@ -334,7 +424,11 @@ describe("fromOpenAIError", () => {
   });
 
   it("handles a body that is not JSON", () => {
-    const html = fromOpenAIError({ status: 502, headers: { "content-type": "text/html" }, body: Buffer.from("<html>Bad Gateway</html>") });
+    const html = fromOpenAIError({
+      status: 502,
+      headers: { "content-type": "text/html" },
+      body: Buffer.from("<html>Bad Gateway</html>"),
+    });
     expect(html.kind).toBe("upstream");
     expect(html.httpStatus).toBe(502);
     expect(html.code).toBe("upstream_error");
@@ -386,11 +480,15 @@ describe("retryAfterSeconds", () => {
 
 describe("safeUrl", () => {
   it("keeps origin and path, and drops query, fragment and user info", () => {
-    expect(safeUrl("https://api.openai.com/v1/images/generations")).toBe("https://api.openai.com/v1/images/generations");
-    expect(safeUrl("https://gen.example.com/v1beta/models/x:predict?key=AIzaSECRET&alt=json#frag")).toBe(
-      "https://gen.example.com/v1beta/models/x:predict",
+    expect(safeUrl("https://api.openai.com/v1/images/generations")).toBe(
+      "https://api.openai.com/v1/images/generations",
     );
-    expect(safeUrl("http://user:p4ss@127.0.0.1:8080/v1?api-version=2024-10-21")).toBe("http://127.0.0.1:8080/v1");
+    expect(
+      safeUrl("https://gen.example.com/v1beta/models/x:predict?key=AIzaSECRET&alt=json#frag"),
+    ).toBe("https://gen.example.com/v1beta/models/x:predict");
+    expect(safeUrl("http://user:p4ss@127.0.0.1:8080/v1?api-version=2024-10-21")).toBe(
+      "http://127.0.0.1:8080/v1",
+    );
   });
 
   it("does not echo an unparseable URL", () => {

@@ -59,7 +59,12 @@ describe("ModelResolver", () => {
     expect(group.name).toBe("openai/dall-e-3");
     expect(group.deployments).toHaveLength(1);
     const d = group.deployments[0]!;
-    expect(d).toMatchObject({ id: "openai/dall-e-3", group: "openai/dall-e-3", provider: "openai", model: "dall-e-3" });
+    expect(d).toMatchObject({
+      id: "openai/dall-e-3",
+      group: "openai/dall-e-3",
+      provider: "openai",
+      model: "dall-e-3",
+    });
     expect(d.spec).toBe(catalog.lookup("openai", "dall-e-3"));
     expect(d.params.api_key).toBe("sk-env-key");
     expect(d.timeoutMs).toBe(33_000);
@@ -68,7 +73,8 @@ describe("ModelResolver", () => {
   it("uses OPENAI_BASE_URL as the direct deployment's api_base", () => {
     const d = resolver().resolve("openai/gpt-image-1").deployments[0]!;
     expect(d.params.api_base).toBe("http://127.0.0.1:4010/v1");
-    const withoutBase = resolver("", { OPENAI_API_KEY: "k" }).resolve("openai/gpt-image-1").deployments[0]!;
+    const withoutBase = resolver("", { OPENAI_API_KEY: "k" }).resolve("openai/gpt-image-1")
+      .deployments[0]!;
     expect(withoutBase.params.api_base).toBeUndefined();
   });
 
@@ -132,12 +138,17 @@ describe("ModelResolver", () => {
       expect(e.message).toContain("OPENAI_API_KEY");
     }
     // An empty variable counts as unset.
-    expect(failure(resolver("", { OPENAI_API_KEY: "" }), "openai/dall-e-3").code).toBe("model_not_configured");
+    expect(failure(resolver("", { OPENAI_API_KEY: "" }), "openai/dall-e-3").code).toBe(
+      "model_not_configured",
+    );
   });
 
   it("still serves model_list groups without OPENAI_API_KEY", () => {
     const r = resolver(CONFIG, {});
-    expect(r.resolve("image-hq").deployments.map((d) => d.params.api_key)).toEqual(["sk-hq-1", "sk-hq-2"]);
+    expect(r.resolve("image-hq").deployments.map((d) => d.params.api_key)).toEqual([
+      "sk-hq-1",
+      "sk-hq-2",
+    ]);
   });
 
   it("never puts the environment's key in an error", () => {
