@@ -9,6 +9,7 @@ import type { Catalog } from "../catalog/catalog.ts";
 import { missingCredentials } from "../providers/env.ts";
 import { buildDeployment, DEFAULT_TIMEOUT_SECONDS, type Deployment } from "./deployment.ts";
 import { ConfigError, type Env, substituteEnv } from "./env.ts";
+import { checkKeys } from "./keys.ts";
 import {
   ConfigFileSchema,
   IGNORED_PARAMS,
@@ -116,6 +117,8 @@ export function parseConfig(
       `${source}: general_settings.master_key: environment variable ${masterKeyVar} is not set`,
     );
   }
+
+  checkKeys(file.keys ?? [], file.general_settings?.master_key, source);
 
   const router = file.router_settings ?? {};
   const defaultTimeout = router.timeout ?? DEFAULT_TIMEOUT_SECONDS;

@@ -568,11 +568,51 @@ describe("parseConfig: credentials", () => {
       `model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY", "api_kye: os.environ/TEAM_KEY")}`,
       `general_settings:\n  master_key: os.environ/IMAGEGATE_MASTER_KEY\n  rehost_urls: maybe\n`,
       `model_list:\n${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}${entry("a", "model: openai/dall-e-3", "api_key: os.environ/TEAM_KEY")}    model_info: { id: "" }\n`,
+      // The same key twice, or the master key as a team key.
+      `keys:\n  - key: os.environ/TEAM_KEY\n    name: a\n  - key: ${SECRET}\n    name: b\n`,
+      `general_settings:\n  master_key: os.environ/IMAGEGATE_MASTER_KEY\nkeys:\n  - key: os.environ/TEAM_KEY\n    name: a\n`,
     ];
     for (const text of broken) {
       const e = configError(text, env);
       expect(e.message, text).not.toContain(SECRET);
       expect(e.message, text).not.toContain("LEAKCHECK");
     }
+  });
+});
+
+describe("keys", () => {
+  const key = (name: string, secret: string) => `  - key: ${secret}\n    name: ${name}\n`;
+
+  it("refuses two keys with one name: spend, limits and logs could not tell them apart", () => {
+    const e = configError(`keys:\n${key("team-a", "sk-one-0001")}${key("team-a", "sk-two-0002")}`);
+    expect(e.message).toBe(
+      "config: keys[1].name: 'team-a' is also the name of keys[0]; key names must be unique",
+    );
+  });
+
+  it("refuses a key named like the master key, with or without a master key", () => {
+    for (const master of ["", "general_settings:\n  master_key: sk-master-0000\n"]) {
+      const e = configError(`${master}keys:\n${key("master", "sk-one-0001")}`);
+      expect(e.message).toMatch(/^config: keys\[0\]\.name: 'master' is the master key's name/);
+    }
+  });
+
+  it("refuses the same key twice (by key or digest) and the master key as a team key", () => {
+    const digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; // sha256("test")
+    const twice = configError(
+      `keys:\n${key("a", "test")}  - key_sha256: ${digest.toUpperCase()}\n    name: b\n`,
+    );
+    expect(twice.message).toBe(
+      "config: keys[1] ('b') is the same key as keys[0] ('a'); each key must be different",
+    );
+    const master = configError(
+      `general_settings:\n  master_key: sk-master-0000\nkeys:\n${key("a", "sk-master-0000")}`,
+    );
+    expect(master.message).toBe("config: keys[0] ('a') is the master key; give it its own key");
+  });
+
+  it("loads distinct names and keys", () => {
+    const config = load(`keys:\n${key("a", "sk-one-0001")}${key("b", "sk-two-0002")}`);
+    expect(config.keys.map((k) => k.name)).toEqual(["a", "b"]);
   });
 });
