@@ -90,7 +90,8 @@ export interface Produced {
 /**
  * USD for what was produced, or undefined when the model has no price. In order: nothing
  * delivered costs nothing; the operator's per-image price; what the provider reported; the
- * price list.
+ * price list. A size or quality the list lacks (an upstream echoing something unexpected)
+ * costs the model's highest listed price, never nothing.
  */
 export function costOf(
   produced: Produced,
@@ -116,37 +117,90 @@ export function costOf(
       1e6
     );
   }
-  if (price.tokens?.output_tokens_per_image !== undefined) {
-    return (
-      (produced.images * price.tokens.output_tokens_per_image * price.tokens.image_output) / 1e6
-    );
-  }
-  if (price.size_tiers !== undefined) {
-    const each = tierPrice(price.size_tiers, produced);
-    return each === undefined ? undefined : produced.images * each;
-  }
-  const table =
-    price.per_image?.[produced.quality ?? ""] ??
-    (Object.keys(price.per_image ?? {}).length === 1
-      ? Object.values(price.per_image!)[0]
-      : undefined);
-  const each = table?.[produced.size ?? ""] ?? table?.["*"];
+  const each = perImagePrice(price, produced.size, produced.quality);
   return each === undefined ? undefined : produced.images * each;
 }
 
-/** The per-image price of the first tier `produced.size` fits, for its quality (or the tier's only price). */
+/** What a request may cost, before it runs: what budgets hold (see auth/ledger.ts). */
+export interface Asked {
+  images: number;
+  /** The effective size and quality (`auto` or unknown: the priciest the model lists). */
+  size: string | undefined;
+  quality: string | undefined;
+  /** The prompt's UTF-8 length: no tokenizer makes more tokens than bytes. */
+  promptBytes: number;
+  /** Upstream calls the request fans out to (each one bills the prompt). */
+  calls: number;
+}
+
+/**
+ * Token-billed answers may cost a little more than the per-image list price they round
+ * (gpt-image-1 low 1024x1536: 408 output tokens, $0.01632 against $0.016 listed).
+ */
+export const TOKEN_MARGIN = 1.1;
+
+/** The most a request may cost on a deployment with this price, or undefined when unpriced. */
+export function maxCostOf(
+  asked: Asked,
+  price: Price | undefined,
+  overridePerImage: number | undefined,
+): number | undefined {
+  if (overridePerImage !== undefined) return asked.images * overridePerImage;
+  if (price === undefined) return undefined;
+  const each = perImagePrice(price, asked.size, asked.quality);
+  if (each === undefined) return undefined;
+  if (price.tokens === undefined) return asked.images * each;
+  const prompt = (asked.calls * asked.promptBytes * price.tokens.text_input) / 1e6;
+  return asked.images * each * TOKEN_MARGIN + prompt;
+}
+
+/**
+ * The per-image price for a size and quality. A quality the list lacks: the priciest
+ * quality at that size; a size it lacks: the model's highest price.
+ */
+function perImagePrice(
+  price: Price,
+  size: string | undefined,
+  quality: string | undefined,
+): number | undefined {
+  if (price.tokens?.output_tokens_per_image !== undefined)
+    return (price.tokens.output_tokens_per_image * price.tokens.image_output) / 1e6;
+  if (price.size_tiers !== undefined) return tierPrice(price.size_tiers, size, quality);
+  const tables = price.per_image;
+  if (tables === undefined) return undefined;
+  const candidates =
+    quality !== undefined && Object.hasOwn(tables, quality)
+      ? [tables[quality]!]
+      : Object.values(tables);
+  const atSize = candidates
+    .map((t) => (size !== undefined && Object.hasOwn(t, size) ? t[size] : t["*"]))
+    .filter((p): p is number => p !== undefined);
+  if (atSize.length > 0) return Math.max(...atSize);
+  return highest(Object.values(tables).flatMap((t) => Object.values(t)));
+}
+
+/**
+ * The per-image price of the first tier `size` fits, for its quality (unknown: the tier's
+ * priciest); a size no tier fits: the model's highest price.
+ */
 function tierPrice(
   tiers: readonly z.infer<typeof SizeTierSchema>[],
-  produced: Produced,
+  size: string | undefined,
+  quality: string | undefined,
 ): number | undefined {
-  const pixels = pixelCount(produced.size);
-  if (pixels === undefined) return undefined;
-  const tier = tiers.find(
-    (t) => t.max_size === undefined || pixels <= (pixelCount(t.max_size) ?? 0),
-  );
-  if (tier === undefined) return undefined;
-  const prices = Object.values(tier.per_image);
-  return tier.per_image[produced.quality ?? ""] ?? (prices.length === 1 ? prices[0] : undefined);
+  const pixels = pixelCount(size);
+  const tier =
+    pixels === undefined
+      ? undefined
+      : tiers.find((t) => t.max_size === undefined || pixels <= (pixelCount(t.max_size) ?? 0));
+  if (tier === undefined) return highest(tiers.flatMap((t) => Object.values(t.per_image)));
+  if (quality !== undefined && Object.hasOwn(tier.per_image, quality))
+    return tier.per_image[quality];
+  return highest(Object.values(tier.per_image));
+}
+
+function highest(prices: readonly number[]): number | undefined {
+  return prices.length === 0 ? undefined : Math.max(...prices);
 }
 
 function pixelCount(size: string | undefined): number | undefined {

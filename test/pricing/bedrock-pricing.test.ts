@@ -90,10 +90,10 @@ describe("size_tiers", () => {
     expect(at("1024x1024", "premium")).toBe(4);
   });
 
-  it("is unpriced beyond the last bounded tier, for an unknown quality, or without a size", () => {
-    expect(at("1025x1024", "standard")).toBeUndefined();
-    expect(at("512x512", "ultra")).toBeUndefined();
-    expect(at(undefined, "standard")).toBeUndefined();
+  it("prices a size beyond the last bounded tier, or no size, at the highest price, and an unknown quality at the tier's highest", () => {
+    expect(at("1025x1024", "standard")).toBe(4);
+    expect(at(undefined, "standard")).toBe(4);
+    expect(at("512x512", "ultra")).toBe(2);
   });
 
   it("a tier with one price serves any quality; a tier without max_size takes any size", () => {

@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { UsageSchema } from "../../src/gen/imagegate/v1/images_pb.js";
-import { costOf, loadPrices, type Produced } from "../../src/pricing/pricing.ts";
+import { costOf, loadPrices, maxCostOf, type Produced } from "../../src/pricing/pricing.ts";
 
 const catalog = loadCatalog();
 const prices = loadPrices(catalog);
@@ -129,6 +129,28 @@ describe("the cost of every catalog model", () => {
       expect(
         costOf({ ...produced, images: 0 }, prices.lookup(entry.provider, entry.model), undefined),
       ).toBe(0);
+    });
+  }
+
+  // What a budget holds before the call must cover what the answer then costs.
+  for (const entry of entries) {
+    const name = `${entry.provider}/${entry.model}`;
+    const row = TABLE[name];
+    if (row === undefined || row[1] === undefined) continue;
+    it(`${name}: the reservation covers it`, () => {
+      const [produced] = row;
+      const price = prices.lookup(entry.provider, entry.model);
+      const promptTokens = produced.usage?.inputTokensDetails?.textTokens ?? 0;
+      const asked = {
+        images: produced.images,
+        size: produced.size,
+        quality: produced.quality,
+        promptBytes: promptTokens * 4, // a token is at least one byte; typically about four
+        calls: 1,
+      };
+      expect(maxCostOf(asked, price, undefined)).toBeGreaterThanOrEqual(
+        costOf(produced, price, undefined)!,
+      );
     });
   }
 });

@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { InputTokensDetailsSchema, UsageSchema } from "../../src/gen/imagegate/v1/images_pb.js";
-import { costOf, loadPrices } from "../../src/pricing/pricing.ts";
+import { costOf, loadPrices, maxCostOf, TOKEN_MARGIN } from "../../src/pricing/pricing.ts";
 
 const catalog = loadCatalog();
 const prices = loadPrices(catalog);
@@ -113,12 +113,54 @@ describe("cost of what was produced (prices from shared/reference/pricing.md)", 
         undefined,
       ),
     ).toBeUndefined();
+  });
+
+  it("prices a size or quality the list lacks at the model's highest price, never as free", () => {
+    // An upstream echoing a size the table lacks: dall-e-3's highest (hd 1792x1024) per image.
+    const produced = { images: 2, size: "4096x4096", quality: "standard", usage: undefined };
+    expect(costOf(produced, price("dall-e-3"), undefined)).toBeCloseTo(0.24, 10);
+    // An unknown quality at a listed size: the priciest quality at that size.
     expect(
-      costOf(
-        { images: 1, size: "4096x4096", quality: "standard", usage: undefined },
-        price("dall-e-3"),
-        undefined,
-      ),
-    ).toBeUndefined();
+      costOf({ ...produced, size: "1024x1024", quality: "ultra" }, price("dall-e-3"), undefined),
+    ).toBeCloseTo(0.16, 10);
+    expect(
+      costOf({ ...produced, size: undefined, quality: undefined }, price("dall-e-2"), undefined),
+    ).toBeCloseTo(0.04, 10);
+  });
+});
+
+describe("the most a request may cost (what a budget holds)", () => {
+  const asked = { images: 1, size: "1024x1024", quality: "standard", promptBytes: 0, calls: 1 };
+
+  it("is the per-image price times n, for the size and quality asked", () => {
+    expect(
+      maxCostOf({ ...asked, images: 10, size: "256x256" }, price("dall-e-2"), undefined),
+    ).toBeCloseTo(0.16, 10);
+    expect(
+      maxCostOf({ ...asked, quality: "hd", size: "1792x1024" }, price("dall-e-3"), undefined),
+    ).toBe(0.12);
+  });
+
+  it("takes the priciest size and quality for `auto` or anything the list lacks", () => {
+    const auto = { ...asked, size: "auto", quality: "auto" };
+    expect(maxCostOf(auto, price("gpt-image-1"), undefined)).toBeCloseTo(0.25 * TOKEN_MARGIN, 10);
+    expect(maxCostOf({ ...asked, quality: "auto" }, price("gpt-image-1"), undefined)).toBeCloseTo(
+      0.167 * TOKEN_MARGIN,
+      10,
+    );
+    expect(maxCostOf({ ...asked, size: "640x480" }, price("dall-e-3"), undefined)).toBe(0.12);
+  });
+
+  it("adds the prompt's tokens, at most one per byte, once per upstream call, for token-billed models", () => {
+    const long = { ...asked, quality: "low", promptBytes: 1000, calls: 2 };
+    expect(maxCostOf(long, price("gpt-image-1"), undefined)).toBeCloseTo(
+      0.011 * TOKEN_MARGIN + (2 * 1000 * 5) / 1e6,
+      10,
+    );
+  });
+
+  it("uses the operator's price, and is undefined for a model without any", () => {
+    expect(maxCostOf({ ...asked, images: 3 }, undefined, 0.5)).toBe(1.5);
+    expect(maxCostOf(asked, price("gpt-image-2"), undefined)).toBeUndefined();
   });
 });
