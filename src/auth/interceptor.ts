@@ -1,35 +1,42 @@
 /**
  * Gateway keys on every protocol: REST's `Authorization: Bearer`, gRPC's and Connect's
- * `authorization` metadata, checked by the same interceptor. Then the key's rpm limit and
- * budget; after an answered request, its cost is added to the key's spend.
+ * `authorization` metadata, checked by the same interceptor. Then the key's rpm limit, kept
+ * by key id. The budget is the service's to reserve and settle (only it knows what the
+ * request may cost, see ledger.ts); this interceptor gives each call its `CallBudget` and
+ * releases whatever the call still holds when it ends, however it ends.
  */
 import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
 import { kCallInfo } from "../server/call-info.ts";
 import { bearerToken, type KeyIdentity, type KeyRing } from "./keys.ts";
+import { CallBudget, type Ledger } from "./ledger.ts";
 import type { RpmLimiter } from "./rate.ts";
-import type { SpendStore } from "./spend.ts";
 
 export const kKey = createContextKey<KeyIdentity | undefined>(undefined, {
   description: "imagegate key",
 });
 
+/** The call's budget (absent on an open gateway). */
+export const kBudget = createContextKey<CallBudget | undefined>(undefined, {
+  description: "imagegate budget",
+});
+
 type Next = Parameters<Interceptor>[0];
 
-export function authInterceptor(keys: KeyRing, spend: SpendStore, rpm: RpmLimiter): Interceptor {
+export function authInterceptor(keys: KeyRing, ledger: Ledger, rpm: RpmLimiter): Interceptor {
   // Without keys a call passes straight through, with no async step of its own.
   return (next) => (req) =>
     keys.open || req.service.typeName === Health.typeName
       ? next(req)
-      : authenticated(req, next, keys, spend, rpm);
+      : authenticated(req, next, keys, ledger, rpm);
 }
 
 async function authenticated(
   req: Parameters<Next>[0],
   next: Next,
   keys: KeyRing,
-  spend: SpendStore,
+  ledger: Ledger,
   rpm: RpmLimiter,
 ) {
   const token = bearerToken(req.header.get("authorization"));
@@ -46,7 +53,7 @@ async function authenticated(
   if (info) info.keyName = identity.name;
   req.contextValues.set(kKey, identity);
   if (identity.rpmLimit !== undefined) {
-    const admitted = rpm.admit(identity.name, identity.rpmLimit);
+    const admitted = rpm.admit(identity.id, identity.rpmLimit);
     if (!admitted.ok) {
       throw new GatewayError(
         "rate_limit",
@@ -58,19 +65,13 @@ async function authenticated(
       );
     }
   }
-  if (identity.maxBudget !== undefined) {
-    const spent = spend.spent(identity.name);
-    if (spent >= identity.maxBudget) {
-      throw new GatewayError(
-        "budget",
-        `Key '${identity.name}' has spent its budget: $${spent.toFixed(4)} of $${identity.maxBudget}.`,
-        { retryable: false },
-      );
-    }
+  const budget = new CallBudget(ledger, identity);
+  req.contextValues.set(kBudget, budget);
+  try {
+    return await next(req);
+  } finally {
+    await budget.release();
   }
-  const res = await next(req);
-  if (info?.costUsd !== undefined) spend.add(identity.name, info.costUsd);
-  return res;
 }
 
 /** 403 unless the key may use `model` (a group, or a direct name it lists). */

@@ -1,13 +1,19 @@
 /**
  * Gateway keys: the master key and the configured keys, held as SHA-256 digests and
- * compared in constant time. A key is known by its name everywhere else; the key itself
- * never leaves this file.
+ * compared in constant time. A key is known by its id (the hex digest: what spend and rpm
+ * limits are kept by, and the management API's `token`) and by its name (what logs,
+ * metrics and messages show); the key itself never leaves this file.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { keyId, MASTER_KEY_NAME } from "../config/keys.ts";
 import type { KeyConfig } from "../config/schema.ts";
 
+export { MASTER_KEY_NAME };
+
 export interface KeyIdentity {
-  /** The key's name, as metrics, logs and budgets know it ("master" for the master key). */
+  /** The key's SHA-256 in lowercase hex: spend, budgets and rpm limits are kept by it. */
+  id: string;
+  /** The key's name, as metrics and logs know it ("master" for the master key); unique. */
   name: string;
   /** Model groups (or direct provider/model names) it may use; undefined: all. */
   models: ReadonlySet<string> | undefined;
@@ -20,8 +26,6 @@ interface Entry {
   identity: KeyIdentity;
 }
 
-export const MASTER_KEY_NAME = "master";
-
 export function sha256(text: string): Buffer {
   return createHash("sha256").update(text, "utf8").digest();
 }
@@ -30,19 +34,25 @@ export class KeyRing {
   private readonly entries: Entry[];
 
   constructor(masterKey: string | undefined, keys: readonly KeyConfig[]) {
-    this.entries = keys.map((k) => ({
-      digest: k.key_sha256 !== undefined ? Buffer.from(k.key_sha256, "hex") : sha256(k.key!),
-      identity: {
-        name: k.name,
-        models: k.models === undefined ? undefined : new Set(k.models),
-        rpmLimit: k.rpm_limit,
-        maxBudget: k.max_budget,
-      },
-    }));
-    if (masterKey !== undefined) {
-      this.entries.push({
-        digest: sha256(masterKey),
+    this.entries = keys.map((k) => {
+      const id = keyId(k);
+      return {
+        digest: Buffer.from(id, "hex"),
         identity: {
+          id,
+          name: k.name,
+          models: k.models === undefined ? undefined : new Set(k.models),
+          rpmLimit: k.rpm_limit,
+          maxBudget: k.max_budget,
+        },
+      };
+    });
+    if (masterKey !== undefined) {
+      const digest = sha256(masterKey);
+      this.entries.push({
+        digest,
+        identity: {
+          id: digest.toString("hex"),
           name: MASTER_KEY_NAME,
           models: undefined,
           rpmLimit: undefined,

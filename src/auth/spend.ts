@@ -1,44 +1,152 @@
 /**
- * What each gateway key has spent, in USD, for `max_budget`. Kept in an embedded SQLite
- * file (node:sqlite) so budgets survive restarts; `:memory:` for dev and tests.
+ * The embedded `Ledger`: each key's spend and the holds of its requests in flight, in a
+ * SQLite file (node:sqlite) so budgets survive restarts; `:memory:` for dev and tests.
+ *
+ * A reservation is one `BEGIN IMMEDIATE` transaction (read spend and open holds, insert the
+ * hold), so processes sharing the file cannot race; node:sqlite is synchronous, so within
+ * one process no other request runs between the read and the write. Holds carry an expiry
+ * so that a process that dies mid-request frees its holds in time.
+ *
+ * Spend is kept by key id (see keys.ts). Files from before that kept it by key name, in the
+ * table `spend`: on open, each such row whose name is a configured key's moves to that key's
+ * id (rows of names no longer configured stay there, and move when the name comes back).
  */
+import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { Hold, Ledger, Reservation } from "./ledger.ts";
 
-export interface SpendStore {
-  spent(key: string): number;
-  add(key: string, usd: number): void;
-  close(): void;
+/** Floating-point slack: three holds of $0.016 must fit a $0.048 budget. */
+const EPSILON = 1e-9;
+
+export interface SqliteLedgerOptions {
+  /** Key name → key id, to carry spend kept by name (older files) over to the key's id. */
+  names?: ReadonlyMap<string, string>;
+  /** How long a hold lives if its request never settles it (its process died). */
+  holdTtlMs?: number;
+  now?: () => number;
 }
 
-export class SqliteSpendStore implements SpendStore {
-  private readonly db: DatabaseSync;
-  private readonly select: StatementSync;
-  private readonly upsert: StatementSync;
+export class SqliteLedger implements Ledger {
+  readonly #db: DatabaseSync;
+  readonly #holdTtlMs: number;
+  readonly #now: () => number;
+  readonly #spent: StatementSync;
+  readonly #held: StatementSync;
+  readonly #expire: StatementSync;
+  readonly #insertHold: StatementSync;
+  readonly #deleteHold: StatementSync;
+  readonly #addSpend: StatementSync;
+  /** Names in the old by-name table that no configured key has (their spend stays there). */
+  readonly unmigratedNames: readonly string[];
 
-  constructor(path: string) {
+  constructor(path: string, options: SqliteLedgerOptions = {}) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-    this.db = new DatabaseSync(path);
-    this.db.exec(
-      "PRAGMA journal_mode = WAL; CREATE TABLE IF NOT EXISTS spend (key TEXT PRIMARY KEY, usd REAL NOT NULL)",
+    this.#holdTtlMs = options.holdTtlMs ?? 15 * 60_000;
+    this.#now = options.now ?? Date.now;
+    this.#db = new DatabaseSync(path);
+    this.#db.exec(`
+      PRAGMA journal_mode = WAL;
+      PRAGMA busy_timeout = 5000;
+      CREATE TABLE IF NOT EXISTS key_spend (key_id TEXT PRIMARY KEY, usd REAL NOT NULL);
+      CREATE TABLE IF NOT EXISTS key_holds (
+        id TEXT PRIMARY KEY, key_id TEXT NOT NULL, usd REAL NOT NULL, expires_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS key_holds_by_key ON key_holds (key_id);
+    `);
+    this.#spent = this.#db.prepare("SELECT usd FROM key_spend WHERE key_id = ?");
+    this.#held = this.#db.prepare(
+      "SELECT coalesce(sum(usd), 0) AS usd FROM key_holds WHERE key_id = ?",
     );
-    this.select = this.db.prepare("SELECT usd FROM spend WHERE key = ?");
-    this.upsert = this.db.prepare(
-      "INSERT INTO spend (key, usd) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET usd = usd + excluded.usd",
+    this.#expire = this.#db.prepare("DELETE FROM key_holds WHERE key_id = ? AND expires_at <= ?");
+    this.#insertHold = this.#db.prepare(
+      "INSERT INTO key_holds (id, key_id, usd, expires_at) VALUES (?, ?, ?, ?)",
     );
+    this.#deleteHold = this.#db.prepare("DELETE FROM key_holds WHERE id = ?");
+    this.#addSpend = this.#db.prepare(
+      "INSERT INTO key_spend (key_id, usd) VALUES (?, ?) ON CONFLICT(key_id) DO UPDATE SET usd = usd + excluded.usd",
+    );
+    this.unmigratedNames = this.#migrateByName(options.names ?? new Map());
   }
 
-  spent(key: string): number {
-    const row = this.select.get(key) as { usd: number } | undefined;
-    return row?.usd ?? 0;
+  async reserve(key: string, usd: number, limit: number): Promise<Reservation> {
+    return this.#transaction(() => {
+      const now = this.#now();
+      this.#expire.run(key, now);
+      const spent = this.#spentBy(key);
+      const held = (this.#held.get(key) as { usd: number }).usd;
+      if (spent + held + usd > limit + EPSILON) return { ok: false, spent, held };
+      const hold = { id: randomUUID(), key, usd };
+      this.#insertHold.run(hold.id, key, usd, now + this.#holdTtlMs);
+      return { ok: true, hold };
+    });
   }
 
-  add(key: string, usd: number): void {
-    if (usd > 0) this.upsert.run(key, usd);
+  async settle(hold: Hold, usd: number): Promise<void> {
+    this.#transaction(() => {
+      this.#deleteHold.run(hold.id);
+      if (usd > 0) this.#addSpend.run(hold.key, usd);
+    });
   }
 
-  close(): void {
-    if (this.db.isOpen) this.db.close();
+  async release(hold: Hold): Promise<void> {
+    this.#deleteHold.run(hold.id);
+  }
+
+  async add(key: string, usd: number): Promise<void> {
+    if (usd > 0) this.#addSpend.run(key, usd);
+  }
+
+  async spent(key: string): Promise<number> {
+    return this.#spentBy(key);
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  #spentBy(key: string): number {
+    return (this.#spent.get(key) as { usd: number } | undefined)?.usd ?? 0;
+  }
+
+  /** Runs `fn` in one write transaction (IMMEDIATE: the write lock first, so no other process interleaves). */
+  #transaction<T>(fn: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+
+  /** Moves spend kept by key name (the table `spend`, before key ids) to the named keys' ids. */
+  #migrateByName(names: ReadonlyMap<string, string>): string[] {
+    const legacy = this.#db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'spend'")
+      .get();
+    if (legacy === undefined) return [];
+    return this.#transaction(() => {
+      const rows = this.#db.prepare("SELECT key, usd FROM spend").all() as {
+        key: string;
+        usd: number;
+      }[];
+      const drop = this.#db.prepare("DELETE FROM spend WHERE key = ?");
+      const left: string[] = [];
+      for (const row of rows) {
+        const id = names.get(row.key);
+        if (id === undefined) {
+          left.push(row.key);
+          continue;
+        }
+        if (row.usd > 0) this.#addSpend.run(id, row.usd);
+        drop.run(row.key);
+      }
+      if (left.length === 0) this.#db.exec("DROP TABLE spend");
+      return left;
+    });
   }
 }

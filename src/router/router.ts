@@ -166,6 +166,30 @@ export class Router {
     throw this.finalError(group.name, call, unavailable);
   }
 
+  /**
+   * Every deployment `request` may reach: those of `group` and of its fallbacks (the
+   * content-policy ones too) that accept it. What a budget must hold for is the priciest.
+   */
+  reachable(group: ModelGroup, request: CreateImageRequest): Deployment[] {
+    const reached = this.servable(group, request).deployments;
+    // None: routing answers with the group's 400 before anything is spent.
+    if (reached.length === 0) return reached;
+    const policy = this.settings.content_policy_fallbacks?.find((f) =>
+      Object.hasOwn(f, group.name),
+    );
+    const names = new Set([...this.fallbacksFor(group.name), ...(policy?.[group.name] ?? [])]);
+    for (const name of names) {
+      let target: ModelGroup;
+      try {
+        target = this.resolver.resolve(name);
+      } catch {
+        continue; // routing skips it too
+      }
+      reached.push(...this.servable(target, request).deployments);
+    }
+    return reached;
+  }
+
   /** Whether a deployment is out of rotation right now. */
   isCooling(deploymentId: string): boolean {
     return this.state.cooldownUntil(deploymentId, this.now()) !== undefined;

@@ -17,6 +17,8 @@ import {
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Catalog } from "../catalog/catalog.ts";
 import { validateRequest } from "../catalog/validate.ts";
+import { DEFAULT_TIMEOUT_SECONDS } from "../config/deployment.ts";
+import { keyId } from "../config/keys.ts";
 import type { GatewayConfig } from "../config/load.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { registerSecrets } from "../errors/redact.ts";
@@ -37,7 +39,7 @@ import { FILES_PATH, openImageFiles } from "../store/files.ts";
 import { authInterceptor } from "../auth/interceptor.ts";
 import { KeyRing } from "../auth/keys.ts";
 import { RpmLimiter } from "../auth/rate.ts";
-import { SqliteSpendStore } from "../auth/spend.ts";
+import { SqliteLedger } from "../auth/spend.ts";
 import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
@@ -98,9 +100,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const keys = new KeyRing(config.masterKey, config.keys);
   registerSecrets(configSecrets(config));
   // Spend matters only for budgets; without one nothing is written to disk.
-  const spend = new SqliteSpendStore(
+  const spend = new SqliteLedger(
     config.keys.some((k) => k.max_budget !== undefined) ? config.spendDb : ":memory:",
+    {
+      names: new Map(config.keys.map((k) => [k.name, keyId(k)])),
+      // Longer than any request holds it: the router's deadline covers every attempt.
+      holdTtlMs: 2 * (config.router.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000 + 60_000,
+    },
   );
+  if (spend.unmigratedNames.length > 0) {
+    logger.log(
+      "warn",
+      `spend kept by key name for ${spend.unmigratedNames.map((n) => `'${n}'`).join(", ")} belongs to no configured key; it stays in ${config.spendDb} (table spend) until a key of that name is configured`,
+    );
+  }
   const prices = options.prices ?? loadPrices(catalog);
   const resolver = new ModelResolver(config, catalog);
   const router = new Router({
@@ -265,7 +278,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(trimBuffers);
       await Promise.all([files.close(), downloader.close()]);
       if (!options.telemetry) await telemetry.shutdown();
-      spend.close();
+      await spend.close();
     },
   };
 }

@@ -3,15 +3,17 @@
  * provider, shape the answer. The same method serves gRPC, gRPC-Web, Connect and REST.
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { checkModelAllowed, kKey } from "../auth/interceptor.ts";
+import { checkModelAllowed, kBudget, kKey } from "../auth/interceptor.ts";
+import type { Deployment } from "../config/deployment.ts";
+import { GatewayError } from "../errors/errors.ts";
 import { resolveDefaults } from "../catalog/validate.ts";
 import type {
   CreateImageRequest,
   ImageService,
   ImagesResponse,
 } from "../gen/imagegate/v1/images_pb.js";
-import { costOf, type PriceList } from "../pricing/pricing.ts";
-import type { ModelResolver } from "../router/resolve.ts";
+import { costOf, maxCostOf, type PriceList } from "../pricing/pricing.ts";
+import type { ModelGroup, ModelResolver } from "../router/resolve.ts";
 import type { Router } from "../router/router.ts";
 import { kBufferLease, kCallInfo } from "../server/call-info.ts";
 import type { ImageDelivery } from "./deliver.ts";
@@ -29,6 +31,12 @@ export function createImageService(
       const group = resolver.resolve(request.model);
       if (info) info.model = group.name;
       checkModelAllowed(ctx.values.get(kKey), group.name);
+      const budget = ctx.values.get(kBudget);
+      // Held before any upstream call; released by the auth interceptor unless settled below.
+      if (budget?.limited)
+        await budget.reserve(
+          mostItMayCost(router.reachable(group, request), group, request, prices),
+        );
       const outcome = await router.route(
         group,
         request,
@@ -73,6 +81,19 @@ export function createImageService(
         measuredSize(result.images) ??
         (effective.size === "auto" ? undefined : effective.size);
       const quality = result.quality ?? effective.quality;
+      const costUsd = costOf(
+        {
+          images: result.images.length,
+          size,
+          quality,
+          usage: result.usage,
+          reportedUsd: result.costUsd,
+        },
+        prices.lookup(deployment.provider, deployment.spec.model),
+        deployment.costPerImage,
+      );
+      // The upstream has billed: spend is recorded now, whatever happens to the delivery.
+      const charged = budget === undefined ? costUsd : await budget.settle(costUsd);
       if (info) {
         info.model = outcome.group;
         info.deployment = deployment.id;
@@ -80,18 +101,8 @@ export function createImageService(
         info.images = result.images.length;
         info.size = size;
         info.quality = quality;
-        info.costUsd = costOf(
-          {
-            images: result.images.length,
-            size,
-            quality,
-            usage: result.usage,
-            reportedUsd: result.costUsd,
-          },
-          prices.lookup(deployment.provider, deployment.spec.model),
-          deployment.costPerImage,
-        );
-        info.unpriced = info.costUsd === undefined;
+        info.costUsd = charged;
+        info.unpriced = costUsd === undefined;
       }
       const images = await delivery.deliver(
         result.images,
@@ -105,4 +116,43 @@ export function createImageService(
       );
     },
   };
+}
+
+/**
+ * The most a request may cost wherever it may be served (its group's deployments and its
+ * fallbacks' that accept it): what a budgeted key holds before the call. A deployment
+ * without a price makes the request unpriceable: the 400, since a budget cannot hold it.
+ */
+function mostItMayCost(
+  deployments: readonly Deployment[],
+  group: ModelGroup,
+  request: CreateImageRequest,
+  prices: PriceList,
+): number {
+  const promptBytes = Buffer.byteLength(request.prompt ?? "", "utf8");
+  let most = 0;
+  for (const d of deployments) {
+    const effective = resolveDefaults(request, d.spec);
+    const usd = maxCostOf(
+      {
+        images: effective.n,
+        size: effective.size,
+        quality: effective.quality,
+        promptBytes,
+        calls: Math.ceil(effective.n / d.spec.upstream_max_n),
+      },
+      prices.lookup(d.provider, d.spec.model),
+      d.costPerImage,
+    );
+    if (usd === undefined) {
+      const where = d.group === group.name ? "" : ` (a fallback of '${group.name}')`;
+      throw new GatewayError(
+        "invalid_request",
+        `The model '${d.group}'${where} has no known price (deployment '${d.id}', ${d.provider}/${d.model}), and this key has a budget, which cannot hold an unpriced request. The gateway's operator can give it one with model_info.output_cost_per_image.`,
+        { param: "model", code: "model_not_priced" },
+      );
+    }
+    most = Math.max(most, usd);
+  }
+  return most;
 }

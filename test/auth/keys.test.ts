@@ -109,13 +109,26 @@ describe("REST", () => {
     const dir = mkdtempSync(join(tmpdir(), "imagegate-spend-"));
     const yaml = keysYaml(`  spend_db: ${join(dir, "spend.sqlite")}\n`);
     stack = await startStack({ yaml });
-    // dall-e-3 hd 1024x1024 costs $0.08: over the $0.05 budget after one request.
+    // dall-e-3 hd 1024x1024 may cost $0.08: more than the $0.05 budget, refused before any call.
+    const hd = {
+      prompt: "a fox",
+      model: "hq",
+      quality: "hd",
+      response_format: "b64_json",
+    } as const;
+    const tooDear = await sdk(OTHER_KEY)
+      .images.generate(hd)
+      .catch((e) => e);
+    expect(tooDear.status).toBe(429);
+    expect(tooDear.error).toMatchObject({ type: "insufficient_quota", code: "budget_exceeded" });
+    expect(stack.openai.requests).toHaveLength(0);
+    // Standard costs $0.04: it fits, once.
     const { response } = await sdk(OTHER_KEY)
-      .images.generate({ prompt: "a fox", model: "hq", quality: "hd", response_format: "b64_json" })
+      .images.generate({ ...hd, quality: "standard" })
       .withResponse();
-    expect(response.headers.get("x-imagegate-cost-usd")).toBe("0.08");
+    expect(response.headers.get("x-imagegate-cost-usd")).toBe("0.04");
     const err = await sdk(OTHER_KEY)
-      .images.generate({ ...tiny, model: "cheap" })
+      .images.generate({ ...tiny, size: "512x512", model: "cheap" })
       .catch((e) => e);
     expect(err.status).toBe(429);
     expect(err.error).toMatchObject({ type: "insufficient_quota", code: "budget_exceeded" });
@@ -124,7 +137,7 @@ describe("REST", () => {
 
     stack = await startStack({ yaml });
     const again = await sdk(OTHER_KEY)
-      .images.generate({ ...tiny, model: "cheap" })
+      .images.generate({ ...tiny, size: "512x512", model: "cheap" })
       .catch((e) => e);
     expect(again.error?.code).toBe("budget_exceeded");
     expect(stack.openai.requests).toHaveLength(0);
