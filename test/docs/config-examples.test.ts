@@ -26,13 +26,14 @@ function yamlBlocks(text: string): string[] {
   });
 }
 
-/** A value for every variable an example reads. */
+/** A value for every variable an example reads; each its own (two keys may not be the same key). */
 function envFor(yaml: string): Record<string, string> {
   const env: Record<string, string> = {};
   for (const m of yaml.matchAll(
     /os\.environ\/([A-Za-z_][A-Za-z0-9_]*)|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g,
   )) {
-    env[(m[1] ?? m[2])!] = "placeholder-value-123456";
+    const name = (m[1] ?? m[2])!;
+    env[name] = `placeholder-value-123456-${name}`;
   }
   return env;
 }
