@@ -15,8 +15,8 @@
  */
 import { parseArgs } from "node:util";
 import { PNG } from "pngjs";
-import type { Fault } from "../src/emulators/faults.ts";
-import { type OpenAIEmulator, startOpenAIEmulator } from "../src/emulators/openai.ts";
+import type { Fault } from "@imagegate/emulators/faults";
+import { type OpenAIEmulator, startOpenAIEmulator } from "@imagegate/emulators/openai";
 
 export const BENCH_API_KEY = "sk-bench-emulator-key-0123456789";
 

@@ -6,13 +6,40 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Env } from "../config/env.ts";
-import { startBedrockEmulator } from "../emulators/bedrock.ts";
-import { startOpenAIEmulator } from "../emulators/openai.ts";
-import { startAzureEmulator } from "../emulators/azure.ts";
-import { startRecraftEmulator } from "../emulators/recraft.ts";
-import { startGeminiEmulator } from "../emulators/gemini.ts";
-import { startVertexEmulator } from "../emulators/vertex.ts";
+import { ConfigError, type Env } from "../config/env.ts";
+
+type Emulators = typeof import("@imagegate/emulators");
+
+/** The emulators' npm workspace package (`packages/emulators`), a development dependency. */
+const EMULATORS_PACKAGE = "@imagegate/emulators";
+
+/**
+ * The emulators, loaded only when `dev` starts them (`serve` never needs them). npm links the
+ * workspace package on every install of the repository, even with `--omit=dev`; an install
+ * with `--workspaces=false`, or a copy of the gateway without `packages/`, has none.
+ */
+async function loadEmulators(): Promise<Emulators> {
+  try {
+    return await import("@imagegate/emulators");
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const message = err instanceof Error ? err.message : "";
+    if (code === "ERR_MODULE_NOT_FOUND" && message.includes(`'${EMULATORS_PACKAGE}'`)) {
+      throw new ConfigError(
+        `dev needs the provider emulators, the workspace package ${EMULATORS_PACKAGE} ` +
+          "(packages/emulators), which this install lacks (npm ci --workspaces=false?): run " +
+          "`npm ci` in a clone of the repository; `serve --config FILE` does not need them",
+      );
+    }
+    if (code === "ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING") {
+      throw new ConfigError(
+        `dev needs ${EMULATORS_PACKAGE} linked to packages/emulators (as \`npm ci\` does), ` +
+          "not copied into node_modules, where Node does not run TypeScript",
+      );
+    }
+    throw err;
+  }
+}
 
 /** One emulated provider, as `npm run dev` runs it. */
 export interface DevEmulator {
@@ -29,19 +56,19 @@ export interface DevEmulator {
 }
 
 /** Each provider's emulator starter. Adding a provider adds one entry here. */
-const EMULATORS: Record<string, () => Promise<DevEmulator>> = {
-  async gemini() {
+const EMULATORS: Record<string, (emulators: Emulators) => Promise<DevEmulator>> = {
+  async gemini(emulators) {
     const apiKey = `AIza${randomBytes(18).toString("base64url")}`;
-    const emulator = await startGeminiEmulator({ apiKey, host: "127.0.0.1", port: 0 });
+    const emulator = await emulators.startGeminiEmulator({ apiKey, host: "127.0.0.1", port: 0 });
     return {
       env: { GEMINI_API_KEY: apiKey, GEMINI_API_BASE: emulator.baseUrl },
       url: emulator.baseUrl,
       close: () => emulator.close(),
     };
   },
-  async vertex_ai() {
+  async vertex_ai(emulators) {
     // A throwaway service-account key (made by the emulator, which trusts it) in a private temp file.
-    const emulator = await startVertexEmulator({ host: "127.0.0.1", port: 0 });
+    const emulator = await emulators.startVertexEmulator({ host: "127.0.0.1", port: 0 });
     const dir = await mkdtemp(join(tmpdir(), "imagegate-vertex-"));
     const keyFile = join(dir, "service-account.json");
     await writeFile(keyFile, JSON.stringify(emulator.serviceAccount, null, 2), { mode: 0o600 });
@@ -59,33 +86,33 @@ const EMULATORS: Record<string, () => Promise<DevEmulator>> = {
       },
     };
   },
-  async azure() {
+  async azure(emulators) {
     // Deployments named after their models, so `azure/dall-e-3` and `azure/gpt-image-1` work as direct names.
     const apiKey = randomBytes(16).toString("hex");
-    const emulator = await startAzureEmulator({ apiKey, host: "127.0.0.1", port: 0 });
+    const emulator = await emulators.startAzureEmulator({ apiKey, host: "127.0.0.1", port: 0 });
     return {
       env: { AZURE_API_KEY: apiKey, AZURE_API_BASE: emulator.endpoint },
       url: emulator.endpoint,
       close: () => emulator.close(),
     };
   },
-  async recraft() {
+  async recraft(emulators) {
     const apiKey = randomBytes(24).toString("base64url");
-    const emulator = await startRecraftEmulator({ apiKey, host: "127.0.0.1", port: 0 });
+    const emulator = await emulators.startRecraftEmulator({ apiKey, host: "127.0.0.1", port: 0 });
     return {
       env: { RECRAFT_API_KEY: apiKey, RECRAFT_API_BASE: emulator.baseUrl },
       url: emulator.baseUrl,
       close: () => emulator.close(),
     };
   },
-  async bedrock() {
+  async bedrock(emulators) {
     // Throwaway temporary credentials (with a session token), checked by the emulator's SigV4.
     const credentials = {
       accessKeyId: `ASIA${randomBytes(8).toString("hex").toUpperCase()}`,
       secretAccessKey: randomBytes(30).toString("base64"),
       sessionToken: randomBytes(48).toString("base64"),
     };
-    const emulator = await startBedrockEmulator({
+    const emulator = await emulators.startBedrockEmulator({
       credentials: [credentials],
       region: "us-east-1",
       host: "127.0.0.1",
@@ -103,9 +130,9 @@ const EMULATORS: Record<string, () => Promise<DevEmulator>> = {
       close: () => emulator.close(),
     };
   },
-  async openai() {
+  async openai(emulators) {
     const apiKey = `sk-emulator-${randomBytes(12).toString("hex")}`;
-    const emulator = await startOpenAIEmulator({ apiKey, host: "127.0.0.1", port: 0 });
+    const emulator = await emulators.startOpenAIEmulator({ apiKey, host: "127.0.0.1", port: 0 });
     return {
       env: { OPENAI_API_KEY: apiKey, OPENAI_BASE_URL: emulator.baseUrl },
       url: emulator.baseUrl,
@@ -124,8 +151,9 @@ export interface DevProviders {
 }
 
 export async function startDevProviders(): Promise<DevProviders> {
+  const emulators = await loadEmulators();
   const started = await Promise.all(
-    Object.entries(EMULATORS).map(async ([name, start]) => ({ name, dev: await start() })),
+    Object.entries(EMULATORS).map(async ([name, start]) => ({ name, dev: await start(emulators) })),
   );
   const items = started.map((s) => s.dev.modelList ?? "").filter((m) => m.trim() !== "");
   const imagesDir = await mkdtemp(join(tmpdir(), "imagegate-dev-images-"));

@@ -6,8 +6,8 @@
  * auth failures, and the 400s the gateway answers itself.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type AzureEmulator, azureFaults } from "../../src/emulators/azure.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+import { type AzureEmulator, azureFaults } from "@imagegate/emulators/azure";
+import { pngSize } from "@imagegate/emulators/png";
 import { AZURE_KEY, type AzureStack, ENTRA_APP, startAzureStack } from "../support/azure-stack.ts";
 import { type Clients, Code, createClients, failed, ok } from "../support/protocols.ts";
 

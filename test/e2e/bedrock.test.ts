@@ -5,8 +5,8 @@
  * failures, session tokens, and the 400s for what Bedrock cannot take.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type BedrockEmulator, bedrockFaults } from "../../src/emulators/bedrock.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+import { type BedrockEmulator, bedrockFaults } from "@imagegate/emulators/bedrock";
+import { pngSize } from "@imagegate/emulators/png";
 import {
   AWS_TEMP_CREDENTIALS,
   AWS_TEST_CREDENTIALS,

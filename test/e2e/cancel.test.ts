@@ -5,7 +5,7 @@
  */
 import OpenAI from "openai";
 import { describe, expect, it, vi } from "vitest";
-import { openaiFaults } from "../../src/emulators/openai.ts";
+import { openaiFaults } from "@imagegate/emulators/openai";
 import { useE2EStack } from "../support/e2e.ts";
 import { ALL_PROTOCOLS, Code, type Outcome } from "../support/protocols.ts";
 

@@ -5,8 +5,8 @@
  */
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
-import type { Fault } from "../../src/emulators/faults.ts";
-import { openaiFaults } from "../../src/emulators/openai.ts";
+import type { Fault } from "@imagegate/emulators/faults";
+import { openaiFaults } from "@imagegate/emulators/openai";
 import { BAD_UPSTREAM_KEY, useE2EStack } from "../support/e2e.ts";
 import { ALL_PROTOCOLS, Code, failed, type Failure, type Protocol } from "../support/protocols.ts";
 

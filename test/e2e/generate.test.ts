@@ -3,7 +3,7 @@
  * and usage, and the call headers (model, deployment, attempts, request id).
  */
 import { describe, expect, it } from "vitest";
-import { pngSize } from "../../src/emulators/png.ts";
+import { pngSize } from "@imagegate/emulators/png";
 import { useE2EStack } from "../support/e2e.ts";
 import { ALL_PROTOCOLS, ok } from "../support/protocols.ts";
 import { EMULATOR_KEY } from "../support/stack.ts";

@@ -7,8 +7,8 @@
  * and one Vertex token shared by concurrent requests.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { googleFaults } from "../../src/emulators/google-images.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+import { googleFaults } from "@imagegate/emulators/google-images";
+import { pngSize } from "@imagegate/emulators/png";
 import {
   type Clients,
   Code,

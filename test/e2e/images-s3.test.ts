@@ -4,7 +4,7 @@
  * presigned S3 URLs.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pngSize } from "../../src/emulators/png.ts";
+import { pngSize } from "@imagegate/emulators/png";
 import { type LocalS3, s3StorageYaml, startS3 } from "../support/s3.ts";
 import { createClients, ok } from "../support/protocols.ts";
 import { type Stack, startStack } from "../support/stack.ts";

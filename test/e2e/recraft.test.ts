@@ -5,9 +5,9 @@
  * the cost, the refusal, throttling, auth failures and the 400s the gateway answers itself.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { pngSize } from "../../src/emulators/png.ts";
-import { recraftFaults } from "../../src/emulators/recraft.ts";
-import { svgSize } from "../../src/emulators/svg.ts";
+import { pngSize } from "@imagegate/emulators/png";
+import { recraftFaults } from "@imagegate/emulators/recraft";
+import { svgSize } from "@imagegate/emulators/svg";
 import { type Clients, Code, createClients, failed, ok } from "../support/protocols.ts";
 import { RECRAFT_KEY, type RecraftStack, startRecraftStack } from "../support/recraft-stack.ts";
 

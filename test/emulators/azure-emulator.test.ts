@@ -4,8 +4,8 @@
  * Azure does it, the content filter's refusal shapes, image URLs, and faults.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type AzureEmulator, azureFaults, startAzureEmulator } from "../../src/emulators/azure.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+import { type AzureEmulator, azureFaults, startAzureEmulator } from "@imagegate/emulators/azure";
+import { pngSize } from "@imagegate/emulators/png";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions read parsed JSON bodies of any shape
 type Json = any;

@@ -9,9 +9,9 @@ import {
   type BedrockEmulator,
   bedrockFaults,
   startBedrockEmulator,
-} from "../../src/emulators/bedrock.ts";
-import { pngSize } from "../../src/emulators/png.ts";
-import { formatAmzDate, verifySigV4 } from "../../src/emulators/sigv4.ts";
+} from "@imagegate/emulators/bedrock";
+import { pngSize } from "@imagegate/emulators/png";
+import { formatAmzDate, verifySigV4 } from "@imagegate/emulators/sigv4";
 import { signBedrockRequest } from "../../src/providers/bedrock.ts";
 
 const REGION = "eu-west-1";

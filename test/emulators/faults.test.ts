@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FaultQueue, parseFault } from "../../src/emulators/faults.ts";
+import { FaultQueue, parseFault } from "@imagegate/emulators/faults";
 
 describe("FaultQueue probability", () => {
   it("applies a fault only to the requests its chance picks, and spares the rest", () => {

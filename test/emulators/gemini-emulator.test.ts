@@ -7,8 +7,8 @@ import {
   type GeminiEmulator,
   googleFaults,
   startGeminiEmulator,
-} from "../../src/emulators/gemini.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+} from "@imagegate/emulators/gemini";
+import { pngSize } from "@imagegate/emulators/png";
 import { type GoogleJson, imagePart, predictionBytes } from "../support/google-json.ts";
 
 const KEY = "AIza-emulator-test-key";

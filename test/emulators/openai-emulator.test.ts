@@ -4,8 +4,8 @@ import {
   type OpenAIEmulator,
   openaiFaults,
   startOpenAIEmulator,
-} from "../../src/emulators/openai.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+} from "@imagegate/emulators/openai";
+import { pngSize } from "@imagegate/emulators/png";
 
 const API_KEY = "sk-emulator-test-key-0123456789abcdef";
 

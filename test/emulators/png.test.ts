@@ -1,6 +1,6 @@
 import { PNG } from "pngjs";
 import { describe, expect, it } from "vitest";
-import { pngSize, renderPng } from "../../src/emulators/png.ts";
+import { pngSize, renderPng } from "@imagegate/emulators/png";
 
 describe("renderPng", () => {
   it.each([

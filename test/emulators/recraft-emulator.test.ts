@@ -4,13 +4,13 @@
  * (credits, URLs on its own host, base64, SVG for vector models), the refusal, and faults.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { pngSize } from "../../src/emulators/png.ts";
+import { pngSize } from "@imagegate/emulators/png";
 import {
   type RecraftEmulator,
   recraftFaults,
   startRecraftEmulator,
-} from "../../src/emulators/recraft.ts";
-import { svgSize } from "../../src/emulators/svg.ts";
+} from "@imagegate/emulators/recraft";
+import { svgSize } from "@imagegate/emulators/svg";
 
 // biome-ignore lint/suspicious/noExplicitAny: assertions read parsed JSON bodies of any shape
 type Json = any;

@@ -8,14 +8,14 @@
 import { createPrivateKey } from "node:crypto";
 import { SignJWT } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { pngSize } from "../../src/emulators/png.ts";
+import { pngSize } from "@imagegate/emulators/png";
 import {
   generateServiceAccountKey,
   googleFaults,
   type ServiceAccountKeyFile,
   startVertexEmulator,
   type VertexEmulator,
-} from "../../src/emulators/vertex.ts";
+} from "@imagegate/emulators/vertex";
 import {
   type GoogleJson,
   imagePart,

@@ -12,7 +12,7 @@ import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { validateRequest } from "../../src/catalog/validate.ts";
 import { ConfigError } from "../../src/config/env.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { type AzureEmulator, startAzureEmulator } from "../../src/emulators/azure.ts";
+import { type AzureEmulator, startAzureEmulator } from "@imagegate/emulators/azure";
 import { GatewayError } from "../../src/errors/errors.ts";
 import {
   type CreateImageRequest,

@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { loadCatalog, type ModelSpec } from "../../src/catalog/catalog.ts";
 import { validateRequest } from "../../src/catalog/validate.ts";
-import { canonicalRequest, verifySigV4 } from "../../src/emulators/sigv4.ts";
+import { canonicalRequest, verifySigV4 } from "@imagegate/emulators/sigv4";
 import { type GatewayError, isGatewayError } from "../../src/errors/errors.ts";
 import {
   type CreateImageRequest,

@@ -10,8 +10,8 @@ import {
   type GeminiEmulator,
   googleFaults,
   startGeminiEmulator,
-} from "../../src/emulators/gemini.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+} from "@imagegate/emulators/gemini";
+import { pngSize } from "@imagegate/emulators/png";
 import { GatewayError } from "../../src/errors/errors.ts";
 import {
   type CreateImageRequest,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { renderPng } from "../../src/emulators/png.ts";
+import { renderPng } from "@imagegate/emulators/png";
 import { measuredSize } from "../../src/service/respond.ts";
 
 describe("measuredSize", () => {

@@ -7,8 +7,8 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { CatalogError, loadCatalog, parseCatalog } from "../../src/catalog/catalog.ts";
 import { validateRequest } from "../../src/catalog/validate.ts";
-import { renderPng } from "../../src/emulators/png.ts";
-import { renderSvg } from "../../src/emulators/svg.ts";
+import { renderPng } from "@imagegate/emulators/png";
+import { renderSvg } from "@imagegate/emulators/svg";
 import { GatewayError } from "../../src/errors/errors.ts";
 import {
   type CreateImageRequest,

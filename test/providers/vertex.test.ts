@@ -13,14 +13,14 @@ import { decodeProtectedHeader, jwtVerify } from "jose";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { buildDeployment, type Deployment } from "../../src/config/deployment.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+import { pngSize } from "@imagegate/emulators/png";
 import {
   generateServiceAccountKey,
   googleFaults,
   type ServiceAccountKeyFile,
   startVertexEmulator,
   type VertexEmulator,
-} from "../../src/emulators/vertex.ts";
+} from "@imagegate/emulators/vertex";
 import { GatewayError } from "../../src/errors/errors.ts";
 import {
   type CreateImageRequest,

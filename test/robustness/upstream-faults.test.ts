@@ -13,8 +13,8 @@
 import * as grpc from "@grpc/grpc-js";
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { Fault } from "../../src/emulators/faults.ts";
-import { openaiFaults } from "../../src/emulators/openai.ts";
+import type { Fault } from "@imagegate/emulators/faults";
+import { openaiFaults } from "@imagegate/emulators/openai";
 import {
   type CreateImageRequestSchema,
   ImageService,

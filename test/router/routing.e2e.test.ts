@@ -4,7 +4,7 @@
  */
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
-import { openaiFaults } from "../../src/emulators/openai.ts";
+import { openaiFaults } from "@imagegate/emulators/openai";
 import {
   type CreateImageRequestSchema,
   ImageService,

@@ -6,7 +6,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
-import { openaiFaults } from "../../src/emulators/openai.ts";
+import { openaiFaults } from "@imagegate/emulators/openai";
 import { type Stack, startStack } from "../support/stack.ts";
 
 let stack: Stack | undefined;

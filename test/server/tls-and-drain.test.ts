@@ -8,8 +8,8 @@ import * as grpc from "@grpc/grpc-js";
 import OpenAI from "openai";
 import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import { openaiFaults } from "../../src/emulators/openai.ts";
-import { pngSize } from "../../src/emulators/png.ts";
+import { openaiFaults } from "@imagegate/emulators/openai";
+import { pngSize } from "@imagegate/emulators/png";
 import {
   type CreateImageRequestSchema,
   ImageService,

@@ -3,7 +3,7 @@
  * unless an address is listed, redirects re-checked, size and time capped.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderPng } from "../../src/emulators/png.ts";
+import { renderPng } from "@imagegate/emulators/png";
 import { ImageDownloader } from "../../src/store/download.ts";
 import { parseHostRule } from "../../src/store/host-policy.ts";
 import { PROVIDER_IMAGE_HOSTS } from "../../src/providers/image-hosts.ts";

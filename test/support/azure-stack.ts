@@ -8,7 +8,7 @@ import {
   type AzureImageModel,
   type EntraApp,
   startAzureEmulator,
-} from "../../src/emulators/azure.ts";
+} from "@imagegate/emulators/azure";
 import { type Stack, startStack } from "./stack.ts";
 
 export const AZURE_KEY = "0123456789abcdef0123456789abcdef";

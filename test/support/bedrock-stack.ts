@@ -2,8 +2,8 @@
  * Test stack for Bedrock: the Bedrock emulator plus the usual stack (gateway + OpenAI
  * emulator), with the AWS environment variables pointing the gateway at the emulator.
  */
-import { type BedrockEmulator, startBedrockEmulator } from "../../src/emulators/bedrock.ts";
-import type { AwsCredential } from "../../src/emulators/sigv4.ts";
+import { type BedrockEmulator, startBedrockEmulator } from "@imagegate/emulators/bedrock";
+import type { AwsCredential } from "@imagegate/emulators/sigv4";
 import { type Stack, type StackOptions, startStack } from "./stack.ts";
 
 /** Long-term test credentials (AWS's documented example key shapes). */

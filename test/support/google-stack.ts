@@ -8,12 +8,12 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type GeminiEmulator, startGeminiEmulator } from "../../src/emulators/gemini.ts";
+import { type GeminiEmulator, startGeminiEmulator } from "@imagegate/emulators/gemini";
 import {
   generateServiceAccountKey,
   startVertexEmulator,
   type VertexEmulator,
-} from "../../src/emulators/vertex.ts";
+} from "@imagegate/emulators/vertex";
 import { type Stack, type StackOptions, startStack } from "./stack.ts";
 
 export const GEMINI_TEST_KEY = "AIzaSy-test-emulator-key-0123456789";

@@ -4,7 +4,7 @@
  */
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { type OpenAIEmulator, startOpenAIEmulator } from "../../src/emulators/openai.ts";
+import { type OpenAIEmulator, startOpenAIEmulator } from "@imagegate/emulators/openai";
 import { silentLogger } from "../../src/log/logger.ts";
 import { type Gateway, startGateway } from "../../src/server/gateway.ts";
 import type { Telemetry } from "../../src/telemetry/telemetry.ts";

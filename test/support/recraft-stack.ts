@@ -2,7 +2,7 @@
  * The Recraft end-to-end stack: a Recraft emulator behind the standard test gateway, whose
  * direct `recraft/<model>` names draw on it through RECRAFT_API_KEY / RECRAFT_API_BASE.
  */
-import { type RecraftEmulator, startRecraftEmulator } from "../../src/emulators/recraft.ts";
+import { type RecraftEmulator, startRecraftEmulator } from "@imagegate/emulators/recraft";
 import { type Stack, startStack } from "./stack.ts";
 
 export const RECRAFT_KEY = "rc-test-key-0123456789abcdef";

@@ -5,7 +5,7 @@
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import type { Env } from "../../src/config/env.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { type OpenAIEmulator, startOpenAIEmulator } from "../../src/emulators/openai.ts";
+import { type OpenAIEmulator, startOpenAIEmulator } from "@imagegate/emulators/openai";
 import { type Logger, silentLogger } from "../../src/log/logger.ts";
 import { type Gateway, startGateway } from "../../src/server/gateway.ts";
 import type { Telemetry } from "../../src/telemetry/telemetry.ts";

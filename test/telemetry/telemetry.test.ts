@@ -9,7 +9,7 @@ import { InMemorySpanExporter } from "@opentelemetry/sdk-trace";
 import OpenAI from "openai";
 import parsePrometheus from "parse-prometheus-text-format";
 import { afterEach, describe, expect, it } from "vitest";
-import { openaiFaults } from "../../src/emulators/openai.ts";
+import { openaiFaults } from "@imagegate/emulators/openai";
 import { ImageService } from "../../src/gen/imagegate/v1/images_pb.js";
 import { createTelemetry, otlpUrl, type Telemetry } from "../../src/telemetry/telemetry.ts";
 import { grpcClient } from "../support/grpc.ts";
