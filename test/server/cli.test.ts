@@ -1,13 +1,13 @@
 /**
  * The `imagegate` command as a newcomer runs it: `dev` starts emulated providers and the
- * gateway; SIGTERM drains in-flight requests and exits 0; `serve` with a bad config stops
- * with one clear message.
+ * gateway (or, without the emulators package, says so in one line); SIGTERM drains
+ * in-flight requests and exits 0; `serve` with a bad config stops with one clear message.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 
@@ -19,8 +19,8 @@ afterEach(() => {
   child = undefined;
 });
 
-function run(args: string[], env: Record<string, string> = {}) {
-  const proc = spawn(process.execPath, [cli, ...args], {
+function run(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []) {
+  const proc = spawn(process.execPath, [...nodeArgs, cli, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -74,6 +74,30 @@ describe("imagegate dev", () => {
     expect(res.data?.[0]?.b64_json?.length).toBeGreaterThan(100);
     expect(await r.exited).toBe(0);
     expect(r.output()).toMatch(/SIGTERM: draining/);
+  });
+
+  it("without the emulators package, stops with one message saying what is missing", async () => {
+    // As after `npm ci --workspaces=false`: @imagegate/emulators is looked up from an empty
+    // folder (a module resolve hook), so Node's own resolution fails as on such an install.
+    const empty = mkdtempSync(join(tmpdir(), "imagegate-no-emulators-"));
+    const from = JSON.stringify(pathToFileURL(join(empty, "index.js")).href);
+    const hook = `import { registerHooks } from "node:module";
+registerHooks({
+  resolve: (specifier, context, next) =>
+    specifier.startsWith("@imagegate/emulators")
+      ? next(specifier, { ...context, parentURL: ${from} })
+      : next(specifier, context),
+});`;
+    const r = run(["dev", "--port", "0"], {}, [
+      `--import=data:text/javascript,${encodeURIComponent(hook)}`,
+    ]);
+    child = r.proc;
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toMatch(
+      /^imagegate: dev needs the provider emulators, the workspace package @imagegate\/emulators .*run `npm ci` in a clone/,
+    );
+    expect(r.output().trim().split("\n")).toHaveLength(1);
+    rmSync(empty, { recursive: true, force: true });
   });
 });
 
