@@ -23,9 +23,7 @@
  * - `requests` records every invoke call, newest last.
  */
 import { randomInt, randomUUID } from "node:crypto";
-import http from "node:http";
-import http2 from "node:http2";
-import net from "node:net";
+import type http from "node:http";
 import {
   type ControlOptions,
   commonFaults,
@@ -38,11 +36,11 @@ import {
   type AnyRequest,
   type AnyResponse,
   guard,
+  listenHttp1And2,
   parseJsonOrUndefined,
   readBody as readBounded,
   record,
   sendJson,
-  serve,
 } from "./http-kit.ts";
 import { renderPng } from "./png.ts";
 import { type AwsCredential, verifySigV4 } from "./sigv4.ts";
@@ -398,18 +396,8 @@ export async function startBedrockEmulator(opts: BedrockEmulatorOptions): Promis
     (res, err) => sendError(res, 500, "InternalServerException", `Emulator bug: ${String(err)}`),
   );
   // Bedrock Runtime speaks HTTP/1.1 and HTTP/2 (the official SDK uses HTTP/2; the gateway
-  // HTTP/1.1). In cleartext the first bytes of a connection tell which.
-  const h1 = http.createServer({ keepAlive: true }, handler);
-  const h2 = http2.createServer({}, handler);
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    sniff(socket, h1, h2);
-  });
-  const listening = await serve(server, opts, () => {
-    for (const socket of sockets) socket.destroy(); // also ends hanging requests
-  });
+  // HTTP/1.1), on one port.
+  const listening = await listenHttp1And2(handler, opts);
   return {
     endpoint: listening.origin,
     port: listening.port,
@@ -418,30 +406,6 @@ export async function startBedrockEmulator(opts: BedrockEmulatorOptions): Promis
     requests: emulator.requests,
     close: listening.close,
   };
-}
-
-const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-/** Hands a connection to the HTTP/2 server when it opens with the h2 preface, else to HTTP/1.1. */
-function sniff(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
-  let seen = Buffer.alloc(0);
-  const onData = (chunk: Buffer): void => {
-    seen = Buffer.concat([seen, chunk]);
-    const n = Math.min(seen.length, H2_PREFACE.length);
-    const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-    if (isH2 && seen.length < H2_PREFACE.length) return;
-    socket.off("data", onData);
-    socket.pause();
-    socket.unshift(seen);
-    if (isH2) {
-      h2.emit("connection", socket);
-    } else {
-      h1.emit("connection", socket);
-      socket.resume(); // the HTTP/1.1 parser reads through 'data' events
-    }
-  };
-  socket.on("error", () => socket.destroy());
-  socket.on("data", onData);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import http2 from "node:http2";
-import type net from "node:net";
+import net from "node:net";
 import type { AddressInfo } from "node:net";
 import type { Readable } from "node:stream";
 
@@ -91,6 +91,54 @@ export function listen(
 ): Promise<Listening> {
   const server = http.createServer({ keepAlive: true }, guard(handle, fail));
   return serve(server, endpoint, () => server.closeAllConnections());
+}
+
+/** The first bytes an HTTP/2 client sends (RFC 9113, 3.4). */
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/**
+ * Serves `handler` on the endpoint over HTTP/1.1 and over cleartext HTTP/2 (prior knowledge)
+ * alike: a connection that opens with the HTTP/2 preface goes to an HTTP/2 server, any other
+ * to an HTTP/1.1 one. (Node's `allowHTTP1` does that only behind TLS, where ALPN decides.)
+ * The emulators keep this apart from the gateway's own listener, which they test.
+ */
+export function listenHttp1And2(
+  handler: (req: AnyRequest, res: AnyResponse) => void,
+  endpoint: Endpoint = {},
+): Promise<Listening> {
+  const h1 = http.createServer({ keepAlive: true }, handler);
+  const h2 = http2.createServer({}, handler);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    sniff(socket, h1, h2);
+  });
+  return serve(server, endpoint, () => {
+    for (const socket of sockets) socket.destroy(); // also ends hanging requests
+  });
+}
+
+/** Hands a connection to the HTTP/2 server when it opens with the h2 preface, else to HTTP/1.1. */
+function sniff(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+  let seen = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    seen = Buffer.concat([seen, chunk]);
+    const n = Math.min(seen.length, H2_PREFACE.length);
+    const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+    if (isH2 && seen.length < H2_PREFACE.length) return;
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(seen);
+    if (isH2) {
+      h2.emit("connection", socket);
+    } else {
+      h1.emit("connection", socket);
+      socket.resume(); // the HTTP/1.1 parser reads through 'data' events
+    }
+  };
+  socket.on("error", () => socket.destroy());
+  socket.on("data", onData);
 }
 
 export class BodyTooLarge extends Error {
