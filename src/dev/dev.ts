@@ -33,8 +33,8 @@ async function loadEmulators(): Promise<Emulators> {
     }
     if (code === "ERR_UNSUPPORTED_NODE_MODULES_TYPE_STRIPPING") {
       throw new ConfigError(
-        `dev needs ${EMULATORS_PACKAGE} linked to packages/emulators (as \`npm ci\` does), ` +
-          "not copied into node_modules, where Node does not run TypeScript",
+        `dev needs ${EMULATORS_PACKAGE} to resolve to packages/emulators (the link \`npm ci\` ` +
+          "makes; no --preserve-symlinks): under node_modules Node does not run TypeScript",
       );
     }
     throw err;

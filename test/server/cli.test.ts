@@ -99,6 +99,18 @@ registerHooks({
     expect(r.output().trim().split("\n")).toHaveLength(1);
     rmSync(empty, { recursive: true, force: true });
   });
+
+  it("with the emulators package reached under node_modules, says it must be the link", async () => {
+    // --preserve-symlinks keeps node_modules/@imagegate/emulators/… as the path, as a copy
+    // there would: Node refuses to strip types under node_modules.
+    const r = run(["dev", "--port", "0"], {}, ["--preserve-symlinks"]);
+    child = r.proc;
+    expect(await r.exited).toBe(1);
+    expect(r.output()).toMatch(
+      /^imagegate: dev needs @imagegate\/emulators to resolve to packages\/emulators .*under node_modules Node does not run TypeScript/,
+    );
+    expect(r.output().trim().split("\n")).toHaveLength(1);
+  });
 });
 
 describe("imagegate serve", () => {
