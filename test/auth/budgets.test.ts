@@ -12,7 +12,7 @@ import { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { SqliteLedger } from "../../src/auth/spend.ts";
-import { renderPng } from "../../src/emulators/png.ts";
+import { renderPng } from "@imagegate/emulators/png";
 import { type Stack, startStack } from "../support/stack.ts";
 
 const KEY = "sk-budgeted-0123456789abcdef";
