@@ -7,7 +7,7 @@
  */
 import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { OPEN_SERVICES } from "../server/open-services.ts";
 import { kCallInfo } from "../server/call-info.ts";
 import { bearerToken, type KeyIdentity, type KeyRing } from "./keys.ts";
 import { CallBudget, type Ledger } from "./ledger.ts";
@@ -27,7 +27,7 @@ type Next = Parameters<Interceptor>[0];
 export function authInterceptor(keys: KeyRing, ledger: Ledger, rpm: RpmLimiter): Interceptor {
   // Without keys a call passes straight through, with no async step of its own.
   return (next) => (req) =>
-    keys.open || req.service.typeName === Health.typeName
+    keys.open || OPEN_SERVICES.has(req.service.typeName)
       ? next(req)
       : authenticated(req, next, keys, ledger, rpm);
 }

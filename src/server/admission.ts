@@ -4,7 +4,7 @@
  */
 import type { Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { OPEN_SERVICES } from "./open-services.ts";
 
 export class Admission {
   private active = 0;
@@ -62,7 +62,7 @@ export class Admission {
 
 export function admissionInterceptor(admission: Admission): Interceptor {
   return (next) => async (req) => {
-    if (req.service.typeName === Health.typeName) return next(req);
+    if (OPEN_SERVICES.has(req.service.typeName)) return next(req);
     // No await (and no promise) when a slot is free.
     const waiting = admission.acquire(req.signal);
     if (waiting !== undefined) await waiting;

@@ -47,6 +47,7 @@ import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { HEADER, kBufferLease } from "./call-info.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
+import { registerReflection } from "./reflection.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
 import { clientRequestId, universalRequest } from "./universal.ts";
 import { Admission, admissionInterceptor } from "./admission.ts";
@@ -148,6 +149,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const imageService = createImageService(resolver, router, prices, delivery);
   connectRouter.service(ImageService, imageService);
   registerHealth(connectRouter, { ready: () => ready, draining });
+  // Last: reflection describes every service registered before it.
+  registerReflection(connectRouter);
   telemetry.meter
     .createObservableGauge("imagegate.deployment.healthy", {
       unit: "1",

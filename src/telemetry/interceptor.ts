@@ -23,7 +23,7 @@ import {
 } from "@opentelemetry/api";
 
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
-import { Health } from "../gen/grpc/health/v1/health_pb.js";
+import { OPEN_SERVICES } from "../server/open-services.ts";
 import { kCallInfo } from "../server/call-info.ts";
 import { ATTR, afterThisTurn } from "./instruments.ts";
 import type { Telemetry } from "./telemetry.ts";
@@ -49,7 +49,7 @@ function upperSnake(code: Code): string {
 
 export function telemetryInterceptor(t: Telemetry): Interceptor {
   return (next) => async (req) => {
-    if (req.service.typeName === Health.typeName) return next(req);
+    if (OPEN_SERVICES.has(req.service.typeName)) return next(req);
     const started = performance.now();
     const info = req.contextValues.get(kCallInfo);
     const method = `${req.service.typeName}/${req.method.name}`;
