@@ -8,6 +8,7 @@ import {
   createConnectRouter,
   createContextValues,
   createServiceImplSpec,
+  type ServiceImpl,
 } from "@connectrpc/connect";
 import {
   compressionBrotli,
@@ -33,6 +34,7 @@ import { ModelResolver } from "../router/resolve.ts";
 import { Router } from "../router/router.ts";
 import { ImageDelivery } from "../service/deliver.ts";
 import { createImageService } from "../service/image-service.ts";
+import { createModelService } from "../service/models.ts";
 import { BufferPool, type BufferLease, type BufferPoolOptions } from "../runtime/buffer-pool.ts";
 import { ImageDownloader } from "../store/download.ts";
 import { FILES_PATH, openImageFiles } from "../store/files.ts";
@@ -59,7 +61,6 @@ import {
   type NodeRequest,
   type NodeResponse,
   restRoutesFrom,
-  routeKey,
   serveRest,
   writeOpenAIError,
 } from "./rest.ts";
@@ -146,7 +147,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const files = await openImageFiles(config.storage, logger);
   const downloader = new ImageDownloader(config.imageDownload);
   const delivery = new ImageDelivery({ files, downloader, rehostUrls: config.rehostUrls });
-  const imageService = createImageService(resolver, router, prices, delivery);
+  const imageService: Partial<ServiceImpl<typeof ImageService>> = {
+    ...createImageService(resolver, router, prices, delivery),
+    ...createModelService(config, resolver),
+  };
   connectRouter.service(ImageService, imageService);
   registerHealth(connectRouter, { ready: () => ready, draining });
   // Last: reflection describes every service registered before it.
@@ -227,7 +231,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (url.length > MAX_URL_LENGTH) return serveUrlTooLong(req, res);
     const uHandler = rpc.get(path);
     if (uHandler) return serveRpc(uHandler, req, res, leaseFor(res));
-    const route = rest.get(routeKey(req.method ?? "", path));
+    const route = rest.match(req.method ?? "", path);
     if (route) return serveRest(route, req, res, restOptions, leaseFor(res));
     // Answers outside the API carry a request id too (the API's come from the interceptors).
     res.setHeader(HEADER.requestId, clientRequestId(req));
@@ -331,7 +335,7 @@ async function serveNotFound(req: NodeRequest, res: NodeResponse, path: string) 
   req.resume();
   const err = new GatewayError(
     "not_found",
-    `Unknown request URL: ${req.method} ${path}. Please check the URL for typos; this gateway serves POST /v1/images/generations.`,
+    `Unknown request URL: ${req.method} ${path}. Please check the URL for typos; this gateway serves POST /v1/images/generations, GET /v1/models and GET /v1/models/{model}.`,
   );
   writeOpenAIError(res, toConnectError(err), clientRequestId(req));
 }

@@ -1,9 +1,10 @@
 /**
  * REST transcoding from `google.api.http` annotations: each annotated unary method of the
- * served services becomes a JSON route. REST is served as one more protocol beside gRPC,
- * gRPC-Web and Connect: the same service implementation, called through the same
- * interceptors by connect-es's `invokeUnaryImplementation`, exactly as its own protocol
- * handlers do. Only the framing differs: the request is OpenAI JSON, the answer is written
+ * served services becomes a JSON route, its request read from the JSON body (`body: "*"`)
+ * or from the path's variables and the query (`rest-path.ts`). REST is served as one more
+ * protocol beside gRPC, gRPC-Web and Connect: the same service implementation, called
+ * through the same interceptors by connect-es's `invokeUnaryImplementation`, exactly as its
+ * own protocol handlers do. Only the framing differs: the request is OpenAI JSON, the answer is written
  * by `rest-json.ts` (an image's base64 straight from its bytes, never through a
  * multi-megabyte JSON string), and errors take OpenAI's shape.
  */
@@ -32,6 +33,7 @@ import { http } from "../gen/google/api/annotations_pb.js";
 import type { BufferLease } from "../runtime/buffer-pool.ts";
 import { kBufferLease, kViaRest } from "./call-info.ts";
 import { checkJsonBody } from "./json-check.ts";
+import { matchTemplate, type PathTemplate, parseTemplate, requestJson } from "./rest-path.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
 import {
   clientGoneController,
@@ -52,40 +54,72 @@ export type AnyNodeResponse = ServerResponse | Http2ServerResponse;
 
 export interface RestRoute {
   verb: string;
+  /** The annotation's path template. */
   path: string;
   method: DescMethod;
   /** The method's implementation, as registered with the Connect router. */
   spec: Extract<MethodImplSpec, { kind: "unary" }>;
+  template: PathTemplate;
+  /** `*`: the request is the JSON body; empty: it comes from the path and query parameters. */
+  body: "*" | "";
 }
 
-/** Builds verb+path → method from the annotations. Patterns it cannot serve stop startup. */
-export function restRoutesFrom(services: readonly ServiceImplSpec[]): Map<string, RestRoute> {
-  const routes = new Map<string, RestRoute>();
+/** A route that matched a request, with its path variables' values. */
+export interface RestMatch extends RestRoute {
+  variables: ReadonlyMap<string, string> | undefined;
+}
+
+/** The REST routes: exact paths by a map lookup, templated ones in annotation order. */
+export class RestRoutes {
+  readonly #exact = new Map<string, RestRoute>();
+  readonly #templated: RestRoute[] = [];
+
+  add(route: RestRoute): void {
+    const key = routeKey(route.verb, route.path);
+    if (this.#exact.has(key) || this.#templated.some((r) => routeKey(r.verb, r.path) === key))
+      throw new Error(`${route.method.parent.typeName}/${route.method.name}: ${key} is taken`);
+    if (route.template.variable) this.#templated.push(route);
+    else this.#exact.set(key, route);
+  }
+
+  all(): RestRoute[] {
+    return [...this.#exact.values(), ...this.#templated];
+  }
+
+  match(verb: string, path: string): RestMatch | undefined {
+    const exact = this.#exact.get(routeKey(verb, path));
+    if (exact !== undefined) return { ...exact, variables: undefined };
+    for (const route of this.#templated) {
+      if (route.verb !== verb) continue;
+      const variables = matchTemplate(route.template, path);
+      if (variables !== undefined) return { ...route, variables };
+    }
+    return undefined;
+  }
+}
+
+/** Builds the routes from the annotations. Patterns it cannot serve stop startup. */
+export function restRoutesFrom(services: readonly ServiceImplSpec[]): RestRoutes {
+  const routes = new RestRoutes();
   for (const service of services) {
     for (const spec of Object.values(service.methods)) {
       const method = spec.method;
       if (!hasOption(method, http)) continue;
       const rule = getOption(method, http);
       const { case: verb, value: path } = rule.pattern;
+      const where = `${method.parent.typeName}/${method.name}`;
       if (verb === undefined || verb === "custom")
-        throw new Error(`${method.parent.typeName}/${method.name}: unsupported http pattern`);
-      if (path.includes("{"))
-        throw new Error(
-          `${method.parent.typeName}/${method.name}: path templates are not supported (${path})`,
-        );
-      if (spec.kind !== "unary")
-        throw new Error(
-          `${method.parent.typeName}/${method.name}: only unary methods can be REST routes`,
-        );
-      if (rule.body !== "*" && verb !== "get" && verb !== "delete") {
-        throw new Error(`${method.parent.typeName}/${method.name}: only body "*" is supported`);
+        throw new Error(`${where}: unsupported http pattern`);
+      if (spec.kind !== "unary") throw new Error(`${where}: only unary methods can be REST routes`);
+      if (rule.body !== "*" && rule.body !== "")
+        throw new Error(`${where}: only body "*" or none is supported`);
+      let template: PathTemplate;
+      try {
+        template = parseTemplate(path, method.input);
+      } catch (e) {
+        throw new Error(`${where}: ${(e as Error).message}`);
       }
-      routes.set(routeKey(verb.toUpperCase(), path), {
-        verb: verb.toUpperCase(),
-        path,
-        method,
-        spec,
-      });
+      routes.add({ verb: verb.toUpperCase(), path, method, spec, template, body: rule.body });
     }
   }
   return routes;
@@ -127,7 +161,7 @@ const CALL_DONE = new ConnectError("the call is over", Code.Canceled);
 
 /** Serves one REST call; large buffers come from `lease`, which the caller releases when `res` closes. */
 export async function serveRest(
-  route: RestRoute,
+  route: RestMatch,
   req: NodeRequest,
   res: NodeResponse,
   options: RestOptions,
@@ -135,8 +169,14 @@ export async function serveRest(
 ) {
   let input: ReturnType<typeof fromJson>;
   try {
-    expectJsonBody(req, options.maxBodyBytes);
-    const parsed = parseJsonBody(await readBody(req, options.maxBodyBytes, options.bodyTimeoutMs));
+    let parsed: unknown = {};
+    if (route.body === "*") {
+      expectJsonBody(req, options.maxBodyBytes);
+      parsed = parseJsonBody(await readBody(req, options.maxBodyBytes, options.bodyTimeoutMs));
+    } else req.resume();
+    // Without a body, the request's fields come from the query; with one, from the body alone.
+    const query = route.body === "*" ? undefined : new URL(requestUrl(req)).searchParams;
+    parsed = requestJson(route.method.input, parsed, route.variables, query);
     checkJsonBody(route.method.input, parsed);
     input = decodeInput(route.method, parsed);
   } catch (e) {

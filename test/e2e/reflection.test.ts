@@ -271,6 +271,8 @@ describe.skipIf(!existsSync(BUF))("buf curl, a client with no proto files", () =
     expect(methods).toEqual(
       expect.arrayContaining([
         "imagegate.v1.ImageService/CreateImage",
+        "imagegate.v1.ImageService/ListModels",
+        "imagegate.v1.ImageService/GetModel",
         "grpc.health.v1.Health/Check",
         "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
       ]),

@@ -156,10 +156,10 @@ const ROWS: WireRow[] = [
   },
   {
     name: "GET of an unknown path",
-    req: { method: "GET", path: "/v1/models", contentType: null },
+    req: { method: "GET", path: "/v1/engines", contentType: null },
     status: 404,
     code: "unknown_url",
-    message: /GET \/v1\/models/,
+    message: /GET \/v1\/engines/,
   },
   {
     name: "GET of the generations path",

@@ -362,6 +362,109 @@ export declare type OutputTokensDetails = Message<"imagegate.v1.OutputTokensDeta
 export declare const OutputTokensDetailsSchema: GenMessage<OutputTokensDetails>;
 
 /**
+ * OpenAI's models list request: no parameters.
+ *
+ * @generated from message imagegate.v1.ListModelsRequest
+ */
+export declare type ListModelsRequest = Message<"imagegate.v1.ListModelsRequest"> & {
+};
+
+/**
+ * Describes the message imagegate.v1.ListModelsRequest.
+ * Use `create(ListModelsRequestSchema)` to create a new message.
+ */
+export declare const ListModelsRequestSchema: GenMessage<ListModelsRequest>;
+
+/**
+ * OpenAI's models list.
+ *
+ * @generated from message imagegate.v1.ListModelsResponse
+ */
+export declare type ListModelsResponse = Message<"imagegate.v1.ListModelsResponse"> & {
+  /**
+   * Always `list`.
+   *
+   * @generated from field: string object = 1;
+   */
+  object: string;
+
+  /**
+   * The models, in the config's order.
+   *
+   * @generated from field: repeated imagegate.v1.Model data = 2;
+   */
+  data: Model[];
+};
+
+/**
+ * Describes the message imagegate.v1.ListModelsResponse.
+ * Use `create(ListModelsResponseSchema)` to create a new message.
+ */
+export declare const ListModelsResponseSchema: GenMessage<ListModelsResponse>;
+
+/**
+ * Names the model to describe.
+ *
+ * @generated from message imagegate.v1.GetModelRequest
+ */
+export declare type GetModelRequest = Message<"imagegate.v1.GetModelRequest"> & {
+  /**
+   * A public model name, or a direct `provider/upstream-model` name.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message imagegate.v1.GetModelRequest.
+ * Use `create(GetModelRequestSchema)` to create a new message.
+ */
+export declare const GetModelRequestSchema: GenMessage<GetModelRequest>;
+
+/**
+ * OpenAI's model object.
+ *
+ * @generated from message imagegate.v1.Model
+ */
+export declare type Model = Message<"imagegate.v1.Model"> & {
+  /**
+   * The name clients send as `model`.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Always `model`.
+   *
+   * @generated from field: string object = 2;
+   */
+  object: string;
+
+  /**
+   * Unix time in seconds at which the gateway loaded the model.
+   *
+   * @generated from field: uint32 created = 3;
+   */
+  created: number;
+
+  /**
+   * The provider serving it (`openai`, `azure`, `gemini`, `vertex_ai`, `bedrock`, `recraft`),
+   * or `imagegate` for a name whose deployments span providers.
+   *
+   * @generated from field: string owned_by = 4 [json_name = "owned_by"];
+   */
+  ownedBy: string;
+};
+
+/**
+ * Describes the message imagegate.v1.Model.
+ * Use `create(ModelSchema)` to create a new message.
+ */
+export declare const ModelSchema: GenMessage<Model>;
+
+/**
  * Generates images through any configured provider.
  *
  * @generated from service imagegate.v1.ImageService
@@ -376,6 +479,27 @@ export declare const ImageService: GenService<{
     methodKind: "unary";
     input: typeof CreateImageRequestSchema;
     output: typeof ImagesResponseSchema;
+  },
+  /**
+   * Lists the models the caller's key may use (OpenAI's `GET /v1/models`).
+   *
+   * @generated from rpc imagegate.v1.ImageService.ListModels
+   */
+  listModels: {
+    methodKind: "unary";
+    input: typeof ListModelsRequestSchema;
+    output: typeof ListModelsResponseSchema;
+  },
+  /**
+   * Describes one model the caller's key may use (OpenAI's `GET /v1/models/{model}`); a
+   * direct name's slash may be sent as is or as `%2F`.
+   *
+   * @generated from rpc imagegate.v1.ImageService.GetModel
+   */
+  getModel: {
+    methodKind: "unary";
+    input: typeof GetModelRequestSchema;
+    output: typeof ModelSchema;
   },
 }>;
 
