@@ -95,8 +95,10 @@ export function requestJson(
     const converted = fromQueryValue(field, value, name);
     const at = objectFor(json, name);
     const key = name.slice(name.lastIndexOf(".") + 1);
-    if (field.fieldKind === "list") ((at[key] ??= []) as unknown[]).push(converted);
-    else if (key in at)
+    if (field.fieldKind === "list") {
+      const list = Object.hasOwn(at, key) ? at[key] : [];
+      at[key] = [...(Array.isArray(list) ? list : [list]), converted];
+    } else if (Object.hasOwn(at, key))
       throw invalidParam(name, `The query parameter '${name}' may be given only once.`);
     else at[key] = converted;
   }
@@ -129,7 +131,7 @@ function fieldAt(message: DescMessage, path: string): DescField | undefined {
 function objectFor(json: Record<string, unknown>, path: string): Record<string, unknown> {
   let at = json;
   for (const name of path.split(".").slice(0, -1)) {
-    const next = at[name];
+    const next = Object.hasOwn(at, name) ? at[name] : undefined;
     at[name] = next !== null && typeof next === "object" && !Array.isArray(next) ? next : {};
     at = at[name] as Record<string, unknown>;
   }
