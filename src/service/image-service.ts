@@ -3,6 +3,7 @@
  * provider, shape the answer. The same method serves gRPC, gRPC-Web, Connect and REST.
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { ATTR_ERROR_TYPE } from "@opentelemetry/semantic-conventions";
 import { checkModelAllowed, kBudget, kKey } from "../auth/interceptor.ts";
 import type { Deployment } from "../config/deployment.ts";
 import { GatewayError } from "../errors/errors.ts";
@@ -54,7 +55,7 @@ export function createImageService(
               time: Date.now(),
               attributes: {
                 "imagegate.deployment": deployment.id,
-                "error.type": error.code ?? error.kind,
+                [ATTR_ERROR_TYPE]: error.code ?? error.kind,
                 "imagegate.wait_ms": waitMs,
               },
             });

@@ -8,6 +8,23 @@ import { GatewayError } from "../errors/errors.ts";
 import { redact } from "../errors/redact.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "../providers/types.ts";
 import { ATTR, afterThisTurn, GEN_AI_PROVIDER } from "./instruments.ts";
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_GEN_AI_OPERATION_NAME,
+  ATTR_GEN_AI_OUTPUT_TYPE,
+  ATTR_GEN_AI_PROMPT,
+  ATTR_GEN_AI_PROVIDER_NAME,
+  ATTR_GEN_AI_REQUEST_CHOICE_COUNT,
+  ATTR_GEN_AI_REQUEST_MODEL,
+  ATTR_GEN_AI_RESPONSE_MODEL,
+  ATTR_GEN_AI_TOKEN_TYPE,
+  ATTR_GEN_AI_USAGE_INPUT_TOKENS,
+  ATTR_GEN_AI_USAGE_OUTPUT_TOKENS,
+  GEN_AI_OPERATION_NAME_VALUE_GENERATE_CONTENT,
+  GEN_AI_OUTPUT_TYPE_VALUE_IMAGE,
+  GEN_AI_TOKEN_TYPE_VALUE_INPUT,
+  GEN_AI_TOKEN_TYPE_VALUE_OUTPUT,
+} from "./semconv.ts";
 import type { Telemetry } from "./telemetry.ts";
 
 /** A deployment's attribute sets, the same for every attempt: built once, never mutated. */
@@ -25,12 +42,12 @@ interface DeploymentAttributes {
 
 function attributesOf(deployment: Deployment): DeploymentAttributes {
   const base = {
-    "gen_ai.operation.name": "generate_content",
-    "gen_ai.output.type": "image",
-    "gen_ai.provider.name": GEN_AI_PROVIDER[deployment.provider] ?? "gcp.gen_ai",
-    "gen_ai.request.model": deployment.model,
+    [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_GENERATE_CONTENT,
+    [ATTR_GEN_AI_OUTPUT_TYPE]: GEN_AI_OUTPUT_TYPE_VALUE_IMAGE,
+    [ATTR_GEN_AI_PROVIDER_NAME]: GEN_AI_PROVIDER[deployment.provider] ?? "gcp.gen_ai",
+    [ATTR_GEN_AI_REQUEST_MODEL]: deployment.model,
   };
-  const answered = { ...base, "gen_ai.response.model": deployment.model };
+  const answered = { ...base, [ATTR_GEN_AI_RESPONSE_MODEL]: deployment.model };
   const counted = {
     [ATTR.deployment]: deployment.id,
     [ATTR.model]: deployment.group,
@@ -39,8 +56,8 @@ function attributesOf(deployment: Deployment): DeploymentAttributes {
   return {
     base,
     answered,
-    inputTokens: { ...answered, "gen_ai.token.type": "input" },
-    outputTokens: { ...answered, "gen_ai.token.type": "output" },
+    inputTokens: { ...answered, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_INPUT },
+    outputTokens: { ...answered, [ATTR_GEN_AI_TOKEN_TYPE]: GEN_AI_TOKEN_TYPE_VALUE_OUTPUT },
     counted,
     succeeded: { ...counted, [ATTR.outcome]: "success" },
   };
@@ -67,7 +84,7 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
     try {
       const result = await adapter.generate(call);
       span?.setAttributes({
-        "gen_ai.response.model": call.deployment.model,
+        [ATTR_GEN_AI_RESPONSE_MODEL]: call.deployment.model,
         "imagegate.images": result.images.length,
         "imagegate.filtered": result.filtered,
       });
@@ -78,8 +95,8 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
       };
       if (tokens)
         span?.setAttributes({
-          "gen_ai.usage.input_tokens": tokens.input,
-          "gen_ai.usage.output_tokens": tokens.output,
+          [ATTR_GEN_AI_USAGE_INPUT_TOKENS]: tokens.input,
+          [ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]: tokens.output,
         });
       // Metrics are recorded once the answer is on its way, as the request's own (interceptor.ts).
       afterThisTurn(() => {
@@ -94,7 +111,7 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
     } catch (e) {
       const type = e instanceof GatewayError ? (e.code ?? e.kind) : "canceled";
       if (span) {
-        span.setAttribute("error.type", type);
+        span.setAttribute(ATTR_ERROR_TYPE, type);
         span.setStatus({
           code: SpanStatusCode.ERROR,
           message: redact(e instanceof Error ? e.message : String(e)),
@@ -102,7 +119,7 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
       }
       const seconds = (performance.now() - started) / 1000;
       afterThisTurn(() => {
-        t.instruments.operationDuration.record(seconds, { ...attrs.base, "error.type": type });
+        t.instruments.operationDuration.record(seconds, { ...attrs.base, [ATTR_ERROR_TYPE]: type });
         t.instruments.upstreamAttempts.add(1, { ...attrs.counted, [ATTR.outcome]: type });
       });
       throw e;
@@ -124,11 +141,11 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
           kind: SpanKind.CLIENT,
           attributes: {
             ...attrs.base,
-            "gen_ai.request.choice.count": request.n ?? 1,
+            [ATTR_GEN_AI_REQUEST_CHOICE_COUNT]: request.n ?? 1,
             [ATTR.deployment]: deployment.id,
             [ATTR.model]: deployment.group,
             ...(t.capturePrompts && request.prompt !== undefined
-              ? { "gen_ai.prompt": request.prompt }
+              ? { [ATTR_GEN_AI_PROMPT]: request.prompt }
               : {}),
           },
         },

@@ -9,6 +9,11 @@ import {
   type Meter,
   type UpDownCounter,
 } from "@opentelemetry/api";
+import {
+  METRIC_GEN_AI_CLIENT_OPERATION_DURATION,
+  METRIC_GEN_AI_CLIENT_TOKEN_USAGE,
+  METRIC_RPC_SERVER_CALL_DURATION,
+} from "./semconv.ts";
 
 /** gen_ai.client.operation.duration buckets: doubling from 0.01 s to 81.92 s (GenAI semconv). */
 const OPERATION_BUCKETS = Array.from({ length: 14 }, (_, i) => 0.01 * 2 ** i);
@@ -51,17 +56,17 @@ export function createInstruments(meter: Meter): Instruments {
       unit: "{request}",
       description: "Requests being served",
     }),
-    operationDuration: meter.createHistogram("gen_ai.client.operation.duration", {
+    operationDuration: meter.createHistogram(METRIC_GEN_AI_CLIENT_OPERATION_DURATION, {
       unit: "s",
       description: "Duration of each upstream image generation call",
       advice: { explicitBucketBoundaries: OPERATION_BUCKETS },
     }),
-    tokenUsage: meter.createHistogram("gen_ai.client.token.usage", {
+    tokenUsage: meter.createHistogram(METRIC_GEN_AI_CLIENT_TOKEN_USAGE, {
       unit: "{token}",
       description: "Tokens used per upstream call, by gen_ai.token.type",
       advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
     }),
-    rpcDuration: meter.createHistogram("rpc.server.call.duration", {
+    rpcDuration: meter.createHistogram(METRIC_RPC_SERVER_CALL_DURATION, {
       unit: "s",
       description: "Duration of each request, as the client sees it",
       advice: { explicitBucketBoundaries: RPC_BUCKETS },
@@ -79,7 +84,7 @@ export const GEN_AI_PROVIDER: Record<string, string> = {
   recraft: "recraft",
 };
 
-/** Attribute names on imagegate's own metrics, spans and logs. */
+/** imagegate's own attribute names on its metrics, spans and logs (the standard ones: semconv.ts). */
 export const ATTR = {
   model: "imagegate.model",
   deployment: "imagegate.deployment",

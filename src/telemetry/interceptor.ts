@@ -26,6 +26,20 @@ import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { OPEN_SERVICES } from "../server/open-services.ts";
 import { kCallInfo } from "../server/call-info.ts";
 import { ATTR, afterThisTurn } from "./instruments.ts";
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_RPC_CONNECT_RPC_ERROR_CODE,
+  ATTR_RPC_GRPC_STATUS_CODE,
+  ATTR_RPC_METHOD,
+  ATTR_RPC_SERVICE,
+  ATTR_RPC_STATUS_CODE,
+  ATTR_RPC_SYSTEM,
+  ATTR_RPC_SYSTEM_NAME,
+  RPC_SYSTEM_NAME_VALUE_CONNECTRPC,
+  RPC_SYSTEM_NAME_VALUE_GRPC,
+  RPC_SYSTEM_VALUE_CONNECT_RPC,
+  RPC_SYSTEM_VALUE_GRPC,
+} from "./semconv.ts";
 import type { Telemetry } from "./telemetry.ts";
 
 const headerGetter: TextMapGetter<Headers> = {
@@ -66,11 +80,13 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
           {
             kind: SpanKind.SERVER,
             attributes: {
-              "rpc.system.name": grpc ? "grpc" : "connectrpc",
-              "rpc.method": method,
+              [ATTR_RPC_SYSTEM_NAME]: grpc
+                ? RPC_SYSTEM_NAME_VALUE_GRPC
+                : RPC_SYSTEM_NAME_VALUE_CONNECTRPC,
+              [ATTR_RPC_METHOD]: method,
               // Deprecated names, still read by many backends.
-              "rpc.system": grpc ? "grpc" : "connect_rpc",
-              "rpc.service": req.service.typeName,
+              [ATTR_RPC_SYSTEM]: grpc ? RPC_SYSTEM_VALUE_GRPC : RPC_SYSTEM_VALUE_CONNECT_RPC,
+              [ATTR_RPC_SERVICE]: req.service.typeName,
               [ATTR.protocol]: info?.protocol ?? "connect",
               [ATTR.requestId]: info?.requestId ?? "",
             },
@@ -100,13 +116,13 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
       common[ATTR.status] = String(status);
       if (info?.keyName !== undefined) common[ATTR.key] = info.keyName;
       if (span) {
-        span.setAttribute("rpc.status_code", statusCode);
+        span.setAttribute(ATTR_RPC_STATUS_CODE, statusCode);
         span.setAttribute(
-          grpc ? "rpc.grpc.status_code" : "rpc.connect_rpc.error_code",
+          grpc ? ATTR_RPC_GRPC_STATUS_CODE : ATTR_RPC_CONNECT_RPC_ERROR_CODE,
           grpc ? (code ?? 0) : failure ? statusCode.toLowerCase() : "ok",
         );
         if (failure) {
-          span.setAttribute("error.type", statusCode);
+          span.setAttribute(ATTR_ERROR_TYPE, statusCode);
           if (SERVER_FAULTS.has(failure.code))
             span.setStatus({ code: SpanStatusCode.ERROR, message: failure.rawMessage });
         }
@@ -116,15 +132,17 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
         span.end();
       }
       const rpcAttributes: Attributes = {
-        "rpc.system.name": grpc ? "grpc" : "connectrpc",
-        "rpc.method": method,
-        "rpc.status_code": statusCode,
+        [ATTR_RPC_SYSTEM_NAME]: grpc
+          ? RPC_SYSTEM_NAME_VALUE_GRPC
+          : RPC_SYSTEM_NAME_VALUE_CONNECTRPC,
+        [ATTR_RPC_METHOD]: method,
+        [ATTR_RPC_STATUS_CODE]: statusCode,
         ...common,
       };
       const attributes: Attributes = {
         [ATTR.requestId]: info?.requestId ?? "",
         [ATTR.protocol]: info?.protocol ?? "connect",
-        "rpc.method": method,
+        [ATTR_RPC_METHOD]: method,
         ...common,
         "imagegate.attempts": info?.attempts ?? 0,
         "imagegate.duration_ms": Math.round(seconds * 1000),
@@ -136,7 +154,7 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
       if (info?.quality !== undefined) attributes["imagegate.quality"] = info.quality;
       if (failure) {
         attributes["imagegate.error"] = failure.rawMessage;
-        attributes["error.type"] = statusCode;
+        attributes[ATTR_ERROR_TYPE] = statusCode;
       }
       const answered = failure === undefined ? info : undefined;
       const record: LogRecord = {

@@ -38,6 +38,7 @@ import {
 import type { Env } from "../config/env.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 import { JsonLinesLogExporter, PrettyLogExporter } from "./log-exporters.ts";
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "./semconv.ts";
 
 export interface TelemetryOptions {
   /** Reads OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME. */
@@ -98,8 +99,8 @@ export async function createTelemetry(options: TelemetryOptions): Promise<Teleme
   ensureContext();
   const { env } = options;
   const resource = resourceFromAttributes({
-    "service.name": env.OTEL_SERVICE_NAME ?? "imagegate",
-    "service.version": "0.1.0",
+    [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME ?? "imagegate",
+    [ATTR_SERVICE_VERSION]: "0.1.0",
   });
 
   const spanProcessors: SpanProcessor[] = [];
