@@ -206,7 +206,7 @@ describe.each(PROTOCOLS)("Google over %s", (protocol) => {
     });
   });
 
-  describe("the size table (providers.md §7)", () => {
+  describe("the size table (docs/providers/gemini.md)", () => {
     it.each([
       ["256x256", "1024x1024", "1024x1024"],
       ["1024x1024", "1024x1024", "1024x1024"],

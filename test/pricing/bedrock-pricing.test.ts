@@ -1,5 +1,5 @@
 /**
- * Bedrock prices (shared/reference/pricing.md): SDXL's ≤50-steps tier, SD3 / Stable Image
+ * Bedrock prices (src/pricing/prices/bedrock.yaml, each with its source): SDXL's ≤50-steps tier, SD3 / Stable Image
  * flat, and Titan / Nova by size tier × standard|premium through `size_tiers`.
  */
 import { describe, expect, it } from "vitest";

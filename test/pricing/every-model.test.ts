@@ -1,7 +1,7 @@
 /**
  * The cost of a typical answer from every catalog model, against prices worked out by hand
- * from shared/reference/pricing.md. A model added to the catalog without a row here fails,
- * so no model ships with an unreviewed price.
+ * from the sources that src/pricing/prices/*.yaml names. A model added to the catalog without
+ * a row here fails, so no model ships with an unreviewed price.
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";

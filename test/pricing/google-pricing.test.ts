@@ -1,6 +1,7 @@
 /**
- * Google prices (shared/reference/pricing.md): Imagen flat per delivered image, Gemini
- * native image by tokens from usageMetadata, or fixed tokens per image without usage.
+ * Google prices (src/pricing/prices/gemini.yaml and vertex_ai.yaml): Imagen flat per delivered
+ * image, Gemini native image by tokens from usageMetadata, or fixed tokens per image without
+ * usage.
  */
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";

@@ -8,7 +8,7 @@ const catalog = loadCatalog();
 const prices = loadPrices(catalog);
 const price = (model: string) => prices.lookup("openai", model);
 
-describe("cost of what was produced (prices from shared/reference/pricing.md)", () => {
+describe("cost of what was produced (prices from src/pricing/prices/openai.yaml)", () => {
   it("prices DALL·E by quality and size", () => {
     expect(
       costOf(

@@ -139,7 +139,7 @@ describe("catalog entries", () => {
   });
 });
 
-describe("size tables (providers.md §7)", () => {
+describe("size tables (docs/providers/bedrock.md, What maps to what)", () => {
   it("snaps OpenAI sizes to the allowed SDXL sizes", () => {
     const expected: Record<string, string> = {
       auto: "1024x1024",

@@ -45,7 +45,7 @@ function googleError(code: number, status: string, message: string, details: obj
   return { error: { code, status, message, details } };
 }
 
-describe("size → aspect ratio → produced pixels (providers.md §7)", () => {
+describe("size → aspect ratio → produced pixels (docs/providers/gemini.md, What maps to what)", () => {
   it.each([
     ["256x256", "1:1", "1024x1024"],
     ["512x512", "1:1", "1024x1024"],

@@ -72,7 +72,7 @@ describe("size tables", () => {
     );
   });
 
-  it("maps OpenAI sizes to the nearest Recraft size (providers.md §7 for V2/V3)", () => {
+  it("maps OpenAI sizes to the nearest Recraft size (docs/providers/recraft.md, Sizes, for V2/V3)", () => {
     expect(OPENAI_SIZE_TO_RECRAFT.v2v3).toEqual({
       auto: "1024x1024",
       "256x256": "1024x1024",
