@@ -1,7 +1,8 @@
 /**
  * The benchmark: starts the upstream emulator, the gateway and the baselines as separate
- * processes, runs the scenarios of issue 9 against each of them in interleaved rounds, and
- * returns the medians with the ratios and targets (see report.ts for the table).
+ * processes, runs every scenario of the table in scenarios.ts the same way (a correctness
+ * check, a warm-up, then interleaved rounds over its targets), and returns the medians
+ * (report.ts turns them into the table's rows, with the ratios and targets).
  *
  * Why every system under test is its own process, the load generator being this one: on two
  * cores, an in-process gateway would share one event loop with autocannon and the emulator,
@@ -35,50 +36,33 @@ import {
   spawnPlain,
   waitIdle,
 } from "./procs.ts";
+import {
+  isRider,
+  type MeasuredId,
+  type RequestShape,
+  type RoundMeasure,
+  type RunPlan,
+  SCENARIO_TABLE,
+  SCENARIOS,
+  type ScenarioContext,
+  type ScenarioId,
+  type ScenarioResult,
+  TARGET_LABELS,
+  type TargetId,
+  type TargetSummary,
+  type Upstream,
+} from "./scenarios.ts";
 
-export type ScenarioId = "a" | "b" | "c" | "d" | "e";
-export const SCENARIOS: readonly ScenarioId[] = ["a", "b", "c", "d", "e"];
-export const TARGETS = [
-  "direct",
-  "bare",
-  "portkey",
-  "imagegate",
-  "imagegate-grpc",
-  "imagegate-routed",
-] as const;
-export type TargetId = (typeof TARGETS)[number];
-
-export const TARGET_LABELS: Record<TargetId, string> = {
-  direct: "direct",
-  bare: "bare proxy",
-  portkey: "Portkey",
-  imagegate: "imagegate",
-  "imagegate-grpc": "imagegate gRPC",
-  "imagegate-routed": "imagegate, 8 deployments",
-};
-
-export interface RunPlan {
-  connections: number;
-  /** Requests per measured run (per target per round). */
-  requests: number;
-  /** Requests before the rounds, per target (0: only the one correctness check). */
-  warmup: number;
-}
-
-export interface BenchSettings {
+export type BenchSettings = {
   mode: "full" | "quick";
   rounds: number;
   /** Time limit of one run, seconds. */
   maxSeconds: number;
   /** Upstream delay of scenario (d), ms. */
   slowMs: number;
-  a: RunPlan;
-  b: RunPlan;
-  c: RunPlan;
-  d: RunPlan;
   /** Try to start the Portkey gateway. */
   portkey: boolean;
-  /** Scenarios to run (default all); (e) rides on (a)'s rounds. */
+  /** Scenarios to run (default all); a scenario that rides on another runs in its rounds. */
   only?: readonly ScenarioId[];
   /** Targets to run (default all), e.g. only imagegate while profiling it. */
   targets?: readonly TargetId[];
@@ -86,6 +70,14 @@ export interface BenchSettings {
   gatewayNodeArgs?: readonly string[];
   /** Progress lines (stderr by default). */
   log?: (line: string) => void;
+} & Record<MeasuredId, RunPlan>; // each measured scenario's plan, under its id
+
+/** Every measured scenario's plan for the mode, from the table. */
+function plans(mode: "full" | "quick"): Record<MeasuredId, RunPlan> {
+  const out: Partial<Record<MeasuredId, RunPlan>> = {};
+  for (const [id, spec] of Object.entries(SCENARIO_TABLE))
+    if (!isRider(spec)) out[id as MeasuredId] = spec.plans[mode];
+  return out as Record<MeasuredId, RunPlan>;
 }
 
 export const FULL_SETTINGS: BenchSettings = {
@@ -93,10 +85,7 @@ export const FULL_SETTINGS: BenchSettings = {
   rounds: 3,
   maxSeconds: 8,
   slowMs: 1000,
-  a: { connections: 1, requests: 2000, warmup: 300 },
-  b: { connections: 64, requests: 4000, warmup: 500 },
-  c: { connections: 16, requests: 300, warmup: 32 },
-  d: { connections: 512, requests: 3 * 512, warmup: 512 },
+  ...plans("full"),
   portkey: true,
 };
 
@@ -105,50 +94,9 @@ export const QUICK_SETTINGS: BenchSettings = {
   rounds: 1,
   maxSeconds: 5,
   slowMs: 200,
-  a: { connections: 1, requests: 20, warmup: 0 },
-  b: { connections: 64, requests: 128, warmup: 0 },
-  c: { connections: 16, requests: 32, warmup: 0 },
-  d: { connections: 512, requests: 512, warmup: 0 },
+  ...plans("quick"),
   portkey: true,
 };
-
-/** One measured run of one target. */
-export interface RoundMeasure {
-  round: number;
-  ok: number;
-  failed: number;
-  errors: number;
-  elapsedMs: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** CPU time of the system under test per ok request (direct: the emulator's). */
-  cpuMsPerReq: number | undefined;
-  /** Of the upstream emulator, per ok request. */
-  upstreamCpuMsPerReq: number | undefined;
-  peakRssBytes: number | undefined;
-  timedOut: boolean;
-}
-
-export interface TargetSummary {
-  rounds: RoundMeasure[];
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  cpuMsPerReq: number | undefined;
-  peakRssBytes: number | undefined;
-  /** (a), (e): median over rounds of this target's p50/p99 minus the reference's in the same round. */
-  addedP50Ms?: number;
-  addedP99Ms?: number;
-}
-
-export interface ScenarioResult {
-  id: ScenarioId;
-  title: string;
-  connections: number;
-  requestsPerRun: number;
-  targets: Partial<Record<TargetId, TargetSummary>>;
-}
 
 export interface BenchResult {
   machine: {
@@ -197,13 +145,11 @@ interface Subject {
   load(plan: RunPlan, requests: number, maxSeconds: number): Promise<LoadResult>;
 }
 
-type Kind = "tiny" | "big" | "slow";
-
 interface Stack {
   upstreams: Upstreams;
   emulator: Child;
   gateway: { child: Child; url: string };
-  bare: Record<Kind, { child: Child; url: string }>;
+  bare: Record<Upstream, { child: Child; url: string }>;
   portkey: { child: Child; url: string } | undefined;
   portkeyReason?: string;
   targets: readonly TargetId[] | undefined;
@@ -303,7 +249,7 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
       started.push(r.child);
       return { child: r.child, url: r.info };
     });
-    const bareP = (kind: Kind) =>
+    const bareP = (kind: Upstream) =>
       spawnNode(
         `bare proxy (${kind})`,
         [path.join(ROOT, "bench/bare-proxy.ts"), "--upstream", upstreams[kind]],
@@ -476,73 +422,94 @@ function grpcSubject(
   };
 }
 
+const IMAGES_PATH = "/v1/images/generations";
+
+/** What every target needs to send a scenario's request and check its answer. */
+interface SubjectContext {
+  stack: Stack;
+  request: RequestShape;
+  /** The size of the image the upstream answers with, and of its base64. */
+  pngBytes: number;
+  b64Length: number;
+}
+
+/** Where an HTTP target is sent the request, which processes are it, and the model it names. */
+interface HttpTarget {
+  pids: number[];
+  base: string;
+  headers?: Record<string, string>;
+  model: string;
+}
+
+function viaHttp(id: TargetId, where: (x: SubjectContext) => HttpTarget | undefined) {
+  return (x: SubjectContext): Subject | undefined => {
+    const t = where(x);
+    if (!t) return undefined;
+    const body = requestBody(t.model, x.request.size);
+    const url = `${t.base}${IMAGES_PATH}`;
+    return httpSubject(id, t.pids, url, t.headers ?? JSON_HEADERS, body, x.b64Length);
+  };
+}
+
+/**
+ * How each target sends a scenario's request: the baselines call the emulator's upstream for
+ * it (Portkey naming it in a header), the gateway the model group of that name (`routed`: the
+ * 8-deployment group). Undefined: the target cannot run here (Portkey did not start).
+ */
+const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
+  direct: viaHttp("direct", ({ stack, request }) => ({
+    pids: [stack.emulator.pid],
+    base: stack.upstreams[request.upstream],
+    model: "dall-e-2",
+  })),
+  bare: viaHttp("bare", ({ stack, request }) => ({
+    pids: [stack.bare[request.upstream].child.pid],
+    base: stack.bare[request.upstream].url,
+    model: "dall-e-2",
+  })),
+  portkey: viaHttp(
+    "portkey",
+    ({ stack, request }) =>
+      stack.portkey && {
+        pids: [stack.portkey.child.pid],
+        base: stack.portkey.url,
+        headers: portkeyHeaders(stack.upstreams[request.upstream]),
+        model: "dall-e-2",
+      },
+  ),
+  imagegate: viaHttp("imagegate", ({ stack, request }) => ({
+    pids: [stack.gateway.child.pid],
+    base: stack.gateway.url,
+    model: request.upstream,
+  })),
+  "imagegate-grpc": ({ stack, request, pngBytes }) =>
+    grpcSubject(
+      "imagegate-grpc",
+      [stack.gateway.child.pid],
+      stack.gateway.url,
+      request.upstream,
+      request.size,
+      pngBytes,
+    ),
+  "imagegate-routed": viaHttp("imagegate-routed", ({ stack }) => ({
+    pids: [stack.gateway.child.pid],
+    base: stack.gateway.url,
+    model: "routed",
+  })),
+};
+
 function subjectsFor(
-  kind: Kind,
+  targets: readonly TargetId[],
+  request: RequestShape,
   stack: Stack,
   tinyPngBytes: number,
-  extra: { grpc?: boolean; routed?: boolean } = {},
 ): Subject[] {
-  const up = stack.upstreams;
-  const size = kind === "big" ? "1024x1024" : "256x256";
-  const pngBytes = kind === "big" ? up.bigPngBytes : tinyPngBytes;
-  const b64Length = Math.ceil(pngBytes / 3) * 4;
-  const direct = requestBody("dall-e-2", size);
-  const path = "/v1/images/generations";
-  const gw = stack.gateway;
-  const list: Subject[] = [
-    httpSubject(
-      "direct",
-      [stack.emulator.pid],
-      `${up[kind]}${path}`,
-      JSON_HEADERS,
-      direct,
-      b64Length,
-    ),
-    httpSubject(
-      "bare",
-      [stack.bare[kind].child.pid],
-      `${stack.bare[kind].url}${path}`,
-      JSON_HEADERS,
-      direct,
-      b64Length,
-    ),
-  ];
-  if (stack.portkey) {
-    list.push(
-      httpSubject(
-        "portkey",
-        [stack.portkey.child.pid],
-        `${stack.portkey.url}${path}`,
-        portkeyHeaders(up[kind]),
-        direct,
-        b64Length,
-      ),
-    );
-  }
-  list.push(
-    httpSubject(
-      "imagegate",
-      [gw.child.pid],
-      `${gw.url}${path}`,
-      JSON_HEADERS,
-      requestBody(kind, size),
-      b64Length,
-    ),
-  );
-  if (extra.grpc)
-    list.push(grpcSubject("imagegate-grpc", [gw.child.pid], gw.url, kind, size, pngBytes));
-  if (extra.routed)
-    list.push(
-      httpSubject(
-        "imagegate-routed",
-        [gw.child.pid],
-        `${gw.url}${path}`,
-        JSON_HEADERS,
-        requestBody("routed", size),
-        b64Length,
-      ),
-    );
-  return stack.targets ? list.filter((s) => stack.targets!.includes(s.id)) : list;
+  const pngBytes = request.upstream === "big" ? stack.upstreams.bigPngBytes : tinyPngBytes;
+  const x: SubjectContext = { stack, request, pngBytes, b64Length: Math.ceil(pngBytes / 3) * 4 };
+  return targets
+    .filter((t) => !stack.targets || stack.targets.includes(t))
+    .map((t) => SUBJECTS[t](x))
+    .filter((s): s is Subject => s !== undefined);
 }
 
 function rotate<T>(items: readonly T[], by: number): T[] {
@@ -649,15 +616,11 @@ async function runScenario(
 }
 
 /** Per round, a target's latency minus the reference's in the same round; the median of those. */
-function addLatencyDeltas(
-  result: ScenarioResult,
-  reference: TargetId,
-  only?: readonly TargetId[],
-): void {
+function addLatencyDeltas(result: ScenarioResult, reference: TargetId): void {
   const ref = result.targets[reference];
   if (!ref) return;
   for (const [tid, summary] of Object.entries(result.targets) as [TargetId, TargetSummary][]) {
-    if (tid === reference || (only && !only.includes(tid))) continue;
+    if (tid === reference) continue;
     const byRound = new Map(ref.rounds.map((m) => [m.round, m]));
     const d50: number[] = [];
     const d99: number[] = [];
@@ -687,76 +650,52 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
   const stack = await startStack(settings, log);
   const tinyPngBytes = tinyPng().length;
   const scenarios: Partial<Record<ScenarioId, ScenarioResult>> = {};
+  const ctx: ScenarioContext = {
+    upstream: { bigBodyBytes: stack.upstreams.bigBodyBytes, slowMs: settings.slowMs },
+  };
   try {
-    if (only.has("a") || only.has("e")) {
-      const subjects = subjectsFor("tiny", stack, tinyPngBytes, { routed: only.has("e") }).filter(
-        (s) =>
-          only.has("a") || s.id === "imagegate" || s.id === "imagegate-routed" || s.id === "direct",
+    for (const id of SCENARIOS) {
+      const spec = SCENARIO_TABLE[id];
+      if (isRider(spec)) continue;
+      const plan = settings[id as MeasuredId];
+      const riders = SCENARIOS.filter((r) => {
+        const rs = SCENARIO_TABLE[r];
+        return only.has(r) && isRider(rs) && rs.ridesOn === id;
+      });
+      const riderTargets = riders.flatMap((r) => SCENARIO_TABLE[r].targets);
+      if (!only.has(id) && riders.length === 0) continue;
+      // The riders' targets join the host's; without the host, only they and its reference run.
+      const targets = [...new Set([...spec.targets, ...riderTargets])].filter(
+        (t) => only.has(id) || riderTargets.includes(t) || t === spec.latencyReference,
       );
-      const a = await runScenario(
-        "a",
-        "tiny image, concurrency 1: latency",
-        settings.a,
-        subjects,
+      const result = await runScenario(
+        id,
+        spec.title(plan, ctx),
+        plan,
+        subjectsFor(targets, spec.request, stack, tinyPngBytes),
         stack,
         settings,
         errors,
         log,
       );
-      addLatencyDeltas(a, "direct");
-      if (only.has("e") && a.targets["imagegate-routed"] && a.targets.imagegate) {
-        const e: ScenarioResult = {
-          id: "e",
-          title:
-            "router overhead: 8 weighted deployments and a fallback group vs one deployment, tiny, concurrency 1",
-          connections: a.connections,
-          requestsPerRun: a.requestsPerRun,
-          targets: {
-            imagegate: structuredClone(a.targets.imagegate),
-            "imagegate-routed": structuredClone(a.targets["imagegate-routed"]),
-          },
+      if (spec.latencyReference) addLatencyDeltas(result, spec.latencyReference);
+      for (const r of riders) {
+        const rs = SCENARIO_TABLE[r];
+        if (!rs.targets.every((t) => result.targets[t])) continue;
+        const rider: ScenarioResult = {
+          id: r,
+          title: rs.title(plan, ctx),
+          connections: result.connections,
+          requestsPerRun: result.requestsPerRun,
+          targets: Object.fromEntries(
+            rs.targets.map((t) => [t, structuredClone(result.targets[t])]),
+          ),
         };
-        addLatencyDeltas(e, "imagegate");
-        scenarios.e = e;
-        delete a.targets["imagegate-routed"];
+        if (rs.latencyReference) addLatencyDeltas(rider, rs.latencyReference);
+        scenarios[r] = rider;
+        for (const t of rs.targets) if (!spec.targets.includes(t)) delete result.targets[t];
       }
-      if (only.has("a")) scenarios.a = a;
-    }
-    if (only.has("b")) {
-      scenarios.b = await runScenario(
-        "b",
-        "tiny image, concurrency 64: throughput",
-        settings.b,
-        subjectsFor("tiny", stack, tinyPngBytes),
-        stack,
-        settings,
-        errors,
-        log,
-      );
-    }
-    if (only.has("c")) {
-      scenarios.c = await runScenario(
-        "c",
-        `1024x1024 PNG (${(stack.upstreams.bigBodyBytes / 1e6).toFixed(1)} MB JSON), concurrency 16: throughput and peak RSS`,
-        settings.c,
-        subjectsFor("big", stack, tinyPngBytes, { grpc: true }),
-        stack,
-        settings,
-        errors,
-        log,
-      );
-    }
-    if (only.has("d")) {
-      scenarios.d = await runScenario(
-        "d",
-        `upstream taking ${settings.slowMs} ms, concurrency ${settings.d.connections}: throughput vs ideal`,
-        settings.d,
-        subjectsFor("slow", stack, tinyPngBytes),
-        stack,
-        settings,
-        errors,
-        log,
-      );
+      if (only.has(id)) scenarios[id] = result;
     }
   } finally {
     const children = stack.children().map((c) => cpuMs(c.pid));

@@ -24,12 +24,9 @@ import {
   FULL_SETTINGS,
   QUICK_SETTINGS,
   runBench,
-  SCENARIOS,
-  type ScenarioId,
-  TARGETS,
-  type TargetId,
 } from "./harness.ts";
 import { renderSummary, renderTable, toReport } from "./report.ts";
+import { SCENARIOS, type ScenarioId, TARGETS, type TargetId } from "./scenarios.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -50,7 +47,7 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(
-      "usage: npm run bench -- [--quick] [--only a,b,c,d,e] [--targets LIST] [--rounds N] [--no-portkey] [--node-flags 'F…'] [--profile DIR] [--out FILE]\n",
+      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(",")}] [--targets LIST] [--rounds N] [--no-portkey] [--node-flags 'F…'] [--profile DIR] [--out FILE]\n`,
     );
     return 0;
   }

@@ -1,0 +1,429 @@
+/**
+ * The benchmark's scenarios as data: for each, what one request is, which targets (the
+ * gateway and its baselines) it runs against, how many requests at which concurrency in full
+ * and quick mode, and which rows of the README's table it yields (figures, ratios, the
+ * issue's targets). harness.ts runs every row the same way; report.ts renders the rows.
+ *
+ * Adding a scenario (streaming, edits, shared state) is adding an id and a row here, and,
+ * when its requests are new, the request shape and the targets that send it (harness.ts).
+ */
+
+/** The systems under test: the gateway over each protocol or setup, and the baselines. */
+export const TARGETS = [
+  "direct",
+  "bare",
+  "portkey",
+  "imagegate",
+  "imagegate-grpc",
+  "imagegate-routed",
+] as const;
+export type TargetId = (typeof TARGETS)[number];
+
+export const TARGET_LABELS: Record<TargetId, string> = {
+  direct: "direct",
+  bare: "bare proxy",
+  portkey: "Portkey",
+  imagegate: "imagegate",
+  "imagegate-grpc": "imagegate gRPC",
+  "imagegate-routed": "imagegate, 8 deployments",
+};
+
+/** The baselines every scenario measures the gateway against (Portkey when it runs). */
+const BASELINES = ["direct", "bare", "portkey"] as const satisfies readonly TargetId[];
+
+export type ScenarioId = "a" | "b" | "c" | "d" | "e";
+
+/** Which of the emulator's upstreams answers: a 1×1 PNG, a 1024x1024 one, or slowly. */
+export type Upstream = "tiny" | "big" | "slow";
+
+/** What one request is; the targets turn it into their own calls (harness.ts). */
+export interface RequestShape {
+  upstream: Upstream;
+  /** The OpenAI `size` asked for. */
+  size: string;
+}
+
+export interface RunPlan {
+  connections: number;
+  /** Requests per measured run (per target per round). */
+  requests: number;
+  /** Requests before the rounds, per target (0: only the one correctness check). */
+  warmup: number;
+}
+
+/** One measured run of one target. */
+export interface RoundMeasure {
+  round: number;
+  ok: number;
+  failed: number;
+  errors: number;
+  elapsedMs: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** CPU time of the system under test per ok request (direct: the emulator's). */
+  cpuMsPerReq: number | undefined;
+  /** Of the upstream emulator, per ok request. */
+  upstreamCpuMsPerReq: number | undefined;
+  peakRssBytes: number | undefined;
+  timedOut: boolean;
+}
+
+export interface TargetSummary {
+  rounds: RoundMeasure[];
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  cpuMsPerReq: number | undefined;
+  peakRssBytes: number | undefined;
+  /** With a latency reference: median over rounds of this target's p50/p99 minus the reference's in the same round. */
+  addedP50Ms?: number;
+  addedP99Ms?: number;
+}
+
+export interface ScenarioResult {
+  id: ScenarioId;
+  title: string;
+  connections: number;
+  requestsPerRun: number;
+  targets: Partial<Record<TargetId, TargetSummary>>;
+}
+
+/** What a title or a row may depend on besides the scenario's own figures. */
+export interface ScenarioContext {
+  upstream: { bigBodyBytes: number; slowMs: number };
+}
+
+export type Column = "imagegate" | "direct" | "bare" | "portkey";
+export const COLUMNS: readonly Column[] = ["imagegate", "direct", "bare", "portkey"];
+
+export interface Ratio {
+  label: string;
+  value: number;
+}
+
+export interface Row {
+  scenario: string;
+  figure: string;
+  unit: string;
+  /** Which target the imagegate column shows (e.g. imagegate-grpc). */
+  imagegateTarget: TargetId;
+  values: Partial<Record<Column, number>>;
+  ratios: Ratio[];
+  /** The issue's target for this row, as text, and whether the figures meet it. */
+  target?: string;
+  pass?: boolean;
+}
+
+export interface ScenarioSpec {
+  /** The progress line and the JSON's title. */
+  title(plan: RunPlan, ctx: ScenarioContext): string;
+  request: RequestShape;
+  /** In the order of the first round (later rounds rotate it). */
+  targets: readonly TargetId[];
+  /** Per round, every other target's p50/p99 minus this one's: addedP50Ms, addedP99Ms. */
+  latencyReference?: TargetId;
+  /** The README table's rows from the scenario's figures. */
+  rows(s: ScenarioResult, ctx: ScenarioContext): Row[];
+}
+
+/** A scenario with runs of its own. */
+export interface MeasuredSpec extends ScenarioSpec {
+  plans: { full: RunPlan; quick: RunPlan };
+}
+
+/**
+ * A scenario measured in another's rounds (same request, same plan), from its own targets
+ * there: they run with the host's targets, and its result is theirs, apart.
+ */
+export interface RiderSpec extends ScenarioSpec {
+  ridesOn: ScenarioId;
+}
+
+const MB = 1024 * 1024;
+
+export function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0)
+    return undefined;
+  return a / b;
+}
+
+function ratios(...pairs: [string, number | undefined][]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const [label, value] of pairs)
+    if (value !== undefined && Number.isFinite(value)) out.push({ label, value });
+  return out;
+}
+
+/** The table's columns for one figure; the imagegate column shows `imagegate`. */
+function values(
+  s: ScenarioResult,
+  get: (t: TargetSummary) => number | undefined,
+  imagegate: TargetId = "imagegate",
+): Partial<Record<Column, number>> {
+  const out: Partial<Record<Column, number>> = {};
+  const map: Record<Column, TargetId> = {
+    imagegate,
+    direct: "direct",
+    bare: "bare",
+    portkey: "portkey",
+  };
+  for (const c of COLUMNS) {
+    const t = s.targets[map[c]];
+    const v = t ? get(t) : undefined;
+    if (v !== undefined && Number.isFinite(v)) out[c] = v;
+  }
+  return out;
+}
+
+/** A figure's row with imagegate compared with each baseline column, `× direct` etc. */
+function againstBaselines(
+  v: Partial<Record<Column, number>>,
+  columns: readonly [Column, string][],
+): [string, number | undefined][] {
+  return columns.map(([c, label]) => [label, ratio(v.imagegate, v[c])]);
+}
+
+const THROUGHPUT_RATIOS: readonly [Column, string][] = [
+  ["direct", "× direct"],
+  ["bare", "× bare"],
+  ["portkey", "× Portkey"],
+];
+const COST_RATIOS: readonly [Column, string][] = [
+  ["bare", "× bare"],
+  ["portkey", "× Portkey"],
+];
+const ADDED_RATIOS: readonly [Column, string][] = [
+  ["bare", "× bare proxy's"],
+  ["portkey", "× Portkey's"],
+];
+
+/** The gateway's two protocols in (c), for the RSS and CPU rows. */
+const PROTOCOLS = [
+  ["imagegate", "REST"],
+  ["imagegate-grpc", "gRPC"],
+] as const;
+
+const TABLE = {
+  a: {
+    title: (p) => `tiny image, concurrency ${p.connections}: latency`,
+    request: { upstream: "tiny", size: "256x256" },
+    targets: [...BASELINES, "imagegate"],
+    latencyReference: "direct",
+    plans: {
+      full: { connections: 1, requests: 2000, warmup: 300 },
+      quick: { connections: 1, requests: 20, warmup: 0 },
+    },
+    rows(s) {
+      const sc = `(a) tiny, c=${s.connections}`;
+      const v = values(s, (t) => t.p50Ms);
+      const added = values(s, (t) => t.addedP50Ms);
+      const added99 = values(s, (t) => t.addedP99Ms);
+      const ig = added.imagegate;
+      const row = { unit: "ms", imagegateTarget: "imagegate" } as const;
+      return [
+        {
+          scenario: sc,
+          figure: "p50 latency",
+          ...row,
+          values: v,
+          ratios: ratios(["× direct", ratio(v.imagegate, v.direct)]),
+        },
+        {
+          scenario: sc,
+          figure: "added p50 latency over direct",
+          ...row,
+          values: added,
+          ratios: ratios(...againstBaselines(added, ADDED_RATIOS)),
+          target: "≤ 0.3 ms",
+          ...(ig !== undefined ? { pass: ig <= 0.3 } : {}),
+        },
+        {
+          scenario: sc,
+          figure: "added p99 latency over direct",
+          ...row,
+          values: added99,
+          ratios: ratios(...againstBaselines(added99, ADDED_RATIOS)),
+        },
+      ];
+    },
+  },
+  b: {
+    title: (p) => `tiny image, concurrency ${p.connections}: throughput`,
+    request: { upstream: "tiny", size: "256x256" },
+    targets: [...BASELINES, "imagegate"],
+    plans: {
+      full: { connections: 64, requests: 4000, warmup: 500 },
+      quick: { connections: 64, requests: 128, warmup: 0 },
+    },
+    rows(s) {
+      const sc = `(b) tiny, c=${s.connections}`;
+      const v = values(s, (t) => t.rps);
+      const r = ratio(v.imagegate, v.bare);
+      const cpu = values(s, (t) => t.cpuMsPerReq);
+      return [
+        {
+          scenario: sc,
+          figure: "throughput",
+          unit: "rps",
+          imagegateTarget: "imagegate",
+          values: v,
+          ratios: ratios(...againstBaselines(v, THROUGHPUT_RATIOS)),
+          target: "≥ 0.6× bare",
+          ...(r !== undefined ? { pass: r >= 0.6 } : {}),
+        },
+        {
+          scenario: sc,
+          figure: "CPU per request (direct: the emulator's)",
+          unit: "ms",
+          imagegateTarget: "imagegate",
+          values: cpu,
+          ratios: ratios(...againstBaselines(cpu, COST_RATIOS)),
+        },
+      ];
+    },
+  },
+  c: {
+    title: (p, ctx) =>
+      `1024x1024 PNG (${(ctx.upstream.bigBodyBytes / 1e6).toFixed(1)} MB JSON), concurrency ${p.connections}: throughput and peak RSS`,
+    request: { upstream: "big", size: "1024x1024" },
+    targets: [...BASELINES, "imagegate", "imagegate-grpc"],
+    plans: {
+      full: { connections: 16, requests: 300, warmup: 32 },
+      quick: { connections: 16, requests: 32, warmup: 0 },
+    },
+    rows(s) {
+      const sc = `(c) 2 MB, c=${s.connections}`;
+      const rows: Row[] = [];
+      const v = values(s, (t) => t.rps);
+      const rBare = ratio(v.imagegate, v.bare);
+      const rPk = ratio(v.imagegate, v.portkey);
+      rows.push({
+        scenario: sc,
+        figure: "throughput, REST",
+        unit: "rps",
+        imagegateTarget: "imagegate",
+        values: v,
+        ratios: ratios(...againstBaselines(v, THROUGHPUT_RATIOS)),
+        target: "≥ 0.7× bare, ≥ 10× Portkey",
+        ...(rBare !== undefined ? { pass: rBare >= 0.7 && (rPk === undefined || rPk >= 10) } : {}),
+      });
+      if (s.targets["imagegate-grpc"]) {
+        const grpc = values(s, (t) => t.rps, "imagegate-grpc").imagegate;
+        const rRest = ratio(grpc, v.imagegate);
+        rows.push({
+          scenario: sc,
+          figure: "throughput, gRPC (raw bytes)",
+          unit: "rps",
+          imagegateTarget: "imagegate-grpc",
+          values: { imagegate: grpc } as Partial<Record<Column, number>>,
+          ratios: ratios(
+            ["× REST", rRest],
+            ...againstBaselines({ ...v, imagegate: grpc }, COST_RATIOS),
+          ),
+          target: "≥ 1× REST",
+          ...(rRest !== undefined ? { pass: rRest >= 1 } : {}),
+        });
+      }
+      for (const [id, label] of PROTOCOLS) {
+        if (!s.targets[id]) continue;
+        const rss = values(
+          s,
+          (t) => (t.peakRssBytes === undefined ? undefined : t.peakRssBytes / MB),
+          id,
+        );
+        delete rss.direct;
+        const r = ratio(rss.imagegate, rss.bare);
+        rows.push({
+          scenario: sc,
+          figure: `peak RSS, imagegate over ${label}`,
+          unit: "MB",
+          imagegateTarget: id,
+          values: rss,
+          ratios: ratios(...againstBaselines(rss, COST_RATIOS)),
+          target: "≤ 1.5× bare",
+          ...(r !== undefined ? { pass: r <= 1.5 } : {}),
+        });
+      }
+      for (const [id, label] of PROTOCOLS) {
+        if (!s.targets[id]) continue;
+        const cpu = values(s, (t) => t.cpuMsPerReq, id);
+        rows.push({
+          scenario: sc,
+          figure: `CPU per request, imagegate over ${label} (direct: the emulator's)`,
+          unit: "ms",
+          imagegateTarget: id,
+          values: cpu,
+          ratios: ratios(...againstBaselines(cpu, COST_RATIOS)),
+        });
+      }
+      return rows;
+    },
+  },
+  d: {
+    title: (p, ctx) =>
+      `upstream taking ${ctx.upstream.slowMs} ms, concurrency ${p.connections}: throughput vs ideal`,
+    request: { upstream: "slow", size: "256x256" },
+    targets: [...BASELINES, "imagegate"],
+    plans: {
+      full: { connections: 512, requests: 3 * 512, warmup: 512 },
+      quick: { connections: 512, requests: 512, warmup: 0 },
+    },
+    rows(s, ctx) {
+      const ideal = (s.connections * 1000) / ctx.upstream.slowMs;
+      const v = values(s, (t) => t.rps);
+      const r = ratio(v.imagegate, ideal);
+      return [
+        {
+          scenario: `(d) ${ctx.upstream.slowMs} ms upstream, c=${s.connections}`,
+          figure: `throughput (ideal ${ideal.toFixed(0)})`,
+          unit: "rps",
+          imagegateTarget: "imagegate",
+          values: v,
+          ratios: ratios(["× ideal", r], ...againstBaselines(v, THROUGHPUT_RATIOS)),
+          target: "≥ 0.95× ideal",
+          ...(r !== undefined ? { pass: r >= 0.95 } : {}),
+        },
+      ];
+    },
+  },
+  e: {
+    title: () =>
+      "router overhead: 8 weighted deployments and a fallback group vs one deployment, tiny, concurrency 1",
+    request: { upstream: "tiny", size: "256x256" },
+    ridesOn: "a",
+    targets: ["imagegate", "imagegate-routed"],
+    latencyReference: "imagegate",
+    rows(s) {
+      const one = s.targets.imagegate;
+      const routed = s.targets["imagegate-routed"];
+      if (!one || !routed) return [];
+      return [
+        {
+          scenario: `(e) router, tiny, c=${s.connections}`,
+          figure: "p50 latency: 8 deployments + fallbacks (one deployment in the direct column)",
+          unit: "ms",
+          imagegateTarget: "imagegate-routed",
+          values: { imagegate: routed.p50Ms, direct: one.p50Ms },
+          ratios: ratios(
+            ["× one deployment", ratio(routed.p50Ms, one.p50Ms)],
+            ["ms added", routed.addedP50Ms],
+          ),
+        },
+      ];
+    },
+  },
+} satisfies Record<ScenarioId, MeasuredSpec | RiderSpec>;
+
+/** The scenarios, in the order they run and are reported. */
+export const SCENARIO_TABLE: Readonly<Record<ScenarioId, MeasuredSpec | RiderSpec>> = TABLE;
+export const SCENARIOS = Object.keys(TABLE) as ScenarioId[];
+
+/** The scenarios with runs of their own (the others ride on them): each has a plan in the settings. */
+export type MeasuredId = {
+  [K in ScenarioId]: (typeof TABLE)[K] extends MeasuredSpec ? K : never;
+}[ScenarioId];
+
+export function isRider(spec: MeasuredSpec | RiderSpec): spec is RiderSpec {
+  return "ridesOn" in spec;
+}

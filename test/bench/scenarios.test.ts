@@ -1,0 +1,183 @@
+/**
+ * The bench's scenario table without running it: the riders fit their hosts, every measured
+ * scenario has a plan in both modes, and a result with known figures turns into the rows,
+ * ratios and pass/miss marks the README's table shows.
+ */
+import { describe, expect, it } from "vitest";
+import { type BenchResult, FULL_SETTINGS, QUICK_SETTINGS } from "../../bench/harness.ts";
+import { toReport } from "../../bench/report.ts";
+import {
+  isRider,
+  SCENARIO_TABLE,
+  SCENARIOS,
+  type ScenarioId,
+  type ScenarioResult,
+  type TargetId,
+  type TargetSummary,
+} from "../../bench/scenarios.ts";
+
+const MB = 1024 * 1024;
+
+function summary(figures: Partial<TargetSummary>): TargetSummary {
+  return {
+    rounds: [],
+    rps: Number.NaN,
+    p50Ms: Number.NaN,
+    p99Ms: Number.NaN,
+    cpuMsPerReq: undefined,
+    peakRssBytes: undefined,
+    ...figures,
+  };
+}
+
+function scenario(
+  id: ScenarioId,
+  connections: number,
+  targets: Partial<Record<TargetId, Partial<TargetSummary>>>,
+): ScenarioResult {
+  return {
+    id,
+    title: id,
+    connections,
+    requestsPerRun: 10,
+    targets: Object.fromEntries(Object.entries(targets).map(([t, f]) => [t, summary(f)])),
+  };
+}
+
+const RESULT = {
+  machine: {
+    cpu: "test",
+    cores: 2,
+    node: "v24",
+    platform: "linux",
+    date: "2026-12-02T00:00:00.000Z",
+    loadAverage: [0, 0],
+    otherCpuShare: 0,
+  },
+  settings: { ...FULL_SETTINGS },
+  upstream: { tinyBodyBytes: 139, bigPngBytes: 1_450_000, bigBodyBytes: 1_930_000, slowMs: 1000 },
+  portkey: { available: true },
+  scenarios: {
+    a: scenario("a", 1, {
+      direct: { p50Ms: 0.05 },
+      bare: { p50Ms: 0.25, addedP50Ms: 0.2, addedP99Ms: 1 },
+      portkey: { p50Ms: 0.65, addedP50Ms: 0.6, addedP99Ms: 4 },
+      imagegate: { p50Ms: 0.3, addedP50Ms: 0.25, addedP99Ms: 2 },
+    }),
+    b: scenario("b", 64, {
+      direct: { rps: 3000, cpuMsPerReq: 0.03 },
+      bare: { rps: 1000, cpuMsPerReq: 0.1 },
+      portkey: { rps: 350, cpuMsPerReq: 0.4 },
+      imagegate: { rps: 700, cpuMsPerReq: 0.12 },
+    }),
+    c: scenario("c", 16, {
+      direct: { rps: 200, cpuMsPerReq: 2, peakRssBytes: 80 * MB },
+      bare: { rps: 100, cpuMsPerReq: 3, peakRssBytes: 100 * MB },
+      portkey: { rps: 5, cpuMsPerReq: 40, peakRssBytes: 300 * MB },
+      imagegate: { rps: 80, cpuMsPerReq: 4, peakRssBytes: 140 * MB },
+      "imagegate-grpc": { rps: 60, cpuMsPerReq: 6, peakRssBytes: 200 * MB },
+    }),
+    d: scenario("d", 512, {
+      direct: { rps: 510 },
+      bare: { rps: 505 },
+      imagegate: { rps: 500 },
+    }),
+    e: scenario("e", 1, {
+      imagegate: { p50Ms: 0.3 },
+      "imagegate-routed": { p50Ms: 0.35, addedP50Ms: 0.05 },
+    }),
+  },
+  errors: [],
+  durationSeconds: 1,
+} satisfies BenchResult;
+
+describe("the bench's scenario table", () => {
+  it("has riders that share their host's request and run their latency reference", () => {
+    for (const id of SCENARIOS) {
+      const spec = SCENARIO_TABLE[id];
+      if (!isRider(spec)) continue;
+      const host = SCENARIO_TABLE[spec.ridesOn];
+      expect(isRider(host), `${id} rides on ${spec.ridesOn}`).toBe(false);
+      expect(spec.request, id).toEqual(host.request);
+      if (spec.latencyReference) expect(spec.targets, id).toContain(spec.latencyReference);
+    }
+  });
+
+  it("gives every measured scenario a plan in full and quick mode, and none to riders", () => {
+    for (const settings of [FULL_SETTINGS, QUICK_SETTINGS]) {
+      const planned = Object.keys(settings).filter((k) => (SCENARIOS as string[]).includes(k));
+      expect(planned).toEqual(SCENARIOS.filter((id) => !isRider(SCENARIO_TABLE[id])));
+    }
+  });
+
+  it("turns known figures into the table's rows, ratios and marks", () => {
+    const report = toReport(RESULT);
+    const rows = report.rows.map((r) => ({
+      row: `${r.scenario} | ${r.figure}`,
+      ratios: r.ratios.map((x) => `${x.value.toFixed(3)}${x.label}`).join(", "),
+      ...(r.pass !== undefined ? { pass: r.pass } : {}),
+    }));
+    expect(rows).toEqual([
+      { row: "(a) tiny, c=1 | p50 latency", ratios: "6.000× direct" },
+      {
+        row: "(a) tiny, c=1 | added p50 latency over direct",
+        ratios: "1.250× bare proxy's, 0.417× Portkey's",
+        pass: true,
+      },
+      {
+        row: "(a) tiny, c=1 | added p99 latency over direct",
+        ratios: "2.000× bare proxy's, 0.500× Portkey's",
+      },
+      {
+        row: "(b) tiny, c=64 | throughput",
+        ratios: "0.233× direct, 0.700× bare, 2.000× Portkey",
+        pass: true,
+      },
+      {
+        row: "(b) tiny, c=64 | CPU per request (direct: the emulator's)",
+        ratios: "1.200× bare, 0.300× Portkey",
+      },
+      {
+        row: "(c) 2 MB, c=16 | throughput, REST",
+        ratios: "0.400× direct, 0.800× bare, 16.000× Portkey",
+        pass: true,
+      },
+      {
+        row: "(c) 2 MB, c=16 | throughput, gRPC (raw bytes)",
+        ratios: "0.750× REST, 0.600× bare, 12.000× Portkey",
+        pass: false,
+      },
+      {
+        row: "(c) 2 MB, c=16 | peak RSS, imagegate over REST",
+        ratios: "1.400× bare, 0.467× Portkey",
+        pass: true,
+      },
+      {
+        row: "(c) 2 MB, c=16 | peak RSS, imagegate over gRPC",
+        ratios: "2.000× bare, 0.667× Portkey",
+        pass: false,
+      },
+      {
+        row: "(c) 2 MB, c=16 | CPU per request, imagegate over REST (direct: the emulator's)",
+        ratios: "1.333× bare, 0.100× Portkey",
+      },
+      {
+        row: "(c) 2 MB, c=16 | CPU per request, imagegate over gRPC (direct: the emulator's)",
+        ratios: "2.000× bare, 0.150× Portkey",
+      },
+      {
+        row: "(d) 1000 ms upstream, c=512 | throughput (ideal 512)",
+        ratios: "0.977× ideal, 0.980× direct, 0.990× bare",
+        pass: true,
+      },
+      {
+        row: "(e) router, tiny, c=1 | p50 latency: 8 deployments + fallbacks (one deployment in the direct column)",
+        ratios: "1.167× one deployment, 0.050ms added",
+      },
+    ]);
+    expect([report.targetsMet, report.targetsTotal]).toEqual([5, 7]);
+    // The RSS rows leave the direct column empty; (e) shows one deployment there.
+    expect(report.rows[7]!.values).toEqual({ imagegate: 140, bare: 100, portkey: 300 });
+    expect(report.rows[12]!.values).toEqual({ imagegate: 0.35, direct: 0.3 });
+  });
+});
