@@ -1,7 +1,8 @@
 /**
  * Gateway keys on every protocol: REST's `Authorization: Bearer`, gRPC's and Connect's
- * `authorization` metadata, checked by the same interceptor. Then the key's rpm limit, kept
- * by key id. The budget is the service's to reserve and settle (only it knows what the
+ * `authorization` metadata, checked from the headers before the body is read (`authenticate`,
+ * called by the gateway's dispatch; the interceptor finds the identity in the call's
+ * context). Then, in the interceptor, the key's rpm limit, kept by key id. The budget is the service's to reserve and settle (only it knows what the
  * request may cost, see ledger.ts); this interceptor gives each call its `CallBudget` and
  * releases whatever the call still holds when it ends, however it ends.
  */
@@ -32,14 +33,13 @@ export function authInterceptor(keys: KeyRing, ledger: Ledger, rpm: RpmLimiter):
       : authenticated(req, next, keys, ledger, rpm);
 }
 
-async function authenticated(
-  req: Parameters<Next>[0],
-  next: Next,
-  keys: KeyRing,
-  ledger: Ledger,
-  rpm: RpmLimiter,
-) {
-  const token = bearerToken(req.header.get("authorization"));
+/**
+ * The identity of the key an `authorization` header presents, or the 401. The gateway calls
+ * it from the request's headers before any body is read; the interceptor then finds the
+ * identity in the call's context (and calls it itself for a call that skipped that stage).
+ */
+export function authenticate(keys: KeyRing, authorization: string | null | undefined): KeyIdentity {
+  const token = bearerToken(authorization ?? null);
   const identity = token === undefined ? undefined : keys.authenticate(token);
   if (identity === undefined) {
     throw new GatewayError(
@@ -49,6 +49,18 @@ async function authenticated(
         : "Incorrect API key provided.",
     );
   }
+  return identity;
+}
+
+async function authenticated(
+  req: Parameters<Next>[0],
+  next: Next,
+  keys: KeyRing,
+  ledger: Ledger,
+  rpm: RpmLimiter,
+) {
+  const identity =
+    req.contextValues.get(kKey) ?? authenticate(keys, req.header.get("authorization"));
   const info = req.contextValues.get(kCallInfo);
   if (info) info.keyName = identity.name;
   req.contextValues.set(kKey, identity);

@@ -33,6 +33,11 @@ export interface ServerSettings {
   maxConcurrent: number;
   maxQueued: number;
   clientTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  writeTimeoutMs: number;
+  maxConnections: number;
+  maxStreamsPerConnection: number;
 }
 
 export interface GatewayConfig {
@@ -63,6 +68,11 @@ export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT = 512;
 export const DEFAULT_MAX_QUEUED = 2048;
 export const DEFAULT_CLIENT_TIMEOUT_SECONDS = 30;
+export const DEFAULT_HEADERS_TIMEOUT_SECONDS = 10;
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS = 65;
+export const DEFAULT_WRITE_TIMEOUT_SECONDS = 60;
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+export const DEFAULT_MAX_STREAMS_PER_CONNECTION = 256;
 
 export function loadConfigFile(path: string, env: Env, catalog: Catalog): GatewayConfig {
   let text: string;
@@ -186,6 +196,12 @@ export function parseConfig(
       maxConcurrent: server.max_concurrent_requests ?? DEFAULT_MAX_CONCURRENT,
       maxQueued: server.max_queued_requests ?? DEFAULT_MAX_QUEUED,
       clientTimeoutMs: (server.client_timeout ?? DEFAULT_CLIENT_TIMEOUT_SECONDS) * 1000,
+      headersTimeoutMs: (server.headers_timeout ?? DEFAULT_HEADERS_TIMEOUT_SECONDS) * 1000,
+      keepAliveTimeoutMs: (server.keep_alive_timeout ?? DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS) * 1000,
+      writeTimeoutMs: (server.write_timeout ?? DEFAULT_WRITE_TIMEOUT_SECONDS) * 1000,
+      maxConnections: server.max_connections ?? DEFAULT_MAX_CONNECTIONS,
+      maxStreamsPerConnection:
+        server.max_streams_per_connection ?? DEFAULT_MAX_STREAMS_PER_CONNECTION,
     },
     masterKey: file.general_settings?.master_key,
     rehostUrls: file.general_settings?.rehost_urls ?? false,

@@ -106,8 +106,18 @@ const ServerSchema = z.strictObject({
   max_concurrent_requests: z.number().int().positive().optional(),
   /** Requests that may wait for a slot; past it the answer is 429 with Retry-After. */
   max_queued_requests: z.number().int().nonnegative().optional(),
-  /** Seconds a client has to send its request headers and body (slow clients are cut off). */
+  /** Seconds a client has to send its request body once it is admitted (slow clients are cut off). */
   client_timeout: positive.optional(),
+  /** Seconds a new connection has to send its first bytes and a request its headers. */
+  headers_timeout: positive.optional(),
+  /** Seconds an idle connection (HTTP/1.1 keep-alive, HTTP/2 without streams) stays open. */
+  keep_alive_timeout: positive.optional(),
+  /** Seconds an answer may wait on a client that does not read it before the exchange is cut. */
+  write_timeout: positive.optional(),
+  /** Open client connections; past it new connections are closed at once. */
+  max_connections: z.number().int().positive().optional(),
+  /** Concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  max_streams_per_connection: z.number().int().positive().optional(),
 });
 
 const GeneralSettingsSchema = z.looseObject({

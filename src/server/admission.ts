@@ -1,10 +1,13 @@
 /**
  * At most `limit` image requests at once and `queue` waiting; past that, 429 with
- * Retry-After rather than unbounded memory. A waiting client that leaves gives up its place.
+ * Retry-After rather than unbounded memory. A slot is taken after the key check and before
+ * the body is read, and held until the answer is written (or abandoned): what a request
+ * holds in memory, from its body to its answer, is counted. A waiting client that leaves
+ * gives up its place.
  */
-import type { Interceptor } from "@connectrpc/connect";
+import type { EventEmitter } from "node:events";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
-import { OPEN_SERVICES } from "./open-services.ts";
 
 export class Admission {
   private active = 0;
@@ -17,16 +20,19 @@ export class Admission {
     this.queue = queue;
   }
 
-  /** Takes a slot: at once (undefined) when one is free, else once one frees up (the promise). */
-  acquire(signal: AbortSignal): Promise<void> | undefined {
+  /**
+   * Takes a slot: at once (undefined) when one is free, else once one frees up (the
+   * promise). Waiting ends with `client`'s "close" (a response that closes).
+   */
+  acquire(client: EventEmitter): Promise<void> | undefined {
     if (this.active < this.limit) {
       this.active += 1;
       return undefined;
     }
-    return this.wait(signal);
+    return this.wait(client);
   }
 
-  private async wait(signal: AbortSignal): Promise<void> {
+  private async wait(client: EventEmitter): Promise<void> {
     if (this.waiting.length >= this.queue) {
       throw new GatewayError(
         "rate_limit",
@@ -39,16 +45,16 @@ export class Admission {
     }
     await new Promise<void>((resolve, reject) => {
       const grant = () => {
-        signal.removeEventListener("abort", leave);
+        client.off("close", leave);
         resolve();
       };
       const leave = () => {
         const i = this.waiting.indexOf(grant);
         if (i >= 0) this.waiting.splice(i, 1);
-        reject(signal.reason);
+        reject(new ConnectError("the client went away", Code.Canceled));
       };
       this.waiting.push(grant);
-      signal.addEventListener("abort", leave, { once: true });
+      client.once("close", leave);
     });
   }
 
@@ -58,18 +64,4 @@ export class Admission {
     if (next) next();
     else this.active -= 1;
   }
-}
-
-export function admissionInterceptor(admission: Admission): Interceptor {
-  return (next) => async (req) => {
-    if (OPEN_SERVICES.has(req.service.typeName)) return next(req);
-    // No await (and no promise) when a slot is free.
-    const waiting = admission.acquire(req.signal);
-    if (waiting !== undefined) await waiting;
-    try {
-      return await next(req);
-    } finally {
-      admission.release();
-    }
-  };
 }

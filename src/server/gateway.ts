@@ -5,11 +5,14 @@
 import {
   Code,
   ConnectError,
+  type ContextValues,
   createConnectRouter,
   createContextValues,
+  createHandlerContext,
   createServiceImplSpec,
   type ServiceImpl,
 } from "@connectrpc/connect";
+import type { DescService } from "@bufbuild/protobuf";
 import {
   compressionBrotli,
   compressionGzip,
@@ -38,7 +41,7 @@ import { createModelService } from "../service/models.ts";
 import { BufferPool, type BufferLease, type BufferPoolOptions } from "../runtime/buffer-pool.ts";
 import { ImageDownloader } from "../store/download.ts";
 import { FILES_PATH, openImageFiles } from "../store/files.ts";
-import { authInterceptor } from "../auth/interceptor.ts";
+import { authenticate, authInterceptor, kKey } from "../auth/interceptor.ts";
 import { KeyRing } from "../auth/keys.ts";
 import { RpmLimiter } from "../auth/rate.ts";
 import { SqliteLedger } from "../auth/spend.ts";
@@ -49,17 +52,20 @@ import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { HEADER, kBufferLease } from "./call-info.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
+import { OPEN_SERVICES } from "./open-services.ts";
 import { registerReflection } from "./reflection.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
-import { clientRequestId, universalRequest } from "./universal.ts";
-import { Admission, admissionInterceptor } from "./admission.ts";
+import { clientRequestId, header, requestUrl, universalRequest, webHeaders } from "./universal.ts";
+import { Admission } from "./admission.ts";
+import { type CallBody, type Exchange, Exchanges } from "./exchanges.ts";
 import { callInfoInterceptor } from "./interceptors.ts";
-import { type Listener, listen } from "./listener.ts";
+import { checkEveryMs, type Listener, listen, MAX_HEADER_BYTES } from "./listener.ts";
 import {
   type AnyNodeRequest,
   type AnyNodeResponse,
   type NodeRequest,
   type NodeResponse,
+  failCall,
   restRoutesFrom,
   serveRest,
   writeOpenAIError,
@@ -85,6 +91,8 @@ export interface Gateway {
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** Open client connections, as the listening server counts them. */
+  connections(): Promise<number>;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes everything. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -92,10 +100,6 @@ export interface Gateway {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, catalog, logger } = options;
   let ready = false;
-  let startDrain!: () => void;
-  const draining = new Promise<void>((resolve) => {
-    startDrain = resolve;
-  });
 
   const telemetry =
     options.telemetry ?? (await createTelemetry({ env: config.env, logFormat: "none" }));
@@ -128,13 +132,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
   // proto3 would drop zero-valued implicit fields. REST answers are written the same way.
   const jsonOptions = { alwaysEmitImplicit: true };
-  // Every protocol's calls pass through these, REST's included.
+  // Every protocol's calls pass through these, REST's included. The key is checked from
+  // the headers and admission taken before the body is read (`callBody` below); the auth
+  // interceptor keeps what needs the decoded request.
   const interceptors = [
     callInfoInterceptor(logger),
     telemetryInterceptor(telemetry),
     authInterceptor(keys, spend, new RpmLimiter()),
-    admissionInterceptor(new Admission(config.server.maxConcurrent, config.server.maxQueued)),
   ];
+  const admission = new Admission(config.server.maxConcurrent, config.server.maxQueued);
+  const exchanges = new Exchanges({
+    clientTimeoutMs: config.server.clientTimeoutMs,
+    writeTimeoutMs: config.server.writeTimeoutMs,
+    checkEveryMs: checkEveryMs(config.server),
+  });
   const connectRouter = createConnectRouter({
     interceptors,
     readMaxBytes: config.server.maxBodyBytes,
@@ -152,7 +163,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...createModelService(config, resolver),
   };
   connectRouter.service(ImageService, imageService);
-  registerHealth(connectRouter, { ready: () => ready, draining });
+  registerHealth(connectRouter, { ready: () => ready });
   // Last: reflection describes every service registered before it.
   registerReflection(connectRouter);
   telemetry.meter
@@ -185,10 +196,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const rest = restRoutesFrom([createServiceImplSpec(ImageService, imageService)]);
   const restOptions = {
     maxBodyBytes: config.server.maxBodyBytes,
-    bodyTimeoutMs: config.server.clientTimeoutMs,
     interceptors,
     jsonOptions,
   };
+  // A gRPC or gRPC-Web message comes in a 5-byte envelope; connect-es checks the message.
+  const maxRpcBodyBytes = config.server.maxBodyBytes + 5;
 
   const buffers = new BufferPool(options.bufferPool);
   const trimBuffers = setInterval(() => buffers.trim(), BUFFER_TRIM_MS).unref();
@@ -199,12 +211,36 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const req = anyReq as NodeRequest;
     const res = anyRes as NodeResponse;
     inflight += 1;
+    const exchange = exchanges.open(req, res);
+    let lease: BufferLease | undefined;
     res.once("close", () => {
+      exchanges.close(exchange);
+      lease?.release();
+      if (exchange.admitted) admission.release();
       inflight -= 1;
       if (inflight === 0) idle?.();
     });
     if (!ready && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-    const work = dispatch(req, res);
+    let work: Promise<void>;
+    if (req.httpVersionMajor === 2 && headerListBytes(req) > MAX_HEADER_BYTES) {
+      exchanges.refuseBody(exchange);
+      work = serveHeadersTooLarge(req, res);
+    } else {
+      const url = req.url ?? "/";
+      const path = url.split("?", 1)[0]!;
+      const uHandler = rpc.get(path);
+      const route = uHandler ? undefined : rest.match(req.method ?? "", path);
+      if (url.length > MAX_URL_LENGTH) work = serveUrlTooLong(req, res);
+      else if (uHandler || route) {
+        // Pooled memory for one API call, given back once its answer is written (or abandoned).
+        lease = buffers.lease();
+        const values = createContextValues().set(kBufferLease, lease);
+        const body = callBody(exchange, uHandler?.service ?? route!.method.parent, values);
+        work = uHandler
+          ? serveRpc(uHandler, req, res, values, body)
+          : serveRest(route!, req, res, restOptions, values, body);
+      } else work = serveOther(req, res, path);
+    }
     work.catch((e: unknown) => {
       if (ConnectError.from(e).code === Code.Canceled || ConnectError.from(e).code === Code.Aborted)
         return;
@@ -217,22 +253,55 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   };
 
-  /** Pooled memory for one API call, given back once its answer is written (or abandoned). */
-  const leaseFor = (res: NodeResponse): BufferLease => {
-    const lease = buffers.lease();
-    res.once("close", () => lease.release());
-    return lease;
+  /**
+   * An API call's stages before its message: the key, from the headers; then admission;
+   * then the body, within the client timeout. Nothing is read from a stranger, and what
+   * is read is counted by admission. Open services (health, reflection) need no key and
+   * are not admitted.
+   */
+  const callBody = (exchange: Exchange, service: DescService, values: ContextValues): CallBody => {
+    const { req, res } = exchange;
+    const refuse = () => exchanges.refuseBody(exchange);
+    const max = req.headers["content-type"]?.startsWith("application/grpc")
+      ? maxRpcBodyBytes
+      : config.server.maxBodyBytes;
+    const readBody = () => exchanges.readBody(exchange, max);
+    if (OPEN_SERVICES.has(service.typeName))
+      return { admit: () => Promise.resolve(), read: readBody, refuse };
+    if (!keys.open) {
+      try {
+        values.set(kKey, authenticate(keys, header(req, "authorization")));
+      } catch (e) {
+        const refused = () => Promise.reject(e);
+        return { admit: refused, read: refused, refuse };
+      }
+    }
+    const admitted = () => {
+      exchange.admitted = true;
+    };
+    const admit = (): Promise<void> | undefined => {
+      const waiting = admission.acquire(res);
+      if (waiting === undefined) admitted();
+      return waiting?.then(admitted);
+    };
+    return {
+      admit: async () => admit(),
+      read: () => {
+        let waiting: Promise<void> | undefined;
+        try {
+          waiting = admit();
+        } catch (e) {
+          return Promise.reject(e);
+        }
+        // No extra promise when a slot is free.
+        return waiting === undefined ? readBody() : waiting.then(readBody);
+      },
+      refuse,
+    };
   };
 
-  /** One request to the part that answers it: RPC, REST, then the gateway's own paths. */
-  const dispatch = (req: NodeRequest, res: NodeResponse): Promise<void> => {
-    const url = req.url ?? "/";
-    const path = url.split("?", 1)[0]!;
-    if (url.length > MAX_URL_LENGTH) return serveUrlTooLong(req, res);
-    const uHandler = rpc.get(path);
-    if (uHandler) return serveRpc(uHandler, req, res, leaseFor(res));
-    const route = rest.match(req.method ?? "", path);
-    if (route) return serveRest(route, req, res, restOptions, leaseFor(res));
+  /** The gateway's own paths: probes, metrics, image files. */
+  const serveOther = (req: NodeRequest, res: NodeResponse, path: string): Promise<void> => {
     // Answers outside the API carry a request id too (the API's come from the interceptors).
     res.setHeader(HEADER.requestId, clientRequestId(req));
     if (path === "/healthz" || path === "/readyz") return serveProbe(path, ready, res);
@@ -242,13 +311,62 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return serveNotFound(req, res, path);
   };
 
+  /** One RPC: connect-es reads the message from the body the gateway has read. */
+  const serveRpc = async (
+    uHandler: UniversalHandler,
+    req: NodeRequest,
+    res: NodeResponse,
+    values: ContextValues,
+    body: CallBody,
+  ) => {
+    const uReq = universalRequest(req, res, rpcBody(uHandler, req, values, body), values);
+    const uRes = await uHandler(uReq);
+    await universalResponseToNodeResponse(await fixRpcResponse(uRes, clientRequestId(req)), res);
+    // Answered without asking for the body (a content type or method connect-es refuses).
+    if (!req.complete) body.refuse();
+  };
+
+  /**
+   * The body as connect-es reads it: read whole (within the client timeout) for a unary or
+   * server-streaming method; passed through as it comes, once admitted, for a method whose
+   * client streams (reflection). A call refused before it fails through the interceptors.
+   */
+  async function* rpcBody(
+    uHandler: UniversalHandler,
+    req: NodeRequest,
+    values: ContextValues,
+    body: CallBody,
+  ): AsyncGenerator<Uint8Array> {
+    const kind = uHandler.method.methodKind;
+    const streams = kind === "client_streaming" || kind === "bidi_streaming";
+    let bytes: Buffer | undefined;
+    try {
+      if (streams) await body.admit();
+      else bytes = await body.read();
+    } catch (e) {
+      body.refuse();
+      const context = createHandlerContext({
+        service: uHandler.service,
+        method: uHandler.method,
+        protocolName: uHandler.protocolNames[0] ?? "connect",
+        requestMethod: req.method ?? "POST",
+        url: requestUrl(req),
+        requestHeader: webHeaders(req.headers),
+        contextValues: values,
+      });
+      return await failCall(context, e, interceptors);
+    }
+    if (bytes === undefined) yield* req;
+    else yield bytes;
+  }
+
   let listener: Listener;
   try {
     listener = await listen({
       host: config.server.host,
       port: config.server.port,
       tls: config.server.tls,
-      clientTimeoutMs: config.server.clientTimeoutMs,
+      limits: config.server,
       handler,
     });
   } catch (e) {
@@ -266,10 +384,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     url,
     host: listener.host,
     port: listener.port,
+    connections: () => listener.connections(),
     async shutdown(graceMs = 30_000) {
       if (!ready) return;
       ready = false;
-      startDrain();
       listener.stopAccepting();
       listener.closeConnections(false);
       if (inflight > 0) {
@@ -282,6 +400,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         });
       }
       listener.closeConnections(true);
+      exchanges.stop();
       clearInterval(trimBuffers);
       await Promise.all([files.close(), downloader.close()]);
       if (!options.telemetry) await telemetry.shutdown();
@@ -314,15 +433,25 @@ async function serveUrlTooLong(req: NodeRequest, res: NodeResponse) {
   writeOpenAIError(res, toConnectError(err), clientRequestId(req));
 }
 
-async function serveRpc(
-  uHandler: UniversalHandler,
-  req: NodeRequest,
-  res: NodeResponse,
-  lease: BufferLease,
-) {
-  const uReq = universalRequest(req, res, req, createContextValues().set(kBufferLease, lease));
-  const uRes = await uHandler(uReq);
-  await universalResponseToNodeResponse(await fixRpcResponse(uRes, clientRequestId(req)), res);
+/** HTTP/2 header list size as SETTINGS_MAX_HEADER_LIST_SIZE counts it (RFC 9113 §6.5.2). */
+function headerListBytes(req: NodeRequest): number {
+  const raw = req.rawHeaders;
+  let size = 0;
+  for (let i = 0; i < raw.length; i++) size += raw[i]!.length + (i % 2 === 0 ? 32 : 0);
+  return size;
+}
+
+/**
+ * Node advertises SETTINGS_MAX_HEADER_LIST_SIZE to HTTP/2 clients but accepts larger
+ * lists; they get the 431 HTTP/1.1 clients get from Node's parser.
+ */
+async function serveHeadersTooLarge(req: NodeRequest, res: NodeResponse) {
+  const err = new GatewayError(
+    "invalid_request",
+    `The request headers are larger than ${MAX_HEADER_BYTES} bytes.`,
+    { code: "request_header_fields_too_large", httpStatus: 431 },
+  );
+  writeOpenAIError(res, toConnectError(err), clientRequestId(req));
 }
 
 async function serveProbe(path: string, ready: boolean, res: NodeResponse) {

@@ -1,4 +1,8 @@
-/** `grpc.health.v1.Health`: SERVING while the gateway is ready, NOT_SERVING while it drains. */
+/**
+ * `grpc.health.v1.Health/Check`: SERVING while the gateway is ready, NOT_SERVING while it
+ * drains. `Watch` is not served (UNIMPLEMENTED, which the health protocol allows): probes
+ * use `Check`, and an open stream per watcher, needing no key, is memory for anyone.
+ */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 import {
@@ -10,8 +14,6 @@ import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 
 export interface Readiness {
   ready(): boolean;
-  /** Resolves when the gateway starts draining. */
-  readonly draining: Promise<void>;
 }
 
 const KNOWN = new Set(["", ImageService.typeName, Health.typeName]);
@@ -27,13 +29,5 @@ export function registerHealth(router: ConnectRouter, readiness: Readiness): voi
   };
   router.service(Health, {
     check: (req) => status(req.service),
-    async *watch(req, ctx) {
-      yield status(req.service);
-      const ended = new Promise<void>((resolve) =>
-        ctx.signal.addEventListener("abort", () => resolve(), { once: true }),
-      );
-      await Promise.race([readiness.draining, ended]);
-      if (!ctx.signal.aborted) yield status(req.service);
-    },
   });
 }

@@ -11,27 +11,30 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import {
+  create,
+  type DescMessage,
   type DescMethod,
   fromJson,
   getOption,
   hasOption,
   type JsonWriteOptions,
+  type MessageShape,
 } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
-  createContextValues,
+  type ContextValues,
   type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
   type ServiceImplSpec,
 } from "@connectrpc/connect";
 import { invokeUnaryImplementation, mergeNonProtocolHeaders } from "@connectrpc/connect/protocol";
-import { GatewayError, invalidParam } from "../errors/errors.ts";
+import { invalidParam } from "../errors/errors.ts";
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
-import type { BufferLease } from "../runtime/buffer-pool.ts";
 import { kBufferLease, kViaRest } from "./call-info.ts";
+import { type CallBody, tooLarge } from "./exchanges.ts";
 import { checkJsonBody } from "./json-check.ts";
 import { matchTemplate, type PathTemplate, parseTemplate, requestJson } from "./rest-path.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
@@ -148,8 +151,6 @@ const FRAMING_HEADERS = new Set([
 
 export interface RestOptions {
   maxBodyBytes: number;
-  /** A client must have sent its whole body within this many milliseconds. */
-  bodyTimeoutMs: number;
   /** The Connect router's interceptors: every protocol's calls pass through the same ones. */
   interceptors: Interceptor[];
   /** How the Connect JSON protocol writes answers; REST answers match it. */
@@ -159,42 +160,55 @@ export interface RestOptions {
 /** Ends a finished call's signal without building a DOMException (with its stack) per call. */
 const CALL_DONE = new ConnectError("the call is over", Code.Canceled);
 
-/** Serves one REST call; large buffers come from `lease`, which the caller releases when `res` closes. */
+/**
+ * Serves one REST call. `body` reads the request body once the gateway has checked the key
+ * and admitted the call (rejecting with the reason when either failed); large buffers come
+ * from the lease in `values`, which the caller releases when `res` closes.
+ */
 export async function serveRest(
   route: RestMatch,
   req: NodeRequest,
   res: NodeResponse,
   options: RestOptions,
-  lease?: BufferLease,
+  values: ContextValues,
+  body: CallBody,
 ) {
-  let input: ReturnType<typeof fromJson>;
-  try {
-    let parsed: unknown = {};
-    if (route.body === "*") {
+  if (route.body === "*") {
+    try {
       expectJsonBody(req, options.maxBodyBytes);
-      parsed = parseJsonBody(await readBody(req, options.maxBodyBytes, options.bodyTimeoutMs));
-    } else req.resume();
-    // Without a body, the request's fields come from the query; with one, from the body alone.
-    const query = route.body === "*" ? undefined : new URL(requestUrl(req)).searchParams;
-    parsed = requestJson(route.method.input, parsed, route.variables, query);
-    checkJsonBody(route.method.input, parsed);
-    input = decodeInput(route.method, parsed);
-  } catch (e) {
-    // A body left unread (too large, too slow) ends the HTTP/1.1 connection with the answer.
-    if (!req.complete && req.httpVersionMajor === 1) res.setHeader("connection", "close");
-    return writeOpenAIError(res, toConnectError(e), clientRequestId(req));
+    } catch (e) {
+      body.refuse();
+      return writeOpenAIError(res, toConnectError(e), clientRequestId(req));
+    }
   }
   // The call's one signal: aborted when the client goes away, and when the call is over.
   const controller = clientGoneController(res);
-  const context = restContext(route, req, controller.signal, lease);
+  const context = restContext(route, req, controller.signal, values);
+  const lease = values.get(kBufferLease);
   try {
+    let input: MessageShape<DescMessage>;
+    try {
+      // A route without a body still waits for admission (its empty body is read).
+      const bytes = await body.read();
+      let parsed: unknown = route.body === "*" ? parseJsonBody(bytes) : {};
+      // Without a body, the request's fields come from the query; with one, from the body alone.
+      const query = route.body === "*" ? undefined : new URL(requestUrl(req)).searchParams;
+      parsed = requestJson(route.method.input, parsed, route.variables, query);
+      checkJsonBody(route.method.input, parsed);
+      input = decodeInput(route.method, parsed);
+    } catch (e) {
+      // Refused before its message was read: the call still passes the interceptors (request
+      // id, logs, metrics), with an empty message.
+      body.refuse();
+      await failCall(context, e, options.interceptors);
+    }
     const output = await invokeUnaryImplementation(
       route.spec,
       context,
-      input,
+      input!,
       options.interceptors,
     );
-    const body = messageToJsonBytes(
+    const out = messageToJsonBytes(
       route.method.output,
       output,
       options.jsonOptions,
@@ -202,9 +216,9 @@ export async function serveRest(
     );
     const headers = Object.fromEntries(context.responseHeader);
     headers["content-type"] = "application/json";
-    headers["content-length"] = String(body.byteLength);
+    headers["content-length"] = String(out.byteLength);
     res.writeHead(200, headers);
-    res.end(body);
+    res.end(out);
   } catch (e) {
     const err = toConnectError(e);
     const headers = new Headers(context.responseHeader);
@@ -217,6 +231,31 @@ export async function serveRest(
 }
 
 /**
+ * Fails a call that ended before its message was read (key, admission, body) through the
+ * interceptors, with an empty message, so it is reported like any other call; rejects with
+ * the error as the interceptors left it (request id, ErrorInfo, cost headers).
+ */
+export function failCall(
+  context: HandlerContext,
+  error: unknown,
+  interceptors: Interceptor[],
+): Promise<never> {
+  const spec = {
+    kind: "unary",
+    method: context.method,
+    impl: () => {
+      throw error;
+    },
+  } as unknown as Extract<MethodImplSpec, { kind: "unary" }>;
+  return invokeUnaryImplementation(
+    spec,
+    context,
+    create(context.method.input as DescMessage),
+    interceptors,
+  ) as Promise<never>;
+}
+
+/**
  * The call's context, as connect-es's protocol handlers give one to the implementation.
  * Built here rather than by `createHandlerContext`, whose deadline controller and linked
  * controller (three abort listeners added, then removed, per call) cost more than the rest
@@ -226,7 +265,7 @@ function restContext(
   route: RestRoute,
   req: NodeRequest,
   signal: AbortSignal,
-  lease: BufferLease | undefined,
+  values: ContextValues,
 ): HandlerContext {
   return {
     service: route.method.parent,
@@ -240,7 +279,7 @@ function restContext(
     requestHeader: webHeaders(req.headers, FRAMING_HEADERS),
     responseHeader: new Headers(),
     responseTrailer: new Headers(),
-    values: createContextValues().set(kViaRest, true).set(kBufferLease, lease),
+    values: values.set(kViaRest, true),
   };
 }
 
@@ -278,17 +317,13 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 function expectJsonBody(req: NodeRequest, maxBytes: number): void {
   const contentType = header(req, "content-type") ?? "";
   if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType)) {
-    req.resume();
     throw invalidParam(
       undefined,
       `Invalid Content-Type header (${contentType || "none"}); the request body must be JSON sent as application/json.`,
     );
   }
   const declared = Number(header(req, "content-length"));
-  if (declared > maxBytes) {
-    req.resume();
-    throw tooLarge(maxBytes);
-  }
+  if (declared > maxBytes) throw tooLarge(maxBytes);
 }
 
 /** The body as JSON: 400 for bad UTF-8 or bad JSON. */
@@ -307,59 +342,4 @@ function parseJsonBody(body: Buffer): unknown {
       `We could not parse the JSON body of your request: ${(e as Error).message}. The body must be a JSON object.`,
     );
   }
-}
-
-/**
- * Collects the body within `timeoutMs` (a client that trickles it is cut off, over HTTP/2
- * too, where Node has no request timeout) and `maxBytes`.
- */
-function readBody(req: NodeRequest, maxBytes: number, timeoutMs: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (error: unknown, body?: Buffer) => {
-      clearTimeout(timer);
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", finish);
-      if (error === undefined) resolve(body!);
-      else {
-        // Let the rest of the body drain unread; the answer closes the exchange.
-        req.resume();
-        reject(error);
-      }
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) finish(tooLarge(maxBytes));
-      else chunks.push(chunk);
-    };
-    // A small body arrives as one chunk: no copy.
-    const onEnd = () =>
-      finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    const timer = setTimeout(
-      () =>
-        finish(
-          new GatewayError(
-            "invalid_request",
-            `The request body did not arrive within ${timeoutMs / 1000} s.`,
-            {
-              code: "request_timeout",
-              httpStatus: 408,
-            },
-          ),
-        ),
-      timeoutMs,
-    );
-    req.on("data", onData);
-    req.once("end", onEnd);
-    req.once("error", finish);
-  });
-}
-
-function tooLarge(maxBytes: number) {
-  return new GatewayError(
-    "too_large",
-    `The request body is larger than the limit of ${maxBytes} bytes.`,
-  );
 }
