@@ -78,8 +78,6 @@ export class CallBudget {
       r.spent >= limit
         ? `Key '${name}' has spent its budget: $${r.spent.toFixed(4)} of $${limit}.`
         : `Key '${name}' has not enough budget left for this request, which may cost up to $${usd.toFixed(4)}: ${state} of $${limit}.`,
-      // Held money comes back when those requests end; spent money does not.
-      { retryable: false },
     );
   }
 

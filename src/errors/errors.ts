@@ -1,8 +1,11 @@
 /**
  * The gateway's error vocabulary. Every failure is a GatewayError of one of a few kinds;
  * `toConnectError` and `toOpenAIErrorBody` (in render.ts) are the one place where kinds
- * become the contract's HTTP statuses, OpenAI types and gRPC codes.
+ * become the contract's HTTP statuses, OpenAI types and gRPC codes. An upstream failure also
+ * carries its reason (upstream.ts), from which retries and cooldowns follow.
  */
+import type { UpstreamReason } from "./upstream.ts";
+
 export type ErrorKind =
   | "invalid_request" // 400: bad or unsupported parameter; `param` names it
   | "model_not_found" // 404: unknown model
@@ -33,8 +36,8 @@ export interface GatewayErrorOptions {
   httpStatus?: number;
   /** How long the client should wait before retrying, from an upstream hint or a cooldown. */
   retryAfterSeconds?: number;
-  /** Whether trying again (elsewhere) could succeed. Defaults by kind. */
-  retryable?: boolean;
+  /** Why an upstream attempt failed; set by `upstreamError`, read by the router. */
+  reason?: UpstreamReason;
   /** Upstream attempts behind this error. */
   attempts?: AttemptRecord[];
   /** Extra provider facts kept for the client (e.g. Azure's content filter results). */
@@ -48,7 +51,7 @@ export class GatewayError extends Error {
   readonly code: string | undefined;
   readonly httpStatus: number | undefined;
   readonly retryAfterSeconds: number | undefined;
-  readonly retryable: boolean;
+  readonly reason: UpstreamReason | undefined;
   readonly attempts: AttemptRecord[];
   readonly details: Record<string, unknown> | undefined;
 
@@ -60,14 +63,10 @@ export class GatewayError extends Error {
     this.code = options.code;
     this.httpStatus = options.httpStatus;
     this.retryAfterSeconds = options.retryAfterSeconds;
-    this.retryable = options.retryable ?? defaultRetryable(kind);
+    this.reason = options.reason;
     this.attempts = options.attempts ?? [];
     this.details = options.details;
   }
-}
-
-function defaultRetryable(kind: ErrorKind): boolean {
-  return kind === "rate_limit" || kind === "upstream" || kind === "timeout";
 }
 
 /** A 400 naming the request field at fault. */

@@ -8,7 +8,8 @@
 import { createHash } from "node:crypto";
 import type { Family } from "../catalog/catalog.ts";
 import type { Deployment } from "../config/deployment.ts";
-import { GatewayError } from "../errors/errors.ts";
+import type { GatewayError } from "../errors/errors.ts";
+import { upstreamError } from "../errors/upstream.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { OPENAI_IMAGE_KEYS, parseImagesJson } from "./image-json.ts";
@@ -18,9 +19,10 @@ import {
   type OpenAIImagesRequest,
   toOpenAIRequest,
 } from "./openai.ts";
+import { statusError } from "./status.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { type FetchedToken, TokenCache } from "./token-cache.ts";
-import { parseJson } from "./json.ts";
+import { malformedBody, parseJson } from "./json.ts";
 
 const PROVIDER_NAME = "Azure OpenAI";
 
@@ -77,20 +79,23 @@ export function fromAzureError(res: UpstreamResponse, deploymentName: string): G
       ? err.message
       : res.body.toString("utf8").slice(0, 200) || "no body";
   if (res.status === 404) {
-    const missing = code === "DeploymentNotFound";
-    return new GatewayError(
-      "upstream",
-      missing
-        ? `${PROVIDER_NAME}: deployment '${deploymentName}' does not exist at this resource (DeploymentNotFound); check the model name and api_base`
-        : `${PROVIDER_NAME} answered 404: ${upstreamMessage} (check api_base and api_version)`,
-      { code: "upstream_not_found" },
-    );
+    if (code === "DeploymentNotFound") {
+      return upstreamError(
+        "not_found",
+        `${PROVIDER_NAME}: deployment '${deploymentName}' does not exist at this resource (DeploymentNotFound); check the model name and api_base`,
+      );
+    }
+    return statusError({
+      provider: PROVIDER_NAME,
+      status: res.status,
+      upstreamMessage,
+      notFoundHint: "check api_base and api_version",
+    });
   }
   if (code === "OperationNotSupported") {
-    return new GatewayError(
-      "upstream",
+    return upstreamError(
+      "operation_not_supported",
       `${PROVIDER_NAME}: deployment '${deploymentName}' cannot generate images with this api_version: ${upstreamMessage}`,
-      { code: "upstream_operation_not_supported" },
     );
   }
   const mapped = fromOpenAIError(res, PROVIDER_NAME);
@@ -98,8 +103,7 @@ export function fromAzureError(res: UpstreamResponse, deploymentName: string): G
     // Azure also says it in words: "…Please retry after 20 seconds…".
     const hint = /retry after (\d+(?:\.\d+)?) second/i.exec(upstreamMessage);
     if (hint) {
-      return new GatewayError("rate_limit", mapped.message, {
-        code: mapped.code,
+      return upstreamError(mapped.reason ?? "throttled", mapped.message, {
         retryAfterSeconds: Number(hint[1]),
       });
     }
@@ -187,26 +191,20 @@ async function requestEntraToken(
       typeof json?.error_description === "string"
         ? `: ${json.error_description.split(/\r?\n/)[0]!.slice(0, 300)}`
         : "";
-    const auth = res.status === 400 || res.status === 401 || res.status === 403;
+    // Entra answers a wrong secret with 400 invalid_client; the rest is the endpoint's failure.
+    const refused = res.status === 400 || res.status === 401 || res.status === 403;
     return Promise.reject(
-      new GatewayError(
-        "upstream",
+      upstreamError(
+        refused ? "auth_failed" : res.status === 503 ? "unavailable" : "server_error",
         `${PROVIDER_NAME}: the Entra ID token request failed (${res.status} ${what})${description}`,
-        {
-          code: auth ? "upstream_auth_failed" : "upstream_error",
-          httpStatus: res.status === 503 ? 503 : 502,
-        },
       ),
     );
   }
   const expiresIn = Number(json?.expires_in);
   if (typeof json?.access_token !== "string" || json.access_token === "" || !(expiresIn > 0)) {
-    throw new GatewayError(
-      "upstream",
+    throw upstreamError(
+      "malformed_response",
       `${PROVIDER_NAME}: the Entra ID token endpoint answered without access_token or expires_in`,
-      {
-        code: "upstream_malformed_response",
-      },
     );
   }
   return { token: json.access_token, expiresInSeconds: expiresIn };
@@ -279,15 +277,7 @@ export const azureAdapter: ProviderAdapter = {
     const parsed = contentType.includes("json")
       ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate)
       : undefined;
-    if (parsed === undefined) {
-      throw new GatewayError(
-        "upstream",
-        `${PROVIDER_NAME} answered with a malformed body: the body is not JSON`,
-        {
-          code: "upstream_malformed_response",
-        },
-      );
-    }
+    if (parsed === undefined) throw malformedBody("the body is not JSON", PROVIDER_NAME);
     return fromOpenAIResponse(parsed.json, request, parsed.images);
   },
 };

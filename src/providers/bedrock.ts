@@ -10,11 +10,13 @@ import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { Family, ModelSpec } from "../catalog/catalog.ts";
 import type { DeploymentParams } from "../config/schema.ts";
-import { type ErrorKind, GatewayError, invalidParam } from "../errors/errors.ts";
+import { GatewayError, invalidParam } from "../errors/errors.ts";
+import { type UpstreamReason, upstreamError } from "../errors/upstream.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { type DecodedImages, imageBytes, NO_IMAGES, parseImagesJson } from "./image-json.ts";
 import { fanOut, requireImages } from "./results.ts";
+import { statusError } from "./status.ts";
 import type { GeneratedImage, GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str } from "./json.ts";
 
@@ -522,45 +524,24 @@ function sizeOf(plan: BedrockPlan): string {
 // Upstream error → GatewayError
 // ---------------------------------------------------------------------------------------------
 
-interface ErrorRule {
-  kind: ErrorKind;
-  code?: string;
-  httpStatus?: number;
-}
-
-const AUTH_FAILED: ErrorRule = { kind: "upstream", code: "upstream_auth_failed" };
-
-/** Bedrock's error classes (`x-amzn-ErrorType`, the text before `:`) → the contract's kinds. */
-export const BEDROCK_ERRORS: Readonly<Record<string, ErrorRule>> = {
-  ThrottlingException: { kind: "rate_limit", code: "rate_limit_exceeded" },
-  ModelNotReadyException: { kind: "rate_limit", code: "rate_limit_exceeded" },
-  ServiceQuotaExceededException: { kind: "rate_limit", code: "insufficient_quota" },
-  ValidationException: { kind: "invalid_request" },
-  AccessDeniedException: AUTH_FAILED,
-  UnrecognizedClientException: AUTH_FAILED,
-  InvalidSignatureException: AUTH_FAILED,
-  IncompleteSignatureException: AUTH_FAILED,
-  MissingAuthenticationTokenException: AUTH_FAILED,
-  ExpiredTokenException: AUTH_FAILED,
-  ResourceNotFoundException: {
-    kind: "upstream",
-    code: "upstream_model_not_found",
-    httpStatus: 502,
-  },
-  ModelTimeoutException: { kind: "timeout" },
-  ServiceUnavailableException: { kind: "upstream", code: "upstream_unavailable", httpStatus: 503 },
-  InternalServerException: { kind: "upstream", code: "upstream_error", httpStatus: 502 },
-  ModelErrorException: { kind: "upstream", code: "upstream_model_error", httpStatus: 502 },
+/** Bedrock's error classes (`x-amzn-ErrorType`, the text before `:`) → our reasons; without one, the HTTP status decides. */
+export const BEDROCK_ERRORS: Readonly<Record<string, UpstreamReason>> = {
+  ThrottlingException: "throttled",
+  ModelNotReadyException: "throttled",
+  ServiceQuotaExceededException: "quota_exhausted",
+  ValidationException: "bad_request",
+  AccessDeniedException: "auth_failed",
+  UnrecognizedClientException: "auth_failed",
+  InvalidSignatureException: "auth_failed",
+  IncompleteSignatureException: "auth_failed",
+  MissingAuthenticationTokenException: "auth_failed",
+  ExpiredTokenException: "auth_failed",
+  ResourceNotFoundException: "not_found",
+  ModelTimeoutException: "timeout",
+  ServiceUnavailableException: "unavailable",
+  InternalServerException: "server_error",
+  ModelErrorException: "model_error",
 };
-
-/** Without a known error class, the HTTP status decides. */
-function ruleForStatus(status: number): ErrorRule {
-  if (status === 400 || status === 422) return { kind: "invalid_request" };
-  if (status === 401 || status === 403) return AUTH_FAILED;
-  if (status === 408) return { kind: "timeout" };
-  if (status === 429) return { kind: "rate_limit", code: "rate_limit_exceeded" };
-  return { kind: "upstream", code: "upstream_error", httpStatus: status === 503 ? 503 : 502 };
-}
 
 /** Bedrock's JSON-schema paths (`#/imageGenerationConfig/width`) → the OpenAI field at fault. */
 const PARAM_BY_FIELD: Readonly<Record<string, string>> = {
@@ -601,41 +582,21 @@ export function fromBedrockError(res: UpstreamResponse): GatewayError {
     isContentFilterMessage(upstreamMessage) &&
     (errorType === "ValidationException" || res.status === 400)
   ) {
-    return new GatewayError("content_policy", message, {
+    return upstreamError("refused", message, {
       details: { provider_code: errorType || "ValidationException" },
     });
   }
-  const rule = BEDROCK_ERRORS[errorType] ?? ruleForStatus(res.status);
-  switch (rule.kind) {
-    case "rate_limit":
-      // Bedrock sends no Retry-After: the client (or the router) backs off itself.
-      return new GatewayError("rate_limit", message, { code: rule.code });
-    case "invalid_request":
-      return new GatewayError("invalid_request", message, { param: paramOf(upstreamMessage) });
-    case "timeout":
-      return new GatewayError(
-        "timeout",
-        `${PROVIDER}: the model did not answer in time (${label}): ${upstreamMessage}`,
-      );
-    default:
-      if (rule.code === "upstream_auth_failed") {
-        return new GatewayError(
-          "upstream",
-          `${PROVIDER} rejected the gateway's credentials (${res.status} ${label}): ${upstreamMessage}`,
-          {
-            code: rule.code,
-          },
-        );
-      }
-      return new GatewayError(
-        "upstream",
-        `${PROVIDER} answered ${res.status} ${label}: ${upstreamMessage}`,
-        {
-          code: rule.code ?? "upstream_error",
-          httpStatus: rule.httpStatus ?? (res.status === 503 ? 503 : 502),
-        },
-      );
-  }
+  // Bedrock sends no Retry-After: the client (or the router) backs off itself.
+  return statusError(
+    {
+      provider: PROVIDER,
+      status: res.status,
+      upstreamMessage: errorType === "" ? upstreamMessage : `${errorType}: ${upstreamMessage}`,
+      credentialMessageIsSafe: true,
+      param: paramOf(upstreamMessage),
+    },
+    Object.hasOwn(BEDROCK_ERRORS, errorType) ? BEDROCK_ERRORS[errorType] : undefined,
+  );
 }
 
 function paramOf(message: string): string | undefined {
@@ -649,9 +610,7 @@ function paramOf(message: string): string | undefined {
 }
 
 function modelFailure(why: string): GatewayError {
-  return new GatewayError("upstream", `${PROVIDER}: the model failed: ${why}`, {
-    code: "upstream_model_error",
-  });
+  return upstreamError("model_error", `${PROVIDER}: the model failed: ${why}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -732,13 +691,9 @@ function credentialsOf(params: DeploymentParams): AwsCredentials {
     aws_session_token: sessionToken,
   } = params;
   if (accessKeyId === undefined || secretAccessKey === undefined) {
-    throw new GatewayError(
-      "upstream",
+    throw upstreamError(
+      "auth_failed",
       `${PROVIDER}: no AWS credentials (aws_access_key_id / aws_secret_access_key)`,
-      {
-        code: "upstream_auth_failed",
-        retryable: false,
-      },
     );
   }
   return sessionToken === undefined

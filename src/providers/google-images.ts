@@ -17,6 +17,7 @@ import {
   type Usage,
   UsageSchema,
 } from "../gen/imagegate/v1/images_pb.js";
+import { reasonForStatus, type UpstreamReason, upstreamError } from "../errors/upstream.ts";
 import { first, sendUpstream, type UpstreamResponse } from "./http.ts";
 import {
   type DecodedImages,
@@ -26,6 +27,7 @@ import {
   parseImagesJson,
 } from "./image-json.ts";
 import { fanOut, requireImages } from "./results.ts";
+import { statusError } from "./status.ts";
 import type { GeneratedImage, GenerationResult, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
 
@@ -450,10 +452,9 @@ export function fromGeminiResponse(
     };
   }
   const said = texts.join(" ").trim().slice(0, 200);
-  throw new GatewayError(
-    "upstream",
+  throw upstreamError(
+    "no_images",
     `the model answered without an image (finishReason ${finishReason ?? "none"})${said ? `: ${said}` : ""}`,
-    { code: "upstream_no_images" },
   );
 }
 
@@ -514,59 +515,48 @@ export function fromGoogleError(res: UpstreamResponse, label: string): GatewayEr
     (http === 400 || status === "INVALID_ARGUMENT") &&
     BLOCKED_PROMPT_MESSAGES.some((re) => re.test(upstreamMessage))
   ) {
-    return new GatewayError("content_policy", message, {
+    return upstreamError("refused", message, {
       details: { provider_status: status || String(http) },
     });
   }
-  const reason = errorInfoReason(details);
-  if (
-    http === 401 ||
-    http === 403 ||
-    status === "UNAUTHENTICATED" ||
-    status === "PERMISSION_DENIED" ||
-    (reason !== undefined && AUTH_REASONS.has(reason))
-  ) {
-    return new GatewayError(
-      "upstream",
-      `${label} rejected the gateway's credentials (${http} ${status || "error"}): ${upstreamMessage}`,
-      {
-        code: "upstream_auth_failed",
-      },
-    );
-  }
-  if (http === 429 || status === "RESOURCE_EXHAUSTED") {
-    return new GatewayError("rate_limit", message, {
-      code: "rate_limit_exceeded",
-      retryAfterSeconds: retryDelaySeconds(details),
-    });
-  }
-  if (http === 408 || http === 504 || status === "DEADLINE_EXCEEDED") {
-    return new GatewayError("timeout", message);
-  }
-  if (
-    status === "INVALID_ARGUMENT" ||
-    status === "OUT_OF_RANGE" ||
-    (http === 400 && status === "")
-  ) {
-    return new GatewayError("invalid_request", message, {
-      param: paramOf(details, upstreamMessage),
-      code: "upstream_invalid_argument",
-    });
-  }
-  if (http === 404 || status === "NOT_FOUND") {
-    return new GatewayError("upstream", `${label} answered 404: ${upstreamMessage}`, {
-      code: "upstream_model_not_found",
-    });
-  }
-  return new GatewayError(
-    "upstream",
-    `${label} answered ${http}${status ? ` ${status}` : ""}: ${upstreamMessage}`,
+  const info = errorInfoReason(details);
+  const reason =
+    info !== undefined && AUTH_REASONS.has(info)
+      ? "auth_failed"
+      : http === 401 || http === 403 || http === 429
+        ? reasonForStatus(http)
+        : (REASON_BY_GOOGLE_STATUS[status] ?? googleHttpReason(http, status));
+  return statusError(
     {
-      code: "upstream_error",
-      httpStatus: http === 503 ? 503 : 502,
+      provider: label,
+      status: http,
+      upstreamMessage,
+      upstreamCode: status || (reason === "auth_failed" ? "error" : undefined),
+      credentialMessageIsSafe: true,
+      clientCode: reason === "bad_request" ? "upstream_invalid_argument" : undefined,
+      param: reason === "bad_request" ? paramOf(details, upstreamMessage) : undefined,
       retryAfterSeconds: retryDelaySeconds(details),
     },
+    reason,
   );
+}
+
+/** Google's canonical status names (`error.status`) that say the reason themselves. */
+const REASON_BY_GOOGLE_STATUS: Readonly<Record<string, UpstreamReason>> = {
+  UNAUTHENTICATED: "auth_failed",
+  PERMISSION_DENIED: "auth_failed",
+  RESOURCE_EXHAUSTED: "throttled",
+  DEADLINE_EXCEEDED: "timeout",
+  INVALID_ARGUMENT: "bad_request",
+  OUT_OF_RANGE: "bad_request",
+  NOT_FOUND: "not_found",
+};
+
+/** Without a telling status name: Google's 504 is its deadline; another named 400 is not the request's fault. */
+function googleHttpReason(http: number, status: string): UpstreamReason {
+  if (http === 504) return "timeout";
+  if (http === 400 && status !== "") return "server_error";
+  return reasonForStatus(http);
 }
 
 function errorInfoReason(details: readonly Record<string, unknown>[]): string | undefined {
@@ -700,7 +690,7 @@ async function postJson(
   });
   if (res.status !== 200) {
     const error = fromGoogleError(res, endpoint.label);
-    if (error.code === "upstream_auth_failed") endpoint.onAuthRejected?.();
+    if (error.reason === "auth_failed") endpoint.onAuthRejected?.();
     throw error;
   }
   const contentType = first(res.headers["content-type"]) ?? "";

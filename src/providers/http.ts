@@ -4,6 +4,7 @@
  */
 import { Agent, request } from "undici";
 import { GatewayError } from "../errors/errors.ts";
+import { upstreamError } from "../errors/upstream.ts";
 import { deadline } from "../runtime/deadline.ts";
 
 // Connections per upstream origin: enough for every admitted request to wait on a slow upstream.
@@ -62,23 +63,18 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<R
   } catch (e) {
     if (req.signal.aborted) throw req.signal.reason ?? e;
     if (attempt.expired) {
-      throw new GatewayError(
+      throw upstreamError(
         "timeout",
         `upstream ${safeUrl(url)} did not answer within ${req.timeoutMs / 1000} s`,
-        {
-          cause: e,
-        },
+        { cause: e },
       );
     }
     if (e instanceof GatewayError) throw e;
     const code = (e as { code?: string }).code;
-    throw new GatewayError(
-      "upstream",
+    throw upstreamError(
+      "unreachable",
       `upstream ${safeUrl(url)} unreachable: ${code ?? (e as Error).message}`,
-      {
-        code: "upstream_unreachable",
-        cause: e,
-      },
+      { cause: e },
     );
   } finally {
     attempt.dispose();
@@ -96,9 +92,10 @@ async function readCapped(
     size += chunk.length;
     if (size > max) {
       body.destroy();
-      throw new GatewayError("upstream", `upstream ${safeUrl(url)} sent more than ${max} bytes`, {
-        code: "upstream_response_too_large",
-      });
+      throw upstreamError(
+        "response_too_large",
+        `upstream ${safeUrl(url)} sent more than ${max} bytes`,
+      );
     }
     chunks.push(chunk);
   }

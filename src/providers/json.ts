@@ -2,7 +2,8 @@
  * Reading upstream JSON at the adapter's edge: parsing without throwing, typed field
  * readers, and the one error for a body that is not what the provider documents.
  */
-import { GatewayError } from "../errors/errors.ts";
+import type { GatewayError } from "../errors/errors.ts";
+import { upstreamError } from "../errors/upstream.ts";
 
 /** The body as JSON, or undefined when it is not JSON. */
 export function parseJson(body: Buffer): unknown {
@@ -34,7 +35,5 @@ export function tokenCount(v: unknown): number {
 
 /** An answer that is not what the provider documents: the upstream failed, not the client. */
 export function malformedBody(why: string, provider = "upstream"): GatewayError {
-  return new GatewayError("upstream", `${provider} answered with a malformed body: ${why}`, {
-    code: "upstream_malformed_response",
-  });
+  return upstreamError("malformed_response", `${provider} answered with a malformed body: ${why}`);
 }

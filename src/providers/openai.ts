@@ -3,7 +3,8 @@
  * Pure mapping functions plus one upstream call. Azure OpenAI reuses the mappings.
  */
 import { create } from "@bufbuild/protobuf";
-import { GatewayError } from "../errors/errors.ts";
+import type { GatewayError } from "../errors/errors.ts";
+import { upstreamError } from "../errors/upstream.ts";
 import { type CreateImageRequest, UsageSchema } from "../gen/imagegate/v1/images_pb.js";
 import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
 import {
@@ -13,6 +14,7 @@ import {
   OPENAI_IMAGE_KEYS,
   parseImagesJson,
 } from "./image-json.ts";
+import { statusError } from "./status.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str, tokenCount as num } from "./json.ts";
 
@@ -189,43 +191,21 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
         details.content_filter_results = content_filter_results;
       if (typeof revised_prompt === "string") details.revised_prompt = revised_prompt;
     }
-    return new GatewayError("content_policy", message, { details });
+    return upstreamError("refused", message, { details });
   }
-  const status = res.status;
-  if (status === 429) {
-    const quota = code === "insufficient_quota" || type === "insufficient_quota";
-    return new GatewayError("rate_limit", message, {
-      code: quota ? "insufficient_quota" : "rate_limit_exceeded",
-      retryAfterSeconds: quota ? undefined : retryAfterSeconds(res.headers),
-    });
-  }
-  if (status === 400 || status === 422) {
-    return new GatewayError("invalid_request", message, {
+  const quota = code === "insufficient_quota" || type === "insufficient_quota";
+  return statusError(
+    {
+      provider,
+      status: res.status,
+      upstreamMessage,
+      upstreamCode: code,
+      clientCode: code,
       param: str(err?.param),
-      code: code ?? undefined,
-    });
-  }
-  if (status === 401 || status === 403) {
-    // The upstream's text may quote part of the key, so only its code is passed on.
-    return new GatewayError(
-      "upstream",
-      `${provider} rejected the gateway's credentials (${status}${code ? ` ${code}` : ""})`,
-      {
-        code: "upstream_auth_failed",
-      },
-    );
-  }
-  if (status === 404) {
-    return new GatewayError("upstream", `${provider} answered 404: ${upstreamMessage}`, {
-      code: "upstream_not_found",
-    });
-  }
-  if (status === 408) return new GatewayError("timeout", message);
-  return new GatewayError("upstream", `${provider} answered ${status}: ${upstreamMessage}`, {
-    code: code ?? "upstream_error",
-    httpStatus: status === 503 ? 503 : 502,
-    retryAfterSeconds: retryAfterSeconds(res.headers),
-  });
+      retryAfterSeconds: quota ? undefined : retryAfterSeconds(res.headers),
+    },
+    res.status === 429 && quota ? "quota_exhausted" : undefined,
+  );
 }
 
 export const openaiAdapter: ProviderAdapter = {

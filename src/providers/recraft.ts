@@ -3,9 +3,11 @@
  * Pure mapping functions plus one upstream call per chunk of at most six images.
  */
 import { GatewayError } from "../errors/errors.ts";
+import { upstreamError } from "../errors/upstream.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import { first, retryAfterSeconds, sendUpstream, type UpstreamResponse } from "./http.ts";
 import { fanOut } from "./results.ts";
+import { statusError } from "./status.ts";
 import type { GeneratedImage, GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
 import { malformedBody, parseJson, str } from "./json.ts";
 
@@ -269,43 +271,22 @@ export function fromRecraftError(res: UpstreamResponse): GatewayError {
     str(nested?.message) ??
     str(json?.detail) ??
     (res.body.toString("utf8").trim().slice(0, 200) || "no body");
-  const message = `${PROVIDER_NAME}: ${upstreamMessage}`;
-  const status = res.status;
-  if (status === 401 || status === 403) {
-    // The upstream's text may quote part of the key, so only the status is passed on.
-    return new GatewayError(
-      "upstream",
-      `${PROVIDER_NAME} rejected the gateway's credentials (${status}${code ? ` ${code}` : ""})`,
-      {
-        code: "upstream_auth_failed",
-      },
-    );
-  }
-  if (status === 429) {
-    return new GatewayError("rate_limit", message, {
-      code: "rate_limit_exceeded",
-      retryAfterSeconds: retryAfterSeconds(res.headers),
-    });
-  }
-  if ((status === 400 || status === 422) && REFUSAL.test(`${code ?? ""} ${upstreamMessage}`)) {
-    return new GatewayError("content_policy", message, {
+  if (
+    (res.status === 400 || res.status === 422) &&
+    REFUSAL.test(`${code ?? ""} ${upstreamMessage}`)
+  ) {
+    return upstreamError("refused", `${PROVIDER_NAME}: ${upstreamMessage}`, {
       details: { provider_code: code ?? null },
     });
   }
-  if (status === 400 || status === 422)
-    return new GatewayError("invalid_request", message, { code });
-  if (status === 408) return new GatewayError("timeout", message);
-  if (status === 404) {
-    return new GatewayError(
-      "upstream",
-      `${PROVIDER_NAME} answered 404: ${upstreamMessage} (check api_base)`,
-      { code: "upstream_not_found" },
-    );
-  }
-  return new GatewayError("upstream", `${PROVIDER_NAME} answered ${status}: ${upstreamMessage}`, {
-    code: code ?? "upstream_error",
-    httpStatus: status === 503 ? 503 : 502,
+  return statusError({
+    provider: PROVIDER_NAME,
+    status: res.status,
+    upstreamMessage,
+    upstreamCode: code,
+    clientCode: code,
     retryAfterSeconds: retryAfterSeconds(res.headers),
+    notFoundHint: "check api_base",
   });
 }
 

@@ -4,7 +4,7 @@
  * into a refusal.
  */
 import { create } from "@bufbuild/protobuf";
-import { GatewayError } from "../errors/errors.ts";
+import { upstreamError } from "../errors/upstream.ts";
 import {
   OutputTokensDetailsSchema,
   type Usage,
@@ -94,17 +94,13 @@ export function requireImages(
       reason ?? `all ${result.filtered} image(s) were filtered by the provider's safety system`,
     );
   }
-  throw new GatewayError("upstream", `${provider} answered without any image`, {
-    code: "upstream_no_images",
-  });
+  throw upstreamError("no_images", `${provider} answered without any image`);
 }
 
 function refused(provider: string, reason: string): never {
-  throw new GatewayError(
-    "content_policy",
+  throw upstreamError(
+    "refused",
     `${provider}: the request was refused by the provider's safety system: ${reason}`,
-    {
-      details: { provider_reason: reason },
-    },
+    { details: { provider_reason: reason } },
   );
 }

@@ -10,7 +10,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { importPKCS8, SignJWT } from "jose";
-import { GatewayError } from "../errors/errors.ts";
+import type { GatewayError } from "../errors/errors.ts";
+import { upstreamError } from "../errors/upstream.ts";
 import { generateGoogleImages } from "./google-images.ts";
 import { first, safeUrl, sendUpstream } from "./http.ts";
 import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
@@ -202,13 +203,9 @@ export const vertexAdapter: ProviderAdapter = {
     const { key, tokens } = await accountFor(params.vertex_credentials);
     const project = params.vertex_project ?? key.project_id;
     if (project === undefined) {
-      throw new GatewayError(
-        "upstream",
+      throw upstreamError(
+        "misconfigured",
         `${LABEL}: no project: set vertex_project or VERTEXAI_PROJECT`,
-        {
-          code: "upstream_misconfigured",
-          retryable: false,
-        },
       );
     }
     const location = params.vertex_location ?? VERTEX_DEFAULT_LOCATION;
@@ -223,5 +220,5 @@ export const vertexAdapter: ProviderAdapter = {
 };
 
 function authFailed(why: string, cause?: unknown): GatewayError {
-  return new GatewayError("upstream", `${LABEL}: ${why}`, { code: "upstream_auth_failed", cause });
+  return upstreamError("auth_failed", `${LABEL}: ${why}`, { cause });
 }

@@ -1,48 +1,30 @@
 /**
  * Retry and cooldown rules as pure functions: which failures are worth another attempt,
- * how many, how long to wait, and which take a deployment out of rotation.
+ * how many, how long to wait, and which take a deployment out of rotation. What each
+ * failure allows is read from errors/upstream.ts's table, never from an error's text.
  */
 import type { RouterSettings } from "../config/schema.ts";
 import type { GatewayError } from "../errors/errors.ts";
+import { type ErrorClass, factsOf } from "../errors/upstream.ts";
 
-/** LiteLLM's error classes, as `retry_policy` names them. */
-export type ErrorClass =
-  | "RateLimit"
-  | "Timeout"
-  | "InternalServer"
-  | "Authentication"
-  | "BadRequest"
-  | "ContentPolicyViolation";
+export type { ErrorClass };
 
-/** Codes that no retry on the same deployment can fix; the deployment cools down at once. */
-const DEPLOYMENT_BROKEN = new Set([
-  "upstream_auth_failed",
-  "upstream_not_found",
-  "upstream_model_not_found",
-  "upstream_operation_not_supported",
-  "insufficient_quota",
-]);
-
+/** The retry-policy class that counts `e` (errors/upstream.ts's table). */
 export function classify(e: GatewayError): ErrorClass {
-  if (e.kind === "content_policy") return "ContentPolicyViolation";
-  if (e.kind === "rate_limit") return "RateLimit";
-  if (e.kind === "timeout") return "Timeout";
-  if (e.code === "upstream_auth_failed") return "Authentication";
-  if (e.kind === "upstream") return "InternalServer";
-  return "BadRequest";
+  return factsOf(e).errorClass;
 }
 
 /** Whether another attempt (here or on another deployment) could succeed. */
 export function isRetryable(e: GatewayError): boolean {
-  const cls = classify(e);
-  return (
-    cls === "RateLimit" || cls === "Timeout" || cls === "InternalServer" || cls === "Authentication"
-  );
+  return factsOf(e).retry !== "no";
 }
 
-/** Whether this deployment should leave rotation now, without counting to allowed_fails. */
+/**
+ * Whether this deployment should leave rotation now, without counting to allowed_fails, and
+ * not be tried again for this request: no retry on it can fix its configuration or account.
+ */
 export function breaksDeployment(e: GatewayError): boolean {
-  return e.code !== undefined && DEPLOYMENT_BROKEN.has(e.code);
+  return factsOf(e).retry === "elsewhere";
 }
 
 export const DEFAULTS = {

@@ -497,7 +497,7 @@ export class Router {
 function attemptStatus(e: GatewayError): AttemptRecord["status"] {
   if (e.kind === "timeout") return "timeout";
   if (e.kind === "rate_limit") return 429;
-  if (e.code === "upstream_unreachable") return "network";
+  if (e.reason === "unreachable") return "network";
   return e.httpStatus ?? 502;
 }
 

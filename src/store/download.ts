@@ -232,7 +232,6 @@ function refused(provider: Provider, why: string): GatewayError {
     `The ${provider} upstream answered with an image URL the gateway will not fetch: ${why}.`,
     {
       code: "image_url_refused",
-      retryable: false,
     },
   );
 }
@@ -250,7 +249,6 @@ function tooLarge(where: string, maxBytes: number): GatewayError {
     `The image at ${where} is larger than the download limit of ${maxBytes} bytes.`,
     {
       code: "image_too_large",
-      retryable: false,
     },
   );
 }

@@ -112,7 +112,6 @@ export function storeFull(maxBytes: number): GatewayError {
     {
       code: "image_store_full",
       httpStatus: 503,
-      retryable: false,
     },
   );
 }

@@ -230,7 +230,7 @@ const ROWS: ErrorRow[] = [
     grpc: Code.Unavailable,
     type: "server_error",
     code: "server_is_overloaded",
-    message: /\[openai\/dall-e-3\].*OpenAI answered 503: .*overloaded/,
+    message: /\[openai\/dall-e-3\].*OpenAI answered 503 server_is_overloaded: .*overloaded/,
     upstreamCalls: 1,
     model: "openai/dall-e-3",
     deployment: "openai/dall-e-3",

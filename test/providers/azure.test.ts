@@ -29,6 +29,7 @@ import {
 } from "../../src/providers/azure.ts";
 import { loadPrices } from "../../src/pricing/pricing.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
+import { isRetryable } from "../../src/router/policy.ts";
 import { ModelResolver } from "../../src/router/resolve.ts";
 
 const catalog = loadCatalog();
@@ -135,7 +136,7 @@ describe("fromAzureError", () => {
       content_filter_results: FILTER_RESULTS,
       revised_prompt: "a fox, safely",
     });
-    expect(e.retryable).toBe(false);
+    expect(isRetryable(e)).toBe(false);
   });
 
   it("reads the older `innererror` spelling too", () => {

@@ -473,7 +473,7 @@ describe("Google errors → the contract's kinds", () => {
       ),
     ).toMatchObject({
       kind: "upstream",
-      code: "upstream_model_not_found",
+      code: "upstream_not_found",
     });
   });
 

@@ -6,6 +6,7 @@ import {
   CreateImageRequestSchema,
 } from "../../src/gen/imagegate/v1/images_pb.js";
 import { retryAfterSeconds, safeUrl, type UpstreamResponse } from "../../src/providers/http.ts";
+import { isRetryable } from "../../src/router/policy.ts";
 import {
   fromOpenAIError,
   fromOpenAIResponse,
@@ -269,7 +270,7 @@ describe("fromOpenAIError", () => {
     );
     expect(e.kind).toBe("content_policy");
     expect(e.message).toBe(`OpenAI: ${message}`);
-    expect(e.retryable).toBe(false);
+    expect(isRetryable(e)).toBe(false);
     expect(e.details).toEqual({ provider_code: "content_policy_violation" });
   });
 
@@ -288,7 +289,7 @@ describe("fromOpenAIError", () => {
       ),
     );
     expect(e.kind).toBe("content_policy");
-    expect(e.retryable).toBe(false);
+    expect(isRetryable(e)).toBe(false);
     expect(e.message).toContain("safety_violations=[sexual]");
     expect(e.details).toEqual({
       provider_code: "moderation_blocked",
@@ -317,7 +318,7 @@ describe("fromOpenAIError", () => {
     expect(e.kind).toBe("rate_limit");
     expect(e.code).toBe("rate_limit_exceeded");
     expect(e.retryAfterSeconds).toBe(20);
-    expect(e.retryable).toBe(true);
+    expect(isRetryable(e)).toBe(true);
     expect(e.message).toContain("Rate limit exceeded");
   });
 
@@ -373,7 +374,7 @@ describe("fromOpenAIError", () => {
     expect(e.kind).toBe("invalid_request");
     expect(e.param).toBe("size");
     expect(e.code).toBe("invalid_value");
-    expect(e.retryable).toBe(false);
+    expect(isRetryable(e)).toBe(false);
     expect(e.message).toBe("OpenAI: Invalid size '999x999'.");
 
     const noCode = fromOpenAIError(
@@ -389,7 +390,7 @@ describe("fromOpenAIError", () => {
     );
     expect(e.kind).toBe("upstream");
     expect(e.code).toBe("upstream_auth_failed");
-    expect(e.httpStatus).toBeUndefined(); // the kind's 502
+    expect(e.httpStatus).toBe(502);
     expect(e.message).toContain(String(status));
   });
 
@@ -400,7 +401,7 @@ describe("fromOpenAIError", () => {
     expect(e.kind).toBe("upstream");
     expect(e.httpStatus).toBe(502);
     expect(e.code).toBe("upstream_error");
-    expect(e.retryable).toBe(true);
+    expect(isRetryable(e)).toBe(true);
     expect(e.message).toContain("500");
     expect(e.message).toContain("The server had an error");
   });

@@ -200,7 +200,7 @@ const ROWS: Row[] = [
       body: `<html><body>Service Unavailable - ${INTERNAL_IP}</body></html>`,
     },
     status: 503,
-    code: "upstream_error",
+    code: "upstream_unavailable",
     message: /OpenAI answered 503/,
   },
   {

@@ -10,11 +10,13 @@ import { validateRequest } from "../../src/catalog/validate.ts";
 import type { Deployment } from "../../src/config/deployment.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { GatewayError } from "../../src/errors/errors.ts";
+import { upstreamError } from "../../src/errors/upstream.ts";
 import {
   type CreateImageRequest,
   CreateImageRequestSchema,
 } from "../../src/gen/imagegate/v1/images_pb.js";
 import type { GenerationResult, ProviderAdapter } from "../../src/providers/types.ts";
+import { vertexAdapter } from "../../src/providers/vertex.ts";
 import { ModelResolver } from "../../src/router/resolve.ts";
 import { type RouteListener, Router } from "../../src/router/router.ts";
 
@@ -270,12 +272,7 @@ describe("cooldowns", () => {
     );
     h.behave.set(
       "a",
-      fail(
-        () =>
-          new GatewayError("upstream", "OpenAI rejected the gateway's credentials (401)", {
-            code: "upstream_auth_failed",
-          }),
-      ),
+      fail(() => upstreamError("auth_failed", "OpenAI rejected the gateway's credentials (401)")),
     );
     await route(h, "g");
     h.behave.clear();
@@ -284,6 +281,45 @@ describe("cooldowns", () => {
     h.clock.now += 6_000;
     await route(h, "g");
     expect(h.calls.at(-1)).toBe("a");
+  });
+});
+
+describe("a misconfigured deployment", () => {
+  // What Vertex AI's adapter answers for a deployment without a project: no call can fix it.
+  const noProject = (d: Deployment) =>
+    vertexAdapter.generate({
+      deployment: {
+        ...d,
+        params: {
+          model: "imagen-3.0-generate-002",
+          vertex_credentials: JSON.stringify({
+            client_email: "sa@example.iam.gserviceaccount.com",
+            private_key: "unused",
+            private_key_id: "k1",
+          }),
+        },
+      },
+      request: request(),
+      signal: new AbortController().signal,
+    });
+
+  it("is attempted once, not retried with backoff", async () => {
+    const h = harness(`model_list:\n${deploymentsYaml("g", ["a"])}`);
+    h.behave.set("a", noProject);
+    const e = (await route(h, "g").catch((x) => x)) as GatewayError;
+    expect(e).toMatchObject({ kind: "upstream", code: "upstream_misconfigured" });
+    expect(h.calls).toEqual(["a"]);
+    expect(h.sleeps).toEqual([]);
+  });
+
+  it("falls back to the next group when one is configured", async () => {
+    const yaml = `model_list:\n${deploymentsYaml("g", ["a"])}${deploymentsYaml("other", ["b"])}router_settings:\n  fallbacks: [{ g: [other] }]\n`;
+    const h = harness(yaml);
+    h.behave.set("a", noProject);
+    const out = await route(h, "g");
+    expect(out.group).toBe("other");
+    expect(h.calls).toEqual(["a", "b"]);
+    expect(h.sleeps).toEqual([]);
   });
 });
 
