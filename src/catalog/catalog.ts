@@ -12,7 +12,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
-import { PROVIDERS } from "../providers/env.ts";
+import { PROVIDERS } from "./providers.ts";
 
 /** The request shape an adapter builds; a closed list so a typo fails at load, not at dispatch. */
 export const FAMILIES = [

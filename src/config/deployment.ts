@@ -5,7 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Catalog, ModelSpec } from "../catalog/catalog.ts";
-import { fillFromEnv, isProvider, PROVIDERS, type Provider } from "../providers/env.ts";
+import { isProvider, PROVIDERS, type Provider } from "../catalog/providers.ts";
+import { fillFromEnv } from "../providers/env.ts";
 import { ConfigError, type Env } from "./env.ts";
 import type { DeploymentParams } from "./schema.ts";
 

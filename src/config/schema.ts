@@ -3,42 +3,24 @@
  * unchanged; keys LiteLLM knows that have no meaning for images are accepted and reported.
  */
 import { z } from "zod";
+import { ProviderParamsSchema } from "../providers/params.ts";
 
 const positive = z.number().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
-/** Provider parameters of one deployment (`params`, alias `litellm_params`). */
+/** One deployment's `params` (alias `litellm_params`): the provider's (providers/params.ts) and routing's. */
 export const DeploymentParamsSchema = z.strictObject({
   model: z
     .string()
     .min(1)
     .regex(/^[a-z_]+\/.+$/, "must be provider/upstream-model, e.g. openai/dall-e-3"),
-  api_key: z.string().min(1).optional(),
-  api_base: z.url().optional(),
-  api_version: z.string().min(1).optional(),
-  organization: z.string().optional(),
+  ...ProviderParamsSchema.shape,
   weight: positive.optional(),
   rpm: positive.optional(),
   tpm: positive.optional(),
   max_parallel_requests: z.number().int().positive().optional(),
   timeout: positive.optional(),
   order: z.number().int().positive().optional(),
-  // Azure Entra ID (client credentials)
-  tenant_id: z.string().optional(),
-  client_id: z.string().optional(),
-  client_secret: z.string().optional(),
-  azure_ad_token: z.string().optional(),
-  // Entra ID authority (sovereign clouds, emulators); default https://login.microsoftonline.com
-  azure_authority_host: z.url().optional(),
-  // Vertex AI
-  vertex_project: z.string().optional(),
-  vertex_location: z.string().optional(),
-  vertex_credentials: z.string().optional(),
-  // AWS Bedrock
-  aws_region_name: z.string().optional(),
-  aws_access_key_id: z.string().optional(),
-  aws_secret_access_key: z.string().optional(),
-  aws_session_token: z.string().optional(),
 });
 export type DeploymentParams = z.infer<typeof DeploymentParamsSchema>;
 

@@ -4,8 +4,6 @@
  * become the contract's HTTP statuses, OpenAI types and gRPC codes. An upstream failure also
  * carries its reason (upstream.ts), from which retries and cooldowns follow.
  */
-import type { UpstreamReason } from "./upstream.ts";
-
 export type ErrorKind =
   | "invalid_request" // 400: bad or unsupported parameter; `param` names it
   | "model_not_found" // 404: unknown model
@@ -19,6 +17,25 @@ export type ErrorKind =
   | "budget" // 429: the gateway key has spent its budget (not retryable)
   | "not_found" // 404: unknown path
   | "internal"; // 500: a bug in the gateway
+
+/** Why an upstream attempt failed, as a closed set; what follows from each is upstream.ts's table. */
+export type UpstreamReason =
+  | "auth_failed" // the upstream refused (or we lack) the deployment's credentials
+  | "not_found" // 404: no such model, deployment or path at the configured api_base
+  | "operation_not_supported" // the deployment exists but cannot generate images (Azure api_version)
+  | "misconfigured" // the deployment's configuration is incomplete (Vertex AI without a project)
+  | "quota_exhausted" // the upstream account is out of money or quota
+  | "throttled" // 429: too many requests right now
+  | "unavailable" // 503: the upstream is down or overloaded
+  | "server_error" // any other upstream failure (5xx, unexpected status)
+  | "model_error" // the model itself failed (Bedrock's ModelErrorException)
+  | "malformed_response" // an answer that is not what the provider documents
+  | "no_images" // an answer without images and without a refusal
+  | "unreachable" // no HTTP answer at all (DNS, refused connection, reset)
+  | "response_too_large" // an answer over the size cap
+  | "timeout" // the upstream did not answer in time
+  | "bad_request" // 400: the upstream rejected the request itself
+  | "refused"; // the provider's safety system refused the prompt or every image
 
 /** One upstream attempt, as listed in a failure's message. */
 export interface AttemptRecord {

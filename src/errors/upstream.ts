@@ -1,29 +1,18 @@
 /**
- * Why an upstream attempt failed, as a closed set, and everything that follows from each
- * reason in one table: the error kind (and so the contract's status), the code the client
- * sees, whether and where another attempt could succeed, and which retry-policy class counts
- * it. Adapters name a reason (`upstreamError`); the router reads the table (router/policy.ts),
- * never an error's text or code.
+ * What follows from each reason an upstream attempt can fail for (errors.ts's closed
+ * `UpstreamReason`), in one table: the error kind (and so the contract's status), the code
+ * the client sees, whether and where another attempt could succeed, and which retry-policy
+ * class counts it. Adapters name a reason (`upstreamError`); the router reads the table
+ * (router/policy.ts), never an error's text or code.
  */
-import { type ErrorKind, GatewayError, type GatewayErrorOptions } from "./errors.ts";
+import {
+  type ErrorKind,
+  GatewayError,
+  type GatewayErrorOptions,
+  type UpstreamReason,
+} from "./errors.ts";
 
-export type UpstreamReason =
-  | "auth_failed" // the upstream refused (or we lack) the deployment's credentials
-  | "not_found" // 404: no such model, deployment or path at the configured api_base
-  | "operation_not_supported" // the deployment exists but cannot generate images (Azure api_version)
-  | "misconfigured" // the deployment's configuration is incomplete (Vertex AI without a project)
-  | "quota_exhausted" // the upstream account is out of money or quota
-  | "throttled" // 429: too many requests right now
-  | "unavailable" // 503: the upstream is down or overloaded
-  | "server_error" // any other upstream failure (5xx, unexpected status)
-  | "model_error" // the model itself failed (Bedrock's ModelErrorException)
-  | "malformed_response" // an answer that is not what the provider documents
-  | "no_images" // an answer without images and without a refusal
-  | "unreachable" // no HTTP answer at all (DNS, refused connection, reset)
-  | "response_too_large" // an answer over the size cap
-  | "timeout" // the upstream did not answer in time
-  | "bad_request" // 400: the upstream rejected the request itself
-  | "refused"; // the provider's safety system refused the prompt or every image
+export type { UpstreamReason };
 
 /**
  * Where another attempt could succeed: `no` (the request's fault or a refusal: neither a retry

@@ -2,10 +2,11 @@
  * What every provider adapter offers the router: one upstream call that turns our request
  * into images, and throws a GatewayError for anything else.
  */
-import type { Deployment } from "../config/deployment.ts";
+import type { ModelSpec } from "../catalog/catalog.ts";
+import type { Provider } from "../catalog/providers.ts";
 import type { CreateImageRequest, Usage } from "../gen/imagegate/v1/images_pb.js";
 import type { Allocate } from "../runtime/buffer-pool.ts";
-import type { Provider } from "./env.ts";
+import type { ProviderParams } from "./params.ts";
 
 /** One image as an upstream delivered it: bytes, or a URL on the provider's host. */
 export interface GeneratedImage {
@@ -31,8 +32,27 @@ export interface GenerationResult {
   costUsd?: number;
 }
 
+/**
+ * A deployment as an adapter sees it: config/deployment.ts's `Deployment` is one, with the
+ * routing facts adapters never read.
+ */
+export interface AdapterDeployment {
+  /** `model_info.id`: names the deployment to whoever wraps the call (telemetry). */
+  readonly id: string;
+  /** The public model name it serves. */
+  readonly group: string;
+  readonly provider: Provider;
+  /** The upstream model id (for Azure: the deployment name). */
+  readonly model: string;
+  /** What the upstream model accepts (the catalog entry). */
+  readonly spec: ModelSpec;
+  /** Endpoint and credentials, environment already filled in. Holds secrets: never log it. */
+  readonly params: ProviderParams;
+  readonly timeoutMs: number;
+}
+
 export interface UpstreamCall {
-  deployment: Deployment;
+  deployment: AdapterDeployment;
   request: CreateImageRequest;
   /** Aborted when the client goes away or the attempt's deadline passes. */
   signal: AbortSignal;

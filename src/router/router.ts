@@ -11,7 +11,7 @@ import type { Deployment } from "../config/deployment.ts";
 import type { RouterSettings } from "../config/schema.ts";
 import { type AttemptRecord, GatewayError } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
-import type { Provider } from "../providers/env.ts";
+import type { Provider } from "../catalog/providers.ts";
 import type { GenerationResult, ProviderAdapter } from "../providers/types.ts";
 import {
   backoffMs,

@@ -13,7 +13,7 @@
  * only on the JSON wire), and a re-hosted download streams to the store without being
  * held in memory.
  */
-import type { Provider } from "../providers/env.ts";
+import type { Provider } from "../catalog/providers.ts";
 import type { GeneratedImage } from "../providers/types.ts";
 import type { ImageDownloader } from "../store/download.ts";
 import type { ImageFiles } from "../store/files.ts";

@@ -16,7 +16,7 @@ import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
 import { Agent, request } from "undici";
 import { GatewayError } from "../errors/errors.ts";
-import type { Provider } from "../providers/env.ts";
+import type { Provider } from "../catalog/providers.ts";
 import { first } from "../providers/http.ts";
 import { PROVIDER_IMAGE_HOSTS } from "../providers/image-hosts.ts";
 import { type HostRule, isPublicAddress, providerHostRules, refusal } from "./host-policy.ts";

@@ -3,11 +3,16 @@
  * wrapped around the adapters from outside: adapters know nothing of telemetry.
  */
 import { type Attributes, type Span, SpanKind, SpanStatusCode } from "@opentelemetry/api";
-import type { Deployment } from "../config/deployment.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { redact } from "../errors/redact.ts";
-import type { GenerationResult, ProviderAdapter, UpstreamCall } from "../providers/types.ts";
-import { ATTR, afterThisTurn, GEN_AI_PROVIDER } from "./instruments.ts";
+import { DESCRIPTORS } from "../providers/index.ts";
+import type {
+  AdapterDeployment,
+  GenerationResult,
+  ProviderAdapter,
+  UpstreamCall,
+} from "../providers/types.ts";
+import { ATTR, afterThisTurn } from "./instruments.ts";
 import {
   ATTR_ERROR_TYPE,
   ATTR_GEN_AI_OPERATION_NAME,
@@ -40,11 +45,11 @@ interface DeploymentAttributes {
   succeeded: Attributes;
 }
 
-function attributesOf(deployment: Deployment): DeploymentAttributes {
+function attributesOf(deployment: AdapterDeployment): DeploymentAttributes {
   const base = {
     [ATTR_GEN_AI_OPERATION_NAME]: GEN_AI_OPERATION_NAME_VALUE_GENERATE_CONTENT,
     [ATTR_GEN_AI_OUTPUT_TYPE]: GEN_AI_OUTPUT_TYPE_VALUE_IMAGE,
-    [ATTR_GEN_AI_PROVIDER_NAME]: GEN_AI_PROVIDER[deployment.provider] ?? "gcp.gen_ai",
+    [ATTR_GEN_AI_PROVIDER_NAME]: DESCRIPTORS[deployment.provider].telemetryName,
     [ATTR_GEN_AI_REQUEST_MODEL]: deployment.model,
   };
   const answered = { ...base, [ATTR_GEN_AI_RESPONSE_MODEL]: deployment.model };
@@ -64,8 +69,8 @@ function attributesOf(deployment: Deployment): DeploymentAttributes {
 }
 
 export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): ProviderAdapter {
-  const cache = new WeakMap<Deployment, DeploymentAttributes>();
-  const attributesFor = (deployment: Deployment): DeploymentAttributes => {
+  const cache = new WeakMap<AdapterDeployment, DeploymentAttributes>();
+  const attributesFor = (deployment: AdapterDeployment): DeploymentAttributes => {
     let attrs = cache.get(deployment);
     if (attrs === undefined) {
       attrs = attributesOf(deployment);

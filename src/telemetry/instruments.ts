@@ -74,16 +74,6 @@ export function createInstruments(meter: Meter): Instruments {
   };
 }
 
-/** gen_ai.provider.name values (GenAI semconv); Recraft has no registered one. */
-export const GEN_AI_PROVIDER: Record<string, string> = {
-  openai: "openai",
-  azure: "azure.ai.openai",
-  gemini: "gcp.gemini",
-  vertex_ai: "gcp.vertex_ai",
-  bedrock: "aws.bedrock",
-  recraft: "recraft",
-};
-
 /** imagegate's own attribute names on its metrics, spans and logs (the standard ones: semconv.ts). */
 export const ATTR = {
   model: "imagegate.model",

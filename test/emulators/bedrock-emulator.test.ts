@@ -12,7 +12,7 @@ import {
 } from "@imagegate/emulators/bedrock";
 import { pngSize } from "@imagegate/emulators/png";
 import { formatAmzDate, verifySigV4 } from "@imagegate/emulators/sigv4";
-import { signBedrockRequest } from "../../src/providers/bedrock.ts";
+import { signBedrockRequest } from "../../src/providers/bedrock/signing.ts";
 
 const REGION = "eu-west-1";
 const LONG_TERM = {

@@ -21,12 +21,14 @@ import {
 import {
   apiVersionFor,
   azureImagesUrl,
+  toAzureRequest,
+} from "../../src/providers/azure/request.ts";
+import {
   EntraTokenCache,
   entraCredentials,
   entraTokenUrl,
-  fromAzureError,
-  toAzureRequest,
-} from "../../src/providers/azure.ts";
+} from "../../src/providers/azure/entra.ts";
+import { fromAzureError } from "../../src/providers/azure/errors.ts";
 import { loadPrices } from "../../src/pricing/pricing.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
 import { isRetryable } from "../../src/router/policy.ts";
@@ -265,10 +267,9 @@ describe("fromAzureError", () => {
 
 describe("entraCredentials", () => {
   it("uses client credentials only when tenant, client id and secret are all set", () => {
-    expect(entraCredentials({ model: "azure/x", tenant_id: "t", client_id: "c" })).toBeUndefined();
+    expect(entraCredentials({ tenant_id: "t", client_id: "c" })).toBeUndefined();
     expect(
       entraCredentials({
-        model: "azure/x",
         tenant_id: "t",
         client_id: "c",
         client_secret: "s",
@@ -282,7 +283,6 @@ describe("entraCredentials", () => {
     });
     expect(
       entraCredentials({
-        model: "azure/x",
         tenant_id: "t",
         client_id: "c",
         client_secret: "s",

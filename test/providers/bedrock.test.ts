@@ -13,24 +13,27 @@ import {
   type CreateImageRequest,
   CreateImageRequestSchema,
 } from "../../src/gen/imagegate/v1/images_pb.js";
+import { BEDROCK_ERRORS, fromBedrockError } from "../../src/providers/bedrock/errors.ts";
+import { BEDROCK_IMAGE_KEYS } from "../../src/providers/bedrock/shapes.ts";
 import {
-  BEDROCK_ERRORS,
-  BEDROCK_IMAGE_KEYS,
   bedrockBaseUrl,
   bedrockInvokeUrl,
+  signBedrockRequest,
+} from "../../src/providers/bedrock/signing.ts";
+import {
   bedrockQuality,
-  fromBedrockError,
-  fromBedrockResponse,
-  NOVA_SIZES,
   planBedrockRequest,
+  seedForCall,
+} from "../../src/providers/bedrock/plan.ts";
+import { fromBedrockResponse } from "../../src/providers/bedrock/plan.ts";
+import {
+  NOVA_SIZES,
   SD3_ASPECT_RATIOS,
   SD3_OUTPUT_SIZES,
   SDXL_SIZES,
-  seedForCall,
-  signBedrockRequest,
   TITAN_SIZES,
-  toBedrockRequest,
-} from "../../src/providers/bedrock.ts";
+} from "../../src/providers/bedrock/sizes.ts";
+import { toBedrockRequest } from "../../src/providers/bedrock/plan.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
 import { scanImagesJson } from "../../src/providers/image-json.ts";
 
@@ -482,12 +485,11 @@ describe("errors by x-amzn-ErrorType", () => {
 
 describe("invoke URL and SigV4", () => {
   it("defaults to the region's endpoint; api_base wins", () => {
-    expect(bedrockBaseUrl({ model: "bedrock/x", aws_region_name: "eu-central-1" })).toBe(
+    expect(bedrockBaseUrl({ aws_region_name: "eu-central-1" })).toBe(
       "https://bedrock-runtime.eu-central-1.amazonaws.com",
     );
     expect(
       bedrockBaseUrl({
-        model: "bedrock/x",
         aws_region_name: "eu-central-1",
         api_base: "http://127.0.0.1:9/",
       }),

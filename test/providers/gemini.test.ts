@@ -17,7 +17,11 @@ import {
   type CreateImageRequest,
   CreateImageRequestSchema,
 } from "../../src/gen/imagegate/v1/images_pb.js";
-import { GEMINI_DEFAULT_BASE, geminiAdapter, geminiUrl } from "../../src/providers/gemini.ts";
+import {
+  GEMINI_DEFAULT_BASE,
+  geminiAdapter,
+  geminiUrl,
+} from "../../src/providers/gemini/adapter.ts";
 
 const KEY = "AIza-adapter-test-key";
 const catalog = loadCatalog();

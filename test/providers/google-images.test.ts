@@ -12,19 +12,21 @@ import {
 } from "../../src/gen/imagegate/v1/images_pb.js";
 import {
   fromGeminiResponse,
-  fromGoogleError,
-  fromImagenResponse,
-  GEMINI_ASPECT_BY_SIZE,
-  GEMINI_IMAGE_KEYS,
   geminiProducedSize,
-  IMAGEN_ASPECT_BY_SIZE,
-  IMAGEN_IMAGE_KEYS,
-  IMAGEN_PIXELS,
-  imagenProducedSize,
-  retryDelaySeconds,
   toGeminiRequest,
+} from "../../src/providers/google-images/gemini-image.ts";
+import { fromGoogleError, retryDelaySeconds } from "../../src/providers/google-images/errors.ts";
+import {
+  fromImagenResponse,
+  imagenProducedSize,
   toImagenRequest,
-} from "../../src/providers/google-images.ts";
+} from "../../src/providers/google-images/imagen.ts";
+import {
+  GEMINI_ASPECT_BY_SIZE,
+  IMAGEN_ASPECT_BY_SIZE,
+  IMAGEN_PIXELS,
+} from "../../src/providers/google-images/sizes.ts";
+import { GEMINI_IMAGE_KEYS, IMAGEN_IMAGE_KEYS } from "../../src/providers/google-images/shapes.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
 import { scanImagesJson } from "../../src/providers/image-json.ts";
 

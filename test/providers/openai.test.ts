@@ -7,11 +7,9 @@ import {
 } from "../../src/gen/imagegate/v1/images_pb.js";
 import { retryAfterSeconds, safeUrl, type UpstreamResponse } from "../../src/providers/http.ts";
 import { isRetryable } from "../../src/router/policy.ts";
-import {
-  fromOpenAIError,
-  fromOpenAIResponse,
-  toOpenAIRequest,
-} from "../../src/providers/openai.ts";
+import { fromOpenAIError } from "../../src/providers/openai/errors.ts";
+import { fromOpenAIResponse } from "../../src/providers/openai/response.ts";
+import { toOpenAIRequest } from "../../src/providers/openai/request.ts";
 
 function request(init: Partial<Omit<CreateImageRequest, "$typeName">> = {}): CreateImageRequest {
   return create(CreateImageRequestSchema, { prompt: "a red fox", ...init });

@@ -18,14 +18,16 @@ import { costOf, loadPrices } from "../../src/pricing/pricing.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
 import {
   ASPECT_RATIO_TO_SIZE,
-  fromRecraftError,
-  fromRecraftResponse,
-  isVectorModel,
   OPENAI_SIZE_TO_RECRAFT,
-  recraftSize,
   sizeTier,
+} from "../../src/providers/recraft/sizes.ts";
+import { fromRecraftError } from "../../src/providers/recraft/errors.ts";
+import { fromRecraftResponse } from "../../src/providers/recraft/response.ts";
+import {
+  isVectorModel,
+  recraftSize,
   toRecraftRequest,
-} from "../../src/providers/recraft.ts";
+} from "../../src/providers/recraft/request.ts";
 import { mergeResults } from "../../src/providers/results.ts";
 
 const catalog = loadCatalog();

@@ -4,12 +4,12 @@
  */
 import { describe, expect, it } from "vitest";
 import type { GatewayError } from "../../src/errors/errors.ts";
-import { fromAzureError } from "../../src/providers/azure.ts";
-import { fromBedrockError } from "../../src/providers/bedrock.ts";
-import { fromGoogleError } from "../../src/providers/google-images.ts";
+import { fromAzureError } from "../../src/providers/azure/errors.ts";
+import { fromBedrockError } from "../../src/providers/bedrock/errors.ts";
+import { fromGoogleError } from "../../src/providers/google-images/errors.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
-import { fromOpenAIError } from "../../src/providers/openai.ts";
-import { fromRecraftError } from "../../src/providers/recraft.ts";
+import { fromOpenAIError } from "../../src/providers/openai/errors.ts";
+import { fromRecraftError } from "../../src/providers/recraft/errors.ts";
 import { breaksDeployment, isRetryable } from "../../src/router/policy.ts";
 
 const MAPPERS: Record<string, (res: UpstreamResponse) => GatewayError> = {

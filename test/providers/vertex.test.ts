@@ -30,10 +30,12 @@ import {
   CLOUD_PLATFORM_SCOPE,
   loadServiceAccount,
   signAssertion,
+} from "../../src/providers/vertex_ai/service-account.ts";
+import {
   vertexAdapter,
   vertexDefaultBase,
   vertexUrl,
-} from "../../src/providers/vertex.ts";
+} from "../../src/providers/vertex_ai/adapter.ts";
 
 const catalog = loadCatalog();
 const PROJECT = "vertex-adapter-test";

@@ -7,7 +7,6 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { validateRequest } from "../../src/catalog/validate.ts";
-import type { Deployment } from "../../src/config/deployment.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { GatewayError } from "../../src/errors/errors.ts";
 import { upstreamError } from "../../src/errors/upstream.ts";
@@ -15,13 +14,17 @@ import {
   type CreateImageRequest,
   CreateImageRequestSchema,
 } from "../../src/gen/imagegate/v1/images_pb.js";
-import type { GenerationResult, ProviderAdapter } from "../../src/providers/types.ts";
-import { vertexAdapter } from "../../src/providers/vertex.ts";
+import type {
+  AdapterDeployment,
+  GenerationResult,
+  ProviderAdapter,
+} from "../../src/providers/types.ts";
+import { vertexAdapter } from "../../src/providers/vertex_ai/adapter.ts";
 import { ModelResolver } from "../../src/router/resolve.ts";
 import { type RouteListener, Router } from "../../src/router/router.ts";
 
 const catalog = loadCatalog();
-type Behaviour = (d: Deployment) => Promise<GenerationResult>;
+type Behaviour = (d: AdapterDeployment) => Promise<GenerationResult>;
 const ok: Behaviour = async () => ({
   images: [{ bytes: new Uint8Array([1]), mimeType: "image/png" }],
   filtered: 0,
@@ -286,12 +289,11 @@ describe("cooldowns", () => {
 
 describe("a misconfigured deployment", () => {
   // What Vertex AI's adapter answers for a deployment without a project: no call can fix it.
-  const noProject = (d: Deployment) =>
+  const noProject = (d: AdapterDeployment) =>
     vertexAdapter.generate({
       deployment: {
         ...d,
         params: {
-          model: "imagen-3.0-generate-002",
           vertex_credentials: JSON.stringify({
             client_email: "sa@example.iam.gserviceaccount.com",
             private_key: "unused",

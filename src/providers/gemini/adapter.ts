@@ -2,10 +2,10 @@
  * Google AI Studio (the Gemini API) adapter: `gemini/imagen-*` through `:predict` and
  * `gemini/gemini-*-image*` through `:generateContent`, authenticated by `x-goog-api-key`
  * (https://ai.google.dev/api#authentication). The mapping is shared with Vertex AI in
- * google-images.ts.
+ * google-images/.
  */
-import { generateGoogleImages } from "./google-images.ts";
-import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
+import type { GenerationResult, ProviderAdapter, UpstreamCall } from "../types.ts";
+import { generateGoogleImages } from "../google-images/call.ts";
 
 export const GEMINI_DEFAULT_BASE = "https://generativelanguage.googleapis.com/v1beta";
 

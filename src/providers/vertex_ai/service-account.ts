@@ -1,54 +1,30 @@
 /**
- * Vertex AI adapter: `vertex_ai/imagegeneration@*`, `vertex_ai/imagen-*` through `:predict`
- * and `vertex_ai/gemini-*-image*` through `:generateContent` on the publisher-model path
- * (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api). The
- * mapping is shared with AI Studio in google-images.ts; this file adds the URL and the
- * service-account OAuth flow (https://developers.google.com/identity/protocols/oauth2/service-account#httprest):
- * an RS256 JWT signed with `jose`, POSTed to the key file's own `token_uri` (which
- * google-auth-library would ignore), the access token cached and refreshed before expiry
- * with one refresh in flight per service account.
+ * Vertex AI's service-account OAuth flow
+ * (https://developers.google.com/identity/protocols/oauth2/service-account#httprest): an RS256
+ * JWT signed with `jose`, POSTed to the key file's own `token_uri` (which google-auth-library
+ * would ignore), the access token cached and refreshed before expiry with one refresh in
+ * flight per service account.
  */
 import { readFile } from "node:fs/promises";
 import { importPKCS8, SignJWT } from "jose";
-import type { GatewayError } from "../errors/errors.ts";
-import { upstreamError } from "../errors/upstream.ts";
-import { generateGoogleImages } from "./google-images.ts";
-import { first, safeUrl, sendUpstream } from "./http.ts";
-import type { GenerationResult, ProviderAdapter, UpstreamCall } from "./types.ts";
-import { type FetchedToken, TokenCache } from "./token-cache.ts";
-import { parseJsonObject as parseJson } from "./json.ts";
+import type { GatewayError } from "../../errors/errors.ts";
+import { upstreamError } from "../../errors/upstream.ts";
+import { first, safeUrl, sendUpstream } from "../http.ts";
+import { type FetchedToken, TokenCache } from "../token-cache.ts";
+import { parseJsonObject as parseJson } from "../json.ts";
 
-export const VERTEX_DEFAULT_LOCATION = "us-central1";
 export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
+
 const GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token";
+
 const JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
 /** Google accepts assertions valid for at most an hour. */
 const ASSERTION_LIFETIME_SECONDS = 3600;
+
 const TOKEN_TIMEOUT_MS = 30_000;
-const LABEL = "Vertex AI";
 
-/** `https://{location}-aiplatform.googleapis.com/v1`; the `global` location has no region prefix. */
-export function vertexDefaultBase(location: string): string {
-  return location === "global"
-    ? "https://aiplatform.googleapis.com/v1"
-    : `https://${location}-aiplatform.googleapis.com/v1`;
-}
-
-/** `{api_base}/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}`. */
-export function vertexUrl(
-  base: string,
-  project: string,
-  location: string,
-  model: string,
-  method: string,
-): string {
-  const seg = (s: string) => encodeURIComponent(s).replace(/%40/g, "@");
-  return `${base.replace(/\/+$/, "")}/projects/${seg(project)}/locations/${seg(location)}/publishers/google/models/${seg(model)}:${method}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Service account and access tokens
-// ---------------------------------------------------------------------------------------------
+export const LABEL = "Vertex AI";
 
 /** The fields of a service-account key file this flow uses. */
 export interface ServiceAccountKey {
@@ -174,7 +150,7 @@ interface Account {
 /** Accounts by `vertex_credentials` value; a failed load is not kept, so a fixed file is picked up. */
 const accounts = new Map<string, Promise<Account>>();
 
-function accountFor(credentials: string): Promise<Account> {
+export function accountFor(credentials: string): Promise<Account> {
   let account = accounts.get(credentials);
   if (account === undefined) {
     account = loadServiceAccount(credentials).then((key) => ({
@@ -187,38 +163,6 @@ function accountFor(credentials: string): Promise<Account> {
   return account;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The adapter
-// ---------------------------------------------------------------------------------------------
-
-export const vertexAdapter: ProviderAdapter = {
-  provider: "vertex_ai",
-  async generate(call: UpstreamCall): Promise<GenerationResult> {
-    const { params, model } = call.deployment;
-    if (params.vertex_credentials === undefined) {
-      throw authFailed(
-        "no service-account key: set vertex_credentials or GOOGLE_APPLICATION_CREDENTIALS",
-      );
-    }
-    const { key, tokens } = await accountFor(params.vertex_credentials);
-    const project = params.vertex_project ?? key.project_id;
-    if (project === undefined) {
-      throw upstreamError(
-        "misconfigured",
-        `${LABEL}: no project: set vertex_project or VERTEXAI_PROJECT`,
-      );
-    }
-    const location = params.vertex_location ?? VERTEX_DEFAULT_LOCATION;
-    const base = params.api_base ?? vertexDefaultBase(location);
-    return generateGoogleImages(call, {
-      label: LABEL,
-      url: (method) => vertexUrl(base, project, location, model, method),
-      headers: async (signal) => ({ authorization: `Bearer ${await tokens.get(signal)}` }),
-      onAuthRejected: () => tokens.invalidate(),
-    });
-  },
-};
-
-function authFailed(why: string, cause?: unknown): GatewayError {
+export function authFailed(why: string, cause?: unknown): GatewayError {
   return upstreamError("auth_failed", `${LABEL}: ${why}`, { cause });
 }

@@ -1,0 +1,75 @@
+/**
+ * Azure OpenAI image adapter
+ * (https://learn.microsoft.com/azure/ai-services/openai/reference#image-generation).
+ * The body and the answer are OpenAI's, so the OpenAI mappings are reused; what is Azure's
+ * own is the URL (deployment + api-version), the auth (api-key or an Entra ID bearer token)
+ * and a few error shapes.
+ */
+import { first, sendUpstream } from "../http.ts";
+import { OPENAI_IMAGE_KEYS, parseImagesJson } from "../image-json.ts";
+import type {
+  AdapterDeployment,
+  GenerationResult,
+  ProviderAdapter,
+  UpstreamCall,
+} from "../types.ts";
+import { malformedBody } from "../json.ts";
+import { EntraTokenCache, entraCredentials } from "./entra.ts";
+import { PROVIDER_NAME, fromAzureError } from "./errors.ts";
+import { apiVersionFor, azureImagesUrl, toAzureRequest } from "./request.ts";
+import { fromOpenAIResponse } from "../openai/response.ts";
+
+export const tokens = new EntraTokenCache();
+
+async function authHeaders(
+  deployment: AdapterDeployment,
+  signal: AbortSignal,
+): Promise<Record<string, string>> {
+  const { params } = deployment;
+  if (params.azure_ad_token !== undefined)
+    return { authorization: `Bearer ${params.azure_ad_token}` };
+  const creds = entraCredentials(params);
+  if (creds !== undefined)
+    return { authorization: `Bearer ${await tokens.token(creds, deployment.timeoutMs, signal)}` };
+  return { "api-key": params.api_key ?? "" };
+}
+
+export const azureAdapter: ProviderAdapter = {
+  provider: "azure",
+  async generate({
+    deployment,
+    request,
+    signal,
+    allocate,
+  }: UpstreamCall): Promise<GenerationResult> {
+    const { params, spec } = deployment;
+    const url = azureImagesUrl(
+      params.api_base ?? "",
+      deployment.model,
+      apiVersionFor(spec.family, params.api_version),
+    );
+    const headers = {
+      ...(await authHeaders(deployment, signal)),
+      "content-type": "application/json",
+    };
+    const res = await sendUpstream(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(toAzureRequest(request, spec.family)),
+      signal,
+      timeoutMs: deployment.timeoutMs,
+    });
+    if (res.status !== 200) {
+      const creds = entraCredentials(params);
+      if (res.status === 401 && creds !== undefined && params.azure_ad_token === undefined)
+        tokens.invalidate(creds);
+      throw fromAzureError(res, deployment.model);
+    }
+    const contentType = first(res.headers["content-type"]) ?? "";
+    const parsed = contentType.includes("json")
+      ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate)
+      : undefined;
+    if (parsed === undefined) throw malformedBody("the body is not JSON", PROVIDER_NAME);
+    return fromOpenAIResponse(parsed.json, request, parsed.images);
+  },
+};

@@ -1,0 +1,60 @@
+/**
+ * AWS Bedrock adapter: `bedrock/<modelId>` → `POST {api_base}/model/{modelId}/invoke`
+ * (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html),
+ * signed with SigV4. The body has one of four shapes, chosen by the catalog entry's `family`
+ * (plan.ts, request.ts, response.ts); this file makes the signed calls.
+ */
+import { sendUpstream } from "../http.ts";
+import { parseImagesJson } from "../image-json.ts";
+import { fanOut, requireImages } from "../results.ts";
+import type { GenerationResult, ProviderAdapter, UpstreamCall } from "../types.ts";
+import { malformedBody } from "../json.ts";
+import { BEDROCK_IMAGE_KEYS, type BedrockPlan } from "./shapes.ts";
+import { fromBedrockResponse, planBedrockRequest, seedForCall, toBedrockRequest } from "./plan.ts";
+import { PROVIDER, fromBedrockError } from "./errors.ts";
+import { bedrockBaseUrl, bedrockInvokeUrl, credentialsOf, signBedrockRequest } from "./signing.ts";
+
+export async function invoke(
+  call: UpstreamCall,
+  plan: BedrockPlan,
+  count: number,
+  seed: number | undefined,
+): Promise<GenerationResult> {
+  const { deployment, signal } = call;
+  const { params } = deployment;
+  const url = bedrockInvokeUrl(bedrockBaseUrl(params), deployment.model);
+  const body = JSON.stringify(toBedrockRequest(plan, count, seed));
+  const headers = await signBedrockRequest({
+    url,
+    body,
+    credentials: credentialsOf(params),
+    region: params.aws_region_name ?? "us-east-1",
+  });
+  const res = await sendUpstream(url, {
+    method: "POST",
+    headers,
+    body,
+    signal,
+    timeoutMs: deployment.timeoutMs,
+  });
+  if (res.status !== 200) throw fromBedrockError(res);
+  const parsed = parseImagesJson(res.chunks, BEDROCK_IMAGE_KEYS, call.allocate);
+  if (parsed === undefined) throw malformedBody("the body is not JSON", PROVIDER);
+  return fromBedrockResponse(parsed.json, plan, count, parsed.images);
+}
+
+export const bedrockAdapter: ProviderAdapter = {
+  provider: "bedrock",
+  async generate(call: UpstreamCall): Promise<GenerationResult> {
+    const { deployment, request } = call;
+    const plan = planBedrockRequest(request, deployment.spec);
+    const n = request.n ?? deployment.spec.n.default ?? 1;
+    const perCall = deployment.spec.upstream_max_n;
+    const calls = Math.ceil(n / perCall);
+    let index = 0; // fanOut starts the calls in order, so this numbers them
+    const result = await fanOut(n, perCall, (count) =>
+      invoke(call, plan, count, seedForCall(plan, index++, calls)),
+    );
+    return requireImages(result, PROVIDER);
+  },
+};

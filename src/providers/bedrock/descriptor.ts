@@ -1,0 +1,18 @@
+/** AWS Bedrock: environment, credentials and telemetry name (see ../descriptor.ts). */
+import type { ProviderDescriptor } from "../descriptor.ts";
+import { bedrockAdapter } from "./adapter.ts";
+
+export const bedrock: ProviderDescriptor<"bedrock"> = {
+  name: "bedrock",
+  env: {
+    aws_access_key_id: ["AWS_ACCESS_KEY_ID"],
+    aws_secret_access_key: ["AWS_SECRET_ACCESS_KEY"],
+    aws_session_token: ["AWS_SESSION_TOKEN"],
+    aws_region_name: ["AWS_REGION", "AWS_DEFAULT_REGION"],
+    api_base: ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL"],
+  },
+  requires: [["aws_access_key_id", "aws_secret_access_key", "aws_region_name"]],
+  imageHosts: [],
+  telemetryName: "aws.bedrock",
+  adapter: bedrockAdapter,
+};

@@ -1,0 +1,30 @@
+/**
+ * Everything the gateway knows about one provider outside its adapter, as data: one
+ * descriptor per provider folder (`<name>/descriptor.ts`), listed once in index.ts. The
+ * environment table, the credential check, the download guard's hosts and the telemetry
+ * names are built from these, so adding a provider touches its folder and that list.
+ */
+import type { Provider } from "../catalog/providers.ts";
+import type { ParamKey } from "./params.ts";
+import type { ProviderAdapter } from "./types.ts";
+
+export interface ProviderDescriptor<P extends Provider = Provider> {
+  /** The prefix of direct model names (`bedrock/…`) and the key of its catalog file. */
+  readonly name: P;
+  /**
+   * Where each param comes from when a deployment leaves it out (contract: "Environment, for
+   * direct provider/model names"), read in order: the first variable that is set wins.
+   */
+  readonly env: Readonly<Partial<Record<ParamKey, readonly string[]>>>;
+  /** The credentials it needs, as alternatives: any one group fully set is enough. */
+  readonly requires: readonly (readonly ParamKey[])[];
+  /**
+   * The hosts it serves image URLs from: the only places the gateway downloads its URLs from
+   * (HTTPS, port 443), besides `general_settings.allowed_image_hosts`. None for providers
+   * that answer only with bytes.
+   */
+  readonly imageHosts: readonly string[];
+  /** OpenTelemetry's `gen_ai.provider.name` for its calls (GenAI semconv; Recraft has no registered one). */
+  readonly telemetryName: string;
+  readonly adapter: ProviderAdapter;
+}

@@ -1,0 +1,81 @@
+/**
+ * The upstream JSON shapes Google AI Studio and Vertex AI share, typed at the adapter's edge.
+ */
+import type { GenerationResult } from "../types.ts";
+import type { GeminiAspectRatio, ImagenAspectRatio } from "./sizes.ts";
+
+/** Where each answer holds its base64 images: read as bytes straight from the body (`image-json.ts`). */
+export const IMAGEN_IMAGE_KEYS: readonly string[] = ["bytesBase64Encoded"];
+
+export const GEMINI_IMAGE_KEYS: readonly string[] = ["data"]; // `inlineData.data`
+
+/** Imagen `:predict` body. */
+export interface ImagenPredictRequest {
+  instances: [{ prompt: string }];
+  parameters: {
+    sampleCount: number;
+    aspectRatio: ImagenAspectRatio;
+    sampleImageSize?: "1K" | "2K";
+    negativePrompt?: string;
+    seed?: number;
+    addWatermark?: boolean;
+    includeRaiReason: boolean;
+  };
+}
+
+export interface ImagenPrediction {
+  bytesBase64Encoded?: unknown;
+  mimeType?: unknown;
+  prompt?: unknown;
+  raiFilteredReason?: unknown;
+  contentType?: unknown;
+}
+
+/** Gemini `:generateContent` body asking for an image. */
+export interface GeminiGenerateContentRequest {
+  contents: [{ role: "user"; parts: [{ text: string }] }];
+  generationConfig: {
+    responseModalities: ["TEXT", "IMAGE"];
+    imageConfig: { aspectRatio: GeminiAspectRatio; imageSize?: "1K" | "2K" };
+  };
+}
+
+export interface GeminiPart {
+  text?: unknown;
+  inlineData?: { mimeType?: unknown; data?: unknown };
+  thought?: unknown;
+}
+
+export interface ModalityCount {
+  modality?: unknown;
+  tokenCount?: unknown;
+}
+
+export interface GeminiResponse {
+  candidates?: Array<{
+    content?: { parts?: unknown };
+    finishReason?: unknown;
+    finishMessage?: unknown;
+  }>;
+  promptFeedback?: { blockReason?: unknown; blockReasonMessage?: unknown };
+  usageMetadata?: {
+    promptTokenCount?: unknown;
+    candidatesTokenCount?: unknown;
+    promptTokensDetails?: unknown;
+    candidatesTokensDetails?: unknown;
+  };
+}
+
+export interface GoogleErrorBody {
+  error?: { code?: unknown; message?: unknown; status?: unknown; details?: unknown };
+}
+
+/** One upstream call's answer, with the safety system's reason when it withheld images. */
+export interface CallOutcome {
+  result: GenerationResult;
+  refusal?: string;
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,47 @@
+/**
+ * OpenAI Images API adapter (https://platform.openai.com/docs/api-reference/images/create):
+ * the one upstream call around the pure mappings of request.ts, response.ts and errors.ts.
+ */
+import { first, sendUpstream } from "../http.ts";
+import { OPENAI_IMAGE_KEYS, parseImagesJson } from "../image-json.ts";
+import type { GenerationResult, ProviderAdapter, UpstreamCall } from "../types.ts";
+import { malformedBody } from "../json.ts";
+import { fromOpenAIError } from "./errors.ts";
+import { fromOpenAIResponse } from "./response.ts";
+import { toOpenAIRequest } from "./request.ts";
+
+export const OPENAI_DEFAULT_BASE = "https://api.openai.com/v1";
+
+export const openaiAdapter: ProviderAdapter = {
+  provider: "openai",
+  async generate({
+    deployment,
+    request,
+    signal,
+    allocate,
+  }: UpstreamCall): Promise<GenerationResult> {
+    const { params } = deployment;
+    const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${params.api_key ?? ""}`,
+      "content-type": "application/json",
+    };
+    if (params.organization !== undefined) headers["openai-organization"] = params.organization;
+    const res = await sendUpstream(`${base}/images/generations`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(
+        toOpenAIRequest(request, deployment.model, deployment.spec.family === "dalle"),
+      ),
+      signal,
+      timeoutMs: deployment.timeoutMs,
+    });
+    if (res.status !== 200) throw fromOpenAIError(res);
+    const contentType = first(res.headers["content-type"]) ?? "";
+    const parsed = contentType.includes("json")
+      ? parseImagesJson(res.chunks, OPENAI_IMAGE_KEYS, allocate)
+      : undefined;
+    if (parsed === undefined) throw malformedBody("the body is not JSON");
+    return fromOpenAIResponse(parsed.json, request, parsed.images);
+  },
+};
