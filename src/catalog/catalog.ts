@@ -42,6 +42,24 @@ function quoteList(values: readonly (string | number)[]): string {
   return values.map((v) => `'${v}'`).join(", ");
 }
 
+/**
+ * What the upstream is sent for a listed value where it spells it otherwise (an OpenAI size →
+ * an aspect ratio or the upstream's own size, a quality → an image-size tier); a value
+ * without an entry is sent as it is. Data the adapters read, beside the values it maps.
+ */
+const UpstreamMapSchema = z.record(z.string().min(1), z.string().min(1));
+
+function checkUpstreamKeys(
+  upstream: Readonly<Record<string, string>> | undefined,
+  values: readonly string[],
+  ctx: Issues,
+): void {
+  for (const value of Object.keys(upstream ?? {})) {
+    if (!values.includes(value))
+      addIssue(ctx, ["upstream", value], `'${value}' is not one of values`);
+  }
+}
+
 /** Enumerated values a client may send; `default` is what the upstream does when it is unset. */
 const EnumSpecSchema = z
   .strictObject({
@@ -51,6 +69,7 @@ const EnumSpecSchema = z
     same_as: z.record(z.string(), z.string()).optional(),
     // For a value, the values another listed field must then have (transparent → png|webp).
     requires: z.record(z.string(), z.record(z.string(), z.array(z.string()).min(1))).optional(),
+    upstream: UpstreamMapSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     const known = new Set(spec.values);
@@ -68,6 +87,7 @@ const EnumSpecSchema = z
     for (const value of Object.keys(spec.requires ?? {})) {
       if (!known.has(value)) addIssue(ctx, ["requires", value], `'${value}' is not one of values`);
     }
+    checkUpstreamKeys(spec.upstream, spec.values, ctx);
   });
 
 const rangeShape = { min: z.int(), max: z.int(), default: z.int().optional() };
@@ -101,12 +121,28 @@ const SizeRuleSchema = z.strictObject({
   max_ratio: z.number().positive().optional(),
 });
 
-/** Listed sizes (`auto`, `WxH`, or a provider's own spelling) and optionally a rule for any WxH. */
+const WXH = /^\d+x\d+$/;
+const PixelsSchema = z.string().regex(WXH, "must be WIDTHxHEIGHT");
+export const IMAGE_TIERS = ["1K", "2K", "4K"] as const;
+export type ImageTier = (typeof IMAGE_TIERS)[number];
+
+/**
+ * Listed sizes (`auto`, `WxH`, or a provider's own spelling) and optionally a rule for any
+ * WxH; `upstream` says what each listed size is sent as, and `produced` what the upstream
+ * renders for an aspect ratio it is sent (one size, or one per image-size tier).
+ */
 const SizeSpecSchema = z
   .strictObject({
     values: z.array(z.string().min(1)).default([]),
     default: z.string().min(1),
     rule: SizeRuleSchema.optional(),
+    upstream: UpstreamMapSchema.optional(),
+    produced: z
+      .record(
+        z.string().min(1),
+        z.union([PixelsSchema, z.partialRecord(z.enum(IMAGE_TIERS), PixelsSchema)]),
+      )
+      .optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.values.length === 0 && spec.rule === undefined) {
@@ -119,6 +155,14 @@ const SizeSpecSchema = z
         ["default"],
         `'${spec.default}' is not one of values (${quoteList(spec.values)})`,
       );
+    }
+    checkUpstreamKeys(spec.upstream, spec.values, ctx);
+    // Every aspect ratio a size is sent as renders to a known size.
+    if (spec.produced !== undefined) {
+      for (const [size, sent] of Object.entries(spec.upstream ?? {})) {
+        if (spec.produced[sent] === undefined)
+          addIssue(ctx, ["upstream", size], `'${sent}' has no produced size`);
+      }
     }
   });
 
@@ -184,6 +228,10 @@ export const ModelSpecSchema = z
       if (!spec.style?.values.includes(style)) {
         addIssue(ctx, ["substyle", "by_style", style], `'${style}' is not a style value`);
       }
+    }
+    for (const ratio of spec.size.produced === undefined ? [] : (spec.aspect_ratio?.values ?? [])) {
+      if (spec.size.produced?.[ratio] === undefined)
+        addIssue(ctx, ["aspect_ratio", "values"], `'${ratio}' has no size.produced entry`);
     }
     if (spec.partial_images && !spec.params.includes("stream")) {
       addIssue(ctx, ["partial_images"], "partial_images needs 'stream' in params");

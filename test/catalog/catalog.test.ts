@@ -161,6 +161,17 @@ describe("a malformed catalog", () => {
     );
   });
 
+  it("checks that a size map names listed sizes and renders every ratio it sends", () => {
+    const withSize = (extra: string) =>
+      loadText(DALL_E_3.replace("default: 1024x1024 }", `default: 1024x1024, ${extra} }`));
+    expect(withSize("upstream: { 640x480: 1024x1024 }")).toThrow(
+      "key 'size.upstream.640x480': '640x480' is not one of values",
+    );
+    expect(
+      withSize('upstream: { 1024x1024: "1:1", 1792x1024: "16:9" }, produced: { "1:1": 1024x1024 }'),
+    ).toThrow("key 'size.upstream.1792x1024': '16:9' has no produced size");
+  });
+
   it("rejects a name used twice under one provider", () => {
     const twice = `${DALL_E_3}${DALL_E_3.replace("models:\n", "").replace("model: dall-e-3", "model: dall-e-3-hd\n    aliases: [dall-e-3]")}`;
     expect(loadText(twice)).toThrow(

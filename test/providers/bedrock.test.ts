@@ -26,13 +26,6 @@ import {
   seedForCall,
 } from "../../src/providers/bedrock/plan.ts";
 import { fromBedrockResponse } from "../../src/providers/bedrock/plan.ts";
-import {
-  NOVA_SIZES,
-  SD3_ASPECT_RATIOS,
-  SD3_OUTPUT_SIZES,
-  SDXL_SIZES,
-  TITAN_SIZES,
-} from "../../src/providers/bedrock/sizes.ts";
 import { toBedrockRequest } from "../../src/providers/bedrock/plan.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
 import { scanImagesJson } from "../../src/providers/image-json.ts";
@@ -142,7 +135,10 @@ describe("catalog entries", () => {
   });
 });
 
-describe("size tables (docs/providers/bedrock.md, What maps to what)", () => {
+/** The size a listed size is sent as: the catalog's `size.upstream`, else itself. */
+const sent = (s: ModelSpec, size: string) => s.size.upstream?.[size] ?? size;
+
+describe("size tables (catalog size.upstream / size.produced)", () => {
   it("snaps OpenAI sizes to the allowed SDXL sizes", () => {
     const expected: Record<string, string> = {
       auto: "1024x1024",
@@ -155,7 +151,7 @@ describe("size tables (docs/providers/bedrock.md, What maps to what)", () => {
       "1024x1536": "832x1216",
     };
     for (const [size, produced] of Object.entries(expected)) {
-      expect(SDXL_SIZES[size]).toBe(produced);
+      expect(sent(SDXL, size)).toBe(produced);
       const body = toBedrockRequest(planBedrockRequest(req({ size }), SDXL), 1);
       expect(body).toMatchObject({
         width: Number(produced.split("x")[0]),
@@ -173,12 +169,12 @@ describe("size tables (docs/providers/bedrock.md, What maps to what)", () => {
       "1536x640",
       "640x1536",
     ];
-    expect(new Set(Object.values(SDXL_SIZES))).toEqual(new Set(allowed));
-    for (const size of allowed) expect(SDXL_SIZES[size]).toBe(size);
+    expect(new Set(SDXL.size.values.map((v) => sent(SDXL, v)))).toEqual(new Set(allowed));
+    for (const size of allowed) expect(sent(SDXL, size)).toBe(size);
   });
 
   it("gives SD3 an aspect ratio, and reports the size Stability renders for it", () => {
-    expect(SD3_ASPECT_RATIOS).toMatchObject({
+    expect(SD3.size.upstream).toMatchObject({
       "1024x1024": "1:1",
       "1792x1024": "16:9",
       "1024x1792": "9:16",
@@ -190,11 +186,11 @@ describe("size tables (docs/providers/bedrock.md, What maps to what)", () => {
     const extra = planBedrockRequest(req({ aspectRatio: "21:9" }), SD3);
     expect(extra).toMatchObject({ aspectRatio: "21:9", width: 1536, height: 640 });
     for (const ratio of SD3.aspect_ratio!.values)
-      expect(SD3_OUTPUT_SIZES[ratio]).toMatch(/^\d+x\d+$/);
+      expect(SD3.size.produced?.[ratio]).toMatch(/^\d+x\d+$/);
   });
 
   it("maps OpenAI sizes to Titan sizes", () => {
-    expect(TITAN_SIZES).toMatchObject({
+    const expected: Record<string, string> = {
       "256x256": "512x512",
       "512x512": "512x512",
       "1024x1024": "1024x1024",
@@ -203,11 +199,16 @@ describe("size tables (docs/providers/bedrock.md, What maps to what)", () => {
       "1536x1024": "1152x768",
       "1024x1536": "768x1152",
       "1173x640": "1173x640",
-    });
+    };
+    for (const [size, produced] of Object.entries(expected)) {
+      expect(planBedrockRequest(req({ size }), TITAN)).toMatchObject({
+        width: Number(produced.split("x")[0]),
+        height: Number(produced.split("x")[1]),
+      });
+    }
   });
 
   it("sends Nova any size within its rules as is, and 256x256 as its 320 minimum", () => {
-    expect(NOVA_SIZES["256x256"]).toBe("320x320");
     expect(planBedrockRequest(req({ size: "256x256" }), NOVA)).toMatchObject({
       width: 320,
       height: 320,

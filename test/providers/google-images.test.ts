@@ -21,14 +21,14 @@ import {
   imagenProducedSize,
   toImagenRequest,
 } from "../../src/providers/google-images/imagen.ts";
-import {
-  GEMINI_ASPECT_BY_SIZE,
-  IMAGEN_ASPECT_BY_SIZE,
-  IMAGEN_PIXELS,
-} from "../../src/providers/google-images/sizes.ts";
 import { GEMINI_IMAGE_KEYS, IMAGEN_IMAGE_KEYS } from "../../src/providers/google-images/shapes.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
 import { scanImagesJson } from "../../src/providers/image-json.ts";
+
+const catalog = loadCatalog();
+const IMAGEN = catalog.lookup("gemini", "imagen-4.0-generate-001")!;
+const FLASH = catalog.lookup("gemini", "gemini-2.5-flash-image")!;
+const PRO = catalog.lookup("gemini", "gemini-3-pro-image-preview")!;
 
 const req = (fields: Partial<CreateImageRequest>): CreateImageRequest =>
   create(CreateImageRequestSchema, { prompt: "a lighthouse", ...fields });
@@ -47,7 +47,7 @@ function googleError(code: number, status: string, message: string, details: obj
   return { error: { code, status, message, details } };
 }
 
-describe("size → aspect ratio → produced pixels (docs/providers/gemini.md, What maps to what)", () => {
+describe("size → aspect ratio → produced pixels (catalog size.upstream / size.produced)", () => {
   it.each([
     ["256x256", "1:1", "1024x1024"],
     ["512x512", "1:1", "1024x1024"],
@@ -58,10 +58,10 @@ describe("size → aspect ratio → produced pixels (docs/providers/gemini.md, W
     ["1536x1024", "4:3", "1280x896"],
     ["1024x1536", "3:4", "896x1280"],
   ])("Imagen: %s → %s → %s at 1K", (size, ratio, pixels) => {
-    const body = toImagenRequest(req({ size }), 1);
+    const body = toImagenRequest(req({ size }), IMAGEN, 1);
     expect(body.parameters.aspectRatio).toBe(ratio);
     expect(body.parameters.sampleImageSize).toBeUndefined();
-    expect(imagenProducedSize(body)).toBe(pixels);
+    expect(imagenProducedSize(body, IMAGEN)).toBe(pixels);
   });
 
   it.each([
@@ -71,42 +71,44 @@ describe("size → aspect ratio → produced pixels (docs/providers/gemini.md, W
     ["1536x1024", "3:2", "1248x832", "1264x848"],
     ["1024x1536", "2:3", "832x1248", "848x1264"],
   ])("Gemini: %s → %s → %s (2.5 Flash) / %s (3 Pro) at 1K", (size, ratio, flash, pro) => {
-    const body = toGeminiRequest(req({ size }));
+    const body = toGeminiRequest(req({ size }), PRO);
     expect(body.generationConfig.imageConfig).toEqual({ aspectRatio: ratio });
-    expect(geminiProducedSize("gemini-2.5-flash-image", body)).toBe(flash);
-    expect(geminiProducedSize("gemini-3-pro-image-preview", body)).toBe(pro);
+    expect(geminiProducedSize(FLASH, body)).toBe(flash);
+    expect(geminiProducedSize(PRO, body)).toBe(pro);
   });
 
-  it("every size a Google catalog entry accepts has a table row", () => {
-    const catalog = loadCatalog();
+  it("every size and aspect ratio a Google catalog entry accepts renders to a known size", () => {
     for (const spec of catalog
       .entries()
       .filter((e) => e.provider === "gemini" || e.provider === "vertex_ai")) {
-      const table = spec.family === "imagen" ? IMAGEN_ASPECT_BY_SIZE : GEMINI_ASPECT_BY_SIZE;
+      const produced = (r: CreateImageRequest) =>
+        spec.family === "imagen"
+          ? imagenProducedSize(toImagenRequest(r, spec, 1), spec)
+          : geminiProducedSize(spec, toGeminiRequest(r, spec));
       for (const size of spec.size.values)
-        expect(table[size], `${spec.provider}/${spec.model} ${size}`).toBeDefined();
-      for (const ratio of spec.aspect_ratio?.values ?? []) {
-        if (spec.family === "imagen")
-          expect(IMAGEN_PIXELS[ratio as keyof typeof IMAGEN_PIXELS]).toBeDefined();
-        else
-          expect(
-            geminiProducedSize(spec.model, toGeminiRequest(req({ aspectRatio: ratio }))),
-          ).toMatch(/^\d+x\d+$/);
-      }
+        expect(produced(req({ size })), `${spec.provider}/${spec.model} ${size}`).toMatch(
+          /^\d+x\d+$/,
+        );
+      for (const ratio of spec.aspect_ratio?.values ?? [])
+        expect(produced(req({ aspectRatio: ratio })), `${spec.model} ${ratio}`).toMatch(
+          /^\d+x\d+$/,
+        );
     }
   });
 
   it("aspect_ratio is sent as given instead of a size", () => {
-    expect(toImagenRequest(req({ aspectRatio: "9:16" }), 1).parameters.aspectRatio).toBe("9:16");
-    const gemini = toGeminiRequest(req({ aspectRatio: "21:9" }));
+    expect(toImagenRequest(req({ aspectRatio: "9:16" }), IMAGEN, 1).parameters.aspectRatio).toBe(
+      "9:16",
+    );
+    const gemini = toGeminiRequest(req({ aspectRatio: "21:9" }), PRO);
     expect(gemini.generationConfig.imageConfig.aspectRatio).toBe("21:9");
-    expect(geminiProducedSize("gemini-2.5-flash-image", gemini)).toBe("1536x672");
+    expect(geminiProducedSize(FLASH, gemini)).toBe("1536x672");
   });
 
   it("a ratio the API lacks is a 400 naming aspect_ratio, not a silent default", () => {
     const e = (() => {
       try {
-        toImagenRequest(req({ aspectRatio: "21:9" }), 1);
+        toImagenRequest(req({ aspectRatio: "21:9" }), IMAGEN, 1);
       } catch (err) {
         return err as GatewayError;
       }
@@ -125,37 +127,43 @@ describe("quality → sampleImageSize / imageSize", () => {
     ["low", "1K", "1024x1024"],
     ["auto", "1K", "1024x1024"],
   ])("Imagen 4: %s → %s → %s", (quality, tier, pixels) => {
-    const body = toImagenRequest(req({ quality }), 1);
+    const body = toImagenRequest(req({ quality }), IMAGEN, 1);
     expect(body.parameters.sampleImageSize).toBe(tier);
-    expect(imagenProducedSize(body)).toBe(pixels);
+    expect(imagenProducedSize(body, IMAGEN)).toBe(pixels);
   });
 
   it("Imagen 2K doubles the 1K sizes", () => {
-    expect(imagenProducedSize(toImagenRequest(req({ quality: "hd", size: "1792x1024" }), 1))).toBe(
-      "2816x1536",
-    );
-    expect(imagenProducedSize(toImagenRequest(req({ quality: "hd", size: "1024x1536" }), 1))).toBe(
-      "1792x2560",
-    );
+    expect(
+      imagenProducedSize(
+        toImagenRequest(req({ quality: "hd", size: "1792x1024" }), IMAGEN, 1),
+        IMAGEN,
+      ),
+    ).toBe("2816x1536");
+    expect(
+      imagenProducedSize(
+        toImagenRequest(req({ quality: "hd", size: "1024x1536" }), IMAGEN, 1),
+        IMAGEN,
+      ),
+    ).toBe("1792x2560");
   });
 
   it("Gemini 3 Pro: hd → imageSize 2K at the ratio's 2K size", () => {
-    const body = toGeminiRequest(req({ quality: "hd", size: "1792x1024" }));
+    const body = toGeminiRequest(req({ quality: "hd", size: "1792x1024" }), PRO);
     expect(body.generationConfig.imageConfig).toEqual({ aspectRatio: "16:9", imageSize: "2K" });
-    expect(geminiProducedSize("gemini-3-pro-image-preview", body)).toBe("2752x1536");
+    expect(geminiProducedSize(PRO, body)).toBe("2752x1536");
   });
 });
 
 describe("Imagen request bodies", () => {
   it("always sends sampleCount (AI Studio defaults to 4) and asks for RAI reasons", () => {
-    expect(toImagenRequest(req({}), 1)).toEqual({
+    expect(toImagenRequest(req({}), IMAGEN, 1)).toEqual({
       instances: [{ prompt: "a lighthouse" }],
       parameters: { sampleCount: 1, aspectRatio: "1:1", includeRaiReason: true },
     });
   });
 
   it("a seed turns the watermark off (Vertex refuses a seed while it is on)", () => {
-    const body = toImagenRequest(req({ seed: 42, negativePrompt: "fog" }), 3);
+    const body = toImagenRequest(req({ seed: 42, negativePrompt: "fog" }), IMAGEN, 3);
     expect(body.parameters).toMatchObject({
       sampleCount: 3,
       seed: 42,
@@ -165,7 +173,7 @@ describe("Imagen request bodies", () => {
   });
 
   it("Gemini bodies ask for text and image output with the prompt as the user's turn", () => {
-    expect(toGeminiRequest(req({}))).toEqual({
+    expect(toGeminiRequest(req({}), PRO)).toEqual({
       contents: [{ role: "user", parts: [{ text: "a lighthouse" }] }],
       generationConfig: {
         responseModalities: ["TEXT", "IMAGE"],

@@ -16,11 +16,6 @@ import {
 } from "../../src/gen/imagegate/v1/images_pb.js";
 import { costOf, loadPrices } from "../../src/pricing/pricing.ts";
 import type { UpstreamResponse } from "../../src/providers/http.ts";
-import {
-  ASPECT_RATIO_TO_SIZE,
-  OPENAI_SIZE_TO_RECRAFT,
-  sizeTier,
-} from "../../src/providers/recraft/sizes.ts";
 import { fromRecraftError } from "../../src/providers/recraft/errors.ts";
 import { fromRecraftResponse } from "../../src/providers/recraft/response.ts";
 import {
@@ -32,6 +27,7 @@ import { mergeResults } from "../../src/providers/results.ts";
 
 const catalog = loadCatalog();
 const recraftModels = catalog.entries().filter((e) => e.provider === "recraft");
+const model = (name: string) => catalog.lookup("recraft", name)!;
 
 function request(init: Partial<Omit<CreateImageRequest, "$typeName">> = {}): CreateImageRequest {
   return create(CreateImageRequestSchema, { prompt: "a lighthouse", ...init });
@@ -61,21 +57,14 @@ function thrown(fn: () => unknown): GatewayError {
   throw new Error("expected a GatewayError");
 }
 
-describe("size tables", () => {
-  it("knows each model's generation from its id", () => {
+describe("size tables (catalog size.upstream / aspect_ratio.upstream)", () => {
+  it("maps OpenAI sizes to the nearest Recraft size of the model's generation", () => {
+    const v3 = model("recraftv3");
     expect(
-      ["recraftv2", "recraftv2_vector", "recraftv3", "recraftv3_vector"].map(sizeTier),
-    ).toEqual(Array(4).fill("v2v3"));
-    expect(
-      ["recraftv4", "recraftv4_vector", "recraftv4_1", "recraftv4_1_utility"].map(sizeTier),
-    ).toEqual(Array(4).fill("v4"));
-    expect(["recraftv4_pro", "recraftv4_pro_vector", "recraftv4_1_pro"].map(sizeTier)).toEqual(
-      Array(3).fill("v4_pro"),
-    );
-  });
-
-  it("maps OpenAI sizes to the nearest Recraft size (docs/providers/recraft.md, Sizes, for V2/V3)", () => {
-    expect(OPENAI_SIZE_TO_RECRAFT.v2v3).toEqual({
+      Object.fromEntries(
+        v3.size.values.slice(0, 8).map((v) => [v, recraftSize(request({ size: v }), v3)]),
+      ),
+    ).toEqual({
       auto: "1024x1024",
       "256x256": "1024x1024",
       "512x512": "1024x1024",
@@ -85,45 +74,50 @@ describe("size tables", () => {
       "1536x1024": "1536x1024",
       "1024x1536": "1024x1536",
     });
-    expect(recraftSize(request({ size: "1792x1024" }), "recraftv4")).toBe("1344x768");
-    expect(recraftSize(request({ size: "1536x1024" }), "recraftv4_1")).toBe("1280x832");
-    expect(recraftSize(request({}), "recraftv4_pro")).toBe("2048x2048");
-    expect(recraftSize(request({ size: "1024x1792" }), "recraftv4_pro_vector")).toBe("1536x2688");
+    expect(recraftSize(request({ size: "1792x1024" }), model("recraftv4"))).toBe("1344x768");
+    expect(recraftSize(request({ size: "1536x1024" }), model("recraftv4_1"))).toBe("1280x832");
+    expect(recraftSize(request({}), model("recraftv4_pro"))).toBe("2048x2048");
+    expect(recraftSize(request({ size: "1024x1792" }), model("recraftv4_pro_vector"))).toBe(
+      "1536x2688",
+    );
   });
 
   it("keeps each mapped size's ratio close to the OpenAI size's", () => {
-    for (const table of Object.values(OPENAI_SIZE_TO_RECRAFT)) {
-      for (const [from, to] of Object.entries(table)) {
+    for (const spec of recraftModels) {
+      for (const [from, to] of Object.entries(spec.size.upstream ?? {})) {
         if (from === "auto") continue;
         const [fw, fh] = from.split("x").map(Number);
         const [tw, th] = to.split("x").map(Number);
-        expect(Math.abs(Math.log(fw! / fh! / (tw! / th!)))).toBeLessThan(0.1);
+        expect(Math.abs(Math.log(fw! / fh! / (tw! / th!))), `${spec.model} ${from}`).toBeLessThan(
+          0.1,
+        );
       }
     }
   });
 
   it("sends Recraft's own sizes as they are, and aspect ratios as the size they produce", () => {
-    expect(recraftSize(request({ size: "1365x1024" }), "recraftv3")).toBe("1365x1024");
-    expect(recraftSize(request({ aspectRatio: "16:9" }), "recraftv3")).toBe("1820x1024");
-    expect(recraftSize(request({ aspectRatio: "16:9", size: "auto" }), "recraftv4")).toBe(
+    expect(recraftSize(request({ size: "1365x1024" }), model("recraftv3"))).toBe("1365x1024");
+    expect(recraftSize(request({ aspectRatio: "16:9" }), model("recraftv3"))).toBe("1820x1024");
+    expect(recraftSize(request({ aspectRatio: "16:9", size: "auto" }), model("recraftv4"))).toBe(
       "1344x768",
     );
-    expect(recraftSize(request({ aspectRatio: "2:3" }), "recraftv4_pro")).toBe("1664x2560");
+    expect(recraftSize(request({ aspectRatio: "2:3" }), model("recraftv4_pro"))).toBe("1664x2560");
   });
 
   it("covers every size and aspect ratio the catalog admits, landing on a size the catalog lists", () => {
     for (const spec of recraftModels) {
-      const tier = sizeTier(spec.model);
-      // Recraft's own sizes: every listed size that the table does not turn into another one.
-      const native = spec.size.values.filter((v) => (OPENAI_SIZE_TO_RECRAFT[tier][v] ?? v) === v);
+      // Recraft's own sizes: every listed size that the mapping does not turn into another one.
+      const native = spec.size.values.filter((v) => (spec.size.upstream?.[v] ?? v) === v);
       for (const size of spec.size.values) {
-        const produced = recraftSize(request({ size }), spec.model);
+        const produced = recraftSize(request({ size }), spec);
         expect(native, `${spec.model} ${size} → ${produced}`).toContain(produced);
       }
       for (const ratio of spec.aspect_ratio!.values) {
-        expect(native, `${spec.model} ${ratio}`).toContain(ASPECT_RATIO_TO_SIZE[tier][ratio]);
+        expect(native, `${spec.model} ${ratio}`).toContain(
+          recraftSize(request({ aspectRatio: ratio }), spec),
+        );
       }
-      expect(native).toContain(recraftSize(request({}), spec.model));
+      expect(native).toContain(recraftSize(request({}), spec));
     }
   });
 });

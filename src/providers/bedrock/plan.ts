@@ -13,7 +13,7 @@ import { PROVIDER } from "./errors.ts";
 import { toAmazonImageRequest, toSd3Request, toSdxlRequest } from "./request.ts";
 import { fromAmazonImageResponse, fromSd3Response, fromSdxlResponse } from "./response.ts";
 import type { BedrockFamily, BedrockPlan, BedrockRequestBody } from "./shapes.ts";
-import { novaSize, SDXL_SIZES, sd3Size, TITAN_SIZES, tableSize } from "./sizes.ts";
+import { catalogSize, sd3Size } from "./sizes.ts";
 
 /** The four families by catalog `family`: how the size is found, the body built and the answer read. */
 interface FamilyRules {
@@ -37,20 +37,20 @@ const NO_STYLE = "none";
 
 export const FAMILIES: Readonly<Record<BedrockFamily, FamilyRules>> = {
   sdxl: {
-    size: (req, spec) => tableSize(SDXL_SIZES, req, spec),
+    size: catalogSize,
     body: toSdxlRequest,
     parse: fromSdxlResponse,
     fixedDefaultSeed: false,
   },
   sd3: { size: sd3Size, body: toSd3Request, parse: fromSd3Response, fixedDefaultSeed: false },
   titan: {
-    size: (req, spec) => tableSize(TITAN_SIZES, req, spec),
+    size: catalogSize,
     body: toAmazonImageRequest,
     parse: fromAmazonImageResponse,
     fixedDefaultSeed: true,
   },
   nova: {
-    size: novaSize,
+    size: catalogSize,
     body: toAmazonImageRequest,
     parse: fromAmazonImageResponse,
     fixedDefaultSeed: true,

@@ -67,13 +67,13 @@ async function imagenCall(
   endpoint: GoogleEndpoint,
   count: number,
 ): Promise<CallOutcome> {
-  const body = toImagenRequest(call.request, count);
+  const body = toImagenRequest(call.request, call.deployment.spec, count);
   const { json, images } = await postJson(call, endpoint, "predict", body, IMAGEN_IMAGE_KEYS);
-  return fromImagenResponse(json, count, imagenProducedSize(body), images);
+  return fromImagenResponse(json, count, imagenProducedSize(body, call.deployment.spec), images);
 }
 
 async function geminiCall(call: UpstreamCall, endpoint: GoogleEndpoint): Promise<CallOutcome> {
-  const body = toGeminiRequest(call.request);
+  const body = toGeminiRequest(call.request, call.deployment.spec);
   const { json, images } = await postJson(
     call,
     endpoint,
@@ -81,7 +81,7 @@ async function geminiCall(call: UpstreamCall, endpoint: GoogleEndpoint): Promise
     body,
     GEMINI_IMAGE_KEYS,
   );
-  return fromGeminiResponse(json, geminiProducedSize(call.deployment.model, body), images);
+  return fromGeminiResponse(json, geminiProducedSize(call.deployment.spec, body), images);
 }
 
 async function postJson(

@@ -3,6 +3,7 @@
  * result and usage (https://ai.google.dev/gemini-api/docs/image-generation).
  */
 import { create } from "@bufbuild/protobuf";
+import type { ModelSpec } from "../../catalog/catalog.ts";
 import {
   type CreateImageRequest,
   OutputTokensDetailsSchema,
@@ -21,14 +22,7 @@ import {
   type ModalityCount,
   isObject,
 } from "./shapes.ts";
-import {
-  GEMINI_ASPECT_BY_SIZE,
-  GEMINI_ASPECT_RATIOS,
-  GEMINI_PIXELS,
-  type GeminiAspectRatio,
-  TIER_BY_QUALITY,
-  aspectRatio,
-} from "./sizes.ts";
+import { aspectRatioOf, producedSize, tierOf } from "./sizes.ts";
 
 /** Gemini `finishReason` values that mean the safety system withheld the image (providers.md §3). */
 export const GEMINI_REFUSAL_FINISH_REASONS: ReadonlySet<string> = new Set([
@@ -45,11 +39,14 @@ export const GEMINI_REFUSAL_FINISH_REASONS: ReadonlySet<string> = new Set([
 ]);
 
 /** Our request → a Gemini `:generateContent` body asking for text and image output. */
-export function toGeminiRequest(req: CreateImageRequest): GeminiGenerateContentRequest {
+export function toGeminiRequest(
+  req: CreateImageRequest,
+  spec: ModelSpec,
+): GeminiGenerateContentRequest {
   const imageConfig: GeminiGenerateContentRequest["generationConfig"]["imageConfig"] = {
-    aspectRatio: geminiAspectRatio(req),
+    aspectRatio: aspectRatioOf(req, spec),
   };
-  const tier = req.quality === undefined ? undefined : TIER_BY_QUALITY[req.quality];
+  const tier = tierOf(req, spec);
   if (tier !== undefined) imageConfig.imageSize = tier;
   return {
     contents: [{ role: "user", parts: [{ text: req.prompt ?? "" }] }],
@@ -57,18 +54,13 @@ export function toGeminiRequest(req: CreateImageRequest): GeminiGenerateContentR
   };
 }
 
-export function geminiAspectRatio(req: CreateImageRequest): GeminiAspectRatio {
-  return aspectRatio(req, GEMINI_ASPECT_BY_SIZE, GEMINI_ASPECT_RATIOS);
-}
-
-/** The size a Gemini model produces for a request body. */
+/** The size a Gemini model produces for a request body (the catalog's `size.produced`). */
 export function geminiProducedSize(
-  model: string,
+  spec: ModelSpec,
   body: GeminiGenerateContentRequest,
 ): string | undefined {
-  const { aspectRatio: ratio, imageSize } = body.generationConfig.imageConfig;
-  const table = GEMINI_PIXELS.find((t) => model.startsWith(t.prefix))?.pixels;
-  return table?.[ratio][imageSize ?? "1K"];
+  const { aspectRatio, imageSize } = body.generationConfig.imageConfig;
+  return producedSize(spec, aspectRatio, imageSize);
 }
 
 /**

@@ -2,6 +2,7 @@
  * Imagen through `:predict`: our request → the body, the answer → our result
  * (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api).
  */
+import type { ModelSpec } from "../../catalog/catalog.ts";
 import type { CreateImageRequest } from "../../gen/imagegate/v1/images_pb.js";
 import { type DecodedImages, imageBytes, NO_IMAGES } from "../image-json.ts";
 import type { GeneratedImage } from "../types.ts";
@@ -12,14 +13,7 @@ import {
   type ImagenPrediction,
   isObject,
 } from "./shapes.ts";
-import {
-  IMAGEN_ASPECT_BY_SIZE,
-  IMAGEN_ASPECT_RATIOS,
-  IMAGEN_PIXELS,
-  type ImagenAspectRatio,
-  TIER_BY_QUALITY,
-  aspectRatio,
-} from "./sizes.ts";
+import { aspectRatioOf, producedSize, tierOf } from "./sizes.ts";
 
 /**
  * Our request → an Imagen `:predict` body for `sampleCount` images. `sampleCount` is always
@@ -28,14 +22,15 @@ import {
  */
 export function toImagenRequest(
   req: CreateImageRequest,
+  spec: ModelSpec,
   sampleCount: number,
 ): ImagenPredictRequest {
   const parameters: ImagenPredictRequest["parameters"] = {
     sampleCount,
-    aspectRatio: imagenAspectRatio(req),
+    aspectRatio: aspectRatioOf(req, spec),
     includeRaiReason: true,
   };
-  const tier = req.quality === undefined ? undefined : TIER_BY_QUALITY[req.quality];
+  const tier = tierOf(req, spec);
   if (tier !== undefined) parameters.sampleImageSize = tier;
   if (req.negativePrompt !== undefined) parameters.negativePrompt = req.negativePrompt;
   if (req.seed !== undefined) {
@@ -45,13 +40,13 @@ export function toImagenRequest(
   return { instances: [{ prompt: req.prompt ?? "" }], parameters };
 }
 
-export function imagenAspectRatio(req: CreateImageRequest): ImagenAspectRatio {
-  return aspectRatio(req, IMAGEN_ASPECT_BY_SIZE, IMAGEN_ASPECT_RATIOS);
-}
-
-/** The size Imagen produces for a request body. */
-export function imagenProducedSize(body: ImagenPredictRequest): string {
-  return IMAGEN_PIXELS[body.parameters.aspectRatio][body.parameters.sampleImageSize ?? "1K"];
+/** The size Imagen produces for a request body (the catalog's `size.produced`). */
+export function imagenProducedSize(
+  body: ImagenPredictRequest,
+  spec: ModelSpec,
+): string | undefined {
+  const { aspectRatio, sampleImageSize } = body.parameters;
+  return producedSize(spec, aspectRatio, sampleImageSize);
 }
 
 /**
@@ -65,7 +60,7 @@ export function imagenProducedSize(body: ImagenPredictRequest): string {
 export function fromImagenResponse(
   json: unknown,
   requested: number,
-  size: string,
+  size: string | undefined,
   decoded: DecodedImages = NO_IMAGES,
 ): CallOutcome {
   if (!isObject(json)) throw malformedBody("the body is not a JSON object");
@@ -90,7 +85,8 @@ export function fromImagenResponse(
     reason ??= str(p.raiFilteredReason);
   }
   const filtered = Math.max(0, requested - images.length);
-  const outcome: CallOutcome = { result: { images, filtered, size } };
+  const outcome: CallOutcome = { result: { images, filtered } };
+  if (size !== undefined) outcome.result.size = size;
   if (filtered > 0) {
     outcome.refusal =
       reason ??

@@ -2,7 +2,7 @@
  * The upstream JSON shapes Google AI Studio and Vertex AI share, typed at the adapter's edge.
  */
 import type { GenerationResult } from "../types.ts";
-import type { GeminiAspectRatio, ImagenAspectRatio } from "./sizes.ts";
+import type { ImageTier } from "./sizes.ts";
 
 /** Where each answer holds its base64 images: read as bytes straight from the body (`image-json.ts`). */
 export const IMAGEN_IMAGE_KEYS: readonly string[] = ["bytesBase64Encoded"];
@@ -14,8 +14,8 @@ export interface ImagenPredictRequest {
   instances: [{ prompt: string }];
   parameters: {
     sampleCount: number;
-    aspectRatio: ImagenAspectRatio;
-    sampleImageSize?: "1K" | "2K";
+    aspectRatio: string;
+    sampleImageSize?: ImageTier;
     negativePrompt?: string;
     seed?: number;
     addWatermark?: boolean;
@@ -36,7 +36,7 @@ export interface GeminiGenerateContentRequest {
   contents: [{ role: "user"; parts: [{ text: string }] }];
   generationConfig: {
     responseModalities: ["TEXT", "IMAGE"];
-    imageConfig: { aspectRatio: GeminiAspectRatio; imageSize?: "1K" | "2K" };
+    imageConfig: { aspectRatio: string; imageSize?: ImageTier };
   };
 }
 

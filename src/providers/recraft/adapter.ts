@@ -18,7 +18,7 @@ export const recraftAdapter: ProviderAdapter = {
     const { params, spec, model } = deployment;
     const url = `${(params.api_base ?? RECRAFT_DEFAULT_BASE).replace(/\/+$/, "")}/images/generations`;
     // The catalog entry's id decides the size table and raster/vector; the configured id is what is sent.
-    const size = recraftSize(request, spec.model);
+    const size = recraftSize(request, spec);
     const n = request.n ?? spec.n.default ?? 1;
     return fanOut(n, spec.upstream_max_n, async (count) => {
       const res = await sendUpstream(url, {

@@ -1,9 +1,9 @@
 /**
  * Our request → Recraft's body (https://www.recraft.ai/docs/api-reference/endpoints#generate-image).
  */
+import type { ModelSpec } from "../../catalog/catalog.ts";
 import { GatewayError } from "../../errors/errors.ts";
 import type { CreateImageRequest } from "../../gen/imagegate/v1/images_pb.js";
-import { ASPECT_RATIO_TO_SIZE, OPENAI_SIZE_TO_RECRAFT, sizeTier } from "./sizes.ts";
 
 /** The body Recraft documents; only what the request calls for is sent. */
 export interface RecraftImagesRequest {
@@ -18,24 +18,25 @@ export interface RecraftImagesRequest {
   random_seed?: number;
 }
 
-/** The WxH Recraft will produce for this request: from `aspect_ratio`, else `size` by table (default: the tier's square). */
-export function recraftSize(req: CreateImageRequest, model: string): string {
-  const tier = sizeTier(model);
+/**
+ * The WxH Recraft will produce for this request: from `aspect_ratio`, else `size`, each as the
+ * catalog entry maps it for the model's generation (`upstream` in models/recraft.yaml; Recraft's
+ * own sizes are sent as they are).
+ */
+export function recraftSize(req: CreateImageRequest, spec: ModelSpec): string {
   const size = req.size ?? "auto";
   if (req.aspectRatio !== undefined && size === "auto") {
-    const mapped = ASPECT_RATIO_TO_SIZE[tier][req.aspectRatio];
+    const mapped = spec.aspect_ratio?.upstream?.[req.aspectRatio];
     if (mapped === undefined) {
       throw new GatewayError(
         "invalid_request",
-        `Invalid value: '${req.aspectRatio}' is not an aspect ratio ${model} supports.`,
-        {
-          param: "aspect_ratio",
-        },
+        `Invalid value: '${req.aspectRatio}' is not an aspect ratio ${spec.model} supports.`,
+        { param: "aspect_ratio" },
       );
     }
     return mapped;
   }
-  return OPENAI_SIZE_TO_RECRAFT[tier][size] ?? size;
+  return spec.size.upstream?.[size] ?? size;
 }
 
 /** `_vector` models answer SVG (Recraft's naming rule). */
