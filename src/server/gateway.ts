@@ -50,6 +50,7 @@ import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
 import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { HEADER, kBufferLease } from "./call-info.ts";
+import { isConsolePath, loadConsole, serveConsole } from "./console.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
 import { OPEN_SERVICES } from "./open-services.ts";
@@ -202,6 +203,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // A gRPC or gRPC-Web message comes in a 5-byte envelope; connect-es checks the message.
   const maxRpcBodyBytes = config.server.maxBodyBytes + 5;
 
+  const consoleFiles = loadConsole();
   const buffers = new BufferPool(options.bufferPool);
   const trimBuffers = setInterval(() => buffers.trim(), BUFFER_TRIM_MS).unref();
 
@@ -308,6 +310,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (path === "/metrics" && req.method === "GET")
       return Promise.resolve(telemetry.metricsHandler(req, res));
     if (path.startsWith(FILES_PATH)) return serveImageFile(req, res, files);
+    if (isConsolePath(path)) return serveConsole(req, res, path, consoleFiles);
     return serveNotFound(req, res, path);
   };
 

@@ -1,0 +1,77 @@
+/**
+ * The gateway's API as the console calls it: same origin, the key (when there is one) from
+ * session storage as a bearer token, never in a URL or a cookie. Answers are OpenAI's
+ * shapes; an error answer's `error.message` is what the console shows.
+ */
+const KEY_ITEM = "imagegate.console.key";
+
+export interface ApiError {
+  message: string;
+  type?: string;
+  code?: string | null;
+}
+
+export type ApiAnswer<T> =
+  | { ok: true; status: number; data: T; headers: Headers }
+  | { ok: false; status: number; error: ApiError; headers?: Headers };
+
+export function storedKey(): string | null {
+  return sessionStorage.getItem(KEY_ITEM);
+}
+
+export function storeKey(key: string): void {
+  sessionStorage.setItem(KEY_ITEM, key);
+}
+
+export function forgetKey(): void {
+  sessionStorage.removeItem(KEY_ITEM);
+}
+
+/** One API call; `key` overrides the stored key (sign-in checks a key before keeping it). */
+export async function call<T>(
+  method: "GET" | "POST",
+  path: string,
+  options: { body?: unknown; key?: string | null; signal?: AbortSignal } = {},
+): Promise<ApiAnswer<T>> {
+  const key = options.key === undefined ? storedKey() : options.key;
+  const headers: Record<string, string> = { accept: "application/json" };
+  if (key) headers.authorization = `Bearer ${key}`;
+  if (options.body !== undefined) headers["content-type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      credentials: "omit",
+      cache: "no-store",
+      signal: options.signal,
+    });
+  } catch (e) {
+    return { ok: false, status: 0, error: { message: `The gateway did not answer: ${String(e)}` } };
+  }
+  let json: unknown;
+  try {
+    json = await res.json();
+  } catch {
+    json = undefined;
+  }
+  if (res.ok && json !== undefined)
+    return { ok: true, status: res.status, data: json as T, headers: res.headers };
+  const error = (json as { error?: ApiError } | undefined)?.error;
+  return {
+    ok: false,
+    status: res.status,
+    headers: res.headers,
+    error: error?.message ? error : { message: `HTTP ${res.status} ${res.statusText}` },
+  };
+}
+
+export interface ModelEntry {
+  id: string;
+  owned_by: string;
+}
+
+export function listModels(key?: string | null): Promise<ApiAnswer<{ data: ModelEntry[] }>> {
+  return call("GET", "/v1/models", { key });
+}

@@ -1,0 +1,59 @@
+/**
+ * The console's pages, in navigation order. A page renders into the main region; the
+ * pages that read the management API (keys, spend, logs, deployment state) say so until
+ * that API exists, rather than showing made-up numbers. Each becomes its own module then.
+ */
+import { h } from "./dom.ts";
+import { playground } from "./playground.ts";
+
+export interface Page {
+  id: string;
+  title: string;
+  render(): Node;
+}
+
+/** A page whose data comes from the management API, which this gateway does not serve yet. */
+function awaitingManagementApi(id: string, title: string, shows: string): Page {
+  return {
+    id,
+    title,
+    render: () =>
+      h(
+        "section",
+        { class: "panel coming", "aria-labelledby": `${id}-coming` },
+        h("h2", { id: `${id}-coming` }, "Needs the management API (coming)"),
+        h("p", {}, `This page will show ${shows}.`),
+        h(
+          "p",
+          {},
+          "It reads the gateway's management API, which this version does not serve yet, so there is nothing to show: no sample data stands in for it.",
+        ),
+      ),
+  };
+}
+
+export const PAGES: readonly Page[] = [
+  awaitingManagementApi(
+    "overview",
+    "Overview",
+    "requests, images, errors and cost over time, by model and by key",
+  ),
+  awaitingManagementApi(
+    "deployments",
+    "Deployments",
+    "each deployment in rotation or cooling down (and until when), requests in flight, latency p50/p95 and error rate",
+  ),
+  awaitingManagementApi(
+    "keys",
+    "Keys",
+    "the virtual keys with their models, rpm and budget and their spend against it; and creating, blocking, regenerating and deleting keys",
+  ),
+  awaitingManagementApi(
+    "logs",
+    "Logs",
+    "recent requests, filtered by key, model and status, and each request's attempts",
+  ),
+  { id: "playground", title: "Playground", render: playground },
+];
+
+export const DEFAULT_PAGE = "playground";
