@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
   if (dev) {
     // Loaded only here: `serve` never needs the emulators (nor their memory).
     const { startDevProviders } = await import("./dev/dev.ts");
-    const providers = await startDevProviders();
+    const providers = await startDevProviders(catalog);
     closeProviders = providers.close;
     const env: Env = { ...process.env, ...providers.env, ...overrides };
     config = parseConfig(providers.configYaml, env, catalog, "dev");
@@ -84,9 +84,16 @@ function announce(logger: Logger, gateway: Gateway, config: GatewayConfig, dev: 
     `imagegate listening on ${gateway.url} (gRPC, gRPC-Web, Connect and REST on one port)`,
   );
   logger.log("info", `  OpenAI SDK: new OpenAI({ baseURL: "${gateway.url}/v1", apiKey: "any" })`);
+  logger.log("info", `  console: ${gateway.url}/ui/`);
   if (dev) logger.log("info", "  providers are emulated: no real provider is called");
   const groups = [...config.groups.keys()];
-  if (groups.length > 0) logger.log("info", `  models: ${groups.join(", ")}`);
+  if (dev) {
+    // dev lists every emulated model by its direct name: too many for one line.
+    logger.log(
+      "info",
+      `  models: ${groups.length} direct names such as ${groups.find((g) => g.startsWith("openai/")) ?? groups[0]} (GET /v1/models lists them)`,
+    );
+  } else if (groups.length > 0) logger.log("info", `  models: ${groups.join(", ")}`);
   if (config.masterKey === undefined && config.keys.length === 0) {
     const loopback = /^(127\.|::1$|localhost$)/.test(gateway.host);
     logger.log(

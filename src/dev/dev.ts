@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Catalog, loadCatalog } from "../catalog/catalog.ts";
 import { ConfigError, type Env } from "../config/env.ts";
 
 type Emulators = typeof import("@imagegate/emulators");
@@ -150,12 +151,18 @@ export interface DevProviders {
   close(): Promise<void>;
 }
 
-export async function startDevProviders(): Promise<DevProviders> {
+export async function startDevProviders(catalog: Catalog = loadCatalog()): Promise<DevProviders> {
   const emulators = await loadEmulators();
   const started = await Promise.all(
     Object.entries(EMULATORS).map(async ([name, start]) => ({ name, dev: await start(emulators) })),
   );
-  const items = started.map((s) => s.dev.modelList ?? "").filter((m) => m.trim() !== "");
+  const items = [
+    ...started.map((s) => s.dev.modelList ?? "").filter((m) => m.trim() !== ""),
+    directModelList(
+      catalog,
+      started.map((s) => s.name),
+    ),
+  ];
   const imagesDir = await mkdtemp(join(tmpdir(), "imagegate-dev-images-"));
   return {
     env: Object.assign({}, ...started.map((s) => s.dev.env)),
@@ -171,6 +178,22 @@ export async function startDevProviders(): Promise<DevProviders> {
       await rm(imagesDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * One `model_list` entry per catalog model of each emulated provider, named by its direct
+ * name (`openai/dall-e-3`) and resolving exactly as that direct name would: requests are
+ * served as without it, and `GET /v1/models` (the console's playground) lists what dev serves.
+ */
+function directModelList(catalog: Catalog, providers: readonly string[]): string {
+  return catalog
+    .entries()
+    .filter((spec) => providers.includes(spec.provider))
+    .map((spec) => {
+      const name = JSON.stringify(`${spec.provider}/${spec.model}`);
+      return `  - model_name: ${name}\n    params:\n      model: ${name}\n    model_info:\n      id: ${name}`;
+    })
+    .join("\n");
 }
 
 /**
