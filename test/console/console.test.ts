@@ -8,7 +8,7 @@
  * `test-output/console/` (git-ignored) for a person to look at.
  */
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { imageSize } from "image-size";
@@ -49,6 +49,7 @@ if (!haveChromium) {
 }
 
 const catalog = loadCatalog();
+let built: Awaited<ReturnType<typeof buildConsole>>;
 let providers: DevProviders;
 let open: Gateway;
 let keyed: Gateway;
@@ -105,7 +106,7 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  await buildConsole();
+  built = await buildConsole();
   providers = await startDevProviders(catalog);
   open = await devGateway();
   keyed = await devGateway("  master_key: os.environ/IMAGEGATE_MASTER_KEY\n");
@@ -117,6 +118,13 @@ afterAll(async () => {
 });
 
 describe("the console's files", () => {
+  it("weighs what the README says (within 1 kB)", async () => {
+    const readme = await readFile(join(import.meta.dirname, "../../README.md"), "utf8");
+    const stated = /Page weight, the whole console: ([\d.]+) kB/.exec(readme);
+    expect(stated).not.toBeNull();
+    expect(Math.abs(Number(stated![1]) - built.bytes / 1024)).toBeLessThan(1);
+  });
+
   it("dev lists every emulated model by its direct name, so the playground can offer them", async () => {
     const res = await fetch(`${open.url}/v1/models`);
     const ids = ((await res.json()) as { data: { id: string }[] }).data.map((m) => m.id);
@@ -124,7 +132,6 @@ describe("the console's files", () => {
     expect(ids.toSorted()).toEqual(served.toSorted());
     for (const model of MODELS) expect(ids).toContain(model);
   });
-
 
   it("serves /ui/ with a strict CSP, nosniff, and cache headers fit for hashed assets", async () => {
     const redirect = await fetch(`${open.url}/ui`, { redirect: "manual" });
