@@ -302,7 +302,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     };
   };
 
-  /** The gateway's own paths: probes, metrics, image files. */
+  /** The gateway's own paths: probes, metrics, image files, the console. */
   const serveOther = (req: NodeRequest, res: NodeResponse, path: string): Promise<void> => {
     // Answers outside the API carry a request id too (the API's come from the interceptors).
     res.setHeader(HEADER.requestId, clientRequestId(req));
