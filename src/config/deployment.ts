@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { Catalog, ModelSpec } from "../catalog/catalog.ts";
 import { isProvider, PROVIDERS, type Provider } from "../catalog/providers.ts";
+import { azureModelFor } from "../providers/azure/names.ts";
 import { fillFromEnv } from "../providers/env.ts";
 import { ConfigError, type Env } from "./env.ts";
 import type { DeploymentParams } from "./schema.ts";
@@ -32,6 +33,11 @@ export interface Deployment {
   readonly order: number;
   readonly timeoutMs: number;
   readonly costPerImage: number | undefined;
+  /**
+   * An Azure deployment whose name spells no known model and that has no `base_model`: its
+   * spec admits what any Azure image model accepts, and startup says so.
+   */
+  readonly unknownModel?: true;
 }
 
 export const DEFAULT_TIMEOUT_SECONDS = 120;
@@ -65,19 +71,15 @@ export function buildDeployment(input: DeploymentInput, catalog: Catalog, env: E
     );
   }
   const catalogModel = input.baseModel ?? parsed.model;
-  const spec = catalog.lookup(parsed.provider, catalogModel);
+  // Azure deployment names are the operator's own: base_model, else the name, else unknown.
+  const azure =
+    parsed.provider === "azure" ? azureModelFor(catalog, parsed.model, input.baseModel) : undefined;
+  const spec = azure !== undefined ? azure.spec : catalog.lookup(parsed.provider, catalogModel);
   if (spec === undefined) {
     const known = catalog
       .entries()
       .filter((e) => e.provider === parsed.provider)
       .map((e) => e.model);
-    // Azure deployment names are the operator's own: the catalog entry comes from base_model.
-    if (parsed.provider === "azure" && input.baseModel === undefined) {
-      throw new ConfigError(
-        `${input.where}.model: Azure deployment '${parsed.model}' does not name a known model; ` +
-          `set model_info.base_model to the model it serves (one of: ${known.join(", ")})`,
-      );
-    }
     throw new ConfigError(
       `${input.where}.model: '${parsed.provider}/${catalogModel}' is not in the model catalog` +
         (known.length > 0 ? `; known ${parsed.provider} models: ${known.join(", ")}` : ""),
@@ -97,6 +99,7 @@ export function buildDeployment(input: DeploymentInput, catalog: Catalog, env: E
     order: params.order ?? 1,
     timeoutMs: (params.timeout ?? input.defaultTimeoutSeconds) * 1000,
     costPerImage: input.costPerImage,
+    ...(azure?.kind === "unknown" ? { unknownModel: true as const } : {}),
   };
 }
 

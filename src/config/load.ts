@@ -172,6 +172,17 @@ export function parseConfig(
       const why = unsetVars.length > 0 ? ` (unset: ${unsetVars.join(", ")})` : "";
       throw new ConfigError(`${source}: ${where}: missing ${missing}${why}`);
     }
+    if (deployment.unknownModel) {
+      const known = catalog
+        .entries()
+        .filter((e) => e.provider === "azure")
+        .map((e) => e.model);
+      warnings.push(
+        `config: ${where}: Azure deployment '${deployment.model}' (model '${entry.model_name}', deployment ${deployment.id}) does not name a known model: ` +
+          `requests are checked only against what any Azure image model accepts, passed on, and counted unpriced; ` +
+          `set model_info.base_model to the model it serves (one of: ${known.join(", ")})`,
+      );
+    }
     ids.add(deployment.id);
     const list = groups.get(entry.model_name) ?? [];
     list.push(deployment);

@@ -16,6 +16,12 @@ export interface ProviderDescriptor<P extends Provider = Provider> {
    * direct provider/model names"), read in order: the first variable that is set wins.
    */
   readonly env: Readonly<Partial<Record<ParamKey, readonly string[]>>>;
+  /**
+   * Params that make up one credential (a key pair and its session token): when a deployment
+   * sets any of a unit, the environment fills none of it, so a credential is never half the
+   * deployment's and half the environment's.
+   */
+  readonly units?: readonly (readonly ParamKey[])[];
   /** The credentials it needs, as alternatives: any one group fully set is enough. */
   readonly requires: readonly (readonly ParamKey[])[];
   /**

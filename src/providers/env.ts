@@ -9,18 +9,24 @@ import { type ParamKey, type ProviderParams, SECRET_PARAMS } from "./params.ts";
 
 export { SECRET_PARAMS };
 
-/** Fills what `params` leaves out from the environment; the deployment's own values win. */
+/**
+ * Fills what `params` leaves out from the environment; the deployment's own values win. A
+ * credential unit (descriptor `units`) the deployment sets any part of is left as it is: the
+ * environment never completes half of a credential.
+ */
 export function fillFromEnv<P extends ProviderParams>(
   provider: Provider,
   params: P,
   env: Readonly<Record<string, string | undefined>>,
 ): P {
   const out: P = { ...params };
+  const { units = [] } = DESCRIPTORS[provider];
+  const own = new Set(units.filter((unit) => unit.some((k) => params[k] !== undefined)).flat());
   for (const [key, names] of Object.entries(DESCRIPTORS[provider].env) as [
     ParamKey,
     readonly string[],
   ][]) {
-    if (out[key] !== undefined) continue;
+    if (out[key] !== undefined || own.has(key)) continue;
     const name = names.find((n) => env[n] !== undefined && env[n] !== "");
     if (name !== undefined) (out as Record<string, unknown>)[key] = env[name];
   }

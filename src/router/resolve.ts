@@ -53,7 +53,12 @@ export class ModelResolver {
       (this.catalog.lookup("openai", name)
         ? { provider: "openai" as const, model: name }
         : undefined);
-    if (parsed === undefined || this.catalog.lookup(parsed.provider, parsed.model) === undefined)
+    // Azure deployment names are the operator's own: any name serves (config/deployment.ts).
+    if (
+      parsed === undefined ||
+      (parsed.provider !== "azure" &&
+        this.catalog.lookup(parsed.provider, parsed.model) === undefined)
+    )
       throw notFound(name);
     const fullName = `${parsed.provider}/${parsed.model}`;
     let deployment: Deployment;

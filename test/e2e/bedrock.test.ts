@@ -22,6 +22,7 @@ model_list:
   - model_name: sdxl-bad-secret
     params:
       model: bedrock/stability.stable-diffusion-xl-v1
+      aws_access_key_id: ${AWS_TEST_CREDENTIALS.accessKeyId}
       aws_secret_access_key: ${WRONG_SECRET}
     model_info:
       id: bedrock-bad-secret
@@ -29,6 +30,7 @@ model_list:
     params:
       model: bedrock/amazon.nova-canvas-v1:0
       aws_access_key_id: AKIAUNKNOWNKEY000000X
+      aws_secret_access_key: ${AWS_TEST_CREDENTIALS.secretAccessKey}
     model_info:
       id: bedrock-unknown-key
   - model_name: titan-temporary

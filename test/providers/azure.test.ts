@@ -10,7 +10,6 @@ import { create } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { validateRequest } from "../../src/catalog/validate.ts";
-import { ConfigError } from "../../src/config/env.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { type AzureEmulator, startAzureEmulator } from "@imagegate/emulators/azure";
 import { GatewayError } from "../../src/errors/errors.ts";
@@ -433,18 +432,14 @@ describe("config: Azure deployment names", () => {
   const entry = (model: string, info = "") =>
     `model_list:\n  - model_name: img\n    params:\n      model: ${model}\n      api_base: https://res.openai.azure.com\n      api_key: k\n${info}`;
 
-  it("fails to load an arbitrary deployment name without model_info.base_model, saying so", () => {
-    let error: unknown;
-    try {
-      parseConfig(entry("azure/prod-images-eu"), {}, catalog, "cfg");
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as Error).message).toMatch(
-      /model_list\[0\]\.params\.model: Azure deployment 'prod-images-eu' does not name a known model; set model_info\.base_model/,
+  it("loads an arbitrary deployment name without model_info.base_model, naming it in a warning", () => {
+    const config = parseConfig(entry("azure/prod-images-eu"), {}, catalog, "cfg");
+    const [d] = config.groups.get("img")!;
+    expect(d).toMatchObject({ provider: "azure", model: "prod-images-eu", unknownModel: true });
+    expect(config.warnings.join("\n")).toMatch(
+      /model_list\[0\]\.params: Azure deployment 'prod-images-eu' .*does not name a known model.*set model_info\.base_model/,
     );
-    expect((error as Error).message).toContain("dall-e-3, gpt-image-1");
+    expect(config.warnings.join("\n")).toContain("dall-e-3, gpt-image-1");
   });
 
   it("validates against base_model and keeps the deployment name as the upstream model", () => {

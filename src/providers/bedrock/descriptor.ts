@@ -11,6 +11,9 @@ export const bedrock: ProviderDescriptor<"bedrock"> = {
     aws_region_name: ["AWS_REGION", "AWS_DEFAULT_REGION"],
     api_base: ["AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "AWS_ENDPOINT_URL"],
   },
+  // A key pair and its session token are one credential (contract: never combined with the
+  // environment's session token).
+  units: [["aws_access_key_id", "aws_secret_access_key", "aws_session_token"]],
   requires: [["aws_access_key_id", "aws_secret_access_key", "aws_region_name"]],
   imageHosts: [],
   telemetryName: "aws.bedrock",
