@@ -9,7 +9,7 @@
 import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
 import { OPEN_SERVICES } from "../server/open-services.ts";
-import { kCallInfo } from "../server/call-info.ts";
+import { kCallInfo } from "../call/call-info.ts";
 import { bearerToken, type KeyIdentity, type KeyRing } from "./keys.ts";
 import { CallBudget, type Ledger } from "./ledger.ts";
 import type { RpmLimiter } from "./rate.ts";

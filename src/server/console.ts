@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import { GatewayError } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
 import { clientRequestId } from "./universal.ts";
-import { type NodeRequest, type NodeResponse, writeOpenAIError } from "./rest.ts";
+import { writeOpenAIError } from "./rest.ts";
+import type { NodeRequest, NodeResponse } from "./universal.ts";
 
 export const CONSOLE_PATH = "/ui";
 

@@ -12,7 +12,7 @@
  */
 import http2, { type Http2ServerRequest } from "node:http2";
 import { GatewayError } from "../errors/errors.ts";
-import type { NodeRequest, NodeResponse } from "./rest.ts";
+import type { NodeRequest, NodeResponse } from "./universal.ts";
 
 export interface ExchangeLimits {
   clientTimeoutMs: number;

@@ -11,7 +11,8 @@ import { toConnectError } from "../errors/render.ts";
 import { FILES_PATH, type ImageFiles } from "../store/files.ts";
 import { parseImageName } from "../store/store.ts";
 import { clientRequestId, header } from "./universal.ts";
-import { type NodeRequest, type NodeResponse, writeOpenAIError } from "./rest.ts";
+import { writeOpenAIError } from "./rest.ts";
+import type { NodeRequest, NodeResponse } from "./universal.ts";
 
 /**
  * Served images are untrusted bytes from an upstream (SVG can carry script): never

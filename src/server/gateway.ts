@@ -49,28 +49,29 @@ import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
 import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { HEADER, kBufferLease } from "./call-info.ts";
+import { HEADER, kBufferLease } from "../call/call-info.ts";
 import { isConsolePath, loadConsole, serveConsole } from "./console.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
 import { OPEN_SERVICES } from "./open-services.ts";
 import { registerReflection } from "./reflection.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
-import { clientRequestId, header, requestUrl, universalRequest, webHeaders } from "./universal.ts";
+import {
+  type AnyNodeRequest,
+  type AnyNodeResponse,
+  clientRequestId,
+  header,
+  type NodeRequest,
+  type NodeResponse,
+  requestUrl,
+  universalRequest,
+  webHeaders,
+} from "./universal.ts";
 import { Admission } from "./admission.ts";
 import { type CallBody, type Exchange, Exchanges } from "./exchanges.ts";
 import { callInfoInterceptor } from "./interceptors.ts";
 import { checkEveryMs, type Listener, listen, MAX_HEADER_BYTES } from "./listener.ts";
-import {
-  type AnyNodeRequest,
-  type AnyNodeResponse,
-  type NodeRequest,
-  type NodeResponse,
-  failCall,
-  restRoutesFrom,
-  serveRest,
-  writeOpenAIError,
-} from "./rest.ts";
+import { failCall, restRoutesFrom, serveRest, writeOpenAIError } from "./rest.ts";
 
 const MAX_URL_LENGTH = 8192;
 /** How often pooled memory that no request used since the last time is let go. */

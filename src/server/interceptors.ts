@@ -13,7 +13,7 @@ import {
   requestIdFrom,
   type WireProtocol,
   writeCallHeaders,
-} from "./call-info.ts";
+} from "../call/call-info.ts";
 
 function protocolOf(contentType: string | null, viaRest: boolean): WireProtocol {
   if (viaRest) return "rest";

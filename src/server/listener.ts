@@ -9,7 +9,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import type { ServerSettings } from "../config/load.ts";
-import type { AnyNodeRequest, AnyNodeResponse } from "./rest.ts";
+import type { AnyNodeRequest, AnyNodeResponse } from "./universal.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 

@@ -8,8 +8,6 @@
  * by `rest-json.ts` (an image's base64 straight from its bytes, never through a
  * multi-megabyte JSON string), and errors take OpenAI's shape.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import {
   create,
   type DescMessage,
@@ -33,7 +31,7 @@ import { invokeUnaryImplementation, mergeNonProtocolHeaders } from "@connectrpc/
 import { invalidParam } from "../errors/errors.ts";
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
-import { kBufferLease, kViaRest } from "./call-info.ts";
+import { kBufferLease, kViaRest } from "../call/call-info.ts";
 import { type CallBody, tooLarge } from "./exchanges.ts";
 import { checkJsonBody } from "./json-check.ts";
 import { matchTemplate, type PathTemplate, parseTemplate, requestJson } from "./rest-path.ts";
@@ -42,18 +40,11 @@ import {
   clientGoneController,
   clientRequestId,
   header,
+  type NodeRequest,
+  type NodeResponse,
   requestUrl,
   webHeaders,
 } from "./universal.ts";
-
-/**
- * HTTP/1.1 and HTTP/2 compatibility requests share the API used here; the HTTP/1.1 types
- * stand for both so calls type-check without unions of overloads.
- */
-export type NodeRequest = IncomingMessage;
-export type NodeResponse = ServerResponse;
-export type AnyNodeRequest = IncomingMessage | Http2ServerRequest;
-export type AnyNodeResponse = ServerResponse | Http2ServerResponse;
 
 export interface RestRoute {
   verb: string;

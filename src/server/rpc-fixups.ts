@@ -13,7 +13,7 @@ import { errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protoc
 import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
 import { invalidParam } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
-import { HEADER } from "./call-info.ts";
+import { HEADER } from "../call/call-info.ts";
 import { readAll } from "./universal.ts";
 
 const UNDECODABLE = /^parse binary: /;

@@ -4,10 +4,20 @@
  * connect-node also aborts it on every normal close, and an abort without a reason builds
  * a DOMException (with its stack) per request, a measurable cost on small requests.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { HEADER, requestIdFrom } from "./call-info.ts";
-import type { NodeRequest, NodeResponse } from "./rest.ts";
+import { HEADER, requestIdFrom } from "../call/call-info.ts";
+
+/**
+ * HTTP/1.1 and HTTP/2 compatibility requests share the API used here; the HTTP/1.1 types
+ * stand for both so calls type-check without unions of overloads.
+ */
+export type NodeRequest = IncomingMessage;
+export type NodeResponse = ServerResponse;
+export type AnyNodeRequest = IncomingMessage | Http2ServerRequest;
+export type AnyNodeResponse = ServerResponse | Http2ServerResponse;
 
 export function universalRequest(
   req: NodeRequest,

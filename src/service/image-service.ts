@@ -16,7 +16,7 @@ import type {
 import { costOf, maxCostOf, type PriceList } from "../pricing/pricing.ts";
 import type { ModelGroup, ModelResolver } from "../router/resolve.ts";
 import type { Router } from "../router/router.ts";
-import { kBufferLease, kCallInfo } from "../server/call-info.ts";
+import { kBufferLease, kCallInfo } from "../call/call-info.ts";
 import type { ImageDelivery } from "./deliver.ts";
 import { measuredSize, toImagesResponse } from "./respond.ts";
 

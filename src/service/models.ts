@@ -19,7 +19,7 @@ import {
   ListModelsResponseSchema,
 } from "../gen/imagegate/v1/images_pb.js";
 import type { ModelGroup, ModelResolver } from "../router/resolve.ts";
-import { kCallInfo } from "../server/call-info.ts";
+import { kCallInfo } from "../call/call-info.ts";
 
 /** `owned_by` for a public name whose deployments span providers. */
 const MIXED_OWNER = "imagegate";

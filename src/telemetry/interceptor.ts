@@ -24,7 +24,7 @@ import {
 
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { OPEN_SERVICES } from "../server/open-services.ts";
-import { kCallInfo } from "../server/call-info.ts";
+import { kCallInfo } from "../call/call-info.ts";
 import { ATTR, afterThisTurn } from "./instruments.ts";
 import {
   ATTR_ERROR_TYPE,

@@ -40,7 +40,7 @@ export const kCallInfo = createContextKey<CallInfo | undefined>(undefined, {
 export const kBufferLease = createContextKey<BufferLease | undefined>(undefined, {
   description: "imagegate buffer lease",
 });
-/** Set by the REST protocol (rest.ts) so the call is reported as REST, not Connect. */
+/** Set by the REST protocol (server/rest.ts) so the call is reported as REST, not Connect. */
 export const kViaRest = createContextKey<boolean>(false, { description: "imagegate via REST" });
 
 export const HEADER = {
