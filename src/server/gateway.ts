@@ -18,7 +18,6 @@ import {
   compressionGzip,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Catalog } from "../catalog/catalog.ts";
 import { validateRequest } from "../catalog/validate.ts";
 import { DEFAULT_TIMEOUT_SECONDS } from "../config/deployment.ts";
@@ -50,6 +49,7 @@ import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
 import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { HEADER, kBufferLease } from "../call/call-info.ts";
+import type { UniversalHandler } from "./connect-internals.ts";
 import { isConsolePath, loadConsole, serveConsole } from "./console.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";

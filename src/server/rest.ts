@@ -27,11 +27,11 @@ import {
   type MethodImplSpec,
   type ServiceImplSpec,
 } from "@connectrpc/connect";
-import { invokeUnaryImplementation, mergeNonProtocolHeaders } from "@connectrpc/connect/protocol";
 import { invalidParam } from "../errors/errors.ts";
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { http } from "../gen/google/api/annotations_pb.js";
 import { kBufferLease, kViaRest } from "../call/call-info.ts";
+import { invokeUnaryImplementation, mergeNonProtocolHeaders } from "./connect-internals.ts";
 import { type CallBody, tooLarge } from "./exchanges.ts";
 import { checkJsonBody } from "./json-check.ts";
 import { matchTemplate, type PathTemplate, parseTemplate, requestJson } from "./rest-path.ts";

@@ -7,8 +7,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
-import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { HEADER, requestIdFrom } from "../call/call-info.ts";
+import type { UniversalServerRequest } from "./connect-internals.ts";
 
 /**
  * HTTP/1.1 and HTTP/2 compatibility requests share the API used here; the HTTP/1.1 types

@@ -16,13 +16,16 @@ export function importSpecifiers(source: string): string[] {
   return patterns.flatMap((pattern) => [...source.matchAll(pattern)].map((m) => m[1]!));
 }
 
-/** The `.ts` files under `dir` (declaration files and the `excluded` folders left out), by path relative to `dir`, with their text. */
+/**
+ * The `.ts` files under `dir` by path relative to it, with their text; declaration files,
+ * `node_modules` and the `excluded` paths (relative to `dir`) left out.
+ */
 export function sourceFiles(dir: string, excluded: readonly string[] = []): Map<string, string> {
   const files = new Map<string, string>();
   const walk = (at: string) => {
     for (const entry of readdirSync(at, { withFileTypes: true })) {
       const path = join(at, entry.name);
-      if (excluded.includes(relative(dir, path))) continue;
+      if (entry.name === "node_modules" || excluded.includes(relative(dir, path))) continue;
       if (entry.isDirectory()) walk(path);
       else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts"))
         files.set(relative(dir, path), readFileSync(path, "utf8"));
