@@ -325,7 +325,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ) => {
     const uReq = universalRequest(req, res, rpcBody(uHandler, req, values, body), values);
     const uRes = await uHandler(uReq);
-    await universalResponseToNodeResponse(await fixRpcResponse(uRes, clientRequestId(req)), res);
+    await universalResponseToNodeResponse(
+      await fixRpcResponse(uRes, clientRequestId(req), values),
+      res,
+    );
     // Answered without asking for the body (a content type or method connect-es refuses).
     if (!req.complete) body.refuse();
   };

@@ -1,44 +1,61 @@
 /**
  * Where connect-es answers in ways the contract (or a client) does not accept, the answer
  * is corrected on its way out:
- * - a request body that does not decode is connect-es's INTERNAL "parse binary: …", raised
- *   before any interceptor; it is the client's mistake: INVALID_ARGUMENT (HTTP 400) with
- *   the request id and ErrorInfo like every other error;
+ * - a request body connect-es cannot read (protobuf that does not decode, a compressed
+ *   frame without an encoding) is its INTERNAL, raised before any interceptor; it is the
+ *   client's mistake: INVALID_ARGUMENT (HTTP 400) with the request id and ErrorInfo like
+ *   every other error. Told apart by where it was raised, not by its text: an INTERNAL for
+ *   a call the call-info interceptor never saw (no `kCallInfo` in the call's context values)
+ *   came from connect-es reading the request, since every error after that point has
+ *   passed through the interceptor;
  * - `grpc-message` is percent-encoded with encodeURIComponent, which grpc-js (decodeURI)
  *   leaves half-decoded; the gRPC spec encodes only `%` and bytes outside 0x20-0x7E.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
-import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
+import { HEADER, kCallInfo } from "../call/call-info.ts";
 import { invalidParam } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
-import { HEADER } from "../call/call-info.ts";
+import {
+  errorFromJsonBytes,
+  errorToJsonBytes,
+  findTrailerError,
+  setTrailerStatus,
+  type UniversalServerResponse,
+} from "./connect-internals.ts";
 import { readAll } from "./universal.ts";
 
-const UNDECODABLE = /^parse binary: /;
+/** connect-es could not read the request: an INTERNAL before the interceptors ran. */
+function unreadRequest(err: ConnectError | undefined, values: ContextValues): err is ConnectError {
+  return err?.code === Code.Internal && values.get(kCallInfo) === undefined;
+}
 
 function asInvalidArgument(err: ConnectError): ConnectError {
-  const message = `The request is not a valid protobuf message: ${err.rawMessage.replace(UNDECODABLE, "")}.`;
+  const message = `The request body could not be read as a protobuf message: ${err.rawMessage}.`;
   return toConnectError(invalidParam(undefined, message));
 }
 
+/** `values`: the context values the call was handled with (the interceptors write to them). */
 export async function fixRpcResponse(
   uRes: UniversalServerResponse,
   requestId: string,
+  values: ContextValues,
 ): Promise<UniversalServerResponse> {
   const contentType = uRes.header?.get("content-type") ?? "";
-  if (contentType.startsWith("application/grpc")) return fixGrpc(uRes, requestId);
+  if (contentType.startsWith("application/grpc")) return fixGrpc(uRes, requestId, values);
   if (uRes.status === 500 && contentType.startsWith("application/json"))
-    return fixConnectError(uRes, requestId);
+    return fixConnectError(uRes, requestId, values);
   return uRes;
 }
 
-function fixGrpc(uRes: UniversalServerResponse, requestId: string): UniversalServerResponse {
+function fixGrpc(
+  uRes: UniversalServerResponse,
+  requestId: string,
+  values: ContextValues,
+): UniversalServerResponse {
   const fix = (h: Headers | undefined) => {
     if (h === undefined) return;
     const err = findTrailerError(h);
-    if (err?.code === Code.Internal && UNDECODABLE.test(err.rawMessage)) {
+    if (unreadRequest(err, values)) {
       setTrailerStatus(h, asInvalidArgument(err));
       uRes.header?.set(HEADER.requestId, uRes.header.get(HEADER.requestId) ?? requestId);
       uRes.header?.set(HEADER.attempts, "0");
@@ -66,6 +83,7 @@ function fixGrpc(uRes: UniversalServerResponse, requestId: string): UniversalSer
 async function fixConnectError(
   uRes: UniversalServerResponse,
   requestId: string,
+  values: ContextValues,
 ): Promise<UniversalServerResponse> {
   const bytes = await readAll(uRes.body);
   const err = errorFromJsonBytes(
@@ -73,8 +91,7 @@ async function fixConnectError(
     undefined,
     new ConnectError("malformed error", Code.Internal),
   );
-  if (err.code !== Code.Internal || !UNDECODABLE.test(err.rawMessage))
-    return { ...uRes, body: once(bytes) };
+  if (!unreadRequest(err, values)) return { ...uRes, body: once(bytes) };
   const header = new Headers(uRes.header);
   header.set(HEADER.requestId, requestId);
   header.set(HEADER.attempts, "0");
