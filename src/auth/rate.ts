@@ -1,6 +1,8 @@
+import { SlidingWindow } from "../runtime/sliding-window.ts";
+
 /** Requests per minute per key: a sliding one-minute window of request times. */
 export class RpmLimiter {
-  private readonly windows = new Map<string, number[]>();
+  private readonly windows = new Map<string, SlidingWindow>();
 
   /** Admits a request now, or returns the seconds until one would be admitted. */
   admit(
@@ -8,18 +10,17 @@ export class RpmLimiter {
     limit: number,
     now = Date.now(),
   ): { ok: true } | { ok: false; retryAfterSeconds: number } {
-    let times = this.windows.get(key);
-    if (times === undefined) {
-      times = [];
-      this.windows.set(key, times);
+    let window = this.windows.get(key);
+    if (window === undefined) {
+      window = new SlidingWindow();
+      this.windows.set(key, window);
     }
-    while (times.length > 0 && times[0]! <= now - 60_000) times.shift();
-    if (times.length >= limit)
+    if (window.count(now) >= limit)
       return {
         ok: false,
-        retryAfterSeconds: Math.max(1, Math.ceil((times[0]! + 60_000 - now) / 1000)),
+        retryAfterSeconds: Math.max(1, Math.ceil((window.freesAt(now) - now) / 1000)),
       };
-    times.push(now);
+    window.add(now);
     return { ok: true };
   }
 }

@@ -4,6 +4,8 @@
  * (for several gateway replicas) can replace the in-memory one without touching the
  * strategies.
  */
+import { SlidingWindow } from "../runtime/sliding-window.ts";
+
 export interface RouterState {
   inflight(id: string): number;
   begin(id: string, now: number): void;
@@ -21,13 +23,12 @@ export interface RouterState {
   latency(id: string): number | undefined;
 }
 
-const WINDOW_MS = 60_000;
 const LATENCY_SAMPLES = 10;
 
 interface Entry {
   inflight: number;
-  requests: number[];
-  failures: number[];
+  requests: SlidingWindow;
+  failures: SlidingWindow;
   cooldownUntil: number;
   latencies: number[];
 }
@@ -38,7 +39,13 @@ export class InMemoryRouterState implements RouterState {
   private entry(id: string): Entry {
     let e = this.entries.get(id);
     if (e === undefined) {
-      e = { inflight: 0, requests: [], failures: [], cooldownUntil: 0, latencies: [] };
+      e = {
+        inflight: 0,
+        requests: new SlidingWindow(),
+        failures: new SlidingWindow(),
+        cooldownUntil: 0,
+        latencies: [],
+      };
       this.entries.set(id, e);
     }
     return e;
@@ -51,8 +58,7 @@ export class InMemoryRouterState implements RouterState {
   begin(id: string, now: number): void {
     const e = this.entry(id);
     e.inflight += 1;
-    prune(e.requests, now);
-    e.requests.push(now);
+    e.requests.add(now);
   }
 
   end(id: string): void {
@@ -61,22 +67,17 @@ export class InMemoryRouterState implements RouterState {
   }
 
   recentRequests(id: string, now: number): number {
-    const e = this.entries.get(id);
-    if (e === undefined) return 0;
-    prune(e.requests, now);
-    return e.requests.length;
+    return this.entries.get(id)?.requests.count(now) ?? 0;
   }
 
   windowFreesAt(id: string, now: number): number {
-    const oldest = this.entries.get(id)?.requests[0];
-    return oldest === undefined ? now : oldest + WINDOW_MS;
+    return this.entries.get(id)?.requests.freesAt(now) ?? now;
   }
 
   recordFailure(id: string, now: number): number {
-    const e = this.entry(id);
-    prune(e.failures, now);
-    e.failures.push(now);
-    return e.failures.length;
+    const failures = this.entry(id).failures;
+    failures.add(now);
+    return failures.count(now);
   }
 
   cooldownUntil(id: string, now: number): number | undefined {
@@ -88,7 +89,7 @@ export class InMemoryRouterState implements RouterState {
     const e = this.entry(id);
     e.cooldownUntil = Math.max(e.cooldownUntil, until);
     // A deployment comes back with a clean slate.
-    e.failures.length = 0;
+    e.failures.clear();
   }
 
   recordLatency(id: string, ms: number): void {
@@ -102,11 +103,4 @@ export class InMemoryRouterState implements RouterState {
     if (l === undefined || l.length === 0) return undefined;
     return l.reduce((a, b) => a + b, 0) / l.length;
   }
-}
-
-/** Drops timestamps older than the window (they are in ascending order). */
-function prune(times: number[], now: number): void {
-  let i = 0;
-  while (i < times.length && times[i]! <= now - WINDOW_MS) i++;
-  if (i > 0) times.splice(0, i);
 }
