@@ -13,6 +13,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
 import { PROVIDERS } from "./providers.ts";
+import { parseSize } from "./size.ts";
 
 /** The request shape an adapter builds; a closed list so a typo fails at load, not at dispatch. */
 export const FAMILIES = [
@@ -121,8 +122,7 @@ const SizeRuleSchema = z.strictObject({
   max_ratio: z.number().positive().optional(),
 });
 
-const WXH = /^\d+x\d+$/;
-const PixelsSchema = z.string().regex(WXH, "must be WIDTHxHEIGHT");
+const PixelsSchema = z.string().refine((s) => parseSize(s) !== undefined, "must be WIDTHxHEIGHT");
 export const IMAGE_TIERS = ["1K", "2K", "4K"] as const;
 export type ImageTier = (typeof IMAGE_TIERS)[number];
 

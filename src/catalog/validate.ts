@@ -16,6 +16,7 @@ import {
   RESPONSE_FORMATS,
   type SizeRule,
 } from "./catalog.ts";
+import { parseSize } from "./size.ts";
 
 type Value = string | number | boolean | undefined;
 
@@ -232,13 +233,6 @@ function checkSize(size: string, spec: ModelSpec, model: string): void {
   if (problem !== undefined) {
     throw invalidParam("size", `Invalid value: '${size}' (${problem}). ${supported}.`);
   }
-}
-
-/** `WxH` in plain decimal pixels, e.g. `1024x1536`; undefined for anything else. */
-export function parseSize(size: string): { width: number; height: number } | undefined {
-  const match = /^([1-9]\d{0,5})x([1-9]\d{0,5})$/.exec(size);
-  if (!match) return undefined;
-  return { width: Number(match[1]), height: Number(match[2]) };
 }
 
 /** Why `width`x`height` breaks `rule`, or undefined when it fits. */

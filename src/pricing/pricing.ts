@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import type { Catalog } from "../catalog/catalog.ts";
+import { parseSize } from "../catalog/size.ts";
 import type { Usage } from "../gen/imagegate/v1/images_pb.js";
 
 const PerImageSchema = z.record(z.string(), z.record(z.string(), z.number().nonnegative()));
@@ -25,7 +26,7 @@ const TokenRatesSchema = z.strictObject({
 const SizeTierSchema = z.strictObject({
   max_size: z
     .string()
-    .regex(/^\d+x\d+$/)
+    .refine((s) => parseSize(s) !== undefined, "must be WIDTHxHEIGHT in pixels, e.g. 1024x1024")
     .optional(),
   per_image: z.record(z.string(), z.number().nonnegative()),
 });
@@ -204,6 +205,6 @@ function highest(prices: readonly number[]): number | undefined {
 }
 
 function pixelCount(size: string | undefined): number | undefined {
-  const m = size === undefined ? null : /^(\d+)x(\d+)$/.exec(size);
-  return m ? Number(m[1]) * Number(m[2]) : undefined;
+  const dims = size === undefined ? undefined : parseSize(size);
+  return dims && dims.width * dims.height;
 }

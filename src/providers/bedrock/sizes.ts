@@ -5,6 +5,7 @@
  * that renders a known size. The size produced is reported.
  */
 import type { ModelSpec } from "../../catalog/catalog.ts";
+import { type PixelSize, parseSize } from "../../catalog/size.ts";
 import { invalidParam } from "../../errors/errors.ts";
 import type { CreateImageRequest } from "../../gen/imagegate/v1/images_pb.js";
 
@@ -29,8 +30,9 @@ export function sd3Size(req: CreateImageRequest, spec: ModelSpec) {
   return { ...dimensions(produced), aspectRatio };
 }
 
-function dimensions(size: string): { width: number; height: number } {
-  const match = /^(\d+)x(\d+)$/.exec(size);
-  if (!match) throw invalidParam("size", `Invalid value: '${size}' is not WIDTHxHEIGHT.`);
-  return { width: Number(match[1]), height: Number(match[2]) };
+function dimensions(size: string): PixelSize {
+  const dims = parseSize(size);
+  if (dims === undefined)
+    throw invalidParam("size", `Invalid value: '${size}' is not WIDTHxHEIGHT.`);
+  return dims;
 }
