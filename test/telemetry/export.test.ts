@@ -3,7 +3,7 @@
  * (here a local receiver that decodes what arrives), and `/metrics` scraped by a real
  * Prometheus server whose query API must return the cost total the clients were charged.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -13,6 +13,7 @@ import OpenAI from "openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTelemetry, type Telemetry } from "../../src/telemetry/telemetry.ts";
 import { type Stack, startStack } from "../support/stack.ts";
+import { hasTestProgram } from "../support/test-programs.ts";
 
 let stack: Stack | undefined;
 let telemetry: Telemetry | undefined;
@@ -86,21 +87,8 @@ describe("OTLP/HTTP export", () => {
   });
 });
 
-function hasPrometheus(): boolean {
-  try {
-    execFileSync("prometheus", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-// CI installs Debian's prometheus (.ci/run); elsewhere the test runs where it is installed.
-const prometheusAvailable = hasPrometheus();
-if (!prometheusAvailable && process.env.CI)
-  throw new Error("CI must provide the prometheus binary (see .ci/run)");
-
-describe.skipIf(!prometheusAvailable)("a real Prometheus server", () => {
+// Runs where prometheus is installed; .ci/run installs it and makes it mandatory.
+describe.skipIf(!hasTestProgram("prometheus"))("a real Prometheus server", () => {
   it("scrapes /metrics and answers the cost total the clients were charged", async () => {
     stack = await startStack();
     const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: "x", maxRetries: 0 });
