@@ -2,8 +2,8 @@
  * An in-process emulator of an Azure OpenAI resource's image API
  * (`POST /openai/deployments/{deployment}/images/generations?api-version=…`) and of the
  * Entra ID token endpoint that issues its bearer tokens (`POST /{tenant}/oauth2/v2.0/token`),
- * used by the tests and by `npm run dev`. Its rules are its own, written from the reference
- * (shared/reference/providers.md §2), independent of the gateway's catalog.
+ * used by the tests and by `npm run dev`. Its rules are its own, written from Azure's
+ * documentation (summarised in docs/providers/azure.md), independent of the gateway's catalog.
  *
  * Test hooks:
  * - A prompt containing the word "forbidden" is refused by the "content filter": DALL·E

@@ -4,7 +4,8 @@
  * produce, and the HTTP plumbing. Each API's emulator (gemini.ts, vertex.ts) adds its URL
  * layout, its model list and its authentication.
  *
- * The rules are written from shared/reference/providers.md (§3, §4, §7), deliberately
+ * The rules are written from Google's documentation (summarised in docs/providers/gemini.md
+ * and docs/providers/vertex_ai.md), deliberately
  * independent of the gateway's catalog and adapter tables, so a gateway bug cannot be
  * mirrored here and go unnoticed.
  *
@@ -254,7 +255,7 @@ const GENERATION_CONFIG_FIELDS = [
   "responseMimeType",
   "thinkingConfig",
 ];
-/** Output MIME type and compression exist only on Vertex (providers.md §3). */
+/** Output MIME type and compression exist only on Vertex, not on AI Studio. */
 const IMAGE_CONFIG_FIELDS: Readonly<Record<GoogleApi, readonly string[]>> = {
   "ai-studio": ["aspectRatio", "imageSize"],
   vertex: ["aspectRatio", "imageSize", "imageOutputOptions", "personGeneration"],
@@ -579,7 +580,8 @@ export class GoogleImageService {
             : `Your current safety filter threshold filtered out ${count - survivors} generated images. You will not be charged for blocked images. Try rephrasing the prompt. If you think this was an error, send feedback.`,
       });
     }
-    // Everything filtered and nothing to say: Vertex answers an empty object (providers.md §4).
+    // Everything filtered and nothing to say: Vertex answers an empty object
+    // (docs/providers/vertex_ai.md, "Refusals").
     return predictions.length === 0 ? {} : { predictions };
   }
 

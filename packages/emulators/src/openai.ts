@@ -156,7 +156,10 @@ const ENUMS: Readonly<Record<string, readonly string[]>> = {
   output_format: ["png", "jpeg", "webp"],
 };
 
-/** gpt-image-1 output tokens per image (pricing.md); other sizes scale by area from 1024x1024. */
+/**
+ * gpt-image-1 output tokens per image (https://platform.openai.com/docs/guides/image-generation,
+ * "Cost and latency"); other sizes scale by area from 1024x1024.
+ */
 const OUTPUT_TOKENS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
   low: { "1024x1024": 272, "1024x1536": 408, "1536x1024": 400 },
   medium: { "1024x1024": 1056, "1024x1536": 1584, "1536x1024": 1568 },

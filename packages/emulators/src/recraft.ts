@@ -1,7 +1,7 @@
 /**
  * An in-process emulator of Recraft's image API (`POST /v1/images/generations`), used by the
- * tests and by `npm run dev`. Its rules are its own, written from the reference
- * (shared/reference/providers.md §6, Recraft's API appendix), independent of the gateway's
+ * tests and by `npm run dev`. Its rules are its own, written from Recraft's API documentation
+ * and its appendix (summarised in docs/providers/recraft.md), independent of the gateway's
  * catalog. Raster models answer PNGs, `_vector` models SVG, as a URL on this emulator's own
  * host or as base64, whichever `response_format` asks (URL by default).
  *

@@ -9,7 +9,10 @@ import { statusError } from "../status.ts";
 import { parseJson, str } from "../json.ts";
 import { type GoogleErrorBody, isObject } from "./shapes.ts";
 
-/** A blocked prompt comes back as a 400 INVALID_ARGUMENT whose message says so (providers.md §4). */
+/**
+ * A blocked prompt comes back as a 400 INVALID_ARGUMENT whose message says so
+ * (docs/providers/vertex_ai.md, "Refusals").
+ */
 const BLOCKED_PROMPT_MESSAGES: readonly RegExp[] = [
   /sensitive words/i,
   /prompt could not be submitted/i,

@@ -24,7 +24,10 @@ import {
 } from "./shapes.ts";
 import { aspectRatioOf, producedSize, tierOf } from "./sizes.ts";
 
-/** Gemini `finishReason` values that mean the safety system withheld the image (providers.md §3). */
+/**
+ * Gemini `finishReason` values that mean the safety system withheld the image
+ * (docs/providers/gemini.md, "Refusals and errors").
+ */
 export const GEMINI_REFUSAL_FINISH_REASONS: ReadonlySet<string> = new Set([
   "IMAGE_SAFETY",
   "IMAGE_PROHIBITED_CONTENT",
