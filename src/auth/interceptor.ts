@@ -8,7 +8,7 @@
  */
 import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
-import { OPEN_SERVICES } from "../server/open-services.ts";
+import { OPEN_SERVICES } from "../call/open-services.ts";
 import { kCallInfo } from "../call/call-info.ts";
 import { bearerToken, type KeyIdentity, type KeyRing } from "./keys.ts";
 import { CallBudget, type Ledger } from "./ledger.ts";

@@ -53,7 +53,7 @@ import type { UniversalHandler } from "./connect-internals.ts";
 import { isConsolePath, loadConsole, serveConsole } from "./console.ts";
 import { serveImageFile } from "./files.ts";
 import { registerHealth } from "./health.ts";
-import { OPEN_SERVICES } from "./open-services.ts";
+import { OPEN_SERVICES } from "../call/open-services.ts";
 import { registerReflection } from "./reflection.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
 import {

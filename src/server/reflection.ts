@@ -35,12 +35,6 @@ import {
   ServerReflectionResponseSchema as ResponseSchemaV1Alpha,
 } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
-/** The reflection services' names, for the parts that treat them like the health check. */
-export const REFLECTION_SERVICES: readonly string[] = [
-  ServerReflection.typeName,
-  ServerReflectionV1Alpha.typeName,
-];
-
 /** Registers both versions; call it after the other services (later ones appear too). */
 export function registerReflection(router: ConnectRouter): void {
   let index: DescriptorIndex | undefined;

@@ -23,7 +23,7 @@ import {
 } from "@opentelemetry/api";
 
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
-import { OPEN_SERVICES } from "../server/open-services.ts";
+import { OPEN_SERVICES } from "../call/open-services.ts";
 import { kCallInfo } from "../call/call-info.ts";
 import { ATTR, afterThisTurn } from "./instruments.ts";
 import {

@@ -4,9 +4,11 @@
  * probes and tools must not be counted as API traffic.
  */
 import { Health } from "../gen/grpc/health/v1/health_pb.js";
-import { REFLECTION_SERVICES } from "./reflection.ts";
+import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection as ServerReflectionV1Alpha } from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 export const OPEN_SERVICES: ReadonlySet<string> = new Set([
   Health.typeName,
-  ...REFLECTION_SERVICES,
+  ServerReflection.typeName,
+  ServerReflectionV1Alpha.typeName,
 ]);
