@@ -17,7 +17,7 @@ import {
   loadConsole,
   serveConsole,
 } from "../../src/server/console.ts";
-import type { NodeRequest, NodeResponse } from "../../src/server/rest.ts";
+import type { NodeRequest, NodeResponse } from "../../src/server/universal.ts";
 
 let dir: string;
 const servers: Server[] = [];
