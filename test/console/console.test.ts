@@ -7,7 +7,6 @@
  * leaves loopback and the page logs no error. Screenshots of every page go to
  * `test-output/console/` (git-ignored) for a person to look at.
  */
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +20,7 @@ import { type DevProviders, startDevProviders } from "../../src/dev/dev.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { CONSOLE_CSP } from "../../src/server/console.ts";
 import { type Gateway, startGateway } from "../../src/server/gateway.ts";
+import { hasTestProgram } from "../support/test-programs.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -39,14 +39,8 @@ const PAGES = ["Overview", "Deployments", "Keys", "Logs", "Playground"];
 /** Two providers side by side in the playground. */
 const MODELS = ["openai/gpt-image-1", "recraft/recraftv3"];
 
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.IMAGEGATE_REQUIRE_TEST_SERVICES === "1")
-    throw new Error(`the console tests need ${CHROMIUM} (apt-get install chromium; see .ci/run)`);
-  console.log(
-    `skipping the console browser tests: ${CHROMIUM} is missing (apt-get install chromium)`,
-  );
-}
+// Debian's chromium (apt-get install chromium; .ci/run installs it and makes it mandatory).
+const haveChromium = hasTestProgram(CHROMIUM);
 
 const catalog = loadCatalog();
 let built: Awaited<ReturnType<typeof buildConsole>>;

@@ -46,6 +46,14 @@ describe("hasTestProgram", () => {
     expect(hasTestProgram(MISSING, { PATH: path, [REQUIRE_VARIABLE]: "0" })).toBe(false);
   });
 
+  it("a program named by its path is looked for there", () => {
+    expect(hasTestProgram(process.execPath, { PATH: "" })).toBe(true);
+    const missing = resolve(import.meta.dirname, MISSING);
+    expect(() => hasTestProgram(missing, { [REQUIRE_VARIABLE]: "1" })).toThrow(
+      `${missing} is not installed`,
+    );
+  });
+
   it("a folder of that name on PATH is not the program", () => {
     const parent = dirname(dirname(HELPER)); // test/, which holds a folder named support
     expect(hasTestProgram("support", { PATH: parent })).toBe(false);

@@ -1,6 +1,6 @@
 /**
- * Tests that need a program from outside the project (prometheus today; redis-server,
- * postgres, chromium to come) run where it is installed. Elsewhere they skip with one
+ * Tests that need a program from outside the project (prometheus, chromium; redis-server
+ * and postgres to come) run where it is installed. Elsewhere they skip with one
  * line saying which program is missing, unless `IMAGEGATE_REQUIRE_TEST_SERVICES=1` makes
  * them mandatory (`.ci/run` sets it after installing them): then a missing program is an
  * error, so CI cannot pass by skipping. Deliberately not inferred from `CI`, which every CI
@@ -13,25 +13,28 @@ import { delimiter, join } from "node:path";
 
 export const REQUIRE_VARIABLE = "IMAGEGATE_REQUIRE_TEST_SERVICES";
 
-/** Whether `name` is an executable on PATH; when it is not, a line saying so, or an error if required. */
-export function hasTestProgram(name: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (onPath(name, env.PATH ?? "")) return true;
+/**
+ * Whether `program` (a name looked up on PATH, or a path such as `/usr/bin/chromium`) is an
+ * executable here; when it is not, a line saying so, or an error if required.
+ */
+export function hasTestProgram(program: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  const found = program.includes("/")
+    ? isExecutable(program)
+    : (env.PATH ?? "")
+        .split(delimiter)
+        .some((dir) => dir !== "" && isExecutable(join(dir, program)));
+  if (found) return true;
   if (env[REQUIRE_VARIABLE] === "1")
-    throw new Error(`${name} is not installed, and ${REQUIRE_VARIABLE}=1 requires it`);
-  console.log(`${name} is not installed: skipping the tests that need it`);
+    throw new Error(`${program} is not installed, and ${REQUIRE_VARIABLE}=1 requires it`);
+  console.log(`${program} is not installed: skipping the tests that need it`);
   return false;
 }
 
-function onPath(name: string, path: string): boolean {
-  return path
-    .split(delimiter)
-    .filter((dir) => dir !== "")
-    .some((dir) => {
-      try {
-        accessSync(join(dir, name), constants.X_OK);
-        return statSync(join(dir, name)).isFile();
-      } catch {
-        return false;
-      }
-    });
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
