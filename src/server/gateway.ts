@@ -43,7 +43,7 @@ import { FILES_PATH, openImageFiles } from "../store/files.ts";
 import { authenticate, authInterceptor, kKey } from "../auth/interceptor.ts";
 import { KeyRing } from "../auth/keys.ts";
 import { RpmLimiter } from "../auth/rate.ts";
-import { SqliteLedger } from "../auth/spend.ts";
+import { SqliteLedger } from "../db/sqlite-ledger.ts";
 import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
-import { SqliteLedger } from "../../src/auth/spend.ts";
+import { SqliteLedger } from "../../src/db/sqlite-ledger.ts";
 import { renderPng } from "@imagegate/emulators/png";
 import { type Stack, startStack } from "../support/stack.ts";
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Hold, Reservation } from "../../src/auth/ledger.ts";
-import { SqliteLedger } from "../../src/auth/spend.ts";
+import { SqliteLedger } from "../../src/db/sqlite-ledger.ts";
 
 const open: SqliteLedger[] = [];
 afterEach(async () => {

@@ -1,24 +1,25 @@
 /**
- * The embedded `Ledger`: each key's spend and the holds of its requests in flight, in a
- * SQLite file (node:sqlite) so budgets survive restarts; `:memory:` for dev and tests.
+ * The embedded `Ledger`: each key's spend and the holds of its requests in flight, in the
+ * SQLite database (sqlite.ts) so budgets survive restarts; `:memory:` for dev and tests.
  *
  * A reservation is one `BEGIN IMMEDIATE` transaction (read spend and open holds, insert the
  * hold), so processes sharing the file cannot race; node:sqlite is synchronous, so within
  * one process no other request runs between the read and the write. Holds carry an expiry
- * so that a process that dies mid-request frees its holds in time.
+ * so that a process that dies mid-request frees its holds in time. Tables: `key_spend`
+ * and `key_holds` (schema.ts).
  *
  * Spend is kept by key id (see keys.ts). Files from before that kept it by key name, in the
  * table `spend`: on open, each such row whose name is a configured key's moves to that key's
  * id (rows of names no longer configured stay there, and move when the name comes back).
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { Hold, Ledger, Reservation } from "./ledger.ts";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Hold, Ledger, Reservation } from "../auth/ledger.ts";
+import { openSqlite, type SqliteDatabase, syncTransaction } from "./sqlite.ts";
+import { immediate } from "./transaction.ts";
 
 /** Floating-point slack: three holds of $0.016 must fit a $0.048 budget. */
-const EPSILON = 1e-9;
+export const EPSILON = 1e-9;
 
 export interface SqliteLedgerOptions {
   /** Key name → key id, to carry spend kept by name (older files) over to the key's id. */
@@ -29,6 +30,9 @@ export interface SqliteLedgerOptions {
 }
 
 export class SqliteLedger implements Ledger {
+  readonly #sqlite: SqliteDatabase;
+  /** Whether close() closes the database (this ledger opened it). */
+  readonly #owned: boolean;
   readonly #db: DatabaseSync;
   readonly #holdTtlMs: number;
   readonly #now: () => number;
@@ -41,20 +45,13 @@ export class SqliteLedger implements Ledger {
   /** Names in the old by-name table that no configured key has (their spend stays there). */
   readonly unmigratedNames: readonly string[];
 
-  constructor(path: string, options: SqliteLedgerOptions = {}) {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  /** A file path (opened, and closed by close()) or a database opened already (left open). */
+  constructor(database: string | SqliteDatabase, options: SqliteLedgerOptions = {}) {
+    this.#owned = typeof database === "string";
+    this.#sqlite = typeof database === "string" ? openSqlite(database) : database;
+    this.#db = this.#sqlite.raw;
     this.#holdTtlMs = options.holdTtlMs ?? 15 * 60_000;
     this.#now = options.now ?? Date.now;
-    this.#db = new DatabaseSync(path);
-    this.#db.exec(`
-      PRAGMA journal_mode = WAL;
-      PRAGMA busy_timeout = 5000;
-      CREATE TABLE IF NOT EXISTS key_spend (key_id TEXT PRIMARY KEY, usd REAL NOT NULL);
-      CREATE TABLE IF NOT EXISTS key_holds (
-        id TEXT PRIMARY KEY, key_id TEXT NOT NULL, usd REAL NOT NULL, expires_at INTEGER NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS key_holds_by_key ON key_holds (key_id);
-    `);
     this.#spent = this.#db.prepare("SELECT usd FROM key_spend WHERE key_id = ?");
     this.#held = this.#db.prepare(
       "SELECT coalesce(sum(usd), 0) AS usd FROM key_holds WHERE key_id = ?",
@@ -84,7 +81,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async settle(hold: Hold, usd: number): Promise<void> {
-    this.#transaction(() => {
+    await this.#transaction(() => {
       this.#deleteHold.run(hold.id);
       if (usd > 0) this.#addSpend.run(hold.key, usd);
     });
@@ -103,7 +100,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async close(): Promise<void> {
-    if (this.#db.isOpen) this.#db.close();
+    if (this.#owned) await this.#sqlite.close();
   }
 
   #spentBy(key: string): number {
@@ -111,16 +108,8 @@ export class SqliteLedger implements Ledger {
   }
 
   /** Runs `fn` in one write transaction (IMMEDIATE: the write lock first, so no other process interleaves). */
-  #transaction<T>(fn: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = fn();
-      this.#db.exec("COMMIT");
-      return result;
-    } catch (e) {
-      this.#db.exec("ROLLBACK");
-      throw e;
-    }
+  #transaction<T>(fn: () => T): T | Promise<T> {
+    return syncTransaction(this.#sqlite, fn);
   }
 
   /** Moves spend kept by key name (the table `spend`, before key ids) to the named keys' ids. */
@@ -129,7 +118,7 @@ export class SqliteLedger implements Ledger {
       .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'spend'")
       .get();
     if (legacy === undefined) return [];
-    return this.#transaction(() => {
+    return immediate(this.#db, () => {
       const rows = this.#db.prepare("SELECT key, usd FROM spend").all() as {
         key: string;
         usd: number;

@@ -1,0 +1,119 @@
+/**
+ * The `Ledger` in Postgres, shared by every replica with the same `database_url`.
+ *
+ * - reserve: one round trip, the function `imagegate_reserve` (migrations.ts), which locks
+ *   the key's `key_spend` row (`SELECT … FOR UPDATE`), drops the key's expired holds, and
+ *   inserts the hold only if spend + open holds + it fit the limit. Every reservation of a
+ *   key waits for that row lock, so two never decide on the same sum.
+ * - settle: one statement (so one transaction) that deletes the hold and adds the cost to
+ *   the spend row (taking its lock): a reservation sees both or neither. The cost is added
+ *   even if the hold had expired meanwhile: the request was answered, and spent is spent.
+ * - release: deletes the hold.
+ * - add (keys without a budget): buffered and written in batches off the request path,
+ *   one upsert per key per flush (nothing reads it to admit a request); `spent` and
+ *   `close` flush first.
+ */
+import { randomUUID } from "node:crypto";
+import { sql } from "kysely";
+import type { Hold, Ledger, Reservation } from "../auth/ledger.ts";
+import type { PostgresDatabase } from "./postgres.ts";
+import { EPSILON } from "./sqlite-ledger.ts";
+
+export interface PostgresLedgerOptions {
+  /** How long a hold lives if its request never settles it (its process died). */
+  holdTtlMs?: number;
+  /** How often buffered spend of keys without a budget is written. */
+  flushIntervalMs?: number;
+  now?: () => number;
+  /** Told when a background flush fails (the amounts stay buffered for the next one). */
+  onFlushError?: (error: unknown) => void;
+}
+
+export class PostgresLedger implements Ledger {
+  readonly #pg: PostgresDatabase;
+  readonly #holdTtlMs: number;
+  readonly #now: () => number;
+  readonly #onFlushError: (error: unknown) => void;
+  /** Key id → spend not yet written. */
+  #pending = new Map<string, number>();
+  #flushing: Promise<void> = Promise.resolve();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(database: PostgresDatabase, options: PostgresLedgerOptions = {}) {
+    this.#pg = database;
+    this.#holdTtlMs = options.holdTtlMs ?? 15 * 60_000;
+    this.#now = options.now ?? Date.now;
+    this.#onFlushError = options.onFlushError ?? (() => {});
+    this.#timer = setInterval(() => {
+      this.flush().catch(this.#onFlushError);
+    }, options.flushIntervalMs ?? 1000).unref();
+  }
+
+  async reserve(key: string, usd: number, limit: number): Promise<Reservation> {
+    const now = this.#now();
+    const id = randomUUID();
+    const { rows } = await this.#pg.pool.query<{ ok: boolean; spent: number; held: number }>(
+      "SELECT ok, spent, held FROM imagegate_reserve($1, $2, $3, $4, $5, $6, $7)",
+      [key, id, usd, limit, now, now + this.#holdTtlMs, EPSILON],
+    );
+    const r = rows[0]!;
+    return r.ok
+      ? { ok: true, hold: { id, key, usd } }
+      : { ok: false, spent: r.spent, held: r.held };
+  }
+
+  async settle(hold: Hold, usd: number): Promise<void> {
+    await sql`WITH dropped AS (DELETE FROM key_holds WHERE id = ${hold.id})
+      INSERT INTO key_spend (key_id, usd) VALUES (${hold.key}, ${Math.max(usd, 0)})
+      ON CONFLICT (key_id) DO UPDATE SET usd = key_spend.usd + excluded.usd`.execute(this.#pg.db);
+  }
+
+  async release(hold: Hold): Promise<void> {
+    await this.#pg.db.deleteFrom("key_holds").where("id", "=", hold.id).execute();
+  }
+
+  async add(key: string, usd: number): Promise<void> {
+    if (usd > 0) this.#pending.set(key, (this.#pending.get(key) ?? 0) + usd);
+  }
+
+  async spent(key: string): Promise<number> {
+    await this.flush();
+    const row = await this.#pg.db
+      .selectFrom("key_spend")
+      .select("usd")
+      .where("key_id", "=", key)
+      .executeTakeFirst();
+    return row?.usd ?? 0;
+  }
+
+  /** Writes the buffered spend of keys without a budget; one flush at a time. */
+  flush(): Promise<void> {
+    const run = this.#flushing.then(() => this.#write());
+    this.#flushing = run.catch(() => {});
+    return run;
+  }
+
+  async #write(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const batch = this.#pending;
+    this.#pending = new Map();
+    try {
+      await this.#pg.db
+        .insertInto("key_spend")
+        .values([...batch].map(([key_id, usd]) => ({ key_id, usd })))
+        .onConflict((oc) =>
+          oc.column("key_id").doUpdateSet({ usd: sql`key_spend.usd + excluded.usd` }),
+        )
+        .execute();
+    } catch (e) {
+      // Kept for the next flush: added back to whatever arrived meanwhile.
+      for (const [key, usd] of batch) this.#pending.set(key, (this.#pending.get(key) ?? 0) + usd);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.flush();
+  }
+}

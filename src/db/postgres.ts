@@ -1,0 +1,75 @@
+/**
+ * The shared database: Postgres through `pg`'s pool, queried through Kysely's Postgres
+ * dialect. Replicas given the same `database_url` share keys, spend and the spend log.
+ * Migrations run at open, one replica at a time (an advisory lock, see migrations.ts).
+ */
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { migratePostgres } from "./migrations.ts";
+import type { Schema } from "./schema.ts";
+
+const INT8_OID = 20;
+
+export interface PostgresOptions {
+  /** Connections in the pool. */
+  max?: number;
+  /** How long a request waits for a connection before failing, ms. */
+  connectionTimeoutMs?: number;
+}
+
+export interface PostgresDatabase {
+  readonly dialect: "postgres";
+  readonly db: Kysely<Schema>;
+  readonly pool: pg.Pool;
+  /** The URL without its password, for messages. */
+  readonly where: string;
+  close(): Promise<void>;
+}
+
+export async function openPostgres(
+  url: string,
+  options: PostgresOptions = {},
+): Promise<PostgresDatabase> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    // Times are epoch ms and counts are small: int8 (bigint, count(*), sum of integers) as
+    // a number, not the string pg gives by default.
+    types: {
+      getTypeParser: ((oid: number, format?: "text" | "binary") =>
+        oid === INT8_OID
+          ? (v: string) => Number(v)
+          : pg.types.getTypeParser(oid, format ?? "text")) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle connection the server dropped must not take the process down.
+  pool.on("error", () => {});
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await migratePostgres(pool, db);
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return {
+    dialect: "postgres",
+    db,
+    pool,
+    where: redactUrl(url),
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== "") u.password = "***";
+    return u.toString();
+  } catch {
+    return "(a database URL)";
+  }
+}
