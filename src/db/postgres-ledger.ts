@@ -63,8 +63,10 @@ export class PostgresLedger implements Ledger {
   }
 
   async settle(hold: Hold, usd: number): Promise<void> {
-    await sql`WITH dropped AS (DELETE FROM key_holds WHERE id = ${hold.id})
-      INSERT INTO key_spend (key_id, usd) VALUES (${hold.key}, ${Math.max(usd, 0)})
+    // The hold's row says whose it is now (a regenerated key's holds moved to its new token).
+    await sql`WITH dropped AS (DELETE FROM key_holds WHERE id = ${hold.id} RETURNING key_id)
+      INSERT INTO key_spend (key_id, usd)
+      VALUES (coalesce((SELECT key_id FROM dropped), ${hold.key}), ${Math.max(usd, 0)})
       ON CONFLICT (key_id) DO UPDATE SET usd = key_spend.usd + excluded.usd`.execute(this.#pg.db);
   }
 

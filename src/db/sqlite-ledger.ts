@@ -60,7 +60,7 @@ export class SqliteLedger implements Ledger {
     this.#insertHold = this.#db.prepare(
       "INSERT INTO key_holds (id, key_id, usd, expires_at) VALUES (?, ?, ?, ?)",
     );
-    this.#deleteHold = this.#db.prepare("DELETE FROM key_holds WHERE id = ?");
+    this.#deleteHold = this.#db.prepare("DELETE FROM key_holds WHERE id = ? RETURNING key_id");
     this.#addSpend = this.#db.prepare(
       "INSERT INTO key_spend (key_id, usd) VALUES (?, ?) ON CONFLICT(key_id) DO UPDATE SET usd = usd + excluded.usd",
     );
@@ -82,17 +82,18 @@ export class SqliteLedger implements Ledger {
 
   async settle(hold: Hold, usd: number): Promise<void> {
     await this.#transaction(() => {
-      this.#deleteHold.run(hold.id);
-      if (usd > 0) this.#addSpend.run(hold.key, usd);
+      // The hold's row says whose it is now (a regenerated key's holds moved to its new token).
+      const row = this.#deleteHold.get(hold.id) as { key_id: string } | undefined;
+      if (usd > 0) this.#addSpend.run(row?.key_id ?? hold.key, usd);
     });
   }
 
   async release(hold: Hold): Promise<void> {
-    this.#deleteHold.run(hold.id);
+    await this.#transaction(() => this.#deleteHold.run(hold.id));
   }
 
   async add(key: string, usd: number): Promise<void> {
-    if (usd > 0) this.#addSpend.run(key, usd);
+    if (usd > 0) await this.#transaction(() => this.#addSpend.run(key, usd));
   }
 
   async spent(key: string): Promise<number> {
