@@ -48,8 +48,10 @@ export interface GatewayConfig {
   readonly masterKey: string | undefined;
   readonly rehostUrls: boolean;
   readonly capturePrompts: boolean;
-  /** SQLite file of the keys' spend, or `:memory:`. */
-  readonly spendDb: string;
+  /** The embedded database's file (or `:memory:`) as the config names it; undefined: the default (db/paths.ts). */
+  readonly spendDb: string | undefined;
+  /** `general_settings.database_url`, else DATABASE_URL: Postgres instead of the embedded file. */
+  readonly databaseUrl: string | undefined;
   readonly keys: readonly KeyConfig[];
   /** `storage:` and `general_settings.url_signing_key`: images the gateway serves itself. */
   readonly storage: StorageSettings;
@@ -62,7 +64,6 @@ export interface GatewayConfig {
 }
 
 export const DEFAULT_HOST = "127.0.0.1";
-export const DEFAULT_SPEND_DB = ".imagegate/spend.sqlite";
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT = 512;
@@ -217,13 +218,24 @@ export function parseConfig(
     masterKey: file.general_settings?.master_key,
     rehostUrls: file.general_settings?.rehost_urls ?? false,
     capturePrompts: file.general_settings?.capture_prompts ?? false,
-    spendDb: file.general_settings?.spend_db ?? DEFAULT_SPEND_DB,
+    spendDb: file.general_settings?.spend_db,
+    databaseUrl: file.general_settings?.database_url ?? databaseUrlFromEnv(env, warnings),
     keys: file.keys ?? [],
     storage: storageSettings(file),
     imageDownload: downloadSettings(file, source),
     env,
     warnings,
   };
+}
+
+/** DATABASE_URL when it is a Postgres URL; another program's (mysql://…) is ignored, with a warning. */
+function databaseUrlFromEnv(env: Env, warnings: string[]): string | undefined {
+  const url = nonEmpty(env.DATABASE_URL);
+  if (url === undefined || /^postgres(ql)?:\/\//.test(url)) return url;
+  warnings.push(
+    "DATABASE_URL is not a postgresql:// URL: ignored; the embedded database is used",
+  );
+  return undefined;
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

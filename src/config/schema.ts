@@ -107,8 +107,13 @@ const GeneralSettingsSchema = z.looseObject({
   rehost_urls: z.boolean().optional(),
   /** Record prompts on spans and request logs (off: prompts may be personal data). */
   capture_prompts: z.boolean().optional(),
-  /** Where keys' spend is kept for `max_budget` (SQLite file; `:memory:` forgets on restart). */
+  /** The embedded database (SQLite file; `:memory:` forgets on restart); default in the user's data directory. */
   spend_db: z.string().min(1).optional(),
+  /** `postgresql://…`: keys, spend and the spend log in Postgres, shared by replicas (env DATABASE_URL). */
+  database_url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+    .optional(),
   // Image URLs the gateway hands out (src/store/): the HMAC key, and where provider URLs may be fetched from.
   url_signing_key: z.string().min(16, "must be at least 16 characters").optional(),
   allowed_image_hosts: z.array(z.string().min(1)).optional(),

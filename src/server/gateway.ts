@@ -43,7 +43,9 @@ import { FILES_PATH, openImageFiles } from "../store/files.ts";
 import { authenticate, authInterceptor, kKey } from "../auth/interceptor.ts";
 import { KeyRing } from "../auth/keys.ts";
 import { RpmLimiter } from "../auth/rate.ts";
-import { SqliteLedger } from "../db/sqlite-ledger.ts";
+import { type Database, ledgerOn, openDatabase } from "../db/database.ts";
+import { dataDir, defaultDatabasePath } from "../db/paths.ts";
+import { SpendLogWriter } from "../db/spend-log.ts";
 import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
@@ -52,6 +54,7 @@ import { HEADER, kBufferLease } from "../call/call-info.ts";
 import type { UniversalHandler } from "./connect-internals.ts";
 import { isConsolePath, loadConsole, serveConsole } from "./console.ts";
 import { serveImageFile } from "./files.ts";
+import { spendLogInterceptor } from "./spend-log.ts";
 import { registerHealth } from "./health.ts";
 import { OPEN_SERVICES } from "../call/open-services.ts";
 import { registerReflection } from "./reflection.ts";
@@ -107,21 +110,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     options.telemetry ?? (await createTelemetry({ env: config.env, logFormat: "none" }));
   const keys = new KeyRing(config.masterKey, config.keys);
   registerSecrets(configSecrets(config));
-  // Spend matters only for budgets; without one nothing is written to disk.
-  const spend = new SqliteLedger(
-    config.keys.some((k) => k.max_budget !== undefined) ? config.spendDb : ":memory:",
-    {
-      names: new Map(config.keys.map((k) => [k.name, keyId(k)])),
-      // Longer than any request holds it: the router's deadline covers every attempt.
-      holdTtlMs: 2 * (config.router.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000 + 60_000,
-    },
-  );
-  if (spend.unmigratedNames.length > 0) {
+  const database = await openGatewayDatabase(config, logger);
+  const spend = ledgerOn(database, {
+    names: new Map(config.keys.map((k) => [k.name, keyId(k)])),
+    // Longer than any request holds it: the router's deadline covers every attempt.
+    holdTtlMs: 2 * (config.router.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000 + 60_000,
+    onFlushError: (e) => logger.log("error", "writing spend failed", { error: String(e) }),
+  });
+  if ((spend.unmigratedNames?.length ?? 0) > 0) {
     logger.log(
       "warn",
-      `spend kept by key name for ${spend.unmigratedNames.map((n) => `'${n}'`).join(", ")} belongs to no configured key; it stays in ${config.spendDb} (table spend) until a key of that name is configured`,
+      `spend kept by key name for ${spend.unmigratedNames!.map((n) => `'${n}'`).join(", ")} belongs to no configured key; it stays in ${database.where} (table spend) until a key of that name is configured`,
     );
   }
+  // A log kept in memory would only grow: rows are written where they last.
+  const spendLog =
+    database.where === ":memory:"
+      ? undefined
+      : new SpendLogWriter(database, {
+          onError: (e) => logger.log("error", "writing the spend log failed", { error: String(e) }),
+        });
   const prices = options.prices ?? loadPrices(catalog);
   const resolver = new ModelResolver(config, catalog);
   const router = new Router({
@@ -141,6 +149,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     callInfoInterceptor(logger),
     telemetryInterceptor(telemetry),
     authInterceptor(keys, spend, new RpmLimiter()),
+    ...(spendLog ? [spendLogInterceptor(spendLog)] : []),
   ];
   const admission = new Admission(config.server.maxConcurrent, config.server.maxQueued);
   const exchanges = new Exchanges({
@@ -378,6 +387,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   } catch (e) {
     await Promise.all([files.close(), downloader.close()]);
+    await spendLog?.close();
+    await spend.close();
+    await database.close();
     throw e;
   }
   ready = true;
@@ -411,9 +423,32 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       clearInterval(trimBuffers);
       await Promise.all([files.close(), downloader.close()]);
       if (!options.telemetry) await telemetry.shutdown();
+      await spendLog?.close();
       await spend.close();
+      await database.close();
     },
   };
+}
+
+/**
+ * The database: Postgres with `database_url`; else the embedded file when something must
+ * last (a key with a budget): `spend_db`, or the user's data directory; else in memory.
+ */
+async function openGatewayDatabase(config: GatewayConfig, logger: Logger): Promise<Database> {
+  if (config.databaseUrl !== undefined) return openDatabase({ url: config.databaseUrl, path: "" });
+  const lasting = config.keys.some((k) => k.max_budget !== undefined);
+  let path = config.spendDb;
+  if (path === undefined && lasting) {
+    const found = defaultDatabasePath({ ...process.env, ...config.env });
+    path = found.path;
+    if (found.legacy !== undefined) {
+      logger.log(
+        "warn",
+        `using ${found.legacy}, the embedded database's old default place in the working directory; move it to ${dataDir({ ...process.env, ...config.env })} or name it with general_settings.spend_db`,
+      );
+    }
+  }
+  return openDatabase({ path: lasting ? path! : ":memory:" });
 }
 
 /** Every credential the config holds, so none can echo back through an upstream message. */
