@@ -96,6 +96,8 @@ function asPostgres(cmd: string, args: string[]): [string, string[]] {
 }
 
 export interface Postgres extends Service {
+  /** The server's directory (cluster and socket), removed by close(). */
+  readonly dataDir: string;
   /** A new empty database on this server; its URL. */
   createDatabase(name?: string): Promise<string>;
 }
@@ -187,6 +189,7 @@ export async function startPostgres(bin = postgresBin()): Promise<Postgres> {
   return {
     url,
     port,
+    dataDir: dir,
     start,
     stop,
     async close() {
