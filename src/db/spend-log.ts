@@ -156,6 +156,15 @@ function toRow(e: SpendLogEntry): SpendLogsTable {
   };
 }
 
+/** Deletes the rows that started before `before` (epoch ms; retention); returns how many. */
+export async function pruneSpendLogs(database: Database, before: number): Promise<number> {
+  const result = await database.db
+    .deleteFrom("spend_logs")
+    .where("start_time", "<", before)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
 /** A time range in epoch ms: `from` included, `to` excluded. */
 export interface TimeRange {
   from: number;

@@ -158,4 +158,33 @@ onEachDatabase((open) => {
       await ledger.close();
     }
   });
+
+  it("lets the ledger's transactions and the repository's interleave on one connection", async () => {
+    const database = await open();
+    const keys = new KeysRepository(database);
+    const ledger = ledgerOn(database);
+    try {
+      await keys.create(A, { maxBudget: 10 });
+      // Each regenerate holds a transaction open across awaits while reservations arrive.
+      let token = A;
+      const regenerations = (async () => {
+        for (let i = 0; i < 20; i++) {
+          const next = (i % 2 === 0 ? B : A).replace(/^./, String(i % 10));
+          expect(await keys.regenerate(token, next)).toBeDefined();
+          token = next;
+        }
+      })();
+      // Ledger calls at every point of those transactions: one after each microtask.
+      const ledgerWork = Array.from({ length: 20 }, async (_, i) => {
+        for (let j = 0; j < i * 3; j++) await Promise.resolve();
+        held(await ledger.reserve(`other-${i}`, 0.1, 1));
+        await ledger.add("free", 0.01);
+      });
+      await Promise.all([regenerations, ...ledgerWork]);
+      expect(await keys.get(token)).toMatchObject({ maxBudget: 10 });
+      expect(await ledger.spent("free")).toBeCloseTo(0.2, 10);
+    } finally {
+      await ledger.close();
+    }
+  });
 });

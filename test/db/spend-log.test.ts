@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import {
   dayRange,
+  pruneSpendLogs,
   REPORT_GROUPS,
   type SpendLogEntry,
   SpendLogWriter,
@@ -192,5 +193,16 @@ onEachDatabase((open) => {
       expect(report.map((r) => r.spend)).toEqual(report.map((r) => r.spend).sort((a, b) => b - a));
     }
     expect(await spendReport(database, dayRange("2027-01-01", "2027-01-01")!, "model")).toEqual([]);
+  });
+
+  it("prunes rows older than the retention", async () => {
+    const database = await open();
+    const writer = new SpendLogWriter(database);
+    for (let i = 0; i < 60; i++) writer.write(entry(i));
+    await writer.close();
+    expect(await pruneSpendLogs(database, DEC_1 + DAY)).toBe(20);
+    const left = await spendLogs(database, { from: 0, to: DEC_1 + 4 * DAY });
+    expect(left).toHaveLength(40);
+    expect(left.every((r) => Date.parse(r.startTime) >= DEC_1 + DAY)).toBe(true);
   });
 });
