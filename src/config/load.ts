@@ -232,9 +232,7 @@ export function parseConfig(
 function databaseUrlFromEnv(env: Env, warnings: string[]): string | undefined {
   const url = nonEmpty(env.DATABASE_URL);
   if (url === undefined || /^postgres(ql)?:\/\//.test(url)) return url;
-  warnings.push(
-    "DATABASE_URL is not a postgresql:// URL: ignored; the embedded database is used",
-  );
+  warnings.push("DATABASE_URL is not a postgresql:// URL: ignored; the embedded database is used");
   return undefined;
 }
 
