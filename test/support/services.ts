@@ -9,17 +9,17 @@
  *
  * Missing binaries: `postgresBin()` / `redisBin()` answer undefined and print one line, so
  * a suite can `describe.skipIf(!postgresBin())`; with IMAGEGATE_REQUIRE_TEST_SERVICES=1
- * (set by .ci/run) a missing binary is an error instead.
+ * (set by .ci/run) a missing binary is an error instead (test-programs.ts: one rule for
+ * every program the tests need).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { accessSync, chmodSync, constants, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-
-export const REQUIRE_VARIABLE = "IMAGEGATE_REQUIRE_TEST_SERVICES";
+import { hasTestProgram } from "./test-programs.ts";
 
 function executable(path: string): boolean {
   try {
@@ -37,14 +37,7 @@ function onPath(name: string): string | undefined {
   return undefined;
 }
 
-function missing(name: string): undefined {
-  if (process.env[REQUIRE_VARIABLE] === "1")
-    throw new Error(`${name} is not installed, and ${REQUIRE_VARIABLE}=1 requires it`);
-  console.log(`${name} is not installed: skipping the tests that need it`);
-  return undefined;
-}
-
-/** The directory holding `postgres` and `initdb` (the newest Debian version first), or undefined. */
+/** The directory holding `postgres`, `initdb` and `pg_ctl` (Debian's newest version first), or undefined. */
 export function postgresBin(): string | undefined {
   const debian = "/usr/lib/postgresql";
   try {
@@ -56,13 +49,12 @@ export function postgresBin(): string | undefined {
       if (executable(join(dir, "postgres")) && executable(join(dir, "initdb"))) return dir;
     }
   } catch {}
-  const found = onPath("postgres");
-  if (found !== undefined && onPath("initdb") !== undefined) return join(found, "..");
-  return missing("postgres");
+  // Elsewhere on PATH; else the one-line skip (or, when required, the error).
+  return hasTestProgram("postgres") ? dirname(onPath("postgres")!) : undefined;
 }
 
 export function redisBin(): string | undefined {
-  return onPath("redis-server") ?? missing("redis-server");
+  return hasTestProgram("redis-server") ? onPath("redis-server") : undefined;
 }
 
 export async function freePort(): Promise<number> {
