@@ -52,7 +52,7 @@ describe("imagegate dev", () => {
     child = r.proc;
     const [, gatewayUrl] = await r.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
     const [, emulatorUrl] = await r.waitFor(/openai\s+emulated at (http:\/\/\S+\/v1)/);
-    expect(r.output()).toMatch(/providers are emulated/);
+    await r.waitFor(/providers are emulated/);
 
     // Make the next upstream answer slow, so SIGTERM arrives while it is in flight.
     const fault = await fetch(`${emulatorUrl!.replace(/\/v1$/, "")}/__emulator/faults`, {
