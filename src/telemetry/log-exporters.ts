@@ -4,6 +4,7 @@
  */
 import { type ExportResult, ExportResultCode, hrTimeToMilliseconds } from "@opentelemetry/core";
 import type { LogRecordExporter, ReadableLogRecord } from "@opentelemetry/sdk-logs";
+import { escapeControl } from "../log/logger.ts";
 
 /** Writes whole lines, each ending in a newline. */
 type Write = (lines: string) => void;
@@ -40,11 +41,14 @@ export class JsonLinesLogExporter extends LineExporter {
   }
 }
 
-/** `POST image-hq 200 1 image 1024x1024 $0.04 312 ms openai-eu-1 ×1 req_…` */
+/**
+ * `POST image-hq 200 1 image 1024x1024 $0.04 312 ms openai-eu-1 ×1 req_…`. Every field is
+ * escaped (`escapeControl`): a model name or an error holding a newline cannot forge a line.
+ */
 export class PrettyLogExporter extends LineExporter {
   protected format(record: ReadableLogRecord): string {
     const a = record.attributes;
-    if (a["imagegate.request_id"] === undefined) return String(record.body);
+    if (a["imagegate.request_id"] === undefined) return escapeControl(String(record.body));
     const images = a["imagegate.images"];
     const cost = a["imagegate.cost_usd"];
     return [
@@ -57,10 +61,11 @@ export class PrettyLogExporter extends LineExporter {
       `${a["imagegate.duration_ms"]} ms`,
       a["imagegate.deployment"],
       a["imagegate.attempts"] ? `×${a["imagegate.attempts"]}` : undefined,
-      a["imagegate.error"] !== undefined ? `"${a["imagegate.error"]}"` : undefined,
+      a["imagegate.error"] !== undefined ? JSON.stringify(String(a["imagegate.error"])) : undefined,
       a["imagegate.request_id"],
     ]
       .filter((p) => p !== undefined)
+      .map((p) => escapeControl(String(p)))
       .join(" ");
   }
 }
