@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { type ErrorKind, GatewayError } from "./errors.ts";
-import { redact } from "./redact.ts";
+import { redact, redactValue } from "./redact.ts";
 
 interface KindRow {
   status: number;
@@ -87,22 +87,67 @@ export interface OpenAIErrorBody {
   >;
 }
 
-/** Turns anything thrown inside a handler into the ConnectError the client will see. */
+/**
+ * Turns anything thrown (inside a handler, or by connect-es before the interceptors) into
+ * the ConnectError the client will see: with its `ErrorInfo`, and every field that can carry
+ * upstream text (message, param, code, details, metadata) through the redactor.
+ */
 export function toConnectError(e: unknown): ConnectError {
   if (e instanceof GatewayError) return gatewayToConnect(e);
-  if (e instanceof ConnectError) return e;
+  if (e instanceof ConnectError) return hasErrorInfo(e) ? e : withErrorInfo(e);
   return gatewayToConnect(new GatewayError("internal", "internal error", { cause: e }));
+}
+
+function hasErrorInfo(err: ConnectError): boolean {
+  return err.findDetails(ErrorInfoSchema).some((d) => d.domain === ERROR_DOMAIN);
+}
+
+/**
+ * The kind a bare ConnectError's code stands for. Bare ones come from connect-es itself
+ * (our own errors are GatewayErrors): a body that does not decode (InvalidArgument), one
+ * over the read limit (ResourceExhausted), an unknown method (Unimplemented), a bad timeout.
+ */
+const KIND_OF_CODE: Partial<Record<Code, ErrorKind>> = {
+  [Code.InvalidArgument]: "invalid_request",
+  [Code.ResourceExhausted]: "too_large",
+  [Code.NotFound]: "not_found",
+  [Code.Unimplemented]: "not_found",
+  [Code.Unauthenticated]: "authentication",
+  [Code.PermissionDenied]: "permission",
+  [Code.DeadlineExceeded]: "timeout",
+  [Code.Internal]: "internal",
+};
+
+/** A ConnectError raised outside our handlers, with the ErrorInfo every error carries; its code is kept. */
+function withErrorInfo(err: ConnectError): ConnectError {
+  const kind = KIND_OF_CODE[err.code];
+  const row = kind === undefined ? undefined : KINDS[kind];
+  const status = row?.status ?? GRPC_TO_HTTP[err.code] ?? 500;
+  const type = row?.type ?? typeForStatus(status);
+  const metadata = new Headers();
+  for (const [k, v] of err.metadata) metadata.set(k, redact(v));
+  const out = new ConnectError(redact(err.rawMessage), err.code, metadata, undefined, err.cause);
+  out.details.push(...err.details, {
+    desc: ErrorInfoSchema,
+    value: {
+      domain: ERROR_DOMAIN,
+      reason: row?.code ?? type,
+      metadata: { type, http_status: String(status) },
+    },
+  });
+  return out;
 }
 
 function gatewayToConnect(e: GatewayError): ConnectError {
   const row = KINDS[e.kind];
-  const code = e.code ?? row.code;
+  // Upstream text reaches param, code and details as well as the message: all are scrubbed.
+  const code = e.code === undefined ? row.code : redact(e.code);
   const metadata: Record<string, string> = {
     type: row.type,
     http_status: String(e.httpStatus ?? row.status),
   };
-  if (e.param !== undefined) metadata.param = e.param;
-  if (e.details !== undefined) metadata.details = JSON.stringify(e.details);
+  if (e.param !== undefined) metadata.param = redact(e.param);
+  if (e.details !== undefined) metadata.details = JSON.stringify(redactValue(e.details));
   const details: ConstructorParameters<typeof ConnectError>[3] = [
     { desc: ErrorInfoSchema, value: { domain: ERROR_DOMAIN, reason: code ?? row.type, metadata } },
   ];

@@ -29,7 +29,6 @@ import { toConnectError } from "../errors/render.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 import type { Logger } from "../log/logger.ts";
 import { loadPrices, type PriceList } from "../pricing/pricing.ts";
-import { SECRET_PARAMS, secretEnvNames } from "../providers/env.ts";
 import { ADAPTERS } from "../providers/index.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { ModelResolver } from "../router/resolve.ts";
@@ -52,6 +51,7 @@ import { telemetryInterceptor } from "../telemetry/interceptor.ts";
 import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { HEADER, kBufferLease } from "../call/call-info.ts";
 import type { UniversalHandler } from "./connect-internals.ts";
+import { configSecrets } from "./config-secrets.ts";
 import { isConsolePath, loadConsole, serveConsole } from "./console.ts";
 import { serveImageFile } from "./files.ts";
 import { spendLogInterceptor } from "./spend-log.ts";
@@ -449,17 +449,6 @@ async function openGatewayDatabase(config: GatewayConfig, logger: Logger): Promi
     }
   }
   return openDatabase({ path: lasting ? path! : ":memory:" });
-}
-
-/** Every credential the config holds, so none can echo back through an upstream message. */
-function configSecrets(config: GatewayConfig): (string | undefined)[] {
-  const params = [...config.groups.values()].flat().map((d) => d.params);
-  return [
-    config.masterKey,
-    ...config.keys.map((k) => k.key),
-    ...params.flatMap((p) => SECRET_PARAMS.map((k) => p[k])),
-    ...secretEnvNames().map((name) => config.env[name]),
-  ];
 }
 
 async function serveUrlTooLong(req: NodeRequest, res: NodeResponse) {

@@ -2,6 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { type ErrorKind, GatewayError, invalidParam } from "../../src/errors/errors.ts";
+import { registerSecrets } from "../../src/errors/redact.ts";
 import { connectToOpenAI, ERROR_DOMAIN, toConnectError } from "../../src/errors/render.ts";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 
@@ -118,9 +119,31 @@ describe("toConnectError", () => {
     expect(toConnectError(original).cause).toBe(original);
   });
 
-  it("passes a ConnectError through unchanged", () => {
+  it("keeps a ConnectError's code and message, and adds the ErrorInfo every error carries", () => {
     const err = new ConnectError("already here", Code.Aborted);
-    expect(toConnectError(err)).toBe(err);
+    const out = toConnectError(err);
+    expect(out.code).toBe(Code.Aborted);
+    expect(out.rawMessage).toBe("already here");
+    expect(out.cause).toBe(err.cause);
+    const [info] = out.findDetails(ErrorInfoSchema);
+    expect(info?.domain).toBe("imagegate");
+    // Once it carries one, it passes through unchanged.
+    expect(toConnectError(out)).toBe(out);
+  });
+
+  it.each([
+    [Code.InvalidArgument, "invalid_request_error", "invalid_request_error", "400"],
+    [Code.ResourceExhausted, "request_too_large", "invalid_request_error", "413"],
+    [Code.Unimplemented, "unknown_url", "invalid_request_error", "404"],
+    [Code.Internal, "server_error", "server_error", "500"],
+    [Code.Unavailable, "server_error", "server_error", "503"],
+  ])("gives a bare ConnectError with code %s the reason %s", (code, reason, type, status) => {
+    const [info] = toConnectError(new ConnectError("x", code)).findDetails(ErrorInfoSchema);
+    expect(info).toMatchObject({
+      domain: "imagegate",
+      reason,
+      metadata: { type, http_status: status },
+    });
   });
 
   it.each([
@@ -302,5 +325,29 @@ describe("connectToOpenAI", () => {
   it("never shows Connect's [code] prefix", () => {
     const rendered = connectToOpenAI(new ConnectError("bad thing", Code.InvalidArgument));
     expect(rendered.body.error.message).toBe("bad thing");
+  });
+});
+
+describe("redaction of every client-visible field", () => {
+  it("scrubs message, param, code and details of an upstream error", () => {
+    registerSecrets(["provider-key-0123456789", "master-key-9876543210"]);
+    const err = new GatewayError("invalid_request", "OpenAI: bad key provider-key-0123456789", {
+      param: "provider-key-0123456789",
+      code: "master-key-9876543210",
+      details: {
+        moderation_details: { "master-key-9876543210": ["at db.internal.corp", "password=x"] },
+      },
+    });
+    const out = toConnectError(err);
+    const { body } = connectToOpenAI(out);
+    const visible = JSON.stringify([out.rawMessage, out.findDetails(ErrorInfoSchema), body]);
+    expect(visible).not.toContain("provider-key-0123456789");
+    expect(visible).not.toContain("master-key-9876543210");
+    expect(visible).not.toContain("db.internal.corp");
+    expect(body.error).toMatchObject({
+      param: "[redacted]",
+      code: "[redacted]",
+      details: { moderation_details: { "[redacted]": ["at [host]", "password=[redacted]"] } },
+    });
   });
 });

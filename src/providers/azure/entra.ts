@@ -10,6 +10,7 @@ import { sendUpstream } from "../http.ts";
 import { type FetchedToken, TokenCache } from "../token-cache.ts";
 import { parseJson } from "../json.ts";
 import { PROVIDER_NAME } from "./errors.ts";
+import { clip } from "../../errors/redact.ts";
 
 export const ENTRA_AUTHORITY_HOST = "https://login.microsoftonline.com";
 
@@ -90,7 +91,7 @@ async function requestEntraToken(
     const what = typeof json?.error === "string" ? json.error : `HTTP ${res.status}`;
     const description =
       typeof json?.error_description === "string"
-        ? `: ${json.error_description.split(/\r?\n/)[0]!.slice(0, 300)}`
+        ? `: ${clip(json.error_description.split(/\r?\n/)[0]!, 300)}`
         : "";
     // Entra answers a wrong secret with 400 invalid_client; the rest is the endpoint's failure.
     const refused = res.status === 400 || res.status === 401 || res.status === 403;

@@ -7,6 +7,7 @@ import type { UpstreamResponse } from "../http.ts";
 import { statusError } from "../status.ts";
 import { parseJson } from "../json.ts";
 import { fromOpenAIError } from "../openai/errors.ts";
+import { clip } from "../../errors/redact.ts";
 
 export const PROVIDER_NAME = "Azure OpenAI";
 
@@ -25,7 +26,7 @@ export function fromAzureError(res: UpstreamResponse, deploymentName: string): G
   const upstreamMessage =
     typeof err?.message === "string"
       ? err.message
-      : res.body.toString("utf8").slice(0, 200) || "no body";
+      : clip(res.body.toString("utf8"), 200) || "no body";
   if (res.status === 404) {
     if (code === "DeploymentNotFound") {
       return upstreamError(

@@ -6,6 +6,7 @@ import { type UpstreamReason, upstreamError } from "../../errors/upstream.ts";
 import { first, type UpstreamResponse } from "../http.ts";
 import { statusError } from "../status.ts";
 import { parseJson, str } from "../json.ts";
+import { clip } from "../../errors/redact.ts";
 
 export const PROVIDER = "Bedrock";
 
@@ -56,11 +57,12 @@ export function isContentFilterMessage(message: string): boolean {
 export function fromBedrockError(res: UpstreamResponse): GatewayError {
   const errorType = (first(res.headers["x-amzn-errortype"]) ?? "").split(":")[0]!.trim();
   const parsed = parseJson(res.body) as { message?: unknown; Message?: unknown } | undefined;
-  const upstreamMessage = (
+  const upstreamMessage = clip(
     str(parsed?.message) ??
-    str(parsed?.Message) ??
-    (res.body.toString("utf8").slice(0, 200) || "no body")
-  ).slice(0, 500);
+      str(parsed?.Message) ??
+      (clip(res.body.toString("utf8"), 200) || "no body"),
+    500,
+  );
   const label = errorType === "" ? `${res.status}` : errorType;
   const message = `${PROVIDER}: ${label}: ${upstreamMessage}`;
   if (

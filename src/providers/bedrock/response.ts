@@ -6,6 +6,7 @@ import { malformedBody, str } from "../json.ts";
 import type { GeneratedImage, GenerationResult } from "../types.ts";
 import { isContentFilterMessage, modelFailure, PROVIDER } from "./errors.ts";
 import type { AmazonImageResponse, BedrockPlan, Sd3Response, SdxlResponse } from "./shapes.ts";
+import { clip } from "../../errors/redact.ts";
 
 /**
  * SDXL artifacts: SUCCESS is an image; CONTENT_FILTERED is filtered (it may carry a blurred
@@ -56,7 +57,7 @@ export function fromSd3Response(
       filtered += 1; // a filtered slot may still hold a placeholder image: never returned
       continue;
     }
-    if (reason !== undefined) throw modelFailure(`finish reason '${reason.slice(0, 100)}'`);
+    if (reason !== undefined) throw modelFailure(`finish reason '${clip(reason, 100)}'`);
     const b64 = str(images[i]);
     if (b64 === undefined || b64 === "")
       throw malformedBody(`images[${i}] is not a base64 image`, PROVIDER);
@@ -88,7 +89,7 @@ export function fromAmazonImageResponse(
     return { bytes: imageBytes(b64, decoded), mimeType: "image/png" };
   });
   if (error !== undefined && !isContentFilterMessage(error) && images.length === 0)
-    throw modelFailure(error.slice(0, 200));
+    throw modelFailure(clip(error, 200));
   const filtered =
     error !== undefined && isContentFilterMessage(error) ? Math.max(count - images.length, 0) : 0;
   return { images, filtered, size: sizeOf(plan) };

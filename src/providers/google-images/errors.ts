@@ -8,6 +8,7 @@ import type { UpstreamResponse } from "../http.ts";
 import { statusError } from "../status.ts";
 import { parseJson, str } from "../json.ts";
 import { type GoogleErrorBody, isObject } from "./shapes.ts";
+import { clip } from "../../errors/redact.ts";
 
 /**
  * A blocked prompt comes back as a 400 INVALID_ARGUMENT whose message says so
@@ -51,8 +52,7 @@ const PARAM_BY_UPSTREAM_FIELD: Readonly<Record<string, string>> = {
  */
 export function fromGoogleError(res: UpstreamResponse, label: string): GatewayError {
   const err = (parseJson(res.body) as GoogleErrorBody | undefined)?.error;
-  const upstreamMessage =
-    str(err?.message) ?? (res.body.toString("utf8").slice(0, 200) || "no body");
+  const upstreamMessage = str(err?.message) ?? (clip(res.body.toString("utf8"), 200) || "no body");
   const status = str(err?.status) ?? "";
   const details = Array.isArray(err?.details) ? (err.details as unknown[]).filter(isObject) : [];
   const message = `${label}: ${upstreamMessage}`;

@@ -23,6 +23,7 @@ import {
   isObject,
 } from "./shapes.ts";
 import { aspectRatioOf, producedSize, tierOf } from "./sizes.ts";
+import { clip } from "../../errors/redact.ts";
 
 /**
  * Gemini `finishReason` values that mean the safety system withheld the image
@@ -121,7 +122,7 @@ export function fromGeminiResponse(
       refusal: `no image (finishReason ${finishReason})${detail ? `: ${detail}` : ""}`,
     };
   }
-  const said = texts.join(" ").trim().slice(0, 200);
+  const said = clip(texts.join(" ").trim(), 200);
   throw upstreamError(
     "no_images",
     `the model answered without an image (finishReason ${finishReason ?? "none"})${said ? `: ${said}` : ""}`,

@@ -7,6 +7,7 @@ import { upstreamError } from "../../errors/upstream.ts";
 import { retryAfterSeconds, type UpstreamResponse } from "../http.ts";
 import { statusError } from "../status.ts";
 import { parseJson, str } from "../json.ts";
+import { clip } from "../../errors/redact.ts";
 
 interface OpenAIErrorBody {
   error?: {
@@ -22,8 +23,7 @@ interface OpenAIErrorBody {
 export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): GatewayError {
   const parsed = parseJson(res.body) as OpenAIErrorBody | undefined;
   const err = parsed?.error;
-  const upstreamMessage =
-    str(err?.message) ?? (res.body.toString("utf8").slice(0, 200) || "no body");
+  const upstreamMessage = str(err?.message) ?? (clip(res.body.toString("utf8"), 200) || "no body");
   const code = str(err?.code);
   const type = str(err?.type);
   const message = `${provider}: ${upstreamMessage}`;

@@ -6,6 +6,7 @@ import { upstreamError } from "../../errors/upstream.ts";
 import { first, retryAfterSeconds, type UpstreamResponse } from "../http.ts";
 import { statusError } from "../status.ts";
 import { parseJson, str } from "../json.ts";
+import { clip } from "../../errors/redact.ts";
 
 export const PROVIDER_NAME = "Recraft";
 
@@ -30,7 +31,7 @@ export function fromRecraftError(res: UpstreamResponse): GatewayError {
     str(json?.message) ??
     str(nested?.message) ??
     str(json?.detail) ??
-    (res.body.toString("utf8").trim().slice(0, 200) || "no body");
+    (clip(res.body.toString("utf8").trim(), 200) || "no body");
   if (
     (res.status === 400 || res.status === 422) &&
     REFUSAL.test(`${code ?? ""} ${upstreamMessage}`)
