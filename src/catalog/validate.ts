@@ -6,6 +6,7 @@
  */
 import { invalidParam } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
+import { own } from "../runtime/own.ts";
 import {
   type EnumKey,
   type EnumSpec,
@@ -295,7 +296,7 @@ function formatRatio(ratio: number): string {
 function checkRequires(req: CreateImageRequest, spec: ModelSpec): void {
   for (const [key, read] of ENUM_ENTRIES) {
     const value = read(req);
-    const needs = value === undefined ? undefined : spec[key]?.requires?.[value];
+    const needs = own(spec[key]?.requires, value);
     for (const [other, allowed] of Object.entries(needs ?? {})) {
       const otherKey = other as EnumKey;
       const actual = ENUM_FIELDS[otherKey](req) ?? spec[otherKey]?.default;
@@ -317,8 +318,7 @@ function checkSubstyle(
   model: string,
 ): void {
   const effectiveStyle = style ?? spec.style?.default;
-  const allowed =
-    effectiveStyle === undefined ? undefined : spec.substyle?.by_style[effectiveStyle];
+  const allowed = own(spec.substyle?.by_style, effectiveStyle);
   if (allowed === undefined) {
     throw invalidParam(
       "substyle",

@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { GatewayError } from "../errors/errors.ts";
+import { own } from "../runtime/own.ts";
 
 /** What the store knows about one image. */
 export interface StoredImage {
@@ -69,7 +70,7 @@ export function normalizeMediaType(mediaType: string): string {
   const bare = mediaType.split(";", 1)[0]!.trim().toLowerCase();
   return bare === "image/jpg"
     ? "image/jpeg"
-    : bare in EXTENSIONS
+    : Object.hasOwn(EXTENSIONS, bare)
       ? bare
       : "application/octet-stream";
 }
@@ -79,7 +80,7 @@ export function extensionFor(mediaType: string): string {
 }
 
 export function mediaTypeFor(ext: string): string | undefined {
-  return MEDIA_TYPES[ext];
+  return own(MEDIA_TYPES, ext);
 }
 
 /** A fresh name for an image of `mediaType`. */

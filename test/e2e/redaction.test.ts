@@ -8,9 +8,7 @@
  * body, trailers, grpc-message decoded, ErrorInfo and details decoded) is searched.
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import http from "node:http";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +17,11 @@ import { parseConfig } from "../../src/config/load.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { CreateImageRequestSchema } from "../../src/gen/imagegate/v1/images_pb.js";
 import { type Gateway, startGateway } from "../../src/server/gateway.ts";
+import {
+  type FakeUpstream,
+  startFakeUpstream,
+  type UpstreamAnswer,
+} from "../support/fake-upstream.ts";
 import { decodeRpcStatus } from "../support/rpc-status.ts";
 
 const RPC_PATH = "/imagegate.v1.ImageService/CreateImage";
@@ -61,33 +64,6 @@ function secretForms(s: string): string[] {
   return forms;
 }
 const FORBIDDEN = [...new Set(ALL_SECRETS.flatMap(secretForms))];
-
-// ---------------------------------------------------------------------------------------------
-// The fake upstream: answers every provider's path with the error queued for it.
-// ---------------------------------------------------------------------------------------------
-
-interface Answer {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
-
-let answer: Answer = { status: 500, headers: {}, body: "" };
-
-const upstream = http.createServer((req, res) => {
-  req.resume();
-  req.on("end", () => {
-    if (req.url === "/token") {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(
-        JSON.stringify({ access_token: "ya29.fake", expires_in: 3600, token_type: "Bearer" }),
-      );
-      return;
-    }
-    res.writeHead(answer.status, answer.headers);
-    res.end(answer.body);
-  });
-});
 
 // ---------------------------------------------------------------------------------------------
 // Error bodies, in each provider's shape, full of secrets
@@ -184,7 +160,7 @@ const bedrockBody = fc.oneof(
 function answers(
   body: fc.Arbitrary<unknown>,
   headers: fc.Arbitrary<Record<string, string>> = fc.constant({}),
-): fc.Arbitrary<Answer> {
+): fc.Arbitrary<UpstreamAnswer> {
   return fc.record({
     status,
     headers: headers.map((h) => ({ "content-type": "application/json", ...h })),
@@ -208,7 +184,7 @@ const bedrockHeaders = fc.record({
   ),
 });
 
-const PROVIDERS: { model: string; answers: fc.Arbitrary<Answer> }[] = [
+const PROVIDERS: { model: string; answers: fc.Arbitrary<UpstreamAnswer> }[] = [
   { model: "oa", answers: answers(openaiBody) },
   { model: "az", answers: answers(openaiBody) },
   { model: "gm", answers: answers(googleBody) },
@@ -221,12 +197,13 @@ const PROVIDERS: { model: string; answers: fc.Arbitrary<Answer> }[] = [
 // The gateway, and raw clients that keep every byte
 // ---------------------------------------------------------------------------------------------
 
+let upstream: FakeUpstream;
 let gateway: Gateway;
 let h2: http2.ClientHttp2Session;
 
 beforeAll(async () => {
-  await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
-  const up = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  upstream = await startFakeUpstream();
+  const up = upstream.url;
   const vertexKey = JSON.stringify({
     type: "service_account",
     project_id: "p",
@@ -295,7 +272,7 @@ server: { host: 127.0.0.1, port: 0 }
 afterAll(async () => {
   h2?.close();
   await gateway?.shutdown(1000);
-  await new Promise((resolve) => upstream.close(resolve));
+  await upstream?.close();
 });
 
 /** Everything a client can read of one answer, as text. */
@@ -412,7 +389,7 @@ async function viaGrpcWeb(model: string): Promise<Visible> {
       "content-type": "application/grpc-web+proto",
       authorization: `Bearer ${SECRETS.master}`,
     },
-    body: framed(model),
+    body: new Uint8Array(framed(model)),
   });
   const body = Buffer.from(await res.arrayBuffer());
   const visible = [...headerTexts(res.headers), body.toString("utf8")];
@@ -449,7 +426,7 @@ describe("no configured secret reaches a client", () => {
       let scrubbed = 0;
       await fc.assert(
         fc.asyncProperty(arbitrary, async (a) => {
-          answer = a;
+          upstream.answer(a);
           for (const call of [viaRest, viaConnectJson, viaGrpc, viaGrpcWeb]) {
             const visible = await call(model);
             expect(leaked(visible), `${call.name}: ${visible.join(" | ").slice(0, 2000)}`).toEqual(

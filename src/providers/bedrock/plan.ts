@@ -14,6 +14,7 @@ import { toAmazonImageRequest, toSd3Request, toSdxlRequest } from "./request.ts"
 import { fromAmazonImageResponse, fromSd3Response, fromSdxlResponse } from "./response.ts";
 import type { BedrockFamily, BedrockPlan, BedrockRequestBody } from "./shapes.ts";
 import { catalogSize, sd3Size } from "./sizes.ts";
+import { own } from "../../runtime/own.ts";
 
 /** The four families by catalog `family`: how the size is found, the body built and the answer read. */
 interface FamilyRules {
@@ -91,7 +92,7 @@ export function planBedrockRequest(req: CreateImageRequest, spec: ModelSpec): Be
  */
 export function bedrockQuality(quality: string | undefined, spec: ModelSpec): string {
   const chosen = quality ?? spec.quality?.default ?? "standard";
-  const mapped = spec.quality?.same_as?.[chosen] ?? chosen;
+  const mapped = own(spec.quality?.same_as, chosen) ?? chosen;
   if (mapped !== "standard" && mapped !== "premium") {
     throw invalidParam(
       "quality",

@@ -8,18 +8,19 @@ import type { ModelSpec } from "../../catalog/catalog.ts";
 import { type PixelSize, parseSize } from "../../catalog/size.ts";
 import { invalidParam } from "../../errors/errors.ts";
 import type { CreateImageRequest } from "../../gen/imagegate/v1/images_pb.js";
+import { own } from "../../runtime/own.ts";
 
 /** SDXL, Titan, Nova: the width and height sent (a listed size without a mapping as it is). */
 export function catalogSize(req: CreateImageRequest, spec: ModelSpec) {
   const size = req.size ?? spec.size.default;
-  return dimensions(spec.size.upstream?.[size] ?? size);
+  return dimensions(own(spec.size.upstream, size) ?? size);
 }
 
 /** SD3 / Stable Image: the aspect ratio sent (as asked, else mapped from `size`) and the size it renders. */
 export function sd3Size(req: CreateImageRequest, spec: ModelSpec) {
   const size = req.size ?? spec.size.default;
-  const aspectRatio = req.aspectRatio ?? spec.size.upstream?.[size];
-  const produced = aspectRatio === undefined ? undefined : spec.size.produced?.[aspectRatio];
+  const aspectRatio = req.aspectRatio ?? own(spec.size.upstream, size);
+  const produced = own(spec.size.produced, aspectRatio);
   if (aspectRatio === undefined || typeof produced !== "string") {
     const param = req.aspectRatio === undefined ? "size" : "aspect_ratio";
     throw invalidParam(

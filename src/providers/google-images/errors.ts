@@ -9,6 +9,7 @@ import { statusError } from "../status.ts";
 import { parseJson, str } from "../json.ts";
 import { type GoogleErrorBody, isObject } from "./shapes.ts";
 import { clip } from "../../errors/redact.ts";
+import { own } from "../../runtime/own.ts";
 
 /**
  * A blocked prompt comes back as a 400 INVALID_ARGUMENT whose message says so
@@ -138,8 +139,8 @@ function paramOf(details: readonly Record<string, unknown>[], message: string): 
       ?.split(/[.[\]]/)
       .filter(Boolean)
       .at(-1);
-    if (last !== undefined && PARAM_BY_UPSTREAM_FIELD[last] !== undefined)
-      return PARAM_BY_UPSTREAM_FIELD[last];
+    const param = own(PARAM_BY_UPSTREAM_FIELD, last);
+    if (param !== undefined) return param;
   }
   for (const [name, param] of Object.entries(PARAM_BY_UPSTREAM_FIELD)) {
     if (new RegExp(`\\b${name}\\b`).test(message)) return param;

@@ -24,6 +24,7 @@ import {
 } from "./shapes.ts";
 import { aspectRatioOf, producedSize, tierOf } from "./sizes.ts";
 import { clip } from "../../errors/redact.ts";
+import { own } from "../../runtime/own.ts";
 
 /**
  * Gemini `finishReason` values that mean the safety system withheld the image
@@ -160,7 +161,8 @@ function byModality(details: unknown): Record<string, number> | undefined {
   const out: Record<string, number> = {};
   for (const d of details as ModalityCount[]) {
     const modality = str(d?.modality);
-    if (modality !== undefined) out[modality] = (out[modality] ?? 0) + num(d.tokenCount);
+    if (modality !== undefined && modality !== "__proto__")
+      out[modality] = (own(out, modality) ?? 0) + num(d.tokenCount);
   }
   return out;
 }

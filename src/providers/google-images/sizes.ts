@@ -7,6 +7,7 @@
 import { IMAGE_TIERS, type ImageTier, type ModelSpec } from "../../catalog/catalog.ts";
 import { invalidParam } from "../../errors/errors.ts";
 import type { CreateImageRequest } from "../../gen/imagegate/v1/images_pb.js";
+import { own } from "../../runtime/own.ts";
 
 export type { ImageTier };
 
@@ -20,7 +21,7 @@ export function aspectRatioOf(req: CreateImageRequest, spec: ModelSpec): string 
     );
   }
   const size = req.size ?? spec.size.default;
-  const ratio = spec.size.upstream?.[size];
+  const ratio = own(spec.size.upstream, size);
   if (ratio === undefined)
     throw invalidParam("size", `Invalid 'size': '${size}' has no upstream aspect ratio.`);
   return ratio;
@@ -29,7 +30,7 @@ export function aspectRatioOf(req: CreateImageRequest, spec: ModelSpec): string 
 /** Imagen `sampleImageSize` / Gemini `imageSize` for the request's quality; undefined when not sent. */
 export function tierOf(req: CreateImageRequest, spec: ModelSpec): ImageTier | undefined {
   if (req.quality === undefined) return undefined;
-  const tier = spec.quality?.upstream?.[req.quality];
+  const tier = own(spec.quality?.upstream, req.quality);
   return (IMAGE_TIERS as readonly string[]).includes(tier ?? "") ? (tier as ImageTier) : undefined;
 }
 
@@ -39,6 +40,6 @@ export function producedSize(
   ratio: string,
   tier: ImageTier | undefined,
 ): string | undefined {
-  const produced = spec.size.produced?.[ratio];
-  return typeof produced === "string" ? produced : produced?.[tier ?? "1K"];
+  const produced = own(spec.size.produced, ratio);
+  return typeof produced === "string" ? produced : own(produced, tier ?? "1K");
 }

@@ -6,6 +6,7 @@ import { type CreateImageRequest, UsageSchema } from "../../gen/imagegate/v1/ima
 import { type DecodedImages, imageBytes, NO_IMAGES } from "../image-json.ts";
 import type { GenerationResult } from "../types.ts";
 import { malformedBody, str, tokenCount as num } from "../json.ts";
+import { own } from "../../runtime/own.ts";
 
 interface OpenAIImagesResponse {
   created?: number;
@@ -48,7 +49,7 @@ export function fromOpenAIResponse(
   }
   const body = json as OpenAIImagesResponse;
   const outputFormat = str(body.output_format) ?? requested.outputFormat ?? "png";
-  const mimeType = MIME_BY_FORMAT[outputFormat] ?? "image/png";
+  const mimeType = own(MIME_BY_FORMAT, outputFormat) ?? "image/png";
   const images = (body.data ?? []).map((item, i) => {
     if (item === null || typeof item !== "object")
       throw malformedBody(`data[${i}] is not an object`);

@@ -4,6 +4,7 @@
 import type { ModelSpec } from "../../catalog/catalog.ts";
 import { GatewayError } from "../../errors/errors.ts";
 import type { CreateImageRequest } from "../../gen/imagegate/v1/images_pb.js";
+import { own } from "../../runtime/own.ts";
 
 /** The body Recraft documents; only what the request calls for is sent. */
 export interface RecraftImagesRequest {
@@ -26,7 +27,7 @@ export interface RecraftImagesRequest {
 export function recraftSize(req: CreateImageRequest, spec: ModelSpec): string {
   const size = req.size ?? "auto";
   if (req.aspectRatio !== undefined && size === "auto") {
-    const mapped = spec.aspect_ratio?.upstream?.[req.aspectRatio];
+    const mapped = own(spec.aspect_ratio?.upstream, req.aspectRatio);
     if (mapped === undefined) {
       throw new GatewayError(
         "invalid_request",
@@ -36,7 +37,7 @@ export function recraftSize(req: CreateImageRequest, spec: ModelSpec): string {
     }
     return mapped;
   }
-  return spec.size.upstream?.[size] ?? size;
+  return own(spec.size.upstream, size) ?? size;
 }
 
 /** `_vector` models answer SVG (Recraft's naming rule). */

@@ -6,6 +6,7 @@ import type { GeneratedImage, GenerationResult } from "../types.ts";
 import { malformedBody } from "../json.ts";
 import { PROVIDER_NAME } from "./errors.ts";
 import { isVectorModel } from "./request.ts";
+import { own } from "../../runtime/own.ts";
 
 interface RecraftImagesResponse {
   created?: unknown;
@@ -41,7 +42,7 @@ const MIME_BY_EXTENSION: Readonly<Record<string, string>> = {
 
 function mimeOfUrl(url: string, vector: boolean): string {
   const ext = /\.([a-z]+)$/i.exec(safePath(url))?.[1]?.toLowerCase();
-  return (ext && MIME_BY_EXTENSION[ext]) || (vector ? "image/svg+xml" : "image/png");
+  return own(MIME_BY_EXTENSION, ext) ?? (vector ? "image/svg+xml" : "image/png");
 }
 
 function safePath(url: string): string {
