@@ -1,6 +1,6 @@
 /**
  * The one door to connect-es's internals. Its subpath exports (`@connectrpc/connect/protocol`,
- * `/protocol-connect`, `/protocol-grpc`) are marked "Internal code, does not follow semantic
+ * `/protocol-connect`, `/protocol-grpc`, `/protocol-grpc-web`) are marked "Internal code, does not follow semantic
  * versioning": any release may change them. Written against @connectrpc/connect 2.2.0
  * (pinned exactly in package.json); when upgrading, this file lists everything to re-check.
  * No other file imports those paths (test/architecture/connect-internals.test.ts).
@@ -21,3 +21,11 @@ export { invokeUnaryImplementation, mergeNonProtocolHeaders } from "@connectrpc/
 // read and rewritten, a gRPC status read from and written to trailers.
 export { errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 export { findTrailerError, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+// gRPC-Web's trailers, the body's last frame (rpc-fixups.ts rewrites them; rpc-not-found.ts
+// writes them), and a Connect streaming call's end-stream message (rpc-not-found.ts).
+export {
+  trailerFlag,
+  trailerParse,
+  trailerSerialize,
+} from "@connectrpc/connect/protocol-grpc-web";
+export { endStreamFlag, endStreamToJson } from "@connectrpc/connect/protocol-connect";

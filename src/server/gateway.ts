@@ -59,6 +59,7 @@ import { registerHealth } from "./health.ts";
 import { OPEN_SERVICES } from "../call/open-services.ts";
 import { registerReflection } from "./reflection.ts";
 import { fixRpcResponse } from "./rpc-fixups.ts";
+import { isRpcRequest, rpcNotFound } from "./rpc-not-found.ts";
 import {
   type AnyNodeRequest,
   type AnyNodeResponse,
@@ -160,7 +161,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const connectRouter = createConnectRouter({
     interceptors,
     readMaxBytes: config.server.maxBodyBytes,
-    jsonOptions,
+    // connect-es ignores unknown JSON fields by default; Connect JSON rejects them as REST does.
+    jsonOptions: { ...jsonOptions, ignoreUnknownFields: false },
     acceptCompression: [compressionGzip, compressionBrotli],
     // Compressed requests are read, but answers are not compressed: images do not shrink,
     // and gzipping megabytes per response costs more than it saves.
@@ -314,6 +316,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** The gateway's own paths: probes, metrics, image files, the console. */
   const serveOther = (req: NodeRequest, res: NodeResponse, path: string): Promise<void> => {
+    const contentType = req.headers["content-type"];
+    if (isRpcRequest(contentType, path)) {
+      req.resume();
+      return universalResponseToNodeResponse(
+        rpcNotFound(contentType, path, clientRequestId(req)),
+        res,
+      );
+    }
     // Answers outside the API carry a request id too (the API's come from the interceptors).
     res.setHeader(HEADER.requestId, clientRequestId(req));
     if (path === "/healthz" || path === "/readyz") return serveProbe(path, ready, res);

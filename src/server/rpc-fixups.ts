@@ -8,8 +8,13 @@
  *   a call the call-info interceptor never saw (no `kCallInfo` in the call's context values)
  *   came from connect-es reading the request, since every error after that point has
  *   passed through the interceptor;
+ * - any other error raised there (a body over the size limit, JSON that does not parse or
+ *   names an unknown field, a bad timeout or encoding) gets the ErrorInfo and request id
+ *   every error carries (`toConnectError`), told apart the same way;
  * - `grpc-message` is percent-encoded with encodeURIComponent, which grpc-js (decodeURI)
- *   leaves half-decoded; the gRPC spec encodes only `%` and bytes outside 0x20-0x7E.
+ *   leaves half-decoded and gRPC-Web clients that read it as is show with `%20`s; the gRPC
+ *   spec encodes only `%` and bytes outside 0x20-0x7E, which every client reads right. For
+ *   gRPC-Web the trailers are the body's last frame, rewritten there.
  */
 import { Code, ConnectError, type ContextValues } from "@connectrpc/connect";
 import { HEADER, kCallInfo } from "../call/call-info.ts";
@@ -20,6 +25,9 @@ import {
   errorToJsonBytes,
   findTrailerError,
   setTrailerStatus,
+  trailerFlag,
+  trailerParse,
+  trailerSerialize,
   type UniversalServerResponse,
 } from "./connect-internals.ts";
 import { readAll } from "./universal.ts";
@@ -27,6 +35,26 @@ import { readAll } from "./universal.ts";
 /** connect-es could not read the request: an INTERNAL before the interceptors ran. */
 function unreadRequest(err: ConnectError | undefined, values: ContextValues): err is ConnectError {
   return err?.code === Code.Internal && values.get(kCallInfo) === undefined;
+}
+
+/** An error raised before the interceptors ran (connect-es's own), whatever its code. */
+function beforeInterceptors(
+  err: ConnectError | undefined,
+  values: ContextValues,
+): err is ConnectError {
+  return err !== undefined && values.get(kCallInfo) === undefined;
+}
+
+/** The error a client sees for one raised before the interceptors. */
+function earlyError(err: ConnectError, values: ContextValues): ConnectError {
+  return unreadRequest(err, values) ? asInvalidArgument(err) : toConnectError(err);
+}
+
+/** What the interceptors would have written: the request id, no attempts, no cost. */
+function setCallHeaders(header: Headers | undefined, requestId: string): void {
+  header?.set(HEADER.requestId, header.get(HEADER.requestId) ?? requestId);
+  header?.set(HEADER.attempts, header.get(HEADER.attempts) ?? "0");
+  header?.set(HEADER.cost, header.get(HEADER.cost) ?? "0");
 }
 
 function asInvalidArgument(err: ConnectError): ConnectError {
@@ -42,7 +70,7 @@ export async function fixRpcResponse(
 ): Promise<UniversalServerResponse> {
   const contentType = uRes.header?.get("content-type") ?? "";
   if (contentType.startsWith("application/grpc")) return fixGrpc(uRes, requestId, values);
-  if (uRes.status === 500 && contentType.startsWith("application/json"))
+  if (uRes.status >= 400 && contentType.startsWith("application/json"))
     return fixConnectError(uRes, requestId, values);
   return uRes;
 }
@@ -55,11 +83,9 @@ function fixGrpc(
   const fix = (h: Headers | undefined) => {
     if (h === undefined) return;
     const err = findTrailerError(h);
-    if (unreadRequest(err, values)) {
-      setTrailerStatus(h, asInvalidArgument(err));
-      uRes.header?.set(HEADER.requestId, uRes.header.get(HEADER.requestId) ?? requestId);
-      uRes.header?.set(HEADER.attempts, "0");
-      uRes.header?.set(HEADER.cost, "0");
+    if (beforeInterceptors(err, values)) {
+      setTrailerStatus(h, earlyError(err, values));
+      setCallHeaders(uRes.header, requestId);
     }
     const m = h.get("grpc-message");
     if (m != null) h.set("grpc-message", encodeGrpcMessage(decodeURIComponent(m)));
@@ -70,6 +96,8 @@ function fixGrpc(
     fix(uRes.trailer);
     return uRes;
   }
+  if ((uRes.header?.get("content-type") ?? "").startsWith("application/grpc-web"))
+    return { ...uRes, body: fixWebTrailers(body, fix) };
   return {
     ...uRes,
     body: (async function* () {
@@ -78,6 +106,41 @@ function fixGrpc(
       fix(uRes.trailer);
     })(),
   };
+}
+
+/**
+ * gRPC-Web sends its trailers as the body's last frame (flag 0x80, an HTTP/1 header block):
+ * frames pass through as they come, the trailer frame is fixed like gRPC's trailers.
+ */
+async function* fixWebTrailers(
+  body: AsyncIterable<Uint8Array>,
+  fix: (trailers: Headers) => void,
+): AsyncIterable<Uint8Array> {
+  let pending: Uint8Array = new Uint8Array(0);
+  for await (const chunk of body) {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 5) {
+      const length = new DataView(pending.buffer, pending.byteOffset).getUint32(1);
+      if (pending.length < 5 + length) break;
+      const flags = pending[0]!;
+      const frame = pending.subarray(0, 5 + length);
+      pending = pending.subarray(5 + length);
+      // A compressed trailer frame (never sent: answers are not compressed) passes as is.
+      if (flags !== trailerFlag) {
+        yield frame;
+        continue;
+      }
+      const trailers = trailerParse(frame.subarray(5));
+      fix(trailers);
+      const data = trailerSerialize(trailers);
+      const out = new Uint8Array(5 + data.length);
+      out[0] = trailerFlag;
+      new DataView(out.buffer).setUint32(1, data.length);
+      out.set(data, 5);
+      yield out;
+    }
+  }
+  if (pending.length > 0) yield pending;
 }
 
 async function fixConnectError(
@@ -91,20 +154,20 @@ async function fixConnectError(
     undefined,
     new ConnectError("malformed error", Code.Internal),
   );
-  if (!unreadRequest(err, values)) return { ...uRes, body: once(bytes) };
+  if (!beforeInterceptors(err, values)) return { ...uRes, body: once(bytes) };
+  const fixed = earlyError(err, values);
   const header = new Headers(uRes.header);
-  header.set(HEADER.requestId, requestId);
-  header.set(HEADER.attempts, "0");
-  header.set(HEADER.cost, "0");
+  setCallHeaders(header, requestId);
   header.delete("content-length");
-  return { ...uRes, status: 400, header, body: once(errorToJsonBytes(asInvalidArgument(err), {})) };
+  const status = fixed.code === err.code ? uRes.status : 400;
+  return { ...uRes, status, header, body: once(errorToJsonBytes(fixed, {})) };
 }
 
 async function* once(bytes: Uint8Array) {
   yield bytes;
 }
 
-function encodeGrpcMessage(message: string): string {
+export function encodeGrpcMessage(message: string): string {
   let out = "";
   for (const byte of Buffer.from(message, "utf8")) {
     out +=
