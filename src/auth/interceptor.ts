@@ -12,7 +12,7 @@ import { OPEN_SERVICES } from "../call/open-services.ts";
 import { kCallInfo } from "../call/call-info.ts";
 import { bearerToken, type KeyIdentity, type KeyRing } from "./keys.ts";
 import { CallBudget, type Ledger } from "./ledger.ts";
-import type { RpmLimiter } from "./rate.ts";
+import type { KeyRateLimiter } from "./shared-rate.ts";
 
 export const kKey = createContextKey<KeyIdentity | undefined>(undefined, {
   description: "imagegate key",
@@ -25,7 +25,7 @@ export const kBudget = createContextKey<CallBudget | undefined>(undefined, {
 
 type Next = Parameters<Interceptor>[0];
 
-export function authInterceptor(keys: KeyRing, ledger: Ledger, rpm: RpmLimiter): Interceptor {
+export function authInterceptor(keys: KeyRing, ledger: Ledger, rpm: KeyRateLimiter): Interceptor {
   // Without keys a call passes straight through, with no async step of its own.
   return (next) => (req) =>
     keys.open || OPEN_SERVICES.has(req.service.typeName)
@@ -57,7 +57,7 @@ async function authenticated(
   next: Next,
   keys: KeyRing,
   ledger: Ledger,
-  rpm: RpmLimiter,
+  rpm: KeyRateLimiter,
 ) {
   const identity =
     req.contextValues.get(kKey) ?? authenticate(keys, req.header.get("authorization"));
@@ -65,7 +65,9 @@ async function authenticated(
   if (info) info.keyName = identity.name;
   req.contextValues.set(kKey, identity);
   if (identity.rpmLimit !== undefined) {
-    const admitted = rpm.admit(identity.id, identity.rpmLimit);
+    let admitted = rpm.admit(identity.id, identity.rpmLimit);
+    // Only a shared limiter answers later (one round trip to Redis).
+    if (admitted instanceof Promise) admitted = await admitted;
     if (!admitted.ok) {
       throw new GatewayError(
         "rate_limit",

@@ -10,6 +10,7 @@ import { missingCredentials } from "../providers/env.ts";
 import { buildDeployment, DEFAULT_TIMEOUT_SECONDS, type Deployment } from "./deployment.ts";
 import { ConfigError, type Env, substituteEnv } from "./env.ts";
 import { checkKeys } from "./keys.ts";
+import { type RedisSettings, redisSettings } from "./redis.ts";
 import {
   ConfigFileSchema,
   IGNORED_PARAMS,
@@ -44,6 +45,8 @@ export interface GatewayConfig {
   /** Model groups from `model_list`, in file order. */
   readonly groups: ReadonlyMap<string, readonly Deployment[]>;
   readonly router: RouterSettings;
+  /** The Redis replicas share (router_settings.redis_url, …, or REDIS_URL); none: in memory. */
+  readonly redis: RedisSettings | undefined;
   readonly server: ServerSettings;
   readonly masterKey: string | undefined;
   readonly rehostUrls: boolean;
@@ -199,6 +202,7 @@ export function parseConfig(
   return {
     groups,
     router,
+    redis: redisSettings(router, env, source),
     server: {
       host,
       port,

@@ -76,6 +76,12 @@ const RouterSettingsSchema = z.looseObject({
   lowest_latency_buffer: z.number().nonnegative().optional(),
   /** The longest a retry waits on an upstream's Retry-After hint, in seconds. */
   max_retry_wait: z.number().nonnegative().optional(),
+  /** Redis shared by replicas (config/redis.ts); or LiteLLM's host/port/password/db keys. */
+  redis_url: z.string().min(1).optional(),
+  redis_host: z.string().min(1).optional(),
+  redis_port: z.number().int().min(1).max(65535).optional(),
+  redis_password: z.string().min(1).optional(),
+  redis_db: nonNegativeInt.optional(),
 });
 
 const ServerSchema = z.strictObject({

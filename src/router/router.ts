@@ -288,18 +288,30 @@ export class Router {
     call: Call,
   ): Promise<RouteOutcome> {
     const tried = new Set<string>();
+    // Deployments a shared state found at their limits during this call (another replica
+    // took the last slot since this one's view of it was refreshed).
+    const full = new Set<string>();
     let retries = 0;
     let lastError: GatewayError | undefined;
     for (;;) {
       if (call.signal.aborted) throw call.signal.reason;
       // A retry prefers a deployment not tried yet, even one of a lower priority tier.
-      const fresh = this.candidates(name, deployments, tried);
+      const fresh = this.candidates(name, deployments, tried, full);
       const candidates =
-        fresh instanceof GroupUnavailable ? this.candidates(name, deployments) : fresh;
+        fresh instanceof GroupUnavailable
+          ? this.candidates(name, deployments, undefined, full)
+          : fresh;
       if (candidates instanceof GroupUnavailable) throw lastError ?? candidates;
       const deployment = this.strategy(candidates, this.state, this.now());
+      const adapter = this.adapterFor(deployment);
+      const started = this.now();
+      const admitted = this.state.begin(deployment.id, started, deployment);
+      if (admitted !== true && !(await admitted)) {
+        full.add(deployment.id);
+        continue;
+      }
       try {
-        const result = await this.attempt(deployment, call);
+        const result = await this.attempt(deployment, adapter, call, started);
         return { result, deployment, group: name };
       } catch (e) {
         if (!(e instanceof GatewayError)) throw e;
@@ -341,6 +353,7 @@ export class Router {
     group: string,
     deployments: readonly Deployment[],
     exclude?: ReadonlySet<string>,
+    full?: ReadonlySet<string>,
   ): Deployment[] | GroupUnavailable {
     const now = this.now();
     let soonest = Number.POSITIVE_INFINITY;
@@ -352,6 +365,15 @@ export class Router {
       if (until !== undefined) {
         cooling += 1;
         soonest = Math.min(soonest, until);
+        continue;
+      }
+      if (full?.has(d.id)) {
+        soonest = Math.min(
+          soonest,
+          d.rpm !== undefined && this.state.recentRequests(d.id, now) >= d.rpm
+            ? this.state.windowFreesAt(d.id, now)
+            : now + 1000,
+        );
         continue;
       }
       if (d.rpm !== undefined && this.state.recentRequests(d.id, now) >= d.rpm) {
@@ -376,7 +398,7 @@ export class Router {
     return open.every((d) => d.order === tier) ? open : open.filter((d) => d.order === tier);
   }
 
-  private async attempt(deployment: Deployment, call: Call): Promise<GenerationResult> {
+  private adapterFor(deployment: Deployment): ProviderAdapter {
     const adapter = this.adapters.get(deployment.provider);
     if (adapter === undefined) {
       throw new GatewayError(
@@ -388,10 +410,18 @@ export class Router {
         },
       );
     }
-    call.listener.onAttempt(deployment);
-    const started = this.now();
-    this.state.begin(deployment.id, started);
+    return adapter;
+  }
+
+  /** One upstream call on a deployment the state has admitted (`begin`) at `started`. */
+  private async attempt(
+    deployment: Deployment,
+    adapter: ProviderAdapter,
+    call: Call,
+    started: number,
+  ): Promise<GenerationResult> {
     try {
+      call.listener.onAttempt(deployment);
       const result = await adapter.generate({
         deployment,
         request: call.request,
@@ -416,7 +446,8 @@ export class Router {
           message: e.message,
         });
         call.errors.push(e);
-        this.recordFailure(deployment, e);
+        const recorded = this.recordFailure(deployment, e);
+        if (recorded !== undefined) await recorded;
       }
       throw e;
     } finally {
@@ -424,7 +455,8 @@ export class Router {
     }
   }
 
-  private recordFailure(deployment: Deployment, e: GatewayError): void {
+  /** Counts the failure against the deployment; a promise when a shared state counts it. */
+  private recordFailure(deployment: Deployment, e: GatewayError): Promise<void> | undefined {
     if (!isRetryable(e)) return; // the request's fault or a refusal says nothing about the deployment
     const now = this.now();
     if (breaksDeployment(e)) {
@@ -436,10 +468,14 @@ export class Router {
       this.state.coolDown(deployment.id, now + e.retryAfterSeconds * 1000);
       return;
     }
+    const coolIfTooMany = (fails: number) => {
+      if (fails >= (this.settings.allowed_fails ?? DEFAULTS.allowedFails)) {
+        this.state.coolDown(deployment.id, now + cooldownMs(e, this.settings));
+      }
+    };
     const fails = this.state.recordFailure(deployment.id, now);
-    if (fails >= (this.settings.allowed_fails ?? DEFAULTS.allowedFails)) {
-      this.state.coolDown(deployment.id, now + cooldownMs(e, this.settings));
-    }
+    if (typeof fails === "number") coolIfTooMany(fails);
+    else return fails.then(coolIfTooMany);
   }
 
   /** The error for a request whose every group failed: it lists each attempt. */

@@ -1,26 +1,40 @@
 /**
  * What the router remembers about deployments: in-flight counts, requests and failures in
  * the last minute, cooldowns and recent latency. Behind an interface so a shared store
- * (for several gateway replicas) can replace the in-memory one without touching the
- * strategies.
+ * (for several gateway replicas, shared-state.ts) can replace the in-memory one without
+ * touching the strategies. Reads are synchronous (the strategies run on every request);
+ * only the two decisions a shared store must make atomically may answer later: whether a
+ * deployment with limits takes one more request, and the failure count.
  */
 import { SlidingWindow } from "../runtime/sliding-window.ts";
 
 export interface RouterState {
   inflight(id: string): number;
-  begin(id: string, now: number): void;
+  /**
+   * Starts a request on `id`. With `limits`, admits it only while the deployment is under
+   * its rpm and parallel-request limits (false: it is not, and nothing was recorded).
+   */
+  begin(id: string, now: number, limits?: DeploymentLimits): boolean | Promise<boolean>;
   end(id: string): void;
   /** Requests started within the last minute. */
   recentRequests(id: string, now: number): number;
   /** When the oldest request of the last minute leaves the window (for rpm Retry-After). */
   windowFreesAt(id: string, now: number): number;
   /** Records a failure; returns failures within the last minute, this one included. */
-  recordFailure(id: string, now: number): number;
+  recordFailure(id: string, now: number): number | Promise<number>;
   cooldownUntil(id: string, now: number): number | undefined;
   coolDown(id: string, until: number): void;
   recordLatency(id: string, ms: number): void;
   /** Mean of recent latencies, or undefined before the first success. */
   latency(id: string): number | undefined;
+  /** Stops background work (a shared store's sync). */
+  close?(): Promise<void>;
+}
+
+/** A deployment's `rpm` and `max_parallel_requests`. */
+export interface DeploymentLimits {
+  rpm?: number | undefined;
+  maxParallel?: number | undefined;
 }
 
 const LATENCY_SAMPLES = 10;
@@ -55,10 +69,12 @@ export class InMemoryRouterState implements RouterState {
     return this.entries.get(id)?.inflight ?? 0;
   }
 
-  begin(id: string, now: number): void {
+  /** Always admits: the router checked the limits on this same state, synchronously. */
+  begin(id: string, now: number): true {
     const e = this.entry(id);
     e.inflight += 1;
     e.requests.add(now);
+    return true;
   }
 
   end(id: string): void {

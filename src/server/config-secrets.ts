@@ -31,6 +31,7 @@ export function configSecrets(config: GatewayConfig): string[] {
     s3?.credentials?.sessionToken,
     ...urlSecrets(s3?.endpoint),
     ...urlSecrets(config.databaseUrl),
+    config.redis?.password,
   ];
   return found.filter((s): s is string => s !== undefined && s !== "");
 }

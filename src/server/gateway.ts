@@ -45,6 +45,10 @@ import { RpmLimiter } from "../auth/rate.ts";
 import { type Database, ledgerOn, openDatabase } from "../db/database.ts";
 import { dataDir, defaultDatabasePath } from "../db/paths.ts";
 import { SpendLogWriter } from "../db/spend-log.ts";
+import { type KeyRateLimiter, SharedRpmLimiter } from "../auth/shared-rate.ts";
+import { SharedRouterState } from "../router/shared-state.ts";
+import type { RouterState } from "../router/state.ts";
+import { RedisLink } from "../shared/redis-link.ts";
 import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
@@ -133,12 +137,30 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         });
   const prices = options.prices ?? loadPrices(catalog);
   const resolver = new ModelResolver(config, catalog);
+  // With Redis, replicas share key limits, cooldowns and routing figures; else all in memory.
+  const redis =
+    config.redis === undefined ? undefined : new RedisLink({ url: config.redis.url, logger });
+  let routerState: RouterState | undefined;
+  let rpmLimiter: KeyRateLimiter = new RpmLimiter();
+  if (redis !== undefined) {
+    await redis.ready();
+    routerState = new SharedRouterState(redis, { deployments: resolver.deployments() });
+    rpmLimiter = new SharedRpmLimiter(redis);
+    telemetry.meter
+      .createObservableGauge("imagegate.shared_state.up", {
+        unit: "1",
+        description:
+          "1 while the Redis replicas share is reachable, 0 while each serves on its own state",
+      })
+      .addCallback((result) => result.observe(redis.up ? 1 : 0));
+  }
   const router = new Router({
     settings: config.router,
     adapters: (options.adapters ?? ADAPTERS).map((a) => instrumentAdapter(a, telemetry)),
     resolver,
     validate: (deployment, request, modelName) =>
       validateRequest(request, deployment.spec, modelName),
+    state: routerState,
   });
   // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
   // proto3 would drop zero-valued implicit fields. REST answers are written the same way.
@@ -149,7 +171,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const interceptors = [
     callInfoInterceptor(logger),
     telemetryInterceptor(telemetry),
-    authInterceptor(keys, spend, new RpmLimiter()),
+    authInterceptor(keys, spend, rpmLimiter),
     ...(spendLog ? [spendLogInterceptor(spendLog)] : []),
   ];
   const admission = new Admission(config.server.maxConcurrent, config.server.maxQueued);
@@ -396,7 +418,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       handler,
     });
   } catch (e) {
-    await Promise.all([files.close(), downloader.close()]);
+    await Promise.all([files.close(), downloader.close(), routerState?.close?.(), redis?.close()]);
     await spendLog?.close();
     await spend.close();
     await database.close();
@@ -431,7 +453,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       listener.closeConnections(true);
       exchanges.stop();
       clearInterval(trimBuffers);
-      await Promise.all([files.close(), downloader.close()]);
+      await Promise.all([files.close(), downloader.close(), routerState?.close?.()]);
+      await redis?.close();
       if (!options.telemetry) await telemetry.shutdown();
       await spendLog?.close();
       await spend.close();
