@@ -4,36 +4,14 @@
  * decision hold across them, failures add up, cooldowns and routing figures propagate.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SharedRpmLimiter } from "../../src/auth/shared-rate.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { SharedRouterState } from "../../src/router/shared-state.ts";
 import { RedisLink } from "../../src/shared/redis-link.ts";
-import {
-  REQUIRE_VARIABLE,
-  type RedisServer,
-  redisServerBin,
-  startRedisServer,
-} from "../support/redis-server.ts";
+import { type RedisServer, redisServerBin, startRedisServer } from "../support/redis-server.ts";
 
 const bin = redisServerBin();
-
-describe("the redis-server these tests need", () => {
-  it("is skipped with one line when missing, and an error when required", () => {
-    const log = vi.spyOn(console, "log").mockImplementation(() => {});
-    try {
-      expect(redisServerBin({ PATH: "/nonexistent" })).toBeUndefined();
-      expect(log.mock.calls).toEqual([
-        ["redis-server is not installed: skipping the tests that need it"],
-      ]);
-      expect(() => redisServerBin({ PATH: "/nonexistent", [REQUIRE_VARIABLE]: "1" })).toThrow(
-        /redis-server is not installed, and IMAGEGATE_REQUIRE_TEST_SERVICES=1 requires it/,
-      );
-    } finally {
-      log.mockRestore();
-    }
-  });
-});
 
 describe.skipIf(!bin)("router state shared through Redis", () => {
   let redis: RedisServer;

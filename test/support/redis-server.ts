@@ -3,31 +3,20 @@
  * without persistence (`--save '' --appendonly no`), stopped after. It can be stopped and
  * started again on the same port (an outage).
  *
- * Missing binary: `redisServerBin()` answers undefined and prints one line, so a suite can
- * `describe.skipIf(!redisServerBin())`; with IMAGEGATE_REQUIRE_TEST_SERVICES=1 (set by
- * .ci/run) a missing binary is an error instead.
+ * Missing binary: `redisServerBin()` answers undefined by test-programs.ts' one rule (a line
+ * saying so; an error with IMAGEGATE_REQUIRE_TEST_SERVICES=1), so a suite can
+ * `describe.skipIf(!redisServerBin())`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { hasTestProgram } from "./test-programs.ts";
 
-export const REQUIRE_VARIABLE = "IMAGEGATE_REQUIRE_TEST_SERVICES";
-
-/** The redis-server on PATH, or undefined (after one line saying so) unless it is required. */
+/** The program to spawn (found on PATH), or undefined where it is missing. */
 export function redisServerBin(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  for (const dir of (env.PATH ?? "").split(delimiter)) {
-    if (dir === "") continue;
-    try {
-      accessSync(join(dir, "redis-server"), constants.X_OK);
-      return join(dir, "redis-server");
-    } catch {}
-  }
-  if (env[REQUIRE_VARIABLE] === "1")
-    throw new Error(`redis-server is not installed, and ${REQUIRE_VARIABLE}=1 requires it`);
-  console.log("redis-server is not installed: skipping the tests that need it");
-  return undefined;
+  return hasTestProgram("redis-server", env) ? "redis-server" : undefined;
 }
 
 export interface RedisServer {

@@ -1,6 +1,6 @@
 /**
- * Tests that need a program from outside the project (prometheus, chromium; redis-server
- * and postgres to come) run where it is installed. Elsewhere they skip with one
+ * Tests that need a program from outside the project (prometheus, chromium, redis-server;
+ * postgres to come) run where it is installed. Elsewhere they skip with one
  * line saying which program is missing, unless `IMAGEGATE_REQUIRE_TEST_SERVICES=1` makes
  * them mandatory (`.ci/run` sets it after installing them): then a missing program is an
  * error, so CI cannot pass by skipping. Deliberately not inferred from `CI`, which every CI
