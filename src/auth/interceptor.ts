@@ -10,6 +10,7 @@ import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
 import { OPEN_SERVICES } from "../call/open-services.ts";
 import { kCallInfo } from "../call/call-info.ts";
+import { watchStream } from "../call/stream-hooks.ts";
 import { bearerToken, type KeyIdentity, type KeyRing } from "./keys.ts";
 import { CallBudget, type Ledger } from "./ledger.ts";
 import type { KeyRateLimiter } from "./shared-rate.ts";
@@ -81,10 +82,15 @@ async function authenticated(
   }
   const budget = new CallBudget(ledger, identity);
   req.contextValues.set(kBudget, budget);
+  let streaming = false;
   try {
-    return await next(req);
+    const res = await next(req);
+    if (!res.stream) return res;
+    // A stream holds its budget until its last event: released (what was not settled) then.
+    streaming = true;
+    return { ...res, message: watchStream(res.message, { end: () => budget.release() }) };
   } finally {
-    await budget.release();
+    if (!streaming) await budget.release();
   }
 }
 

@@ -39,8 +39,6 @@ const FIELDS = {
   negative_prompt: (r) => r.negativePrompt,
   user: (r) => r.user,
   safety_identifier: (r) => r.safetyIdentifier,
-  // false is stream's default and asks for nothing, so it counts as unset.
-  stream: (r) => (r.stream === true ? true : undefined),
 } satisfies Record<string, (r: CreateImageRequest) => Value>;
 
 type Param = keyof typeof FIELDS;
@@ -72,7 +70,6 @@ const RANGE_ENTRIES = entriesOf(RANGE_FIELDS);
 export function validateRequest(req: CreateImageRequest, spec: ModelSpec, modelName: string): void {
   checkPrompt(req.prompt, spec, modelName);
   checkListed(req, spec, modelName);
-  checkStream(req);
   if (req.n !== undefined) checkRange("n", req.n, spec.n, modelName);
   if (req.size !== undefined) checkSize(req.size, spec, modelName);
   checkEnums(req, spec, modelName);
@@ -163,16 +160,6 @@ function isListed(spec: ModelSpec, param: Param): boolean {
   if ((FLAG_PARAMS as readonly string[]).includes(param))
     return (spec.params as readonly string[]).includes(param);
   return spec[param as Exclude<Param, FlagParam | "response_format">] !== undefined;
-}
-
-/** Streaming needs server-sent events end to end, which the gateway does not relay yet. */
-function checkStream(req: CreateImageRequest): void {
-  if (req.stream === true) {
-    throw invalidParam(
-      "stream",
-      "Streaming is not supported by this gateway yet: send 'stream': false or omit it.",
-    );
-  }
 }
 
 function checkEnums(req: CreateImageRequest, spec: ModelSpec, model: string): void {

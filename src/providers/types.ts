@@ -60,7 +60,32 @@ export interface UpstreamCall {
   allocate?: Allocate;
 }
 
+/**
+ * One event of an upstream stream: a partial image, or a finished one (`result` holds one
+ * image from a streaming upstream; every image of the answer from a provider that does not
+ * stream, which the service sends as one `completed` event each).
+ */
+export type UpstreamEvent =
+  | {
+      type: "partial";
+      image: GeneratedImage;
+      /** 0-based index of the partial within its image. */
+      index: number;
+      size?: string;
+      quality?: string;
+      background?: string;
+      outputFormat?: string;
+    }
+  | { type: "completed"; result: GenerationResult };
+
 export interface ProviderAdapter {
   readonly provider: Provider;
   generate(call: UpstreamCall): Promise<GenerationResult>;
+  /**
+   * Where the upstream streams (models whose catalog entry lists `stream` in `params`): the
+   * upstream's events, read as they arrive (one at a time in memory). Resolves once the
+   * upstream answered 200; an error status rejects, as `generate` would. Returning (or
+   * `return()`) early aborts the upstream call.
+   */
+  stream?(call: UpstreamCall): Promise<AsyncIterator<UpstreamEvent>>;
 }

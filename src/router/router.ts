@@ -12,7 +12,12 @@ import type { RouterSettings } from "../config/schema.ts";
 import { type AttemptRecord, GatewayError } from "../errors/errors.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import type { Provider } from "../catalog/providers.ts";
-import type { GenerationResult, ProviderAdapter } from "../providers/types.ts";
+import type {
+  GenerationResult,
+  ProviderAdapter,
+  UpstreamCall,
+  UpstreamEvent,
+} from "../providers/types.ts";
 import {
   backoffMs,
   breaksDeployment,
@@ -26,11 +31,21 @@ import type { ModelGroup, ModelResolver } from "./resolve.ts";
 import { InMemoryRouterState, type RouterState } from "./state.ts";
 import { type Strategy, strategyFor } from "./strategies.ts";
 
-export interface RouteOutcome {
-  result: GenerationResult;
+export interface RouteOutcome<T = GenerationResult> {
+  result: T;
   deployment: Deployment;
   /** The group that answered (after fallbacks). */
   group: string;
+}
+
+/**
+ * A stream the router settled on: its first event (already arrived), the rest (none for a
+ * provider that does not stream), and `close`, which ends the request deadline.
+ */
+export interface RoutedStream {
+  first: UpstreamEvent;
+  rest: AsyncIterator<UpstreamEvent> | undefined;
+  close(): void;
 }
 
 /** Hooks for whoever reports on the call (headers, telemetry). */
@@ -67,8 +82,12 @@ class GroupUnavailable extends Error {
   }
 }
 
-interface Call {
+/** What one attempt does with the deployment's adapter (`generate`, or open a stream). */
+type Attempt<T> = (adapter: ProviderAdapter, call: UpstreamCall) => Promise<T>;
+
+interface Call<T = unknown> {
   request: CreateImageRequest;
+  attempt: Attempt<T>;
   /** The caller's signal (client gone, call over). */
   signal: AbortSignal;
   deadline: number;
@@ -114,13 +133,77 @@ export class Router {
     listener: RouteListener,
     allocate?: Allocate,
   ): Promise<RouteOutcome> {
+    const { outcome, within } = await this.run(
+      group,
+      request,
+      signal,
+      listener,
+      allocate,
+      (adapter, upstream) => adapter.generate(upstream),
+    );
+    within.dispose();
+    return outcome;
+  }
+
+  /**
+   * As `route`, for a stream: the outcome is the upstream's events once the first one has
+   * arrived (where the provider streams: its SSE; elsewhere: one `completed` event from the
+   * ordinary call). Retries and fallbacks happen only until then: after the first event a
+   * failure is the stream's. The request deadline covers the whole stream; `close` ends
+   * it (call it once the stream is over).
+   */
+  async routeStream(
+    group: ModelGroup,
+    request: CreateImageRequest,
+    signal: AbortSignal,
+    listener: RouteListener,
+    allocate?: Allocate,
+  ): Promise<RouteOutcome<RoutedStream>> {
+    const { outcome, within } = await this.run(
+      group,
+      request,
+      signal,
+      listener,
+      allocate,
+      async (adapter, upstream): Promise<RoutedStream> => {
+        const streams =
+          adapter.stream !== undefined &&
+          (upstream.deployment.spec.params as readonly string[]).includes("stream");
+        if (!streams) {
+          const result = await adapter.generate(upstream);
+          return { first: { type: "completed", result }, rest: undefined, close() {} };
+        }
+        const it = await adapter.stream!(upstream);
+        try {
+          const first = await it.next();
+          if (first.done) throw new Error("internal: the upstream stream ended before any event");
+          return { first: first.value, rest: it, close() {} };
+        } catch (e) {
+          await it.return?.();
+          throw e;
+        }
+      },
+    );
+    outcome.result.close = () => within.dispose();
+    return outcome;
+  }
+
+  private async run<T>(
+    group: ModelGroup,
+    request: CreateImageRequest,
+    signal: AbortSignal,
+    listener: RouteListener,
+    allocate: Allocate | undefined,
+    attempt: Attempt<T>,
+  ): Promise<{ outcome: RouteOutcome<T>; within: Deadline }> {
     // Nothing reaches a provider that the gateway could have rejected itself.
     const { deployments: servable, refusal } = this.servable(group, request);
     if (servable.length === 0) throw refusal;
     const timeoutMs = (this.settings.timeout ?? DEFAULTS.timeoutSeconds) * 1000;
     if (signal.aborted) throw signal.reason;
-    const call: Call = {
+    const call: Call<T> = {
       request,
+      attempt,
       signal,
       deadline: this.now() + timeoutMs,
       within: deadline(signal, timeoutMs, "request deadline"),
@@ -130,17 +213,18 @@ export class Router {
       errors: [],
     };
     try {
-      return await this.routeCall(group, servable, call);
-    } finally {
+      return { outcome: await this.routeCall(group, servable, call), within: call.within };
+    } catch (e) {
       call.within.dispose();
+      throw e;
     }
   }
 
-  private async routeCall(
+  private async routeCall<T>(
     group: ModelGroup,
     servable: Deployment[],
-    call: Call,
-  ): Promise<RouteOutcome> {
+    call: Call<T>,
+  ): Promise<RouteOutcome<T>> {
     const { signal, listener } = call;
     let unavailable: GroupUnavailable | undefined;
     try {
@@ -260,11 +344,11 @@ export class Router {
     return { name: target.name, deployments };
   }
 
-  private async contentPolicyFallbacks(
+  private async contentPolicyFallbacks<T>(
     group: string,
     refusal: GatewayError,
-    call: Call,
-  ): Promise<RouteOutcome> {
+    call: Call<T>,
+  ): Promise<RouteOutcome<T>> {
     const entry = this.settings.content_policy_fallbacks?.find((f) => Object.hasOwn(f, group));
     for (const name of entry?.[group] ?? []) {
       if (call.signal.aborted) throw call.signal.reason;
@@ -282,11 +366,11 @@ export class Router {
   }
 
   /** Tries one group's deployments, retrying per policy; throws the group's last error. */
-  private async runGroup(
+  private async runGroup<T>(
     name: string,
     deployments: readonly Deployment[],
-    call: Call,
-  ): Promise<RouteOutcome> {
+    call: Call<T>,
+  ): Promise<RouteOutcome<T>> {
     const tried = new Set<string>();
     // Deployments a shared state found at their limits during this call (another replica
     // took the last slot since this one's view of it was refreshed).
@@ -414,15 +498,15 @@ export class Router {
   }
 
   /** One upstream call on a deployment the state has admitted (`begin`) at `started`. */
-  private async attempt(
+  private async attempt<T>(
     deployment: Deployment,
     adapter: ProviderAdapter,
-    call: Call,
+    call: Call<T>,
     started: number,
-  ): Promise<GenerationResult> {
+  ): Promise<T> {
     try {
       call.listener.onAttempt(deployment);
-      const result = await adapter.generate({
+      const result = await call.attempt(adapter, {
         deployment,
         request: call.request,
         signal: call.within.signal,

@@ -17,6 +17,12 @@ export type {
 // REST as a fourth protocol (rest.ts): the same implementation through the same
 // interceptors, as connect-es's own handlers call it, and an error's metadata as headers.
 export { invokeUnaryImplementation, mergeNonProtocolHeaders } from "@connectrpc/connect/protocol";
+// REST's server streams (rest-stream.ts): a server-streaming implementation invoked through
+// the interceptors as connect-es's handlers do, on a one-message request.
+export {
+  createAsyncIterable,
+  transformInvokeImplementation,
+} from "@connectrpc/connect/protocol";
 // Correcting connect-es's answers on their way out (rpc-fixups.ts): a Connect error body
 // read and rewritten, a gRPC status read from and written to trailers.
 export { errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";

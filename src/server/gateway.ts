@@ -34,6 +34,7 @@ import type { ProviderAdapter } from "../providers/types.ts";
 import { ModelResolver } from "../router/resolve.ts";
 import { Router } from "../router/router.ts";
 import { ImageDelivery } from "../service/deliver.ts";
+import { createImageStreamService } from "../service/image-stream.ts";
 import { createImageService } from "../service/image-service.ts";
 import { createModelService } from "../service/models.ts";
 import { BufferPool, type BufferLease, type BufferPoolOptions } from "../runtime/buffer-pool.ts";
@@ -195,6 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const delivery = new ImageDelivery({ files, downloader, rehostUrls: config.rehostUrls });
   const imageService: Partial<ServiceImpl<typeof ImageService>> = {
     ...createImageService(resolver, router, prices, delivery),
+    ...createImageStreamService(resolver, router, prices, delivery),
     ...createModelService(config, resolver),
   };
   connectRouter.service(ImageService, imageService);

@@ -6,8 +6,11 @@ import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { GatewayError } from "../errors/errors.ts";
 import { toConnectError } from "../errors/render.ts";
 import type { Logger } from "../log/logger.ts";
+import { watchStream } from "../call/stream-hooks.ts";
 import {
   type CallInfo,
+  formatUsd,
+  HEADER,
   kCallInfo,
   kViaRest,
   requestIdFrom,
@@ -35,11 +38,7 @@ export function callInfoInterceptor(logger: Logger): Interceptor {
       events: [],
     };
     req.contextValues.set(kCallInfo, info);
-    try {
-      const res = await next(req);
-      writeCallHeaders(res.header, info);
-      return res;
-    } catch (e) {
+    const fail = (e: unknown) => {
       if (!(e instanceof GatewayError) && !(e instanceof ConnectError)) {
         logger.log("error", "unhandled error in handler", {
           request_id: info.requestId,
@@ -63,7 +62,28 @@ export function callInfoInterceptor(logger: Logger): Interceptor {
       ) {
         err.metadata.set("x-should-retry", "false");
       }
-      throw err;
+      return err;
+    };
+    try {
+      const res = await next(req);
+      if (!res.stream) {
+        writeCallHeaders(res.header, info);
+        return res;
+      }
+      // A stream: its headers go out with the first event, once the router has chosen; its
+      // cost (the sum of its images') is known at its end, in the trailer.
+      return {
+        ...res,
+        message: watchStream(res.message, {
+          first: () => writeCallHeaders(res.header, info),
+          error: fail,
+          end: () => {
+            res.trailer.set(HEADER.cost, formatUsd(info.costUsd ?? 0));
+          },
+        }),
+      };
+    } catch (e) {
+      throw fail(e);
     }
   };
 }

@@ -36,6 +36,7 @@ import { type CallBody, tooLarge } from "./exchanges.ts";
 import { checkJsonBody } from "./json-check.ts";
 import { matchTemplate, type PathTemplate, parseTemplate, requestJson } from "./rest-path.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
+import { serveEventStream } from "./rest-stream.ts";
 import {
   clientGoneController,
   clientRequestId,
@@ -53,6 +54,11 @@ export interface RestRoute {
   method: DescMethod;
   /** The method's implementation, as registered with the Connect router. */
   spec: Extract<MethodImplSpec, { kind: "unary" }>;
+  /**
+   * A server-streaming method annotated with the same route and request: what a body with
+   * `stream: true` calls, answered as server-sent events (`rest-stream.ts`).
+   */
+  stream?: Extract<MethodImplSpec, { kind: "server_streaming" }>;
   template: PathTemplate;
   /** `*`: the request is the JSON body; empty: it comes from the path and query parameters. */
   body: "*" | "";
@@ -95,8 +101,13 @@ export class RestRoutes {
 /** Builds the routes from the annotations. Patterns it cannot serve stop startup. */
 export function restRoutesFrom(services: readonly ServiceImplSpec[]): RestRoutes {
   const routes = new RestRoutes();
+  const streams: Extract<MethodImplSpec, { kind: "server_streaming" }>[] = [];
   for (const service of services) {
     for (const spec of Object.values(service.methods)) {
+      if (spec.kind === "server_streaming" && hasOption(spec.method, http)) {
+        streams.push(spec);
+        continue;
+      }
       const method = spec.method;
       if (!hasOption(method, http)) continue;
       const rule = getOption(method, http);
@@ -115,6 +126,27 @@ export function restRoutesFrom(services: readonly ServiceImplSpec[]): RestRoutes
       }
       routes.add({ verb: verb.toUpperCase(), path, method, spec, template, body: rule.body });
     }
+  }
+  // A server-streaming method shares a unary method's route: `stream: true` in the body picks it.
+  for (const spec of streams) {
+    const method = spec.method;
+    const rule = getOption(method, http);
+    const where = `${method.parent.typeName}/${method.name}`;
+    const route = routes
+      .all()
+      .find(
+        (r) =>
+          r.verb === rule.pattern.case?.toUpperCase() &&
+          r.path === rule.pattern.value &&
+          r.body === "*" &&
+          rule.body === "*" &&
+          r.method.input.typeName === method.input.typeName,
+      );
+    if (route === undefined || route.stream !== undefined)
+      throw new Error(
+        `${where}: a streaming method must share the route and request of one unary method with body "*"`,
+      );
+    route.stream = spec;
   }
   return routes;
 }
@@ -178,6 +210,7 @@ export async function serveRest(
   const lease = values.get(kBufferLease);
   try {
     let input: MessageShape<DescMessage>;
+    let streaming: Extract<MethodImplSpec, { kind: "server_streaming" }> | undefined;
     try {
       // A route without a body still waits for admission (its empty body is read).
       const bytes = await body.read();
@@ -187,11 +220,17 @@ export async function serveRest(
       parsed = requestJson(route.method.input, parsed, route.variables, query);
       checkJsonBody(route.method.input, parsed);
       input = decodeInput(route.method, parsed);
+      if (route.stream !== undefined && (input as { stream?: boolean }).stream === true) {
+        streaming = route.stream;
+      }
     } catch (e) {
       // Refused before its message was read: the call still passes the interceptors (request
       // id, logs, metrics), with an empty message.
       body.refuse();
       await failCall(context, e, options.interceptors);
+    }
+    if (streaming !== undefined) {
+      return await serveEventStream(streaming, context, input!, res, options.interceptors);
     }
     const output = await invokeUnaryImplementation(
       route.spec,

@@ -15,8 +15,8 @@ import type {
 } from "../gen/imagegate/v1/images_pb.js";
 import { costOf, maxCostOf, type PriceList } from "../pricing/pricing.ts";
 import type { ModelGroup, ModelResolver } from "../router/resolve.ts";
-import type { Router } from "../router/router.ts";
-import { kBufferLease, kCallInfo } from "../call/call-info.ts";
+import type { RouteListener, Router } from "../router/router.ts";
+import { type CallInfo, kBufferLease, kCallInfo } from "../call/call-info.ts";
 import type { ImageDelivery } from "./deliver.ts";
 import { measuredSize, toImagesResponse } from "./respond.ts";
 
@@ -42,36 +42,7 @@ export function createImageService(
         group,
         request,
         ctx.signal,
-        {
-          onAttempt(deployment) {
-            if (!info) return;
-            info.attempts += 1;
-            info.deployment = deployment.id;
-            info.provider = deployment.provider;
-          },
-          onRetry(deployment, error, waitMs) {
-            info?.events.push({
-              name: "imagegate.retry",
-              time: Date.now(),
-              attributes: {
-                "imagegate.deployment": deployment.id,
-                [ATTR_ERROR_TYPE]: error.code ?? error.kind,
-                "imagegate.wait_ms": waitMs,
-              },
-            });
-          },
-          onFallback(from, to, reason) {
-            info?.events.push({
-              name: "imagegate.fallback",
-              time: Date.now(),
-              attributes: {
-                "imagegate.from": from,
-                "imagegate.to": to,
-                "imagegate.reason": reason,
-              },
-            });
-          },
-        },
+        routeListener(info),
         ctx.values.get(kBufferLease)?.allocate,
       );
       const { result, deployment } = outcome;
@@ -119,12 +90,46 @@ export function createImageService(
   };
 }
 
+/** Reports the router's attempts, retries and fallbacks on the call (headers, span events). */
+export function routeListener(info: CallInfo | undefined): RouteListener {
+  return {
+    onAttempt(deployment) {
+      if (!info) return;
+      info.attempts += 1;
+      info.deployment = deployment.id;
+      info.provider = deployment.provider;
+    },
+    onRetry(deployment, error, waitMs) {
+      info?.events.push({
+        name: "imagegate.retry",
+        time: Date.now(),
+        attributes: {
+          "imagegate.deployment": deployment.id,
+          [ATTR_ERROR_TYPE]: error.code ?? error.kind,
+          "imagegate.wait_ms": waitMs,
+        },
+      });
+    },
+    onFallback(from, to, reason) {
+      info?.events.push({
+        name: "imagegate.fallback",
+        time: Date.now(),
+        attributes: {
+          "imagegate.from": from,
+          "imagegate.to": to,
+          "imagegate.reason": reason,
+        },
+      });
+    },
+  };
+}
+
 /**
  * The most a request may cost wherever it may be served (its group's deployments and its
  * fallbacks' that accept it): what a budgeted key holds before the call. A deployment
  * without a price makes the request unpriceable: the 400, since a budget cannot hold it.
  */
-function mostItMayCost(
+export function mostItMayCost(
   deployments: readonly Deployment[],
   group: ModelGroup,
   request: CreateImageRequest,

@@ -133,8 +133,30 @@ export function instrumentAdapter(adapter: ProviderAdapter, t: Telemetry): Provi
     }
   };
 
+  /** A stream's attempt is counted once the upstream answered (or failed to); its span is the request's. */
+  const stream = adapter.stream?.bind(adapter);
+  const streamed: Pick<ProviderAdapter, "stream"> =
+    stream === undefined
+      ? {}
+      : {
+          async stream(call) {
+            const attrs = attributesFor(call.deployment);
+            try {
+              const events = await stream(call);
+              afterThisTurn(() => t.instruments.upstreamAttempts.add(1, attrs.succeeded));
+              return events;
+            } catch (e) {
+              const type = e instanceof GatewayError ? (e.code ?? e.kind) : "canceled";
+              afterThisTurn(() =>
+                t.instruments.upstreamAttempts.add(1, { ...attrs.counted, [ATTR.outcome]: type }),
+              );
+              throw e;
+            }
+          },
+        };
   return {
     provider: adapter.provider,
+    ...streamed,
     generate(call) {
       const { deployment, request } = call;
       const attrs = attributesFor(deployment);

@@ -31,6 +31,7 @@ export interface Instruments {
   operationDuration: Histogram;
   tokenUsage: Histogram;
   rpcDuration: Histogram;
+  streamFirstEvent: Histogram;
 }
 
 export function createInstruments(meter: Meter): Instruments {
@@ -69,6 +70,12 @@ export function createInstruments(meter: Meter): Instruments {
     rpcDuration: meter.createHistogram(METRIC_RPC_SERVER_CALL_DURATION, {
       unit: "s",
       description: "Duration of each request, as the client sees it",
+      advice: { explicitBucketBoundaries: RPC_BUCKETS },
+    }),
+    streamFirstEvent: meter.createHistogram("imagegate.stream.first_event.duration", {
+      unit: "s",
+      description:
+        "Time from a streamed request's start to its first event (a partial image, or the first completed image)",
       advice: { explicitBucketBoundaries: RPC_BUCKETS },
     }),
   };

@@ -11,6 +11,7 @@
 import { Code, type ConnectError, type Interceptor } from "@connectrpc/connect";
 import {
   type Attributes,
+  type Context,
   context,
   type LogRecord,
   propagation,
@@ -25,6 +26,7 @@ import {
 import { connectToOpenAI, toConnectError } from "../errors/render.ts";
 import { OPEN_SERVICES } from "../call/open-services.ts";
 import { kCallInfo } from "../call/call-info.ts";
+import { watchStream } from "../call/stream-hooks.ts";
 import { ATTR, afterThisTurn } from "./instruments.ts";
 import {
   ATTR_ERROR_TYPE,
@@ -96,13 +98,34 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
       : undefined;
     const spanContext = span ? trace.setSpan(parent, span) : ROOT_CONTEXT;
     t.instruments.inflight.add(1);
+    let streaming = false;
     let failure: ConnectError | undefined;
     try {
-      return await (span ? context.with(spanContext, next, undefined, req) : next(req));
+      const res = await (span ? context.with(spanContext, next, undefined, req) : next(req));
+      if (!res.stream) return res;
+      // A stream: the call (span, in-flight, duration, log record) lasts until its last event.
+      streaming = true;
+      const source = span ? boundTo(res.message, spanContext) : res.message;
+      return {
+        ...res,
+        message: watchStream(source, {
+          first: () => {
+            const attributes: Attributes = {};
+            if (info?.model !== undefined) attributes[ATTR.model] = info.model;
+            if (info?.provider !== undefined) attributes[ATTR.provider] = info.provider;
+            t.instruments.streamFirstEvent.record((performance.now() - started) / 1000, attributes);
+          },
+          end: (e) => finish(e === undefined ? undefined : toConnectError(e)),
+        }),
+      };
     } catch (e) {
       failure = toConnectError(e);
       throw e;
     } finally {
+      if (!streaming) finish(failure);
+    }
+
+    function finish(failure: ConnectError | undefined): void {
       t.instruments.inflight.add(-1);
       const seconds = (performance.now() - started) / 1000;
       const code = failure?.code;
@@ -178,10 +201,30 @@ export function telemetryInterceptor(t: Telemetry): Interceptor {
           if (answered.costUsd !== undefined) t.instruments.cost.add(answered.costUsd, common);
           else if (answered.unpriced) t.instruments.unpriced.add(1, common);
           if (answered.images !== undefined) t.instruments.images.add(answered.images, common);
+        } else if (info?.costUsd) {
+          // A stream that failed or was given up after the upstream billed: still counted.
+          t.instruments.cost.add(info.costUsd, common);
         }
         t.logger.emit(record);
       });
     }
+  };
+}
+
+/** `source`, each of its steps run in `ctx` (so upstream calls made while streaming are the span's children). */
+function boundTo<T>(source: AsyncIterable<T>, ctx: Context): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]() {
+      const it = source[Symbol.asyncIterator]();
+      return {
+        next: (v?: unknown) => context.with(ctx, () => it.next(v)),
+        return: (v?: unknown) =>
+          context.with(
+            ctx,
+            () => it.return?.(v) ?? Promise.resolve({ done: true as const, value: v as T }),
+          ),
+      };
+    },
   };
 }
 

@@ -295,19 +295,15 @@ describe("validateRequest: GPT-image fields", () => {
 });
 
 describe("validateRequest: streaming", () => {
-  it("says streaming is not supported by the gateway yet", () => {
-    expectRejected(
-      "gpt-image-1",
-      { stream: true },
-      "stream",
-      /Streaming is not supported by this gateway yet/,
-    );
+  it("accepts stream on every model: those whose provider does not stream answer completed events", () => {
+    expectAccepted("gpt-image-1", { stream: true });
     expectAccepted("gpt-image-1", { stream: false });
+    expectAccepted("dall-e-3", { stream: true });
     expectAccepted("dall-e-3", { stream: false });
   });
 
-  it("rejects stream on a model that cannot stream", () => {
-    expectRejected("dall-e-3", { stream: true }, "stream", /not supported with dall-e-3/);
+  it("rejects partial_images on a model without partial images", () => {
+    expectRejected("dall-e-3", { stream: true, partialImages: 1 }, "partial_images", /dall-e-3/);
   });
 
   it("rejects partial_images without stream, and out of range", () => {

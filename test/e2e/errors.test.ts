@@ -130,7 +130,12 @@ const ROWS: ErrorRow[] = [
     "moderation",
     /moderation/,
   ),
-  invalid("stream: true", { model: "gpt-image-1", prompt: P, stream: true }, "stream", /[Ss]tream/),
+  invalid(
+    "partial_images on dall-e-3",
+    { model: "dall-e-3", prompt: P, stream: true, partial_images: 1 },
+    "partial_images",
+    /partial_images/,
+  ),
   invalid(
     "negative_prompt on dall-e-3",
     { model: "dall-e-3", prompt: P, negative_prompt: "fog" },

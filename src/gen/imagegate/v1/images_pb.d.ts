@@ -260,6 +260,173 @@ export declare type Image = Message<"imagegate.v1.Image"> & {
 export declare const ImageSchema: GenMessage<Image>;
 
 /**
+ * One event of an image stream (OpenAI's `image_generation.partial_image` and
+ * `image_generation.completed` server-sent events).
+ *
+ * @generated from message imagegate.v1.ImageStreamEvent
+ */
+export declare type ImageStreamEvent = Message<"imagegate.v1.ImageStreamEvent"> & {
+  /**
+   * @generated from oneof imagegate.v1.ImageStreamEvent.event
+   */
+  event: {
+    /**
+     * A partial image, while the model draws.
+     *
+     * @generated from field: imagegate.v1.PartialImageEvent partial_image = 1 [json_name = "partial_image"];
+     */
+    value: PartialImageEvent;
+    case: "partialImage";
+  } | {
+    /**
+     * A finished image.
+     *
+     * @generated from field: imagegate.v1.CompletedImageEvent completed = 2;
+     */
+    value: CompletedImageEvent;
+    case: "completed";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message imagegate.v1.ImageStreamEvent.
+ * Use `create(ImageStreamEventSchema)` to create a new message.
+ */
+export declare const ImageStreamEventSchema: GenMessage<ImageStreamEvent>;
+
+/**
+ * A partial image: OpenAI's `image_generation.partial_image` event.
+ *
+ * @generated from message imagegate.v1.PartialImageEvent
+ */
+export declare type PartialImageEvent = Message<"imagegate.v1.PartialImageEvent"> & {
+  /**
+   * The partial image's bytes (standard base64 in JSON).
+   *
+   * @generated from field: bytes b64_json = 1 [json_name = "b64_json"];
+   */
+  b64Json: Uint8Array;
+
+  /**
+   * Unix time in seconds at which the event was created.
+   *
+   * @generated from field: uint32 created_at = 2 [json_name = "created_at"];
+   */
+  createdAt: number;
+
+  /**
+   * The size of the image.
+   *
+   * @generated from field: optional string size = 3;
+   */
+  size?: string | undefined;
+
+  /**
+   * The quality used.
+   *
+   * @generated from field: optional string quality = 4;
+   */
+  quality?: string | undefined;
+
+  /**
+   * The background used.
+   *
+   * @generated from field: optional string background = 5;
+   */
+  background?: string | undefined;
+
+  /**
+   * The output format (`png`, `jpeg`, `webp`).
+   *
+   * @generated from field: optional string output_format = 6 [json_name = "output_format"];
+   */
+  outputFormat?: string | undefined;
+
+  /**
+   * 0-based index of this partial image within its image's partials.
+   *
+   * @generated from field: uint32 partial_image_index = 7 [json_name = "partial_image_index"];
+   */
+  partialImageIndex: number;
+};
+
+/**
+ * Describes the message imagegate.v1.PartialImageEvent.
+ * Use `create(PartialImageEventSchema)` to create a new message.
+ */
+export declare const PartialImageEventSchema: GenMessage<PartialImageEvent>;
+
+/**
+ * A finished image: OpenAI's `image_generation.completed` event.
+ *
+ * @generated from message imagegate.v1.CompletedImageEvent
+ */
+export declare type CompletedImageEvent = Message<"imagegate.v1.CompletedImageEvent"> & {
+  /**
+   * The image's bytes (standard base64 in JSON).
+   *
+   * @generated from field: bytes b64_json = 1 [json_name = "b64_json"];
+   */
+  b64Json: Uint8Array;
+
+  /**
+   * Unix time in seconds at which the event was created.
+   *
+   * @generated from field: uint32 created_at = 2 [json_name = "created_at"];
+   */
+  createdAt: number;
+
+  /**
+   * The size of the image.
+   *
+   * @generated from field: optional string size = 3;
+   */
+  size?: string | undefined;
+
+  /**
+   * The quality used.
+   *
+   * @generated from field: optional string quality = 4;
+   */
+  quality?: string | undefined;
+
+  /**
+   * The background used.
+   *
+   * @generated from field: optional string background = 5;
+   */
+  background?: string | undefined;
+
+  /**
+   * The output format (`png`, `jpeg`, `webp`).
+   *
+   * @generated from field: optional string output_format = 6 [json_name = "output_format"];
+   */
+  outputFormat?: string | undefined;
+
+  /**
+   * Token usage of this image, where the upstream reports it.
+   *
+   * @generated from field: optional imagegate.v1.Usage usage = 7;
+   */
+  usage?: Usage | undefined;
+
+  /**
+   * USD cost of this image's share of the request (the request's total is the sum); absent
+   * when the model has no price.
+   *
+   * @generated from field: optional double imagegate_cost_usd = 8 [json_name = "imagegate_cost_usd"];
+   */
+  imagegateCostUsd?: number | undefined;
+};
+
+/**
+ * Describes the message imagegate.v1.CompletedImageEvent.
+ * Use `create(CompletedImageEventSchema)` to create a new message.
+ */
+export declare const CompletedImageEventSchema: GenMessage<CompletedImageEvent>;
+
+/**
  * Token usage of an image generation.
  *
  * @generated from message imagegate.v1.Usage
@@ -479,6 +646,19 @@ export declare const ImageService: GenService<{
     methodKind: "unary";
     input: typeof CreateImageRequestSchema;
     output: typeof ImagesResponseSchema;
+  },
+  /**
+   * Creates images from a text prompt as a stream of events: partial images while the
+   * model draws (where the provider streams and `partial_images` asks for them), then one
+   * `completed` event per image. REST: the same route with `stream: true`, answered as
+   * server-sent events. The request's cost is the trailing metadata `x-imagegate-cost-usd`.
+   *
+   * @generated from rpc imagegate.v1.ImageService.CreateImageStream
+   */
+  createImageStream: {
+    methodKind: "server_streaming";
+    input: typeof CreateImageRequestSchema;
+    output: typeof ImageStreamEventSchema;
   },
   /**
    * Lists the models the caller's key may use (OpenAI's `GET /v1/models`).
