@@ -9,6 +9,8 @@ import { deadline } from "../runtime/deadline.ts";
 
 // Connections per upstream origin: enough for every admitted request to wait on a slow upstream.
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 4096, pipelining: 1 });
+/** The same pool, for streamed answers (`sse.ts`). */
+export const sendUpstreamAgent = agent;
 
 /** Upstream image responses are base64 JSON; 64 MiB is far above any real one. */
 export const MAX_UPSTREAM_BYTES = 64 * 1024 * 1024;

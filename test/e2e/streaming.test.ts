@@ -141,3 +141,39 @@ describe("streaming a non-OpenAI provider (Recraft)", () => {
     expect(events[0]!.b64_json).not.toBe(events[1]!.b64_json);
   });
 });
+
+describe("streaming a GPT-image model (the upstream streams)", () => {
+  it("the SDK iterates the partial images, then the completed image with usage and cost", async () => {
+    const stream = await sdk(e2e.stack.url).images.generate({
+      model: "gpt-image-1",
+      prompt: "a lighthouse",
+      size: "1024x1024",
+      quality: "low",
+      stream: true,
+      partial_images: 2,
+    });
+    const events = await collect(stream as unknown as AsyncIterable<unknown>);
+    expect(events.map((e) => e.type)).toEqual([
+      "image_generation.partial_image",
+      "image_generation.partial_image",
+      "image_generation.completed",
+    ]);
+    expect(events.map((e) => e.partial_image_index)).toEqual([0, 1, undefined]);
+    for (const e of events) {
+      expect(imageSize(Buffer.from(e.b64_json, "base64"))).toMatchObject({
+        width: 1024,
+        height: 1024,
+      });
+      expect(e.size).toBe("1024x1024");
+    }
+    const completed = events[2] as StreamEvent & { usage: { output_tokens: number } };
+    // The emulator bills 272 image tokens for low 1024x1024, plus 100 per partial image.
+    expect(completed.usage.output_tokens).toBe(272 + 200);
+    expect(completed.imagegate_cost_usd).toBeGreaterThan(0);
+    // The upstream was asked to stream, with the partial images.
+    expect(e2e.stack.openai.requests.at(-1)?.body).toMatchObject({
+      stream: true,
+      partial_images: 2,
+    });
+  });
+});

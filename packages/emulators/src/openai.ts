@@ -9,8 +9,11 @@
  * - `faults` (or `POST /__emulator/faults` with a Fault as JSON, `DELETE` to clear) injects
  *   errors, latency, hangs and resets; `openaiFaults` builds the usual ones.
  * - `requests` records every `/v1/images/*` call, newest last.
- * - `abandonedRequests` counts calls whose client hung up during a hang or delay fault
- *   (how a test sees that the gateway cancelled its upstream request).
+ * - `abandonedRequests` counts calls whose client hung up during a hang or delay fault, or
+ *   during a streamed answer (how a test sees that the gateway cancelled its upstream request).
+ * - `stream: true` answers server-sent events, one event at a time (`streamEventDelayMs`
+ *   apart); `streamFaults` (first in, first out, one per streamed request) break a stream
+ *   mid-way (`stream-faults.ts`).
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type http from "node:http";
@@ -22,6 +25,7 @@ import {
   faultControl,
   playFault,
 } from "./faults.ts";
+import { type StreamEvent, type StreamFault, sendEventStream } from "./stream-faults.ts";
 import {
   bearerToken,
   HttpError,
@@ -193,8 +197,12 @@ export interface OpenAIEmulator {
   port: number;
   faults: FaultQueue;
   requests: RecordedRequest[];
-  /** Requests whose client hung up during a `hang` or `delayMs` fault, before any answer. */
+  /** Requests whose client hung up during a `hang` or `delayMs` fault, or mid-stream. */
   readonly abandonedRequests: number;
+  /** Faults for the next streamed answers, one each, first in first out. */
+  streamFaults: StreamFault[];
+  /** Wait between streamed events (default 0). */
+  streamEventDelayMs: number;
   close(): Promise<void>;
 }
 
@@ -276,6 +284,13 @@ export async function startOpenAIEmulator(opts: OpenAIEmulatorOptions): Promise<
     requests: emulator.requests,
     get abandonedRequests() {
       return emulator.abandonedRequests;
+    },
+    streamFaults: emulator.streamFaults,
+    get streamEventDelayMs() {
+      return emulator.streamEventDelayMs;
+    },
+    set streamEventDelayMs(ms: number) {
+      emulator.streamEventDelayMs = ms;
     },
     close: server.close,
   };
@@ -576,6 +591,8 @@ class Emulator {
   readonly faults = new FaultQueue();
   readonly requests: RecordedRequest[] = [];
   abandonedRequests = 0;
+  readonly streamFaults: StreamFault[] = [];
+  streamEventDelayMs = 0;
   origin = "";
   readonly #apiKey: string;
   readonly #now: () => number;
@@ -719,8 +736,7 @@ class Emulator {
   }
 
   /** text/event-stream: per image, `partial_images` partial events, then a completed event. */
-  #stream(res: http.ServerResponse, r: ImageRequest): void {
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  #stream(res: http.ServerResponse, r: ImageRequest): Promise<void> {
     const createdAt = Math.floor(this.#now() / 1000);
     const echo = {
       size: `${r.width}x${r.height}`,
@@ -728,27 +744,43 @@ class Emulator {
       background: r.background,
       output_format: r.outputFormat,
     };
+    const events: StreamEvent[] = [];
     for (let i = 0; i < r.n; i++) {
       for (let k = 0; k < r.partialImages; k++) {
-        const b64 = renderPng(r.width, r.height, `${r.model}|${r.prompt}|${i}|partial${k}`);
-        writeEvent(res, "image_generation.partial_image", {
-          type: "image_generation.partial_image",
-          b64_json: b64.toString("base64"),
-          created_at: createdAt,
-          ...echo,
-          partial_image_index: k,
+        events.push({
+          event: "image_generation.partial_image",
+          data: () => ({
+            type: "image_generation.partial_image",
+            b64_json: renderPng(
+              r.width,
+              r.height,
+              `${r.model}|${r.prompt}|${i}|partial${k}`,
+            ).toString("base64"),
+            created_at: createdAt,
+            ...echo,
+            partial_image_index: k,
+          }),
         });
       }
       // Each image's completed event carries that image's usage (the prompt counted each time).
-      writeEvent(res, "image_generation.completed", {
-        type: "image_generation.completed",
-        b64_json: renderPng(r.width, r.height, `${r.model}|${r.prompt}|${i}`).toString("base64"),
-        created_at: createdAt,
-        ...echo,
-        usage: usage(r, 1),
+      events.push({
+        event: "image_generation.completed",
+        data: () => ({
+          type: "image_generation.completed",
+          b64_json: renderPng(r.width, r.height, `${r.model}|${r.prompt}|${i}`).toString("base64"),
+          created_at: createdAt,
+          ...echo,
+          usage: usage(r, 1),
+        }),
       });
     }
-    res.end();
+    return sendEventStream(res, events, {
+      fault: this.streamFaults.shift(),
+      eventDelayMs: this.streamEventDelayMs,
+      onAbandoned: () => {
+        this.abandonedRequests += 1;
+      },
+    });
   }
 
   #storeImage(req: http.IncomingMessage, width: number, height: number, seed: string): string {
@@ -870,8 +902,4 @@ function parseJsonStrict(req: http.IncomingMessage, body: Buffer): unknown {
       null,
     );
   }
-}
-
-function writeEvent(res: http.ServerResponse, event: string, data: object): void {
-  res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }

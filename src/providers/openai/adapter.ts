@@ -9,11 +9,43 @@ import { malformedBody } from "../json.ts";
 import { fromOpenAIError } from "./errors.ts";
 import { fromOpenAIResponse } from "./response.ts";
 import { toOpenAIRequest } from "./request.ts";
+import { fromOpenAIEvents } from "./stream.ts";
+import { streamUpstream } from "../sse.ts";
 
 export const OPENAI_DEFAULT_BASE = "https://api.openai.com/v1";
 
+function headersFor(params: UpstreamCall["deployment"]["params"]): Record<string, string> {
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${params.api_key ?? ""}`,
+    "content-type": "application/json",
+  };
+  if (params.organization !== undefined) headers["openai-organization"] = params.organization;
+  return headers;
+}
+
 export const openaiAdapter: ProviderAdapter = {
   provider: "openai",
+  async stream({ deployment, request, signal }: UpstreamCall) {
+    const { params } = deployment;
+    const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
+    const body = {
+      ...toOpenAIRequest(request, deployment.model, false),
+      stream: true,
+      ...(request.partialImages !== undefined ? { partial_images: request.partialImages } : {}),
+    };
+    const res = await streamUpstream(`${base}/images/generations`, {
+      method: "POST",
+      headers: headersFor(params),
+      body: JSON.stringify(body),
+      signal,
+      timeoutMs: deployment.timeoutMs,
+    });
+    if (!res.stream) {
+      if (res.response.status !== 200) throw fromOpenAIError(res.response);
+      throw malformedBody("a streamed request was not answered as server-sent events");
+    }
+    return fromOpenAIEvents(res.events, request);
+  },
   async generate({
     deployment,
     request,
