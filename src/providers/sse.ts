@@ -12,7 +12,6 @@
 import { request } from "undici";
 import { GatewayError } from "../errors/errors.ts";
 import { upstreamError } from "../errors/upstream.ts";
-import { deadline } from "../runtime/deadline.ts";
 import {
   first,
   type ReceivedResponse,
@@ -47,10 +46,20 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
   const onAbort = () => controller.abort(req.signal.reason);
   if (req.signal.aborted) onAbort();
   else req.signal.addEventListener("abort", onAbort, { once: true });
-  let wait = deadline(controller.signal, req.timeoutMs, "upstream timeout");
+  // The upstream's silence is timed, not the stream: each chunk restarts the clock.
+  let expired = false;
+  let timer: NodeJS.Timeout | undefined;
+  const restartClock = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      expired = true;
+      controller.abort(new DOMException("upstream timeout", "TimeoutError"));
+    }, req.timeoutMs);
+  };
+  restartClock();
   const fail = (e: unknown): never => {
     if (req.signal.aborted) throw req.signal.reason ?? e;
-    if (wait.expired) {
+    if (expired) {
       throw upstreamError(
         "timeout",
         `upstream ${safeUrl(url)} did not answer within ${req.timeoutMs / 1000} s`,
@@ -66,7 +75,7 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
     );
   };
   const done = () => {
-    wait.dispose();
+    clearTimeout(timer);
     req.signal.removeEventListener("abort", onAbort);
   };
   let res: Awaited<ReturnType<typeof request>>;
@@ -76,7 +85,7 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
       method: req.method,
       headers: req.headers,
       body: req.body,
-      signal: wait.signal,
+      signal: controller.signal,
     });
   } catch (e) {
     done();
@@ -120,9 +129,7 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
       let data: Buffer[] = [];
       let dataBytes = 0;
       for await (const chunk of body as AsyncIterable<Buffer>) {
-        // Each event restarts the clock: a stream is slow only when its upstream goes quiet.
-        wait.dispose();
-        wait = deadline(controller.signal, req.timeoutMs, "upstream timeout");
+        restartClock();
         let start = 0;
         for (;;) {
           const nl = chunk.indexOf(NEWLINE, start);

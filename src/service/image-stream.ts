@@ -107,6 +107,8 @@ export function createImageStreamService(
             });
             const echo = echoes(event, event.image, effective.size, effective.quality);
             Object.assign(partial, echo);
+            size ??= echo.size;
+            quality ??= echo.quality;
             yield create(ImageStreamEventSchema, {
               event: { case: "partialImage", value: partial },
             });
@@ -155,7 +157,12 @@ export function createImageStreamService(
         if (outstanding > 0 && stream.rest !== undefined) {
           add(
             costOf(
-              { images: outstanding, size, quality, usage: undefined },
+              {
+                images: outstanding,
+                size: size ?? (effective.size === "auto" ? undefined : effective.size),
+                quality: quality ?? effective.quality,
+                usage: undefined,
+              },
               price,
               deployment.costPerImage,
             ),
