@@ -12,7 +12,11 @@
  * - `faults` (or `POST /__emulator/faults`, `DELETE` to clear) injects errors, latency,
  *   hangs and resets into image requests; `azureFaults` builds Azure's usual ones.
  * - `requests` records every image request; `tokenRequests` counts token grants asked for.
+ * - GPT-image deployments take `stream: true` (and `partial_images` 0–3): server-sent events
+ *   as OpenAI's, paced `streamEventDelayMs` apart, broken mid-way by `streamFaults`
+ *   (`stream-faults.ts`); `abandonedStreams` counts streams whose client went away.
  */
+import { type StreamEvent, type StreamFault, sendEventStream } from "./stream-faults.ts";
 import { randomBytes, randomUUID } from "node:crypto";
 import type http from "node:http";
 import {
@@ -109,7 +113,7 @@ const API_VERSIONS = new Set([
 /** Later previews than the list above are taken as they come. */
 const LATER_PREVIEW = /^(\d{4}-\d{2}-\d{2})-preview$/;
 
-type ParamType = "string" | "integer";
+type ParamType = "string" | "integer" | "boolean";
 const PARAMS: Readonly<Record<string, ParamType>> = {
   prompt: "string",
   model: "string",
@@ -123,9 +127,18 @@ const PARAMS: Readonly<Record<string, ParamType>> = {
   moderation: "string",
   output_format: "string",
   output_compression: "integer",
+  stream: "boolean",
+  partial_images: "integer",
 };
 const DALL_E_ONLY = ["response_format", "style"];
-const GPT_IMAGE_ONLY = ["background", "moderation", "output_format", "output_compression"];
+const GPT_IMAGE_ONLY = [
+  "background",
+  "moderation",
+  "output_format",
+  "output_compression",
+  "stream",
+  "partial_images",
+];
 const ENUMS: Readonly<Record<string, readonly string[]>> = {
   response_format: ["url", "b64_json"],
   background: ["transparent", "opaque", "auto"],
@@ -180,6 +193,12 @@ export interface AzureEmulator {
   requests: RecordedRequest[];
   /** Token requests received (granted or not). */
   readonly tokenRequests: number;
+  /** Streams whose client went away before their last event. */
+  readonly abandonedStreams: number;
+  /** Faults for the next streamed answers, one each, first in first out. */
+  streamFaults: StreamFault[];
+  /** Wait between streamed events (default 0). */
+  streamEventDelayMs: number;
   close(): Promise<void>;
 }
 
@@ -240,6 +259,16 @@ export async function startAzureEmulator(opts: AzureEmulatorOptions): Promise<Az
     get tokenRequests() {
       return emulator.tokenRequests;
     },
+    get abandonedStreams() {
+      return emulator.abandonedStreams;
+    },
+    streamFaults: emulator.streamFaults,
+    get streamEventDelayMs() {
+      return emulator.streamEventDelayMs;
+    },
+    set streamEventDelayMs(ms: number) {
+      emulator.streamEventDelayMs = ms;
+    },
     close: server.close,
   };
 }
@@ -261,6 +290,10 @@ interface ImageRequest {
   height: number;
   quality: string;
   responseFormat: "url" | "b64_json";
+  stream: boolean;
+  partialImages: number;
+  background: string;
+  outputFormat: string;
 }
 
 function validate(raw: unknown, model: AzureImageModel): ImageRequest {
@@ -285,7 +318,7 @@ function validate(raw: unknown, model: AzureImageModel): ImageRequest {
     const ok = type === "integer" ? Number.isInteger(value) : typeof value === type;
     if (!ok)
       throw badRequest(
-        `Invalid type for '${key}': expected ${type === "integer" ? "an integer" : "a string"}.`,
+        `Invalid type for '${key}': expected ${type === "integer" ? "an integer" : type === "boolean" ? "a boolean" : "a string"}.`,
         key,
         "invalid_type",
       );
@@ -355,6 +388,15 @@ function validate(raw: unknown, model: AzureImageModel): ImageRequest {
       );
     }
   }
+  const partialImages = (p.partial_images as number | undefined) ?? 0;
+  if (partialImages < 0 || partialImages > 3)
+    throw badRequest(
+      `Invalid 'partial_images': ${partialImages}. Expected 0 to 3.`,
+      "partial_images",
+      "invalid_value",
+    );
+  if (p.partial_images !== undefined && p.stream !== true)
+    throw badRequest("partial_images requires stream.", "partial_images", "invalid_value");
   const [width, height] = size === "auto" ? [1024, 1024] : size.split("x").map(Number);
   return {
     model,
@@ -368,6 +410,10 @@ function validate(raw: unknown, model: AzureImageModel): ImageRequest {
       rules.family === "gpt-image"
         ? "b64_json"
         : ((p.response_format as "url" | "b64_json" | undefined) ?? "url"),
+    stream: p.stream === true,
+    partialImages,
+    background: (p.background as string | undefined) ?? "opaque",
+    outputFormat,
   };
 }
 
@@ -405,6 +451,9 @@ class Emulator {
   readonly faults = new FaultQueue();
   readonly requests: RecordedRequest[] = [];
   tokenRequests = 0;
+  abandonedStreams = 0;
+  readonly streamFaults: StreamFault[] = [];
+  streamEventDelayMs = 0;
   origin = "";
   readonly #opts: AzureEmulatorOptions;
   readonly #now: () => number;
@@ -511,6 +560,7 @@ class Emulator {
       );
     const request = validate(json, model);
     this.#refuseIfUnsafe(request);
+    if (request.stream) return this.#stream(res, request);
     sendJson(res, 200, this.#answer(req, request));
   }
 
@@ -596,6 +646,58 @@ class Emulator {
         total_tokens: input + output,
       },
     };
+  }
+
+  /** OpenAI's events: per image, its partial images, then a completed event with its usage. */
+  #stream(res: http.ServerResponse, r: ImageRequest): Promise<void> {
+    const createdAt = Math.floor(this.#now() / 1000);
+    const echo = {
+      size: `${r.width}x${r.height}`,
+      quality: r.quality,
+      background: r.background,
+      output_format: r.outputFormat,
+    };
+    const input = Math.ceil(r.prompt.length / 4);
+    const perImage = { low: 272, medium: 1056, high: 4160 }[r.quality as "low" | "medium" | "high"];
+    const output = Math.ceil((perImage * r.width * r.height) / 1024 ** 2) + r.partialImages * 100;
+    const events: StreamEvent[] = [];
+    for (let i = 0; i < r.n; i++) {
+      const seed = `azure|${r.model}|${r.prompt}|${i}`;
+      for (let k = 0; k < r.partialImages; k++) {
+        events.push({
+          event: "image_generation.partial_image",
+          data: () => ({
+            type: "image_generation.partial_image",
+            b64_json: renderPng(r.width, r.height, `${seed}|partial${k}`).toString("base64"),
+            created_at: createdAt,
+            ...echo,
+            partial_image_index: k,
+          }),
+        });
+      }
+      events.push({
+        event: "image_generation.completed",
+        data: () => ({
+          type: "image_generation.completed",
+          b64_json: renderPng(r.width, r.height, seed).toString("base64"),
+          created_at: createdAt,
+          ...echo,
+          usage: {
+            input_tokens: input,
+            input_tokens_details: { text_tokens: input, image_tokens: 0 },
+            output_tokens: output,
+            total_tokens: input + output,
+          },
+        }),
+      });
+    }
+    return sendEventStream(res, events, {
+      fault: this.streamFaults.shift(),
+      eventDelayMs: this.streamEventDelayMs,
+      onAbandoned: () => {
+        this.abandonedStreams += 1;
+      },
+    });
   }
 
   #storeImage(req: http.IncomingMessage, width: number, height: number, seed: string): string {

@@ -18,6 +18,8 @@ import { EntraTokenCache, entraCredentials } from "./entra.ts";
 import { PROVIDER_NAME, fromAzureError } from "./errors.ts";
 import { apiVersionFor, azureImagesUrl, toAzureRequest } from "./request.ts";
 import { fromOpenAIResponse } from "../openai/response.ts";
+import { fromOpenAIEvents } from "../openai/stream.ts";
+import { streamUpstream } from "../sse.ts";
 
 export const tokens = new EntraTokenCache();
 
@@ -36,6 +38,41 @@ async function authHeaders(
 
 export const azureAdapter: ProviderAdapter = {
   provider: "azure",
+  async stream({ deployment, request, signal }: UpstreamCall) {
+    const { params, spec } = deployment;
+    const url = azureImagesUrl(
+      params.api_base ?? "",
+      deployment.model,
+      apiVersionFor(spec.family, params.api_version),
+    );
+    const headers = {
+      ...(await authHeaders(deployment, signal)),
+      "content-type": "application/json",
+    };
+    const body = {
+      ...toAzureRequest(request, spec.family),
+      stream: true,
+      ...(request.partialImages !== undefined ? { partial_images: request.partialImages } : {}),
+    };
+    const res = await streamUpstream(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal,
+      timeoutMs: deployment.timeoutMs,
+    });
+    if (!res.stream) {
+      const creds = entraCredentials(params);
+      if (res.response.status === 401 && creds !== undefined && params.azure_ad_token === undefined)
+        tokens.invalidate(creds);
+      if (res.response.status !== 200) throw fromAzureError(res.response, deployment.model);
+      throw malformedBody(
+        "a streamed request was not answered as server-sent events",
+        PROVIDER_NAME,
+      );
+    }
+    return fromOpenAIEvents(res.events, request, PROVIDER_NAME);
+  },
   async generate({
     deployment,
     request,
