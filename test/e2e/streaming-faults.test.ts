@@ -77,7 +77,7 @@ function frames(text: string): Array<{ event: string; data: Record<string, unkno
 describe("a stream whose upstream fails", () => {
   it("mid-stream: the events so far, then one error event and the end", async () => {
     const { stack } = await start();
-    stack.openai.streamFaults.push({ afterEvents: 1, then: "error" });
+    stack.openai.streamFaults.push({ afterEvents: 1, action: "error" });
     const res = await post(stack.url, BODY);
     expect(res.status).toBe(200);
     const got = frames(await res.text());
@@ -90,7 +90,7 @@ describe("a stream whose upstream fails", () => {
 
   it("mid-stream, through the SDK: the partial image, then an APIError", async () => {
     const { stack } = await start();
-    stack.openai.streamFaults.push({ afterEvents: 1, then: "reset", eventDelayMs: 100 });
+    stack.openai.streamFaults.push({ afterEvents: 1, action: "reset", eventDelayMs: 100 });
     const client = new OpenAI({ apiKey: KEY, baseURL: `${stack.url}/v1`, maxRetries: 0 });
     const stream = await client.images.generate(BODY as never);
     const seen: string[] = [];
@@ -107,7 +107,7 @@ describe("a stream whose upstream fails", () => {
 
   it("before its first event: the ordinary JSON error and status", async () => {
     const { stack } = await start();
-    stack.openai.streamFaults.push({ afterEvents: 0, then: "error" });
+    stack.openai.streamFaults.push({ afterEvents: 0, action: "error" });
     const res = await post(stack.url, BODY);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
     expect(res.status).toBe(502);

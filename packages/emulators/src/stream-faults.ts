@@ -12,7 +12,7 @@ export interface StreamFault {
   /** Events sent before the fault (default 0). */
   afterEvents?: number;
   /** `error`: one error event, then the end; `hang`: no more events until the client leaves; `reset`: a TCP reset. */
-  then: "error" | "hang" | "reset";
+  action: "error" | "hang" | "reset";
   /** Wait between events (default: the emulator's pacing). */
   eventDelayMs?: number;
 }
@@ -60,7 +60,7 @@ export async function sendEventStream(
   if (fault === undefined) return void res.end();
   await sleep(delay);
   if (gone) return;
-  if (fault.then === "error") {
+  if (fault.action === "error") {
     res.write(
       `event: error\ndata: ${JSON.stringify({
         type: "error",
@@ -73,7 +73,7 @@ export async function sendEventStream(
       })}\n\n`,
     );
     res.end();
-  } else if (fault.then === "reset") {
+  } else if (fault.action === "reset") {
     res.socket?.resetAndDestroy();
   }
   // hang: nothing more; the exchange ends when the client goes away.
