@@ -22,8 +22,8 @@ afterEach(async () => {
   stack = undefined;
 });
 
-function yaml(spendDb: string): string {
-  return `general_settings:
+function yaml(spendDb: string, server = ""): string {
+  return `${server}general_settings:
   spend_db: ${spendDb}
 keys:
   - key: ${KEY}
@@ -40,9 +40,9 @@ router_settings:
 `;
 }
 
-async function start(): Promise<{ stack: Stack; spendDb: string }> {
+async function start(server = ""): Promise<{ stack: Stack; spendDb: string }> {
   const spendDb = join(mkdtempSync(join(tmpdir(), "imagegate-stream-")), "spend.sqlite");
-  stack = await startStack({ yaml: yaml(spendDb) });
+  stack = await startStack({ yaml: yaml(spendDb, server) });
   return { stack, spendDb };
 }
 
@@ -137,5 +137,21 @@ describe("a client that goes away mid-stream", () => {
     } finally {
       await ledger.close();
     }
+  });
+});
+
+describe("a stream whose upstream is slow between events", () => {
+  it("is not cut by write_timeout: a wait with nothing unread is not a stalled client", async () => {
+    // write_timeout cuts answers whose written bytes stay unread; here the client reads
+    // everything and the upstream takes longer than write_timeout between its events.
+    const { stack } = await start("server:\n  write_timeout: 0.2\n");
+    stack.openai.streamEventDelayMs = 600;
+    const res = await post(stack.url, { ...BODY, partial_images: 1 });
+    expect(res.status).toBe(200);
+    const got = frames(await res.text());
+    expect(got.map((f) => f.event)).toEqual([
+      "image_generation.partial_image",
+      "image_generation.completed",
+    ]);
   });
 });
