@@ -57,8 +57,7 @@ export async function serveEventStream(
   try {
     let event = first.value as ImageStreamEvent | undefined;
     while (!done && event !== undefined) {
-      const frame = eventFrame(prefix, event);
-      if (frame !== undefined && !res.write(frame)) await drained(res);
+      if (!writeEvent(res, prefix, event)) await drained(res);
       if (res.destroyed) break;
       const next = await events.next();
       done = next.done === true;
@@ -78,20 +77,19 @@ export async function serveEventStream(
   res.end();
 }
 
-function eventFrame(prefix: string, event: ImageStreamEvent): Buffer | undefined {
+/** Writes one event's frame (its JSON in place, not copied into one buffer); false when the socket is full. */
+function writeEvent(res: NodeResponse, prefix: string, event: ImageStreamEvent): boolean {
   const { case: kind, value } = event.event;
-  if (kind === undefined) return undefined;
+  if (kind === undefined) return true;
   const type = kind === "partialImage" ? `${prefix}.partial_image` : `${prefix}.completed`;
   const json =
     kind === "partialImage"
       ? messageToJsonBytes(PartialImageEventSchema, value, JSON_OPTIONS)
       : messageToJsonBytes(CompletedImageEventSchema, value, JSON_OPTIONS);
   // `{…}` → `{"type":"…",…}`: the type first, as OpenAI writes it.
-  return Buffer.concat([
-    Buffer.from(`event: ${type}\ndata: {"type":"${type}",`),
-    json.subarray(1),
-    Buffer.from("\n\n"),
-  ]);
+  res.write(`event: ${type}\ndata: {"type":"${type}",`);
+  res.write(json.subarray(1));
+  return res.write("\n\n");
 }
 
 function drained(res: NodeResponse): Promise<void> {
