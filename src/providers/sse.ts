@@ -142,26 +142,32 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
           }
           line.push(chunk.subarray(start, nl));
           start = nl + 1;
-          let whole = line.length === 1 ? line[0]! : Buffer.concat(line);
+          const parts = line;
           line = [];
           lineBytes = 0;
-          if (whole.length > 0 && whole[whole.length - 1] === CR) whole = whole.subarray(0, -1);
-          if (whole.length === 0) {
+          // A line's pieces are kept as they came: a data line (an image, MBs) is never joined.
+          dropTrailingCr(parts);
+          if (parts.every((p) => p.length === 0)) {
             if (data.length > 0 || event !== undefined) yield { event, data };
             event = undefined;
             data = [];
             dataBytes = 0;
             continue;
           }
-          const colon = whole.indexOf(":");
-          const field = (colon < 0 ? whole : whole.subarray(0, colon)).toString("latin1");
-          let value = colon < 0 ? whole.subarray(whole.length) : whole.subarray(colon + 1);
-          if (value[0] === 0x20) value = value.subarray(1);
-          if (field === "event") event = value.toString("utf8");
-          else if (field === "data") {
+          // The field name is short: read it from the line's first bytes.
+          const head = firstBytes(parts, 8);
+          const colon = head.indexOf(":");
+          const field = (colon < 0 ? head : head.subarray(0, colon)).toString("latin1");
+          if (field !== "event" && field !== "data") continue; // id, retry, comments: unused
+          // A field without a colon has an empty value.
+          const value = colon < 0 ? [] : afterField(parts, colon + 1);
+          if (field === "event") event = Buffer.concat(value).toString("utf8");
+          else {
             if (data.length > 0) data.push(Buffer.from("\n"));
-            data.push(value);
-            dataBytes += value.length;
+            for (const v of value) {
+              data.push(v);
+              dataBytes += v.length;
+            }
           }
         }
         if (lineBytes + dataBytes > maxEventBytes) {
@@ -171,7 +177,7 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
           );
         }
       }
-      if (data.length > 0) yield { event, data };
+      // An event not ended by a blank line is incomplete: dropped, as the SSE spec says.
       finished = true;
     } catch (e) {
       fail(e);
@@ -181,4 +187,49 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
     }
   }
   return { stream: true, status: res.statusCode, headers: res.headers, events: events() };
+}
+
+/** A line's pieces after its first `skip` bytes and the one space that may follow them. */
+function afterField(parts: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  let left = skip;
+  let spaceChecked = false;
+  for (const part of parts) {
+    let piece = part;
+    if (left > 0) {
+      const cut = Math.min(left, piece.length);
+      piece = piece.subarray(cut);
+      left -= cut;
+      if (left > 0) continue;
+    }
+    if (!spaceChecked && piece.length > 0) {
+      spaceChecked = true;
+      if (piece[0] === 0x20) piece = piece.subarray(1);
+    }
+    if (piece.length > 0) out.push(piece);
+  }
+  return out;
+}
+
+/** The line's `\r` before its `\n`, if any, removed (it may sit in an earlier piece). */
+function dropTrailingCr(parts: Buffer[]): void {
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const part = parts[i]!;
+    if (part.length === 0) continue;
+    if (part[part.length - 1] === CR) parts[i] = part.subarray(0, -1);
+    return;
+  }
+}
+
+/** Up to `n` bytes from the start of a line's pieces, joining only the few pieces they span. */
+function firstBytes(parts: readonly Buffer[], n: number): Buffer {
+  if (parts[0]!.length >= n) return parts[0]!.subarray(0, n);
+  const few: Buffer[] = [];
+  let size = 0;
+  for (const part of parts) {
+    few.push(part.subarray(0, n - size));
+    size += few.at(-1)!.length;
+    if (size >= n) break;
+  }
+  return Buffer.concat(few, size);
 }
