@@ -24,15 +24,17 @@ const { values } = parseArgs({
   options: {
     concurrency: { type: "string", default: "64" },
     rounds: { type: "string", default: "3" },
+    partials: { type: "string", default: "3" },
   },
 });
 const concurrency = Number(values.concurrency);
 const rounds = Number(values.rounds);
+const partialCount = Number(values.partials);
 
 const b64 = noisyPng().toString("base64");
 const event = (type: string, extra: object) =>
   `event: ${type}\ndata: ${JSON.stringify({ type, b64_json: b64, created_at: 1, size: "1024x1024", quality: "low", background: "opaque", output_format: "png", ...extra })}\n\n`;
-const partials = [0, 1, 2].map((i) =>
+const partials = Array.from({ length: partialCount }, (_, i) =>
   event("image_generation.partial_image", { partial_image_index: i }),
 );
 const usage = {
@@ -102,7 +104,9 @@ async function measure(stream: boolean): Promise<number> {
       const res = await fetch(`${url}/v1/images/generations`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify(stream ? { ...request, stream: true, partial_images: 3 } : request),
+        body: JSON.stringify(
+          stream ? { ...request, stream: true, partial_images: partialCount } : request,
+        ),
       });
       if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
       // Read as a client does, chunk by chunk, without keeping the body.
@@ -123,6 +127,7 @@ console.log(
   JSON.stringify({
     concurrency,
     rounds,
+    partials: partialCount,
     peakRssMB: { unary: Math.round(unary / MB), stream: Math.round(streamed / MB) },
   }),
 );

@@ -158,6 +158,8 @@ export class Router {
     signal: AbortSignal,
     listener: RouteListener,
     allocate?: Allocate,
+    /** Memory for a streaming upstream's images, given back event by event (else: plain). */
+    eventAllocate?: Allocate,
   ): Promise<RouteOutcome<RoutedStream>> {
     const { outcome, within } = await this.run(
       group,
@@ -173,7 +175,7 @@ export class Router {
           const result = await adapter.generate(upstream);
           return { first: { type: "completed", result }, rest: undefined, close() {} };
         }
-        const it = await adapter.stream!(upstream);
+        const it = await adapter.stream!({ ...upstream, allocate: eventAllocate });
         try {
           const first = await it.next();
           if (first.done) throw new Error("internal: the upstream stream ended before any event");

@@ -109,6 +109,11 @@ export class BufferLease {
     return buf;
   };
 
+  /** Another lease from the same pool, given back on its own (one event of a stream). */
+  child(): BufferLease {
+    return new BufferLease(this.#pool);
+  }
+
   /** Gives every buffer back. Call only once nothing can read them (the answer is written). */
   release(): void {
     if (this.#released) return;

@@ -7,7 +7,8 @@
  * `error` event `{type: "error", error: {message, type, param, code}}` and the end.
  *
  * One event is in memory at a time: the next is asked for only once the previous one has
- * been handed to the socket (and the socket drained). The gateway's `write_timeout`
+ * been handed to the socket, and the pooled memory that held it (`call/event-memory.ts`) holds
+ * the next. The gateway's `write_timeout`
  * (exchanges.ts) cuts an answer only while written bytes stay unread: a long wait for the
  * upstream's next event, with nothing pending, is not a stall and is not cut.
  */
@@ -20,6 +21,9 @@ import {
   type ImageStreamEvent,
   PartialImageEventSchema,
 } from "../gen/imagegate/v1/images_pb.js";
+import type { Allocate } from "../runtime/buffer-pool.ts";
+import { kBufferLease } from "../call/call-info.ts";
+import { EventMemory, kEventMemory } from "../call/event-memory.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
 import type { NodeResponse } from "./universal.ts";
 
@@ -39,6 +43,26 @@ export async function serveEventStream(
   interceptors: Interceptor[],
 ): Promise<void> {
   const prefix = EVENT_PREFIX[spec.method.name] ?? "image_generation";
+  const lease = context.values.get(kBufferLease);
+  // Each event's image and JSON in pooled memory, given back once the event has left.
+  const memory = lease === undefined ? undefined : new EventMemory(lease);
+  if (memory !== undefined) context.values.set(kEventMemory, memory);
+  try {
+    await writeEvents(spec, context, input, res, interceptors, prefix, memory);
+  } finally {
+    memory?.end();
+  }
+}
+
+async function writeEvents(
+  spec: Extract<MethodImplSpec, { kind: "server_streaming" }>,
+  context: HandlerContext,
+  input: MessageShape<DescMessage>,
+  res: NodeResponse,
+  interceptors: Interceptor[],
+  prefix: string,
+  memory: EventMemory | undefined,
+): Promise<void> {
   const events = transformInvokeImplementation(
     spec,
     context as never,
@@ -54,10 +78,12 @@ export async function serveEventStream(
   res.writeHead(200, headers);
   res.flushHeaders();
   let done = first.done === true;
+  const allocate = memory?.allocate ?? Buffer.allocUnsafe;
   try {
     let event = first.value as ImageStreamEvent | undefined;
     while (!done && event !== undefined) {
-      if (!writeEvent(res, prefix, event)) await drained(res);
+      await writeEvent(res, prefix, event, allocate);
+      memory?.written();
       if (res.destroyed) break;
       const next = await events.next();
       done = next.done === true;
@@ -77,29 +103,32 @@ export async function serveEventStream(
   res.end();
 }
 
-/** Writes one event's frame (its JSON in place, not copied into one buffer); false when the socket is full. */
-function writeEvent(res: NodeResponse, prefix: string, event: ImageStreamEvent): boolean {
+/**
+ * Writes one event's frame and resolves once the socket has taken it (so its memory can
+ * take the next event's JSON): one event in flight at a time.
+ */
+function writeEvent(
+  res: NodeResponse,
+  prefix: string,
+  event: ImageStreamEvent,
+  allocate: Allocate,
+): Promise<void> {
   const { case: kind, value } = event.event;
-  if (kind === undefined) return true;
+  if (kind === undefined) return Promise.resolve();
   const type = kind === "partialImage" ? `${prefix}.partial_image` : `${prefix}.completed`;
   const json =
     kind === "partialImage"
-      ? messageToJsonBytes(PartialImageEventSchema, value, JSON_OPTIONS)
-      : messageToJsonBytes(CompletedImageEventSchema, value, JSON_OPTIONS);
+      ? messageToJsonBytes(PartialImageEventSchema, value, JSON_OPTIONS, allocate)
+      : messageToJsonBytes(CompletedImageEventSchema, value, JSON_OPTIONS, allocate);
   // `{…}` → `{"type":"…",…}`: the type first, as OpenAI writes it.
   res.write(`event: ${type}\ndata: {"type":"${type}",`);
   res.write(json.subarray(1));
-  return res.write("\n\n");
-}
-
-function drained(res: NodeResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
-      res.off("drain", done);
       res.off("close", done);
       resolve();
     };
-    res.once("drain", done);
     res.once("close", done);
+    res.write("\n\n", () => done());
   });
 }

@@ -26,6 +26,7 @@ import type { GeneratedImage, GenerationResult, UpstreamEvent } from "../provide
 import type { ModelResolver } from "../router/resolve.ts";
 import type { Router } from "../router/router.ts";
 import { kBufferLease, kCallInfo } from "../call/call-info.ts";
+import { kEventMemory } from "../call/event-memory.ts";
 import type { ImageDelivery } from "./deliver.ts";
 import { mostItMayCost, routeListener } from "./image-service.ts";
 import { measuredSize } from "./respond.ts";
@@ -73,6 +74,7 @@ export function createImageStreamService(
         ctx.signal,
         routeListener(info),
         ctx.values.get(kBufferLease)?.allocate,
+        ctx.values.get(kEventMemory)?.allocate,
       );
       const { deployment, result: stream } = outcome;
       const effective = resolveDefaults(request, deployment.spec);

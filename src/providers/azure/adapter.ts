@@ -38,7 +38,7 @@ async function authHeaders(
 
 export const azureAdapter: ProviderAdapter = {
   provider: "azure",
-  async stream({ deployment, request, signal }: UpstreamCall) {
+  async stream({ deployment, request, signal, allocate }: UpstreamCall) {
     const { params, spec } = deployment;
     const url = azureImagesUrl(
       params.api_base ?? "",
@@ -71,7 +71,7 @@ export const azureAdapter: ProviderAdapter = {
         PROVIDER_NAME,
       );
     }
-    return fromOpenAIEvents(res.events, request, PROVIDER_NAME);
+    return fromOpenAIEvents(res.events, request, PROVIDER_NAME, allocate);
   },
   async generate({
     deployment,

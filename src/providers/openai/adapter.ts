@@ -25,7 +25,7 @@ function headersFor(params: UpstreamCall["deployment"]["params"]): Record<string
 
 export const openaiAdapter: ProviderAdapter = {
   provider: "openai",
-  async stream({ deployment, request, signal }: UpstreamCall) {
+  async stream({ deployment, request, signal, allocate }: UpstreamCall) {
     const { params } = deployment;
     const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
     const body = {
@@ -44,7 +44,7 @@ export const openaiAdapter: ProviderAdapter = {
       if (res.response.status !== 200) throw fromOpenAIError(res.response);
       throw malformedBody("a streamed request was not answered as server-sent events");
     }
-    return fromOpenAIEvents(res.events, request);
+    return fromOpenAIEvents(res.events, request, "OpenAI", allocate);
   },
   async generate({
     deployment,

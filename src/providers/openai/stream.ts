@@ -6,6 +6,7 @@
  * mid-stream. Azure OpenAI streams the same events.
  */
 import type { CreateImageRequest } from "../../gen/imagegate/v1/images_pb.js";
+import type { Allocate } from "../../runtime/buffer-pool.ts";
 import { upstreamError } from "../../errors/upstream.ts";
 import { imageBytes, OPENAI_IMAGE_KEYS, parseImagesJson } from "../image-json.ts";
 import { malformedBody, str } from "../json.ts";
@@ -36,9 +37,12 @@ export async function* fromOpenAIEvents(
   events: AsyncIterable<SseEvent>,
   request: CreateImageRequest,
   provider = "OpenAI",
+  allocate?: Allocate,
 ): AsyncGenerator<UpstreamEvent> {
   for await (const sse of events) {
-    const parsed = parseImagesJson(sse.data, OPENAI_IMAGE_KEYS);
+    const parsed = parseImagesJson(sse.data, OPENAI_IMAGE_KEYS, allocate);
+    // The event's raw data (MBs of base64) is not needed once its image is decoded.
+    sse.data.length = 0;
     if (parsed === undefined) throw malformedBody("a streamed event is not JSON", provider);
     const json = parsed.json as StreamedImage | null;
     if (json === null || typeof json !== "object")
