@@ -18,6 +18,10 @@ function yaml(azure: AzureEmulator): string {
     model_info:
       id: azure-gpt-image
       base_model: gpt-image-1
+  - model_name: mystery
+    params:
+      model: azure/mystery
+      api_base: ${azure.endpoint}
 router_settings:
   num_retries: 0
 `;
@@ -25,7 +29,7 @@ router_settings:
 
 let ctx: AzureStack;
 beforeAll(async () => {
-  ctx = await startAzureStack(yaml, { "img-prod": "gpt-image-1" });
+  ctx = await startAzureStack(yaml, { "img-prod": "gpt-image-1", mystery: "gpt-image-1" });
 });
 afterAll(() => ctx?.close());
 
@@ -76,5 +80,17 @@ describe("streaming an Azure GPT-image deployment", () => {
       interval: 5,
     });
     ctx.azure.streamEventDelayMs = 0;
+  });
+
+  it("a deployment whose model the gateway does not know is not asked to stream: one completed event", async () => {
+    const res = await fetch(`${ctx.stack.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "mystery", prompt: "a boat", quality: "low", stream: true }),
+    });
+    expect(res.status).toBe(200);
+    const frames = (await res.text()).split("\n\n").filter((f) => f !== "");
+    expect(frames.map((f) => f.split("\n")[0])).toEqual(["event: image_generation.completed"]);
+    expect(ctx.azure.requests.at(-1)?.body).not.toHaveProperty("stream");
   });
 });

@@ -91,7 +91,9 @@ function unionOf(entries: readonly ModelSpec[]): Omit<ModelSpec, "model"> {
       default: sizes.find((s) => entries.every((e) => e.size.values.includes(s))) ?? sizes[0]!,
     },
     native_response: "b64_json",
-    params: [...new Set(entries.flatMap((e) => e.params))],
+    // Not `stream`: a deployment of unknown model may not stream (DALL·E does not); a
+    // streamed request gets the ordinary call's answer as one completed event per image.
+    params: [...new Set(entries.flatMap((e) => e.params))].filter((p) => p !== "stream"),
   };
   if (limits.every((l) => l !== undefined)) spec.prompt_max_chars = Math.max(...limits);
   for (const key of ["quality", "style", "background", "moderation", "output_format"] as const) {
