@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SqliteLedger } from "../../src/auth/spend.ts";
+import { SqliteLedger } from "../../src/db/sqlite-ledger.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
 const KEY = "sk-stream-budget-0123456789abcdef";
