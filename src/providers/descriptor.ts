@@ -6,7 +6,7 @@
  */
 import type { Provider } from "../catalog/providers.ts";
 import type { ParamKey } from "./params.ts";
-import type { ProviderAdapter } from "./types.ts";
+import type { AdapterDeployment, ProviderAdapter } from "./types.ts";
 
 export interface ProviderDescriptor<P extends Provider = Provider> {
   /** The prefix of direct model names (`bedrock/…`) and the key of its catalog file. */
@@ -18,10 +18,11 @@ export interface ProviderDescriptor<P extends Provider = Provider> {
   readonly env: Readonly<Partial<Record<ParamKey, readonly string[]>>>;
   /**
    * Params that make up one credential (a key pair and its session token): when a deployment
-   * sets any of a unit, the environment fills none of it, so a credential is never half the
-   * deployment's and half the environment's.
+   * sets any of `keys`, the environment fills none of them, so a credential is never half the
+   * deployment's and half the environment's; and then all of `needs` must be set. A param of
+   * `instead` names another source of the credential: set, the environment fills none of `keys`.
    */
-  readonly units?: readonly (readonly ParamKey[])[];
+  readonly units?: readonly CredentialUnit[];
   /** The credentials it needs, as alternatives: any one group fully set is enough. */
   readonly requires: readonly (readonly ParamKey[])[];
   /**
@@ -33,4 +34,16 @@ export interface ProviderDescriptor<P extends Provider = Provider> {
   /** OpenTelemetry's `gen_ai.provider.name` for its calls (GenAI semconv; Recraft has no registered one). */
   readonly telemetryName: string;
   readonly adapter: ProviderAdapter;
+  /**
+   * For credentials the provider finds itself (a default chain, a metadata server): tries a
+   * deployment's once at startup and says what failed, naming the deployment and the sources
+   * tried; undefined when they resolve. Never throws.
+   */
+  readonly probeCredentials?: (deployment: AdapterDeployment) => Promise<string | undefined>;
+}
+
+export interface CredentialUnit {
+  readonly keys: readonly ParamKey[];
+  readonly needs: readonly ParamKey[];
+  readonly instead?: readonly ParamKey[];
 }

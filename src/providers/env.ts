@@ -21,7 +21,11 @@ export function fillFromEnv<P extends ProviderParams>(
 ): P {
   const out: P = { ...params };
   const { units = [] } = DESCRIPTORS[provider];
-  const own = new Set(units.filter((unit) => unit.some((k) => params[k] !== undefined)).flat());
+  const own = new Set(
+    units
+      .filter((u) => [...u.keys, ...(u.instead ?? [])].some((k) => params[k] !== undefined))
+      .flatMap((u) => u.keys),
+  );
   for (const [key, names] of Object.entries(DESCRIPTORS[provider].env) as [
     ParamKey,
     readonly string[],
@@ -35,7 +39,13 @@ export function fillFromEnv<P extends ProviderParams>(
 
 /** Says what is missing for `provider` to be callable, naming params and variables; undefined when complete. */
 export function missingCredentials(provider: Provider, params: ProviderParams): string | undefined {
-  const { requires: groups, env } = DESCRIPTORS[provider];
+  const { requires: groups, env, units = [] } = DESCRIPTORS[provider];
+  for (const unit of units) {
+    if (!unit.keys.some((k) => params[k] !== undefined)) continue;
+    const half = unit.needs.filter((k) => params[k] === undefined);
+    if (half.length > 0)
+      return `${half.join(", ")} (a credential is not completed from the environment)`;
+  }
   if (groups.some((g) => g.every((k) => params[k] !== undefined))) return undefined;
   const first = groups[0]!.filter((k) => params[k] === undefined);
   return first

@@ -26,6 +26,11 @@ export const ProviderParamsSchema = z.strictObject({
   aws_access_key_id: z.string().optional(),
   aws_secret_access_key: z.string().optional(),
   aws_session_token: z.string().optional(),
+  // Without a static pair: the profile of the shared files the default chain reads, and a
+  // role (ARN) assumed through STS from whichever base credentials apply.
+  aws_profile_name: z.string().min(1).optional(),
+  aws_role_name: z.string().min(1).optional(),
+  aws_session_name: z.string().min(1).optional(),
 });
 export type ProviderParams = z.infer<typeof ProviderParamsSchema>;
 export type ParamKey = keyof ProviderParams;

@@ -29,7 +29,7 @@ import { toConnectError } from "../errors/render.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 import type { Logger } from "../log/logger.ts";
 import { loadPrices, type PriceList } from "../pricing/pricing.ts";
-import { ADAPTERS } from "../providers/index.ts";
+import { ADAPTERS, DESCRIPTORS } from "../providers/index.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { ModelResolver } from "../router/resolve.ts";
 import { Router } from "../router/router.ts";
@@ -224,6 +224,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         `model '${d.group}' (deployment ${d.id}, ${d.provider}/${d.model}) has no known price: its requests are counted as unpriced; set model_info.output_cost_per_image`,
       );
     }
+  }
+  // Credentials the providers find themselves (default chains, metadata servers) are tried
+  // once in the background: a source that fails is a warning naming the deployment.
+  for (const d of resolver.deployments()) {
+    void DESCRIPTORS[d.provider]
+      .probeCredentials?.(d)
+      .then((warning) => warning !== undefined && logger.log("warn", warning));
   }
 
   const rpc = new Map<string, UniversalHandler>(

@@ -12,7 +12,8 @@ import { malformedBody } from "../json.ts";
 import { BEDROCK_IMAGE_KEYS, type BedrockPlan } from "./shapes.ts";
 import { fromBedrockResponse, planBedrockRequest, seedForCall, toBedrockRequest } from "./plan.ts";
 import { PROVIDER, fromBedrockError } from "./errors.ts";
-import { bedrockBaseUrl, bedrockInvokeUrl, credentialsOf, signBedrockRequest } from "./signing.ts";
+import { bedrockSigner, credentialsFailed, credentialsRefused } from "./credentials.ts";
+import { bedrockBaseUrl, bedrockInvokeUrl, signBedrockRequest } from "./signing.ts";
 
 export async function invoke(
   call: UpstreamCall,
@@ -24,12 +25,13 @@ export async function invoke(
   const { params } = deployment;
   const url = bedrockInvokeUrl(bedrockBaseUrl(params), deployment.model);
   const body = JSON.stringify(toBedrockRequest(plan, count, seed));
-  const headers = await signBedrockRequest({
-    url,
-    body,
-    credentials: credentialsOf(params),
-    region: params.aws_region_name ?? "us-east-1",
-  });
+  let headers: Record<string, string>;
+  try {
+    headers = await signBedrockRequest({ url, body, signer: bedrockSigner(params) });
+  } catch (e) {
+    // Signing fails only when the credential source does.
+    throw credentialsFailed(deployment, e);
+  }
   const res = await sendUpstream(url, {
     method: "POST",
     headers,
@@ -37,7 +39,11 @@ export async function invoke(
     signal,
     timeoutMs: deployment.timeoutMs,
   });
-  if (res.status !== 200) throw fromBedrockError(res);
+  if (res.status !== 200) {
+    const error = fromBedrockError(res);
+    if (error.reason === "auth_failed") credentialsRefused(params);
+    throw error;
+  }
   const parsed = parseImagesJson(res.chunks, BEDROCK_IMAGE_KEYS, call.allocate);
   if (parsed === undefined) throw malformedBody("the body is not JSON", PROVIDER);
   return fromBedrockResponse(parsed.json, plan, count, parsed.images);

@@ -1,6 +1,7 @@
 /** AWS Bedrock: environment, credentials and telemetry name (see ../descriptor.ts). */
 import type { ProviderDescriptor } from "../descriptor.ts";
 import { bedrockAdapter } from "./adapter.ts";
+import { probeBedrockCredentials } from "./credentials.ts";
 
 export const bedrock: ProviderDescriptor<"bedrock"> = {
   name: "bedrock",
@@ -13,9 +14,17 @@ export const bedrock: ProviderDescriptor<"bedrock"> = {
   },
   // A key pair and its session token are one credential (contract: never combined with the
   // environment's session token).
-  units: [["aws_access_key_id", "aws_secret_access_key", "aws_session_token"]],
-  requires: [["aws_access_key_id", "aws_secret_access_key", "aws_region_name"]],
+  units: [
+    {
+      keys: ["aws_access_key_id", "aws_secret_access_key", "aws_session_token"],
+      needs: ["aws_access_key_id", "aws_secret_access_key"],
+      instead: ["aws_profile_name"],
+    },
+  ],
+  // Without a static pair, the AWS default chain (and aws_role_name) supplies credentials.
+  requires: [["aws_region_name"]],
   imageHosts: [],
   telemetryName: "aws.bedrock",
   adapter: bedrockAdapter,
+  probeCredentials: probeBedrockCredentials,
 };

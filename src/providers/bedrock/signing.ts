@@ -1,15 +1,13 @@
 /**
- * The invoke URL, the deployment's AWS credentials and the SigV4 signature (service
- * `bedrock`) of one call.
+ * The invoke URL and the SigV4 signature (service `bedrock`) of one call; the deployment's
+ * signer and where its credentials come from are credentials.ts's.
  */
 import { Hash } from "@smithy/hash-node";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { ProviderParams } from "../params.ts";
-import { upstreamError } from "../../errors/upstream.ts";
-import { PROVIDER } from "./errors.ts";
+import { type AwsCredentials, BEDROCK_SIGNING_SERVICE } from "./credentials.ts";
 
-/** SigV4 signs Bedrock Runtime as `bedrock`, not `bedrock-runtime`. */
-export const BEDROCK_SIGNING_SERVICE = "bedrock";
+export { type AwsCredentials, BEDROCK_SIGNING_SERVICE };
 
 /** `api_base` (env already applied), else the region's public endpoint. */
 export function bedrockBaseUrl(params: ProviderParams): string {
@@ -34,32 +32,30 @@ function encodeSegment(segment: string): string {
   );
 }
 
-export interface AwsCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
 /**
- * Signs a POST of `body` to `url` with SigV4 (@smithy/signature-v4, AWS's own signer) and
- * returns every header to send: host, content-type, accept, x-amz-date, the session token
+ * Signs a POST of `body` to `url` with SigV4 (@smithy/signature-v4, AWS's own signer): with
+ * `signer` (the deployment's, credentials.ts), else with fixed `credentials` in `region`.
+ * Returns every header to send: host, content-type, accept, x-amz-date, the session token
  * when there is one, and authorization.
  */
-export async function signBedrockRequest(input: {
-  url: string;
-  body: string;
-  credentials: AwsCredentials;
-  region: string;
-  date?: Date;
-}): Promise<Record<string, string>> {
+export async function signBedrockRequest(
+  input: {
+    url: string;
+    body: string;
+    date?: Date;
+  } & ({ signer: SignatureV4 } | { credentials: AwsCredentials; region: string }),
+): Promise<Record<string, string>> {
   const url = new URL(input.url);
-  const signer = new SignatureV4({
-    service: BEDROCK_SIGNING_SERVICE,
-    region: input.region,
-    credentials: input.credentials,
-    sha256: Hash.bind(null, "sha256"),
-    applyChecksum: false,
-  });
+  const signer =
+    "signer" in input
+      ? input.signer
+      : new SignatureV4({
+          service: BEDROCK_SIGNING_SERVICE,
+          region: input.region,
+          credentials: input.credentials,
+          sha256: Hash.bind(null, "sha256"),
+          applyChecksum: false,
+        });
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;
   const signed = await signer.sign(
@@ -76,21 +72,4 @@ export async function signBedrockRequest(input: {
     input.date === undefined ? {} : { signingDate: input.date },
   );
   return signed.headers;
-}
-
-export function credentialsOf(params: ProviderParams): AwsCredentials {
-  const {
-    aws_access_key_id: accessKeyId,
-    aws_secret_access_key: secretAccessKey,
-    aws_session_token: sessionToken,
-  } = params;
-  if (accessKeyId === undefined || secretAccessKey === undefined) {
-    throw upstreamError(
-      "auth_failed",
-      `${PROVIDER}: no AWS credentials (aws_access_key_id / aws_secret_access_key)`,
-    );
-  }
-  return sessionToken === undefined
-    ? { accessKeyId, secretAccessKey }
-    : { accessKeyId, secretAccessKey, sessionToken };
 }
