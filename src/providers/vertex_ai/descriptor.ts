@@ -1,6 +1,6 @@
 /** Vertex AI: environment, credentials and telemetry name (see ../descriptor.ts). */
 import type { ProviderDescriptor } from "../descriptor.ts";
-import { vertexAdapter } from "./adapter.ts";
+import { probeVertexCredentials, vertexAdapter } from "./adapter.ts";
 
 export const vertexAi: ProviderDescriptor<"vertex_ai"> = {
   name: "vertex_ai",
@@ -10,8 +10,10 @@ export const vertexAi: ProviderDescriptor<"vertex_ai"> = {
     vertex_location: ["VERTEXAI_LOCATION", "GOOGLE_CLOUD_LOCATION"],
     api_base: ["VERTEXAI_API_BASE"],
   },
-  requires: [["vertex_credentials", "vertex_project"]],
+  // Without a key, Application Default Credentials; without a project, the credentials' own.
+  requires: [[]],
   imageHosts: [],
   telemetryName: "gcp.vertex_ai",
   adapter: vertexAdapter,
+  probeCredentials: probeVertexCredentials,
 };

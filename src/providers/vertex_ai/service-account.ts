@@ -12,8 +12,9 @@ import { upstreamError } from "../../errors/upstream.ts";
 import { first, safeUrl, sendUpstream } from "../http.ts";
 import { type FetchedToken, TokenCache } from "../token-cache.ts";
 import { parseJsonObject as parseJson } from "../json.ts";
+import { type Account, adcAccount, CLOUD_PLATFORM_SCOPE } from "./adc.ts";
 
-export const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
+export { CLOUD_PLATFORM_SCOPE };
 
 const GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token";
 
@@ -25,6 +26,9 @@ const ASSERTION_LIFETIME_SECONDS = 3600;
 const TOKEN_TIMEOUT_MS = 30_000;
 
 export const LABEL = "Vertex AI";
+
+/** Application Default Credentials types google-auth-library reads besides service accounts. */
+const OTHER_TYPES = ["authorized_user", "external_account", "impersonated_service_account"];
 
 /** The fields of a service-account key file this flow uses. */
 export interface ServiceAccountKey {
@@ -41,6 +45,24 @@ export interface ServiceAccountKey {
  * path or the missing field, never the content (it holds a private key).
  */
 export async function loadServiceAccount(credentials: string): Promise<ServiceAccountKey> {
+  const loaded = await loadCredentialsFile(credentials);
+  if ("other" in loaded) {
+    throw authFailed(
+      `${loaded.where} has type '${String(loaded.other.type)}'; only 'service_account' keys are supported here`,
+    );
+  }
+  return loaded;
+}
+
+/**
+ * Reads `vertex_credentials`: a service-account key (used by the flow below), or another
+ * Application Default Credentials file (authorized user, external account: handed to
+ * google-auth-library, adc.ts). Messages name the path or the missing field, never the
+ * content (it holds a private key or a refresh token).
+ */
+export async function loadCredentialsFile(
+  credentials: string,
+): Promise<ServiceAccountKey | { other: Record<string, unknown>; where: string }> {
   const inline = credentials.trimStart().startsWith("{");
   let text = credentials;
   if (!inline) {
@@ -64,8 +86,10 @@ export async function loadServiceAccount(credentials: string): Promise<ServiceAc
   if (typeof json !== "object" || json === null) throw authFailed(`${where} is not a JSON object`);
   const raw = json as Record<string, unknown>;
   if (raw.type !== undefined && raw.type !== "service_account") {
+    if (typeof raw.type === "string" && OTHER_TYPES.includes(raw.type))
+      return { other: raw, where };
     throw authFailed(
-      `${where} has type '${String(raw.type)}'; only 'service_account' keys are supported`,
+      `${where} has type '${String(raw.type)}'; supported: service_account, ${OTHER_TYPES.join(", ")}`,
     );
   }
   for (const field of ["client_email", "private_key", "private_key_id"] as const) {
@@ -142,21 +166,21 @@ export async function requestAccessToken(key: ServiceAccountKey): Promise<Fetche
   );
 }
 
-interface Account {
-  key: ServiceAccountKey;
-  tokens: TokenCache;
-}
-
 /** Accounts by `vertex_credentials` value; a failed load is not kept, so a fixed file is picked up. */
 const accounts = new Map<string, Promise<Account>>();
 
 export function accountFor(credentials: string): Promise<Account> {
   let account = accounts.get(credentials);
   if (account === undefined) {
-    account = loadServiceAccount(credentials).then((key) => ({
-      key,
-      tokens: new TokenCache(() => requestAccessToken(key)),
-    }));
+    account = loadCredentialsFile(credentials).then((key) =>
+      "other" in key
+        ? adcAccount(key.other, key.where)
+        : {
+            tokens: new TokenCache(() => requestAccessToken(key)),
+            projectId: async () => key.project_id,
+            describe: `the service account ${key.client_email}`,
+          },
+    );
     account.catch(() => accounts.delete(credentials));
     accounts.set(credentials, account);
   }
