@@ -5,6 +5,8 @@
  * own is the URL (deployment + api-version), the auth (api-key or an Entra ID bearer token)
  * and a few error shapes.
  */
+import { isGatewayError } from "../../errors/errors.ts";
+import { upstreamError } from "../../errors/upstream.ts";
 import { first, sendUpstream } from "../http.ts";
 import { OPENAI_IMAGE_KEYS, parseImagesJson } from "../image-json.ts";
 import type {
@@ -15,6 +17,7 @@ import type {
 } from "../types.ts";
 import { malformedBody } from "../json.ts";
 import { EntraTokenCache, entraCredentials } from "./entra.ts";
+import { identityTokens, usesIdentity } from "./identity.ts";
 import { PROVIDER_NAME, fromAzureError } from "./errors.ts";
 import { apiVersionFor, azureImagesUrl, toAzureRequest } from "./request.ts";
 import { fromOpenAIResponse } from "../openai/response.ts";
@@ -33,7 +36,15 @@ async function authHeaders(
   const creds = entraCredentials(params);
   if (creds !== undefined)
     return { authorization: `Bearer ${await tokens.token(creds, deployment.timeoutMs, signal)}` };
-  return { "api-key": params.api_key ?? "" };
+  if (params.api_key !== undefined) return { "api-key": params.api_key };
+  try {
+    return { authorization: `Bearer ${await identityTokens().get(signal)}` };
+  } catch (e) {
+    if (!isGatewayError(e) || e.reason !== "auth_failed") throw e;
+    throw upstreamError("auth_failed", `${e.message} (deployment '${deployment.id}')`, {
+      cause: e,
+    });
+  }
 }
 
 export const azureAdapter: ProviderAdapter = {
@@ -100,6 +111,7 @@ export const azureAdapter: ProviderAdapter = {
       const creds = entraCredentials(params);
       if (res.status === 401 && creds !== undefined && params.azure_ad_token === undefined)
         tokens.invalidate(creds);
+      if (res.status === 401 && usesIdentity(deployment)) identityTokens().invalidate();
       throw fromAzureError(res, deployment.model);
     }
     const contentType = first(res.headers["content-type"]) ?? "";

@@ -1,6 +1,7 @@
 /** Azure OpenAI: environment, credentials, image hosts and telemetry name (see ../descriptor.ts). */
 import type { ProviderDescriptor } from "../descriptor.ts";
 import { azureAdapter } from "./adapter.ts";
+import { probeAzureCredentials } from "./identity.ts";
 
 export const azure: ProviderDescriptor<"azure"> = {
   name: "azure",
@@ -10,11 +11,8 @@ export const azure: ProviderDescriptor<"azure"> = {
     api_version: ["AZURE_API_VERSION", "OPENAI_API_VERSION"],
     azure_authority_host: ["AZURE_AUTHORITY_HOST"],
   },
-  requires: [
-    ["api_base", "api_key"],
-    ["api_base", "azure_ad_token"],
-    ["api_base", "tenant_id", "client_id", "client_secret"],
-  ],
+  // Without a key, token or client secret: Entra ID through @azure/identity (identity.ts).
+  requires: [["api_base"]],
   // Azure OpenAI DALL·E URLs, by region of the resource (seen in Azure's own samples).
   imageHosts: [
     "dalleprodsec.blob.core.windows.net",
@@ -23,4 +21,5 @@ export const azure: ProviderDescriptor<"azure"> = {
   ],
   telemetryName: "azure.ai.openai",
   adapter: azureAdapter,
+  probeCredentials: probeAzureCredentials,
 };
