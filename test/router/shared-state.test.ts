@@ -9,18 +9,18 @@ import { SharedRpmLimiter } from "../../src/auth/shared-rate.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { SharedRouterState } from "../../src/router/shared-state.ts";
 import { RedisLink } from "../../src/shared/redis-link.ts";
-import { type RedisServer, redisServerBin, startRedisServer } from "../support/redis-server.ts";
+import { redisBin, type Service, startRedis } from "../support/services.ts";
 
-const bin = redisServerBin();
+const bin = redisBin();
 
 describe.skipIf(!bin)("router state shared through Redis", () => {
-  let redis: RedisServer;
+  let redis: Service;
   const links: RedisLink[] = [];
   const states: SharedRouterState[] = [];
   let n = 0;
 
   beforeAll(async () => {
-    redis = await startRedisServer(bin);
+    redis = await startRedis(bin);
   });
   afterAll(async () => {
     for (const s of states) await s.close();

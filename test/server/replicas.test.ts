@@ -16,10 +16,10 @@ import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { type Gateway, startGateway } from "../../src/server/gateway.ts";
-import { type RedisServer, redisServerBin, startRedisServer } from "../support/redis-server.ts";
+import { redisBin, type Service, startRedis } from "../support/services.ts";
 import { EMULATOR_KEY } from "../support/stack.ts";
 
-const bin = redisServerBin();
+const bin = redisBin();
 const LIMITED = "sk-limited-0123456789abcdef";
 const FREE = "sk-free-0123456789abcdef";
 const catalog = loadCatalog();
@@ -29,7 +29,7 @@ interface Replica {
   lines: string[];
 }
 
-let redis: RedisServer;
+let redis: Service;
 let upstream: Record<"bad" | "good", OpenAIEmulator>;
 let replicas: Replica[] = [];
 
@@ -119,7 +119,7 @@ async function eventually(check: () => Promise<boolean>, tries = 100): Promise<b
 
 describe.skipIf(!bin)("replicas sharing one Redis", () => {
   beforeAll(async () => {
-    redis = await startRedisServer(bin);
+    redis = await startRedis(bin);
     upstream = {
       bad: await startOpenAIEmulator({ apiKey: EMULATOR_KEY, host: "127.0.0.1", port: 0 }),
       good: await startOpenAIEmulator({ apiKey: EMULATOR_KEY, host: "127.0.0.1", port: 0 }),
