@@ -63,24 +63,38 @@ export async function sendUpstream(url: string, req: UpstreamRequest): Promise<R
     const chunks = await readCapped(res.body, req.maxBytes ?? upstreamLimits.maxBytes, url);
     return received(res.statusCode, res.headers, chunks);
   } catch (e) {
-    if (req.signal.aborted) throw req.signal.reason ?? e;
-    if (attempt.expired) {
-      throw upstreamError(
-        "timeout",
-        `upstream ${safeUrl(url)} did not answer within ${req.timeoutMs / 1000} s`,
-        { cause: e },
-      );
-    }
-    if (e instanceof GatewayError) throw e;
-    const code = (e as { code?: string }).code;
-    throw upstreamError(
-      "unreachable",
-      `upstream ${safeUrl(url)} unreachable: ${code ?? (e as Error).message}`,
-      { cause: e },
-    );
+    throw upstreamFailure(e, url, req, attempt.expired);
   } finally {
     attempt.dispose();
   }
+}
+
+/**
+ * What a failed upstream call becomes: the caller's own abort as it is, our attempt timeout
+ * as `timeout`, a GatewayError unchanged, anything else (socket, DNS) as `unreachable`.
+ * Shared by whole-body calls and streams (sse.ts).
+ */
+export function upstreamFailure(
+  e: unknown,
+  url: string,
+  req: UpstreamRequest,
+  expired: boolean,
+): unknown {
+  if (req.signal.aborted) return req.signal.reason ?? e;
+  if (expired) {
+    return upstreamError(
+      "timeout",
+      `upstream ${safeUrl(url)} did not answer within ${req.timeoutMs / 1000} s`,
+      { cause: e },
+    );
+  }
+  if (e instanceof GatewayError) return e;
+  const code = (e as { code?: string }).code;
+  return upstreamError(
+    "unreachable",
+    `upstream ${safeUrl(url)} unreachable: ${code ?? (e as Error).message}`,
+    { cause: e },
+  );
 }
 
 async function readCapped(

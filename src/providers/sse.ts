@@ -10,12 +10,12 @@
  * upstream connection: the upstream sees its client gone.
  */
 import { request } from "undici";
-import { GatewayError } from "../errors/errors.ts";
 import { upstreamError } from "../errors/upstream.ts";
 import {
   first,
   type ReceivedResponse,
   safeUrl,
+  upstreamFailure,
   sendUpstreamAgent,
   type UpstreamRequest,
   upstreamLimits,
@@ -58,21 +58,7 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
   };
   restartClock();
   const fail = (e: unknown): never => {
-    if (req.signal.aborted) throw req.signal.reason ?? e;
-    if (expired) {
-      throw upstreamError(
-        "timeout",
-        `upstream ${safeUrl(url)} did not answer within ${req.timeoutMs / 1000} s`,
-        { cause: e },
-      );
-    }
-    if (e instanceof GatewayError) throw e;
-    const code = (e as { code?: string }).code;
-    throw upstreamError(
-      "unreachable",
-      `upstream ${safeUrl(url)} unreachable: ${code ?? (e as Error).message}`,
-      { cause: e },
-    );
+    throw upstreamFailure(e, url, req, expired);
   };
   const done = () => {
     clearTimeout(timer);
