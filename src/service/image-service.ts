@@ -28,16 +28,7 @@ export function createImageService(
 ): Partial<ServiceImpl<typeof ImageService>> {
   return {
     async createImage(request: CreateImageRequest, ctx: HandlerContext): Promise<ImagesResponse> {
-      const info = ctx.values.get(kCallInfo);
-      const group = resolver.resolve(request.model);
-      if (info) info.model = group.name;
-      checkModelAllowed(ctx.values.get(kKey), group.name);
-      const budget = ctx.values.get(kBudget);
-      // Held before any upstream call; released by the auth interceptor unless settled below.
-      if (budget?.limited)
-        await budget.reserve(
-          mostItMayCost(router.reachable(group, request), group, request, prices),
-        );
+      const { info, group, budget } = await admitCall(resolver, router, prices, request, ctx);
       const outcome = await router.route(
         group,
         request,
@@ -161,4 +152,26 @@ export function mostItMayCost(
     most = Math.max(most, usd);
   }
   return most;
+}
+
+/**
+ * What every image call does before routing: resolve the model, check the key may use it,
+ * and for a key with a budget hold the most the request may cost on any deployment it may
+ * reach (released by the auth interceptor unless settled). Unary and streaming calls share it.
+ */
+export async function admitCall(
+  resolver: ModelResolver,
+  router: Router,
+  prices: PriceList,
+  request: CreateImageRequest,
+  ctx: HandlerContext,
+) {
+  const info = ctx.values.get(kCallInfo);
+  const group = resolver.resolve(request.model);
+  if (info) info.model = group.name;
+  checkModelAllowed(ctx.values.get(kKey), group.name);
+  const budget = ctx.values.get(kBudget);
+  if (budget?.limited)
+    await budget.reserve(mostItMayCost(router.reachable(group, request), group, request, prices));
+  return { info, group, budget };
 }

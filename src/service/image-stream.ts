@@ -11,7 +11,6 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { checkModelAllowed, kBudget, kKey } from "../auth/interceptor.ts";
 import { resolveDefaults } from "../catalog/validate.ts";
 import { invalidParam } from "../errors/errors.ts";
 import {
@@ -25,10 +24,10 @@ import { costOf, type PriceList } from "../pricing/pricing.ts";
 import type { GeneratedImage, GenerationResult, UpstreamEvent } from "../providers/types.ts";
 import type { ModelResolver } from "../router/resolve.ts";
 import type { Router } from "../router/router.ts";
-import { kBufferLease, kCallInfo } from "../call/call-info.ts";
+import { kBufferLease } from "../call/call-info.ts";
 import { kEventMemory } from "../call/event-memory.ts";
 import type { ImageDelivery } from "./deliver.ts";
-import { mostItMayCost, routeListener } from "./image-service.ts";
+import { admitCall, routeListener } from "./image-service.ts";
 import { measuredSize } from "./respond.ts";
 
 const FORMAT_BY_MIME: Record<string, string> = {
@@ -59,15 +58,7 @@ export function createImageStreamService(
       // The RPC is the stream: over gRPC and Connect `stream` need not be sent. Events carry
       // bytes, so the upstream is asked for them (no URL to fetch back).
       const request: CreateImageRequest = { ...given, stream: true, responseFormat: "b64_json" };
-      const info = ctx.values.get(kCallInfo);
-      const group = resolver.resolve(request.model);
-      if (info) info.model = group.name;
-      checkModelAllowed(ctx.values.get(kKey), group.name);
-      const budget = ctx.values.get(kBudget);
-      if (budget?.limited)
-        await budget.reserve(
-          mostItMayCost(router.reachable(group, request), group, request, prices),
-        );
+      const { info, group, budget } = await admitCall(resolver, router, prices, request, ctx);
       const outcome = await router.routeStream(
         group,
         request,
