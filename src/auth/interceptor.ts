@@ -41,16 +41,23 @@ export function authInterceptor(keys: KeyRing, ledger: Ledger, rpm: KeyRateLimit
  */
 export function authenticate(keys: KeyRing, authorization: string | null | undefined): KeyIdentity {
   const token = bearerToken(authorization ?? null);
-  const identity = token === undefined ? undefined : keys.authenticate(token);
-  if (identity === undefined) {
+  const found = token === undefined ? undefined : keys.lookup(token);
+  if (found?.identity !== undefined) return found.identity;
+  if (found?.refused !== undefined) {
     throw new GatewayError(
       "authentication",
-      token === undefined
-        ? "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' (REST) or as 'authorization' metadata (gRPC, Connect)."
-        : "Incorrect API key provided.",
+      found.refused === "blocked"
+        ? `Key '${found.name}' is blocked.`
+        : `Key '${found.name}' has expired.`,
+      { code: found.refused === "blocked" ? "key_blocked" : "key_expired" },
     );
   }
-  return identity;
+  throw new GatewayError(
+    "authentication",
+    token === undefined
+      ? "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' (REST) or as 'authorization' metadata (gRPC, Connect)."
+      : "Incorrect API key provided.",
+  );
 }
 
 async function authenticated(

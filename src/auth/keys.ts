@@ -1,8 +1,9 @@
 /**
  * Gateway keys: the master key and the configured keys, held as SHA-256 digests and
- * compared in constant time. A key is known by its id (the hex digest: what spend and rpm
- * limits are kept by, and the management API's `token`) and by its name (what logs,
- * metrics and messages show); the key itself never leaves this file.
+ * compared in constant time, and the keys made through the management API (`setApiKeys`:
+ * a map from digest to key, refreshed from the database). A key is known by its id (the
+ * hex digest: what spend and rpm limits are kept by, and the management API's `token`) and
+ * by its name (what logs, metrics and messages show); the key itself never leaves this file.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { keyId, MASTER_KEY_NAME } from "../config/keys.ts";
@@ -19,7 +20,22 @@ export interface KeyIdentity {
   models: ReadonlySet<string> | undefined;
   rpmLimit: number | undefined;
   maxBudget: number | undefined;
+  /** Set for the master key only (the one that may call the management API). */
+  master?: true;
 }
+
+/** A key made through the management API, as authentication needs it. */
+export interface ApiKey {
+  identity: KeyIdentity;
+  blocked: boolean;
+  /** Epoch ms after which it is refused. */
+  expires: number | undefined;
+}
+
+/** What a presented key is: a key's identity, or why a known key is refused. */
+export type KeyLookup =
+  | { identity: KeyIdentity; refused?: undefined }
+  | { identity?: undefined; refused: "blocked" | "expired"; name: string };
 
 interface Entry {
   digest: Buffer;
@@ -57,6 +73,7 @@ export class KeyRing {
           models: undefined,
           rpmLimit: undefined,
           maxBudget: undefined,
+          master: true,
         },
       });
     }
@@ -67,15 +84,37 @@ export class KeyRing {
     return this.entries.length === 0;
   }
 
-  /** The identity of a presented key, comparing against every key in constant time. */
-  authenticate(presented: string): KeyIdentity | undefined {
+  /** Replaces the management API's keys (by token), as the database holds them now. */
+  setApiKeys(keys: ReadonlyMap<string, ApiKey>): void {
+    this.apiKeys = keys;
+  }
+
+  private apiKeys: ReadonlyMap<string, ApiKey> = new Map();
+
+  /** The identity of a presented key that may be used now, else undefined. */
+  authenticate(presented: string, now = Date.now()): KeyIdentity | undefined {
+    return this.lookup(presented, now)?.identity;
+  }
+
+  /**
+   * What a presented key is: the master key and the config's keys compared in constant
+   * time; the API's keys found by their digest (a map lookup on the SHA-256, which tells
+   * nothing about any key). Undefined: no such key.
+   */
+  lookup(presented: string, now = Date.now()): KeyLookup | undefined {
     const digest = sha256(presented);
     let found: KeyIdentity | undefined;
     for (const entry of this.entries) {
       // No early exit: the time taken does not depend on which key matched.
       if (timingSafeEqual(entry.digest, digest) && found === undefined) found = entry.identity;
     }
-    return found;
+    if (found !== undefined) return { identity: found };
+    const api = this.apiKeys.get(digest.toString("hex"));
+    if (api === undefined) return undefined;
+    if (api.blocked) return { refused: "blocked", name: api.identity.name };
+    if (api.expires !== undefined && api.expires <= now)
+      return { refused: "expired", name: api.identity.name };
+    return { identity: api.identity };
   }
 }
 

@@ -33,6 +33,8 @@ export interface Deployment {
   readonly order: number;
   readonly timeoutMs: number;
   readonly costPerImage: number | undefined;
+  /** `model_info.base_model`, where given. */
+  readonly baseModel?: string;
   /**
    * An Azure deployment whose name spells no known model and that has no `base_model`: its
    * spec admits what any Azure image model accepts, and startup says so.
@@ -99,6 +101,7 @@ export function buildDeployment(input: DeploymentInput, catalog: Catalog, env: E
     order: params.order ?? 1,
     timeoutMs: (params.timeout ?? input.defaultTimeoutSeconds) * 1000,
     costPerImage: input.costPerImage,
+    ...(input.baseModel !== undefined ? { baseModel: input.baseModel } : {}),
     ...(azure?.kind === "unknown" ? { unknownModel: true as const } : {}),
   };
 }

@@ -56,6 +56,8 @@ export interface GatewayConfig {
   /** `general_settings.database_url`, else DATABASE_URL: Postgres instead of the embedded file. */
   readonly databaseUrl: string | undefined;
   readonly keys: readonly KeyConfig[];
+  /** `general_settings.spend_logs_retention` in ms (default 30 days). */
+  readonly spendLogsRetentionMs: number;
   /** `storage:` and `general_settings.url_signing_key`: images the gateway serves itself. */
   readonly storage: StorageSettings;
   /** `general_settings.allowed_image_hosts` and download limits: fetching provider image URLs. */
@@ -225,11 +227,18 @@ export function parseConfig(
     spendDb: file.general_settings?.spend_db,
     databaseUrl: file.general_settings?.database_url ?? databaseUrlFromEnv(env, warnings),
     keys: file.keys ?? [],
+    spendLogsRetentionMs: durationMs(file.general_settings?.spend_logs_retention ?? "30d"),
     storage: storageSettings(file),
     imageDownload: downloadSettings(file, source),
     env,
     warnings,
   };
+}
+
+/** `30s`, `10m`, `24h`, `30d` (checked by the schema) in milliseconds. */
+function durationMs(text: string): number {
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[text.slice(-1) as "s"];
+  return Number(text.slice(0, -1)) * unit;
 }
 
 /** DATABASE_URL when it is a Postgres URL; another program's (mysql://…) is ignored, with a warning. */

@@ -125,6 +125,11 @@ const GeneralSettingsSchema = z.looseObject({
   allowed_image_hosts: z.array(z.string().min(1)).optional(),
   image_download_max_bytes: z.number().int().positive().optional(),
   image_download_timeout_seconds: positive.optional(),
+  /** How long spend-log rows are kept (`30d`, `24h`, …); older ones are pruned in the background. */
+  spend_logs_retention: z
+    .string()
+    .regex(/^[1-9]\d*[smhd]$/, "must be a duration such as 30d, 24h, 10m or 30s")
+    .optional(),
 });
 
 /** `storage:`: where images the gateway serves itself are kept (src/store/). */

@@ -158,6 +158,17 @@ export class KeysRepository {
     return { ...toRecord(row as unknown as Row), spend: Number(row.spend) };
   }
 
+  /** Every key made through the API, with its settings (what authentication holds). */
+  async apiKeys(): Promise<KeyRecord[]> {
+    const rows = await this.#db
+      .selectFrom("keys")
+      .selectAll()
+      .where("source", "=", "api")
+      .orderBy("created_at")
+      .execute();
+    return rows.map((row) => toRecord(row as Row));
+  }
+
   /** Every key's token, oldest first; `alias` narrows to one alias. */
   async list(filter: { alias?: string; source?: KeySource } = {}): Promise<string[]> {
     let q = this.#db.selectFrom("keys").select("id").orderBy("created_at").orderBy("id");

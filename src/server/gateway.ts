@@ -27,6 +27,12 @@ import { GatewayError } from "../errors/errors.ts";
 import { registerSecrets } from "../errors/redact.ts";
 import { toConnectError } from "../errors/render.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
+import { AdminService } from "../gen/imagegate/admin/v1/admin_pb.js";
+import { adminInterceptor } from "../admin/interceptor.ts";
+import { createAdminService } from "../admin/service.ts";
+import { ApiKeySync } from "../admin/api-keys.ts";
+import { AdminJobs } from "../admin/jobs.ts";
+import { KeysRepository } from "../db/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import { loadPrices, type PriceList } from "../pricing/pricing.ts";
 import { ADAPTERS, DESCRIPTORS } from "../providers/index.ts";
@@ -136,6 +142,29 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       : new SpendLogWriter(database, {
           onError: (e) => logger.log("error", "writing the spend log failed", { error: String(e) }),
         });
+  // Keys made through the management API, beside the config's (listed there as `config`).
+  const keyRepo = new KeysRepository(database);
+  await keyRepo.syncConfigKeys(
+    config.keys.map((k) => ({
+      token: keyId(k),
+      alias: k.name,
+      models: k.models,
+      rpmLimit: k.rpm_limit,
+      maxBudget: k.max_budget,
+    })),
+  );
+  const keySync = new ApiKeySync(keyRepo, keys, {
+    onError: (e) => logger.log("error", "reloading keys failed", { error: String(e) }),
+  });
+  await keySync.refresh();
+  const jobs = new AdminJobs({
+    database,
+    keys: keyRepo,
+    sync: keySync,
+    logger,
+    retentionMs: config.spendLogsRetentionMs,
+  });
+  await jobs.prune();
   const prices = options.prices ?? loadPrices(catalog);
   const resolver = new ModelResolver(config, catalog);
   // With Redis, replicas share key limits, cooldowns and routing figures; else all in memory.
@@ -172,8 +201,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const interceptors = [
     callInfoInterceptor(logger),
     telemetryInterceptor(telemetry),
-    authInterceptor(keys, spend, rpmLimiter),
+    // Before the key check: a request refused for its key (401) or rate (429) is a row too.
     ...(spendLog ? [spendLogInterceptor(spendLog)] : []),
+    authInterceptor(keys, spend, rpmLimiter),
+    adminInterceptor(config.masterKey !== undefined),
   ];
   const admission = new Admission(config.server.maxConcurrent, config.server.maxQueued);
   const exchanges = new Exchanges({
@@ -200,6 +231,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...createModelService(config, resolver),
   };
   connectRouter.service(ImageService, imageService);
+  const adminService = createAdminService({
+    database,
+    keys: keyRepo,
+    sync: keySync,
+    spendLog,
+    logger,
+    models: {
+      deployments: () => resolver.deployments(),
+      prices,
+      isCooling: (id) => router.isCooling(id),
+      secrets: configSecrets(config),
+    },
+  });
+  connectRouter.service(AdminService, adminService);
   registerHealth(connectRouter, { ready: () => ready });
   // Last: reflection describes every service registered before it.
   registerReflection(connectRouter);
@@ -237,7 +282,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     connectRouter.handlers.map((h) => [h.requestPath, h]),
   );
   // REST serves the annotated methods of the same implementations, through the same interceptors.
-  const rest = restRoutesFrom([createServiceImplSpec(ImageService, imageService)]);
+  const rest = restRoutesFrom([
+    createServiceImplSpec(ImageService, imageService),
+    createServiceImplSpec<typeof AdminService>(AdminService, adminService),
+  ]);
   const restOptions = {
     maxBodyBytes: config.server.maxBodyBytes,
     interceptors,
@@ -427,6 +475,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       handler,
     });
   } catch (e) {
+    keySync.stop();
+    await jobs.stop();
     await Promise.all([files.close(), downloader.close(), routerState?.close?.(), redis?.close()]);
     await spendLog?.close();
     await spend.close();
@@ -462,6 +512,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       listener.closeConnections(true);
       exchanges.stop();
       clearInterval(trimBuffers);
+      keySync.stop();
+      await jobs.stop();
       await Promise.all([files.close(), downloader.close(), routerState?.close?.()]);
       await redis?.close();
       if (!options.telemetry) await telemetry.shutdown();
@@ -474,11 +526,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
 /**
  * The database: Postgres with `database_url`; else the embedded file when something must
- * last (a key with a budget): `spend_db`, or the user's data directory; else in memory.
+ * last (a key with a budget, or a master key, which may make keys through the management
+ * API): `spend_db`, or the user's data directory; else in memory.
  */
 async function openGatewayDatabase(config: GatewayConfig, logger: Logger): Promise<Database> {
   if (config.databaseUrl !== undefined) return openDatabase({ url: config.databaseUrl, path: "" });
-  const lasting = config.keys.some((k) => k.max_budget !== undefined);
+  const lasting =
+    config.masterKey !== undefined || config.keys.some((k) => k.max_budget !== undefined);
   let path = config.spendDb;
   if (path === undefined && lasting) {
     const found = defaultDatabasePath({ ...process.env, ...config.env });

@@ -61,7 +61,14 @@ function checkValue(field: DescField, v: unknown, param: string): void {
       if (typeof v !== "string" && typeof v !== "number") throw wrongType(param, "a string", v);
       break;
     case "message":
+      // JSON's own types as protobuf's well-known types: any object, any array, any value.
+      if (field.message.typeName === "google.protobuf.Value") break;
+      if (field.message.typeName === "google.protobuf.ListValue") {
+        if (!Array.isArray(v)) throw wrongType(param, "an array", v);
+        break;
+      }
       if (typeof v !== "object" || Array.isArray(v)) throw wrongType(param, "an object", v);
+      if (field.message.typeName === "google.protobuf.Struct") break;
       checkObject(field.message, v as Record<string, unknown>, `${param}.`);
       break;
     case "list":

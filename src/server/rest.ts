@@ -17,6 +17,7 @@ import {
   hasOption,
   type JsonWriteOptions,
   type MessageShape,
+  toJson,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -62,6 +63,8 @@ export interface RestRoute {
   template: PathTemplate;
   /** `*`: the request is the JSON body; empty: it comes from the path and query parameters. */
   body: "*" | "";
+  /** The annotation's `response_body`: the answer is this field's JSON (a bare array, say). */
+  responseBody?: string;
 }
 
 /** A route that matched a request, with its path variables' values. */
@@ -124,7 +127,24 @@ export function restRoutesFrom(services: readonly ServiceImplSpec[]): RestRoutes
       } catch (e) {
         throw new Error(`${where}: ${(e as Error).message}`);
       }
-      routes.add({ verb: verb.toUpperCase(), path, method, spec, template, body: rule.body });
+      let responseBody: string | undefined;
+      if (rule.responseBody !== "") {
+        const field = method.output.fields.find((f) => f.name === rule.responseBody);
+        if (field === undefined)
+          throw new Error(
+            `${where}: response_body ${rule.responseBody} is not a field of the answer`,
+          );
+        responseBody = field.jsonName;
+      }
+      routes.add({
+        verb: verb.toUpperCase(),
+        path,
+        method,
+        spec,
+        template,
+        body: rule.body,
+        ...(responseBody === undefined ? {} : { responseBody }),
+      });
     }
   }
   // A server-streaming method shares a unary method's route: `stream: true` in the body picks it.
@@ -238,12 +258,16 @@ export async function serveRest(
       input!,
       options.interceptors,
     );
-    const out = messageToJsonBytes(
-      route.method.output,
-      output,
-      options.jsonOptions,
-      lease?.allocate,
-    );
+    const out =
+      route.responseBody === undefined
+        ? messageToJsonBytes(route.method.output, output, options.jsonOptions, lease?.allocate)
+        : Buffer.from(
+            JSON.stringify(
+              (toJson(route.method.output, output, options.jsonOptions) as Record<string, unknown>)[
+                route.responseBody
+              ] ?? null,
+            ),
+          );
     const headers = Object.fromEntries(context.responseHeader);
     headers["content-type"] = "application/json";
     headers["content-length"] = String(out.byteLength);

@@ -1,8 +1,10 @@
 /**
  * One spend-log row per image request, answered or failed (db/spend-log.ts), from what the
- * call learned (CallInfo) and who asked (the key, the request's `user`). Placed after the
- * auth interceptor, so requests refused for their key are not rows; the row is only queued
- * here (the writer flushes in batches off the request path).
+ * call learned (CallInfo) and who asked (the key, the request's `user`). Placed before the
+ * auth interceptor, so requests refused for their key (401, no `api_key` unless the key is
+ * known but blocked or expired... then still none: the key is not trusted) or their rate
+ * (429) are rows too; the row is only queued here (the writer flushes in batches off the
+ * request path).
  */
 import type { Interceptor } from "@connectrpc/connect";
 import { kKey } from "../auth/interceptor.ts";
@@ -10,9 +12,13 @@ import type { SpendLogWriter } from "../db/spend-log.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 import { kCallInfo } from "../call/call-info.ts";
 
+const IMAGE_METHODS = new Set(["CreateImage", "CreateImageStream"]);
+
 export function spendLogInterceptor(writer: SpendLogWriter): Interceptor {
   return (next) => async (req) => {
-    if (req.service.typeName !== ImageService.typeName) return next(req);
+    // Image requests only: model listings cost nothing and are not spend.
+    if (req.service.typeName !== ImageService.typeName || !IMAGE_METHODS.has(req.method.name))
+      return next(req);
     const startTime = Date.now();
     let status: "success" | "failure" = "failure";
     try {

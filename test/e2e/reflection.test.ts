@@ -90,6 +90,7 @@ function filesOf(r: ServerReflectionResponse): FileDescriptorProto[] {
 
 const SERVED = [
   "imagegate.v1.ImageService",
+  "imagegate.admin.v1.AdminService",
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
