@@ -44,6 +44,7 @@ import { createImageStreamService } from "../service/image-stream.ts";
 import { createImageService } from "../service/image-service.ts";
 import { createModelService } from "../service/models.ts";
 import { BufferPool, type BufferLease, type BufferPoolOptions } from "../runtime/buffer-pool.ts";
+import { installLargeBytesWriter, withResultMemory } from "../runtime/protobuf-writer.ts";
 import { ImageDownloader } from "../store/download.ts";
 import { FILES_PATH, openImageFiles } from "../store/files.ts";
 import { authenticate, authInterceptor, kKey } from "../auth/interceptor.ts";
@@ -117,6 +118,9 @@ export interface Gateway {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, catalog, logger } = options;
   let ready = false;
+  // Large bytes (images) serialized to protobuf without intermediate copies (gRPC, Connect).
+  const writerRefused = installLargeBytesWriter();
+  if (writerRefused !== undefined) logger.log("warn", writerRefused);
 
   const telemetry =
     options.telemetry ?? (await createTelemetry({ env: config.env, logFormat: "none" }));
@@ -413,8 +417,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return serveNotFound(req, res, path);
   };
 
-  /** One RPC: connect-es reads the message from the body the gateway has read. */
-  const serveRpc = async (
+  /**
+   * One RPC: connect-es reads the message from the body the gateway has read. A unary
+   * answer's serialized bytes come from the call's pooled memory, given back once the
+   * answer is written (a stream's events would pile up there until the stream ends).
+   */
+  const serveRpc = (
+    uHandler: UniversalHandler,
+    req: NodeRequest,
+    res: NodeResponse,
+    values: ContextValues,
+    body: CallBody,
+  ): Promise<void> => {
+    const lease = values.get(kBufferLease);
+    return uHandler.method.methodKind === "unary" && lease !== undefined
+      ? withResultMemory(lease.allocate, () => serveRpcCall(uHandler, req, res, values, body))
+      : serveRpcCall(uHandler, req, res, values, body);
+  };
+
+  const serveRpcCall = async (
     uHandler: UniversalHandler,
     req: NodeRequest,
     res: NodeResponse,
