@@ -7,12 +7,17 @@
  * - `big`: a 1024×1024 PNG of low-amplitude noise (≈1.45 MB, ≈1.9 MB of base64), built once
  *   here with pngjs; the emulator's own gradient compresses to a few kB, which is not what a
  *   real model returns;
- * - `slow`: the tiny body after a delay (`--slow-ms`, default 1000).
+ * - `slow`: the tiny body after a delay (`--slow-ms`, default 1000);
+ * - `stream`: a GPT-image upstream (plain node:http, for scenario (f)): a request with
+ *   `stream: true` gets server-sent events, `partial_images` partial images then the
+ *   completed image, each the `big` PNG; any other request the same image as one answer.
  *
  * Run as `node bench/emulator.ts [--slow-ms N]`: prints one JSON line
  * `{"tiny": url, "big": url, "slow": url, "bigPngBytes": n, "bigBodyBytes": n}` on stdout,
  * then serves until SIGTERM/SIGINT or until stdin closes (the parent went away).
  */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { PNG } from "pngjs";
 import type { Fault } from "@imagegate/emulators/faults";
@@ -62,10 +67,99 @@ function fixedAnswer(body: string, delayMs?: number): Fault {
   };
 }
 
+/** What a GPT-image upstream reports as used: the same in its events and its whole answers. */
+const GPT_IMAGE_USAGE = {
+  input_tokens: 10,
+  input_tokens_details: { text_tokens: 10, image_tokens: 0 },
+  output_tokens: 272,
+  total_tokens: 282,
+};
+const GPT_IMAGE_ECHO = {
+  size: "1024x1024",
+  quality: "low",
+  background: "opaque",
+  output_format: "png",
+};
+
+/** One server-sent event of OpenAI's image stream carrying `b64`. */
+export function imageEvent(type: string, b64: string, extra: object): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, b64_json: b64, created_at: 1, ...GPT_IMAGE_ECHO, ...extra })}\n\n`;
+}
+
+/** The events of one streamed request: `partials` partial images, then the completed image. */
+export function imageStream(b64: string, partials: number): string[] {
+  return [
+    ...Array.from({ length: partials }, (_, i) =>
+      imageEvent("image_generation.partial_image", b64, { partial_image_index: i }),
+    ),
+    imageEvent("image_generation.completed", b64, { usage: GPT_IMAGE_USAGE }),
+  ];
+}
+
+/** The whole (non-streamed) GPT-image answer for `b64`. */
+export function gptImageBody(b64: string): string {
+  return JSON.stringify({
+    created: 1,
+    data: [{ b64_json: b64 }],
+    ...GPT_IMAGE_ECHO,
+    usage: GPT_IMAGE_USAGE,
+  });
+}
+
+/**
+ * A GPT-image upstream: `stream: true` gets the events of `imageStream` (`partial_images`
+ * of them, at most 3), `delayMs` apart (0: as fast as the socket takes them); anything else
+ * the whole answer at once. The events are built once per partial count.
+ */
+export async function startStreamUpstream(
+  png: Buffer,
+  delayMs = 0,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const b64 = png.toString("base64");
+  const whole = Buffer.from(gptImageBody(b64));
+  const streams = [0, 1, 2, 3].map((n) => imageStream(b64, n).map((e) => Buffer.from(e)));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const server = http.createServer({ keepAlive: true }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", async () => {
+      let body: { stream?: boolean; partial_images?: number };
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString()) as typeof body;
+      } catch {
+        res.writeHead(400, { "content-type": "application/json" }).end('{"error":{}}');
+        return;
+      }
+      if (body.stream !== true) {
+        res.writeHead(200, { "content-type": "application/json" }).end(whole);
+        return;
+      }
+      const events = streams[Math.min(3, Math.max(0, body.partial_images ?? 0))]!;
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      for (const e of events) {
+        if (delayMs > 0) await sleep(delayMs);
+        if (!res.write(e)) await new Promise((r) => res.once("drain", r));
+      }
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 export interface BenchUpstreams {
   tiny: string;
   big: string;
   slow: string;
+  /** The GPT-image upstream of scenario (f) (`startStreamUpstream`). */
+  stream: string;
   bigPngBytes: number;
   bigBodyBytes: number;
   close(): Promise<void>;
@@ -82,14 +176,16 @@ export async function startBenchUpstreams(slowMs = 1000): Promise<BenchUpstreams
     emulators.push(e);
     return e.baseUrl.replace(/\/v1$/, "");
   };
+  const stream = await startStreamUpstream(big);
   return {
     tiny: await start(fixedAnswer(tinyBody)),
     big: await start(fixedAnswer(bigBody)),
     slow: await start(fixedAnswer(tinyBody, slowMs)),
+    stream: stream.url,
     bigPngBytes: big.length,
     bigBodyBytes: Buffer.byteLength(bigBody),
     async close() {
-      await Promise.all(emulators.map((e) => e.close()));
+      await Promise.all([...emulators.map((e) => e.close()), stream.close()]);
     },
   };
 }

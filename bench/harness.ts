@@ -25,6 +25,7 @@ import {
   grpcRequestBytes,
   httpLoad,
   type LoadResult,
+  streamLoad,
 } from "./load.ts";
 import {
   type Child,
@@ -132,6 +133,7 @@ interface Upstreams {
   tiny: string;
   big: string;
   slow: string;
+  stream: string;
   bigPngBytes: number;
   bigBodyBytes: number;
 }
@@ -170,8 +172,8 @@ function medianOrUndefined(values: (number | undefined)[]): number | undefined {
 }
 
 function gatewayYaml(up: Upstreams, slowMs: number): string {
-  const deployment = (group: string, base: string, id: string, extra = "") =>
-    `  - model_name: ${group}\n    params:\n      model: openai/dall-e-2\n      api_key: ${BENCH_API_KEY}\n      api_base: ${base}/v1\n${extra}    model_info:\n      id: ${id}\n`;
+  const deployment = (group: string, base: string, id: string, extra = "", model = "dall-e-2") =>
+    `  - model_name: ${group}\n    params:\n      model: openai/${model}\n      api_key: ${BENCH_API_KEY}\n      api_base: ${base}/v1\n${extra}    model_info:\n      id: ${id}\n`;
   const lines = [
     "model_list:",
     deployment("tiny", up.tiny, "tiny-1").trimEnd(),
@@ -182,6 +184,8 @@ function gatewayYaml(up: Upstreams, slowMs: number): string {
       "slow-1",
       `      timeout: ${Math.ceil(slowMs / 1000) + 30}\n`,
     ).trimEnd(),
+    // Scenario (f): a GPT-image model, which streams.
+    deployment("stream", up.stream, "stream-1", "", "gpt-image-1").trimEnd(),
   ];
   // Scenario (e): one group of 8 healthy deployments (weighted, rpm-tracked) with a fallback group.
   for (let i = 1; i <= 8; i++) {
@@ -264,11 +268,12 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     const portkeyP = settings.portkey
       ? startPortkey(upstreams, started)
       : Promise.resolve({ reason: "not requested (--no-portkey)" });
-    const [gateway, tiny, big, slow, pk] = await Promise.all([
+    const [gateway, tiny, big, slow, stream, pk] = await Promise.all([
       gatewayP,
       bareP("tiny"),
       bareP("big"),
       bareP("slow"),
+      bareP("stream"),
       portkeyP,
     ]);
     const portkey = "url" in pk ? pk : undefined;
@@ -278,7 +283,7 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
       upstreams,
       emulator: emu.child,
       gateway,
-      bare: { tiny, big, slow },
+      bare: { tiny, big, slow, stream },
       portkey,
       ...(portkeyReason !== undefined ? { portkeyReason } : {}),
       targets: settings.targets,
@@ -424,6 +429,66 @@ function grpcSubject(
 
 const IMAGES_PATH = "/v1/images/generations";
 
+/**
+ * A streamed request (`stream: true`, `partial_images`) and its check: a 200 of server-sent
+ * events, the partial images then one completed image, each image whole.
+ */
+function streamSubject(
+  id: TargetId,
+  pids: number[],
+  base: string,
+  model: string,
+  size: string,
+  partials: number,
+  b64Length: number,
+): Subject {
+  const url = `${base}${IMAGES_PATH}`;
+  const body = JSON.stringify({
+    model,
+    prompt: PROMPT,
+    size,
+    stream: true,
+    partial_images: partials,
+  });
+  return {
+    id,
+    pids,
+    async verify() {
+      const res = await fetch(url, { method: "POST", headers: JSON_HEADERS, body });
+      const text = await res.text();
+      if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+      const events = text
+        .split("\n\n")
+        .filter((e) => e.trim() !== "")
+        .map((e) => {
+          const data = e.split("\n").find((l) => l.startsWith("data: "));
+          return JSON.parse(data?.slice(6) ?? "{}") as { type?: string; b64_json?: string };
+        });
+      const types = events.map((e) => e.type);
+      const expected = [
+        ...Array.from({ length: partials }, () => "image_generation.partial_image"),
+        "image_generation.completed",
+      ];
+      if (JSON.stringify(types) !== JSON.stringify(expected))
+        throw new Error(`${url}: events ${types.join(", ")}, expected ${expected.join(", ")}`);
+      for (const e of events)
+        if (e.b64_json?.length !== b64Length)
+          throw new Error(
+            `${url}: an event's image has ${e.b64_json?.length} base64 characters, expected ${b64Length}`,
+          );
+    },
+    load: (plan, requests, maxSeconds) =>
+      streamLoad({
+        url,
+        headers: JSON_HEADERS,
+        body,
+        connections: plan.connections,
+        amount: requests,
+        maxSeconds,
+      }),
+  };
+}
+
 /** What every target needs to send a scenario's request and check its answer. */
 interface SubjectContext {
   stack: Stack;
@@ -496,6 +561,16 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
     base: stack.gateway.url,
     model: "routed",
   })),
+  "imagegate-stream": ({ stack, request, b64Length }) =>
+    streamSubject(
+      "imagegate-stream",
+      [stack.gateway.child.pid],
+      stack.gateway.url,
+      request.upstream,
+      request.size,
+      request.partialImages ?? 0,
+      b64Length,
+    ),
 };
 
 function subjectsFor(
@@ -504,7 +579,10 @@ function subjectsFor(
   stack: Stack,
   tinyPngBytes: number,
 ): Subject[] {
-  const pngBytes = request.upstream === "big" ? stack.upstreams.bigPngBytes : tinyPngBytes;
+  const pngBytes =
+    request.upstream === "big" || request.upstream === "stream"
+      ? stack.upstreams.bigPngBytes
+      : tinyPngBytes;
   const x: SubjectContext = { stack, request, pngBytes, b64Length: Math.ceil(pngBytes / 3) * 4 };
   return targets
     .filter((t) => !stack.targets || stack.targets.includes(t))
@@ -590,6 +668,7 @@ async function runScenario(
           up0 !== undefined && up1 !== undefined && r.ok > 0 ? (up1 - up0) / r.ok : undefined,
         peakRssBytes: rss,
         timedOut: r.timedOut,
+        ...(r.firstEventP50Ms !== undefined ? { firstEventP50Ms: r.firstEventP50Ms } : {}),
       };
       measures.set(s.id, [...(measures.get(s.id) ?? []), m]);
       parts.push(
@@ -606,6 +685,7 @@ async function runScenario(
       p50Ms: median(rounds.map((m) => m.p50Ms)),
       p99Ms: median(rounds.map((m) => m.p99Ms)),
       cpuMsPerReq: medianOrUndefined(rounds.map((m) => m.cpuMsPerReq)),
+      firstEventP50Ms: medianOrUndefined(rounds.map((m) => m.firstEventP50Ms)),
       peakRssBytes: rounds.reduce<number | undefined>(
         (max, m) => (m.peakRssBytes === undefined ? max : Math.max(max ?? 0, m.peakRssBytes)),
         undefined,

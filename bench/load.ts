@@ -6,6 +6,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import autocannon from "autocannon";
+import { Pool } from "undici";
 import { CreateImageRequestSchema } from "../src/gen/imagegate/v1/images_pb.js";
 
 export interface LoadResult {
@@ -28,6 +29,8 @@ export interface LoadResult {
   /** Response bytes of the ok answers (HTTP: with headers; gRPC: the message). */
   bytes: number;
   timedOut: boolean;
+  /** Streams (`streamLoad`): median time from sending a request to its answer's first body bytes (its first event). */
+  firstEventP50Ms?: number;
 }
 
 export interface HttpLoadOptions {
@@ -247,4 +250,83 @@ export async function grpcLoad(o: GrpcLoadOptions): Promise<LoadResult> {
     bytes,
     timedOut: stoppedAt !== undefined,
   });
+}
+
+/**
+ * Closed-loop load of a streamed answer (server-sent events) over `connections` keep-alive
+ * connections (an undici Pool; autocannon cannot time an answer's first bytes): per
+ * request, the time to the first body bytes (the first event: the gateway writes its
+ * headers just before it) and to the end of the stream. The body is counted, not kept.
+ */
+export async function streamLoad(o: HttpLoadOptions): Promise<LoadResult> {
+  const url = new URL(o.url);
+  const pool = new Pool(url.origin, { connections: o.connections, pipelining: 1 });
+  const latencies: number[] = [];
+  const firsts: number[] = [];
+  const statuses: Record<string, number> = {};
+  let ok = 0;
+  let failed = 0;
+  let errors = 0;
+  let bytes = 0;
+  let issued = 0;
+  let firstError: string | undefined;
+  let stoppedAt: number | undefined;
+  const controller = new AbortController();
+  const started = performance.now();
+  let last = started;
+  const timer = setTimeout(() => {
+    stoppedAt = performance.now();
+    controller.abort();
+  }, o.maxSeconds * 1000);
+  const amount = Math.max(o.amount, o.connections);
+  const worker = async () => {
+    while (stoppedAt === undefined && issued < amount) {
+      issued += 1;
+      const t = performance.now();
+      try {
+        const res = await pool.request({
+          path: url.pathname + url.search,
+          method: "POST",
+          headers: o.headers,
+          body: o.body,
+          signal: controller.signal,
+        });
+        let first: number | undefined;
+        let n = 0;
+        for await (const chunk of res.body) {
+          first ??= performance.now() - t;
+          n += (chunk as Buffer).length;
+        }
+        if (stoppedAt !== undefined) break;
+        last = performance.now();
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          ok += 1;
+          bytes += n;
+          latencies.push(last - t);
+          if (first !== undefined) firsts.push(first);
+        } else {
+          failed += 1;
+          statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+        }
+      } catch (e) {
+        if (stoppedAt !== undefined) break;
+        errors += 1;
+        firstError ??= String(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.connections }, worker));
+  clearTimeout(timer);
+  await pool.destroy();
+  const result = summarise(latencies, {
+    ok,
+    failed,
+    errors,
+    statuses,
+    firstError,
+    elapsedMs: (stoppedAt ?? last) - started,
+    bytes,
+    timedOut: stoppedAt !== undefined,
+  });
+  return { ...result, firstEventP50Ms: percentile(Float64Array.from(firsts).sort(), 50) };
 }

@@ -16,6 +16,7 @@ export const TARGETS = [
   "imagegate",
   "imagegate-grpc",
   "imagegate-routed",
+  "imagegate-stream",
 ] as const;
 export type TargetId = (typeof TARGETS)[number];
 
@@ -26,21 +27,27 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   imagegate: "imagegate",
   "imagegate-grpc": "imagegate gRPC",
   "imagegate-routed": "imagegate, 8 deployments",
+  "imagegate-stream": "imagegate streamed",
 };
 
 /** The baselines every scenario measures the gateway against (Portkey when it runs). */
 const BASELINES = ["direct", "bare", "portkey"] as const satisfies readonly TargetId[];
 
-export type ScenarioId = "a" | "b" | "c" | "d" | "e";
+export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f";
 
-/** Which of the emulator's upstreams answers: a 1×1 PNG, a 1024x1024 one, or slowly. */
-export type Upstream = "tiny" | "big" | "slow";
+/**
+ * Which of the emulator's upstreams answers: a 1×1 PNG, a 1024x1024 one, slowly, or a
+ * GPT-image model that streams the 1024x1024 one (emulator.ts).
+ */
+export type Upstream = "tiny" | "big" | "slow" | "stream";
 
 /** What one request is; the targets turn it into their own calls (harness.ts). */
 export interface RequestShape {
   upstream: Upstream;
   /** The OpenAI `size` asked for. */
   size: string;
+  /** Partial images a streamed request asks for (`imagegate-stream`). */
+  partialImages?: number;
 }
 
 export interface RunPlan {
@@ -67,6 +74,8 @@ export interface RoundMeasure {
   upstreamCpuMsPerReq: number | undefined;
   peakRssBytes: number | undefined;
   timedOut: boolean;
+  /** Streams: median time to the first event, ms. */
+  firstEventP50Ms?: number;
 }
 
 export interface TargetSummary {
@@ -76,6 +85,8 @@ export interface TargetSummary {
   p99Ms: number;
   cpuMsPerReq: number | undefined;
   peakRssBytes: number | undefined;
+  /** Streams: median over rounds of the median time to the first event. */
+  firstEventP50Ms?: number;
   /** With a latency reference: median over rounds of this target's p50/p99 minus the reference's in the same round. */
   addedP50Ms?: number;
   addedP99Ms?: number;
@@ -203,6 +214,9 @@ const PROTOCOLS = [
   ["imagegate", "REST"],
   ["imagegate-grpc", "gRPC"],
 ] as const;
+
+/** Scenario (f)'s partial images per stream. */
+const TABLE_F_PARTIALS = 2;
 
 const TABLE = {
   a: {
@@ -409,6 +423,76 @@ const TABLE = {
             ["× one deployment", ratio(routed.p50Ms, one.p50Ms)],
             ["ms added", routed.addedP50Ms],
           ),
+        },
+      ];
+    },
+  },
+  f: {
+    title: (p) =>
+      `1024x1024 GPT-image streamed with 2 partial images (3 events of 1.9 MB) against the same image unstreamed, concurrency ${p.connections}`,
+    request: { upstream: "stream", size: "1024x1024", partialImages: TABLE_F_PARTIALS },
+    targets: ["imagegate", "imagegate-stream"],
+    plans: {
+      full: { connections: 16, requests: 200, warmup: 32 },
+      quick: { connections: 16, requests: 32, warmup: 0 },
+    },
+    rows(s) {
+      const whole = s.targets.imagegate;
+      const streamed = s.targets["imagegate-stream"];
+      if (!whole || !streamed) return [];
+      const sc = `(f) stream, c=${s.connections}`;
+      const partials = TABLE_F_PARTIALS;
+      const row = { scenario: sc, imagegateTarget: "imagegate-stream" } as const;
+      const mb = (b: number | undefined) => (b === undefined ? undefined : b / MB);
+      const pair = (a: number | undefined, b: number | undefined) => {
+        const out: Partial<Record<Column, number>> = {};
+        if (a !== undefined && Number.isFinite(a)) out.imagegate = a;
+        if (b !== undefined && Number.isFinite(b)) out.direct = b;
+        return out;
+      };
+      return [
+        {
+          ...row,
+          figure: "throughput, streamed (unstreamed in the direct column)",
+          unit: "rps",
+          values: pair(streamed.rps, whole.rps),
+          ratios: ratios(
+            ["× unstreamed", ratio(streamed.rps, whole.rps)],
+            // A stream carries its partial images too: images written per second.
+            ["× unstreamed in images sent", ratio(streamed.rps * (partials + 1), whole.rps)],
+          ),
+        },
+        {
+          ...row,
+          figure:
+            "p50 time to the first event, streamed (unstreamed: p50 time to the whole answer)",
+          unit: "ms",
+          values: pair(streamed.firstEventP50Ms, whole.p50Ms),
+          ratios: ratios(["× unstreamed answer", ratio(streamed.firstEventP50Ms, whole.p50Ms)]),
+        },
+        {
+          ...row,
+          figure: "p50 time to the last event, streamed (unstreamed: to the whole answer)",
+          unit: "ms",
+          values: pair(streamed.p50Ms, whole.p50Ms),
+          ratios: ratios(["× unstreamed", ratio(streamed.p50Ms, whole.p50Ms)]),
+        },
+        {
+          ...row,
+          figure: "peak RSS, streamed (unstreamed in the direct column)",
+          unit: "MB",
+          values: pair(mb(streamed.peakRssBytes), mb(whole.peakRssBytes)),
+          ratios: ratios([
+            "× unstreamed",
+            ratio(mb(streamed.peakRssBytes), mb(whole.peakRssBytes)),
+          ]),
+        },
+        {
+          ...row,
+          figure: "CPU per request, streamed (unstreamed in the direct column)",
+          unit: "ms",
+          values: pair(streamed.cpuMsPerReq, whole.cpuMsPerReq),
+          ratios: ratios(["× unstreamed", ratio(streamed.cpuMsPerReq, whole.cpuMsPerReq)]),
         },
       ];
     },

@@ -11,11 +11,10 @@
  * Prints one JSON line: the peak RSS of each mode in MB.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
-import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { noisyPng } from "./emulator.ts";
+import { noisyPng, startStreamUpstream } from "./emulator.ts";
 import { GATEWAY_NODE_FLAGS } from "./harness.ts";
 import { RssSampler, spawnNode } from "./procs.ts";
 
@@ -31,48 +30,9 @@ const concurrency = Number(values.concurrency);
 const rounds = Number(values.rounds);
 const partialCount = Number(values.partials);
 
-const b64 = noisyPng().toString("base64");
-const event = (type: string, extra: object) =>
-  `event: ${type}\ndata: ${JSON.stringify({ type, b64_json: b64, created_at: 1, size: "1024x1024", quality: "low", background: "opaque", output_format: "png", ...extra })}\n\n`;
-const partials = Array.from({ length: partialCount }, (_, i) =>
-  event("image_generation.partial_image", { partial_image_index: i }),
-);
-const usage = {
-  input_tokens: 10,
-  input_tokens_details: { text_tokens: 10, image_tokens: 0 },
-  output_tokens: 572,
-  total_tokens: 582,
-};
-const completed = event("image_generation.completed", { usage });
-const whole = JSON.stringify({
-  created: 1,
-  data: [{ b64_json: b64 }],
-  size: "1024x1024",
-  quality: "low",
-  background: "opaque",
-  output_format: "png",
-  usage,
-});
-
-const upstream = http.createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", async () => {
-    const body = JSON.parse(Buffer.concat(chunks).toString()) as { stream?: boolean };
-    if (!body.stream) {
-      res.writeHead(200, { "content-type": "application/json" }).end(whole);
-      return;
-    }
-    res.writeHead(200, { "content-type": "text/event-stream" });
-    for (const frame of [...partials, completed]) {
-      await new Promise((r) => setTimeout(r, 20));
-      if (!res.write(frame)) await new Promise((r) => res.once("drain", r));
-    }
-    res.end();
-  });
-});
-await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
-const upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/v1`;
+// The bench's GPT-image upstream, its events 20 ms apart so that the streams overlap.
+const upstream = await startStreamUpstream(noisyPng(), 20);
+const upstreamUrl = `${upstream.url}/v1`;
 
 const tmp = mkdtempSync(path.join(tmpdir(), "imagegate-stream-memory-"));
 const config = path.join(tmp, "imagegate.yaml");
@@ -131,4 +91,4 @@ console.log(
     peakRssMB: { unary: Math.round(unary / MB), stream: Math.round(streamed / MB) },
   }),
 );
-upstream.close();
+await upstream.close();

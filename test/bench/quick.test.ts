@@ -16,6 +16,7 @@ const TINY: BenchSettings = {
   // Low concurrency: this checks the wiring, not the gateway's capacity.
   c: { connections: 2, requests: 4, warmup: 0 },
   d: { connections: 32, requests: 32, warmup: 0 },
+  f: { connections: 2, requests: 4, warmup: 0 },
   portkey: true,
   log: () => {},
 };
@@ -24,13 +25,14 @@ describe("bench (quick, tiny counts)", () => {
   it("runs every scenario against every target without a failed request", async () => {
     const result = await runBench(TINY);
     expect(result.errors).toEqual([]);
-    expect(Object.keys(result.scenarios).sort()).toEqual(["a", "b", "c", "d", "e"]);
+    expect(Object.keys(result.scenarios).sort()).toEqual(["a", "b", "c", "d", "e", "f"]);
     const expected = {
       a: ["direct", "bare", "imagegate"],
       b: ["direct", "bare", "imagegate"],
       c: ["direct", "bare", "imagegate", "imagegate-grpc"],
       d: ["direct", "bare", "imagegate"],
       e: ["imagegate", "imagegate-routed"],
+      f: ["imagegate", "imagegate-stream"],
     } as const;
     for (const [id, targets] of Object.entries(expected)) {
       const scenario = result.scenarios[id as keyof typeof expected]!;
@@ -39,7 +41,7 @@ describe("bench (quick, tiny counts)", () => {
         expect(summary, `${id}/${t}`).toBeDefined();
         expect(summary!.rounds[0]!.ok, `${id}/${t}`).toBeGreaterThan(0);
       }
-      if (result.portkey.available && id !== "e")
+      if (result.portkey.available && id !== "e" && id !== "f")
         expect(scenario.targets.portkey?.rounds[0]?.ok, `${id}/portkey`).toBeGreaterThan(0);
     }
     expect(result.upstream.bigBodyBytes).toBeGreaterThan(1_500_000);
@@ -47,7 +49,7 @@ describe("bench (quick, tiny counts)", () => {
     const report = toReport(result);
     expect(report.targetsTotal).toBe(7);
     const table = renderTable(report);
-    for (const s of ["(a)", "(b)", "(c)", "(d)", "(e)"]) expect(table).toContain(s);
+    for (const s of ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]) expect(table).toContain(s);
     expect(renderSummary(report)).toContain("Targets met");
   }, 60_000);
 });

@@ -86,6 +86,16 @@ const RESULT = {
       imagegate: { p50Ms: 0.3 },
       "imagegate-routed": { p50Ms: 0.35, addedP50Ms: 0.05 },
     }),
+    f: scenario("f", 16, {
+      imagegate: { rps: 40, p50Ms: 400, cpuMsPerReq: 5, peakRssBytes: 200 * MB },
+      "imagegate-stream": {
+        rps: 20,
+        p50Ms: 800,
+        firstEventP50Ms: 100,
+        cpuMsPerReq: 12,
+        peakRssBytes: 180 * MB,
+      },
+    }),
   },
   errors: [],
   durationSeconds: 1,
@@ -174,10 +184,32 @@ describe("the bench's scenario table", () => {
         row: "(e) router, tiny, c=1 | p50 latency: 8 deployments + fallbacks (one deployment in the direct column)",
         ratios: "1.167× one deployment, 0.050ms added",
       },
+      {
+        row: "(f) stream, c=16 | throughput, streamed (unstreamed in the direct column)",
+        ratios: "0.500× unstreamed, 1.500× unstreamed in images sent",
+      },
+      {
+        row: "(f) stream, c=16 | p50 time to the first event, streamed (unstreamed: p50 time to the whole answer)",
+        ratios: "0.250× unstreamed answer",
+      },
+      {
+        row: "(f) stream, c=16 | p50 time to the last event, streamed (unstreamed: to the whole answer)",
+        ratios: "2.000× unstreamed",
+      },
+      {
+        row: "(f) stream, c=16 | peak RSS, streamed (unstreamed in the direct column)",
+        ratios: "0.900× unstreamed",
+      },
+      {
+        row: "(f) stream, c=16 | CPU per request, streamed (unstreamed in the direct column)",
+        ratios: "2.400× unstreamed",
+      },
     ]);
     expect([report.targetsMet, report.targetsTotal]).toEqual([5, 7]);
     // The RSS rows leave the direct column empty; (e) shows one deployment there.
     expect(report.rows[7]!.values).toEqual({ imagegate: 140, bare: 100, portkey: 300 });
     expect(report.rows[12]!.values).toEqual({ imagegate: 0.35, direct: 0.3 });
+    // (f) shows the unstreamed path in the direct column.
+    expect(report.rows[14]!.values).toEqual({ imagegate: 100, direct: 400 });
   });
 });
