@@ -2,7 +2,7 @@
  * The one pooled HTTP client for every upstream call: keep-alive connections per origin,
  * a per-attempt timeout, cancellation from the caller, and a cap on response size.
  */
-import { Agent, request } from "undici";
+import { Agent, type Dispatcher } from "undici";
 import { GatewayError } from "../errors/errors.ts";
 import { upstreamError } from "../errors/upstream.ts";
 import { deadline } from "../runtime/deadline.ts";
@@ -53,20 +53,96 @@ export interface UpstreamRequest {
 export async function sendUpstream(url: string, req: UpstreamRequest): Promise<ReceivedResponse> {
   const attempt = deadline(req.signal, req.timeoutMs, "upstream timeout");
   try {
-    const res = await request(url, {
-      dispatcher: agent,
-      method: req.method,
-      headers: req.headers,
-      body: req.body,
-      signal: attempt.signal,
-    });
-    const chunks = await readCapped(res.body, req.maxBytes ?? upstreamLimits.maxBytes, url);
-    return received(res.statusCode, res.headers, chunks);
+    return await dispatchWhole(url, req, attempt.signal, req.maxBytes ?? upstreamLimits.maxBytes);
   } catch (e) {
     throw upstreamFailure(e, url, req, attempt.expired);
   } finally {
     attempt.dispose();
   }
+}
+
+/** Origin and path of the few upstream URLs there are, parsed once each. */
+const targets = new Map<string, { origin: string; path: string }>();
+
+function target(url: string): { origin: string; path: string } {
+  let t = targets.get(url);
+  if (t === undefined) {
+    const u = new URL(url);
+    t = { origin: u.origin, path: `${u.pathname}${u.search}` };
+    if (targets.size > 1000) targets.clear();
+    targets.set(url, t);
+  }
+  return t;
+}
+
+/**
+ * One request and its whole answer, through undici's dispatch handler rather than
+ * `request()`: the chunks are kept as they arrive, without a body stream and an async
+ * iterator per call (a measurable share of a small call's cost). Rejects with the signal's
+ * reason when it aborts, with `response_too_large` past `max` bytes.
+ */
+function dispatchWhole(
+  url: string,
+  req: UpstreamRequest,
+  signal: AbortSignal,
+  max: number,
+): Promise<ReceivedResponse> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  const { origin, path } = target(url);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let status = 0;
+    let headers: UpstreamResponse["headers"] = {};
+    let controller: Dispatcher.DispatchController | undefined;
+    let settled = false;
+    const onAbort = () => controller?.abort(signal.reason);
+    const settle = (error: unknown, value?: ReceivedResponse) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      if (error !== undefined) reject(error);
+      else resolve(value!);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (signal.aborted) c.abort(signal.reason);
+      },
+      onResponseStart(_c, statusCode, responseHeaders) {
+        status = statusCode;
+        headers = responseHeaders;
+      },
+      onResponseData(c, chunk) {
+        size += chunk.length;
+        if (size > max) {
+          const err = upstreamError(
+            "response_too_large",
+            `upstream ${safeUrl(url)} sent more than ${max} bytes`,
+          );
+          settle(err);
+          c.abort(err);
+          return;
+        }
+        chunks.push(chunk);
+      },
+      onResponseEnd() {
+        settle(undefined, received(status, headers, chunks));
+      },
+      onResponseError(_c, error) {
+        settle(signal.aborted ? signal.reason : error);
+      },
+    };
+    try {
+      agent.dispatch(
+        { origin, path, method: req.method, headers: req.headers, body: req.body ?? null },
+        handler,
+      );
+    } catch (e) {
+      settle(e);
+    }
+  });
 }
 
 /**
@@ -95,27 +171,6 @@ export function upstreamFailure(
     `upstream ${safeUrl(url)} unreachable: ${code ?? (e as Error).message}`,
     { cause: e },
   );
-}
-
-async function readCapped(
-  body: AsyncIterable<Buffer> & { destroy(): void },
-  max: number,
-  url: string,
-): Promise<Buffer[]> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > max) {
-      body.destroy();
-      throw upstreamError(
-        "response_too_large",
-        `upstream ${safeUrl(url)} sent more than ${max} bytes`,
-      );
-    }
-    chunks.push(chunk);
-  }
-  return chunks;
 }
 
 function received(
