@@ -8,7 +8,7 @@
  * on both) or, where the two differ (the ledger's hot path), switches on `dialect`.
  */
 import type { Ledger } from "../auth/ledger.ts";
-import { openPostgres, type PostgresDatabase } from "./postgres.ts";
+import type { PostgresDatabase } from "./postgres.ts";
 import { PostgresLedger } from "./postgres-ledger.ts";
 import { openSqlite, type SqliteDatabase } from "./sqlite.ts";
 import { SqliteLedger } from "./sqlite-ledger.ts";
@@ -23,7 +23,10 @@ export interface DatabaseSettings {
 }
 
 export async function openDatabase(settings: DatabaseSettings): Promise<Database> {
-  return settings.url !== undefined ? openPostgres(settings.url) : openSqlite(settings.path);
+  // pg is loaded only for a shared database (it costs memory every process would carry).
+  if (settings.url === undefined) return openSqlite(settings.path);
+  const { openPostgres } = await import("./postgres.ts");
+  return openPostgres(settings.url);
 }
 
 export interface LedgerOptions {

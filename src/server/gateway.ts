@@ -56,7 +56,7 @@ import { SpendLogWriter } from "../db/spend-log.ts";
 import { type KeyRateLimiter, SharedRpmLimiter } from "../auth/shared-rate.ts";
 import { SharedRouterState } from "../router/shared-state.ts";
 import type { RouterState } from "../router/state.ts";
-import { RedisLink } from "../shared/redis-link.ts";
+import type { RedisLink } from "../shared/redis-link.ts";
 import { instrumentAdapter } from "../telemetry/adapters.ts";
 import { ATTR } from "../telemetry/instruments.ts";
 import { telemetryInterceptor } from "../telemetry/interceptor.ts";
@@ -172,8 +172,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const prices = options.prices ?? loadPrices(catalog);
   const resolver = new ModelResolver(config, catalog);
   // With Redis, replicas share key limits, cooldowns and routing figures; else all in memory.
-  const redis =
-    config.redis === undefined ? undefined : new RedisLink({ url: config.redis.url, logger });
+  // ioredis is loaded only with Redis configured (memory every other process would carry).
+  const redis: RedisLink | undefined =
+    config.redis === undefined
+      ? undefined
+      : new (await import("../shared/redis-link.ts")).RedisLink({ url: config.redis.url, logger });
   let routerState: RouterState | undefined;
   let rpmLimiter: KeyRateLimiter = new RpmLimiter();
   if (redis !== undefined) {

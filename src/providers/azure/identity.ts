@@ -7,13 +7,7 @@
  * `https://cognitiveservices.azure.com/.default`. The token goes through the one TokenCache
  * (one fetch in flight, refreshed ahead of expiry, forgotten when Azure refuses it).
  */
-import {
-  ChainedTokenCredential,
-  EnvironmentCredential,
-  ManagedIdentityCredential,
-  type TokenCredential,
-  WorkloadIdentityCredential,
-} from "@azure/identity";
+import type { TokenCredential } from "@azure/identity";
 import type { GatewayError } from "../../errors/errors.ts";
 import { upstreamError } from "../../errors/upstream.ts";
 import { TokenCache } from "../token-cache.ts";
@@ -26,7 +20,14 @@ export const IDENTITY_SOURCES =
 /** The audience of Azure OpenAI (Cognitive Services) tokens. */
 const SCOPE = "https://cognitiveservices.azure.com/.default";
 
-function credential(): TokenCredential {
+/** The chain of sources; @azure/identity is loaded only when a deployment needs it (it is large). */
+async function credential(): Promise<TokenCredential> {
+  const {
+    ChainedTokenCredential,
+    EnvironmentCredential,
+    ManagedIdentityCredential,
+    WorkloadIdentityCredential,
+  } = await import("@azure/identity");
   const env = process.env;
   const chain: TokenCredential[] = [new EnvironmentCredential()];
   if (env.AZURE_FEDERATED_TOKEN_FILE) chain.push(new WorkloadIdentityCredential());
@@ -61,7 +62,7 @@ export function identityTokens(): TokenCache {
       let token: Awaited<ReturnType<TokenCredential["getToken"]>>;
       try {
         // Built on first use (a source's settings can be refused as it is made).
-        source ??= credential();
+        source ??= await credential();
         token = await source.getToken(SCOPE);
       } catch (e) {
         throw identityFailed(e);

@@ -12,7 +12,6 @@
  * own `memoizeIdentityProvider`, as its clients do); a refused signature forces a refresh.
  */
 import { createHash } from "node:crypto";
-import { fromNodeProviderChain, fromTemporaryCredentials } from "@aws-sdk/credential-providers";
 import {
   doesIdentityRequireRefresh,
   isIdentityExpired,
@@ -84,6 +83,24 @@ function providerFor(params: ProviderParams, region: string): Provider {
         : { accessKeyId: id, secretAccessKey: secret, sessionToken: token };
     return async () => fixed;
   }
+  // The SDK's providers are loaded when first asked (they are large, and static keys need none).
+  let made: Promise<Provider> | undefined;
+  return (options) => {
+    made ??= import("@aws-sdk/credential-providers").then((sdk) =>
+      sdkProvider(sdk, params, region),
+    );
+    return made.then((provider) => provider(options));
+  };
+}
+
+function sdkProvider(
+  {
+    fromNodeProviderChain,
+    fromTemporaryCredentials,
+  }: typeof import("@aws-sdk/credential-providers"),
+  params: ProviderParams,
+  region: string,
+): Provider {
   // The chain memoizes itself (and refreshes before expiry).
   const base = fromNodeProviderChain({
     ...(params.aws_profile_name === undefined ? {} : { profile: params.aws_profile_name }),

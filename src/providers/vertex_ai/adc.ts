@@ -8,7 +8,7 @@
  * flow (one token cache: one fetch in flight, refreshed ahead of expiry, forgotten when
  * Vertex refuses it).
  */
-import { GoogleAuth } from "google-auth-library";
+import type { GoogleAuth } from "google-auth-library";
 import type { GatewayError } from "../../errors/errors.ts";
 import { upstreamError } from "../../errors/upstream.ts";
 import { TokenCache } from "../token-cache.ts";
@@ -44,18 +44,26 @@ function adcFailed(describe: string, e: unknown): GatewayError {
 
 /** `json`: a credentials file's content (any ADC type); absent: the library's own search. */
 export function adcAccount(json?: Record<string, unknown>, where?: string): Account {
-  const auth = new GoogleAuth({
-    scopes: [CLOUD_PLATFORM_SCOPE],
-    // biome-ignore lint/suspicious/noExplicitAny: the library's union of credential file shapes
-    ...(json === undefined ? {} : { credentials: json as any }),
-  });
+  // google-auth-library is loaded on first use (it is large, and most configs never need it).
+  let authP: Promise<GoogleAuth> | undefined;
+  const authClient = () => {
+    authP ??= import("google-auth-library").then(
+      ({ GoogleAuth }) =>
+        new GoogleAuth({
+          scopes: [CLOUD_PLATFORM_SCOPE],
+          // biome-ignore lint/suspicious/noExplicitAny: the library's union of credential file shapes
+          ...(json === undefined ? {} : { credentials: json as any }),
+        }),
+    );
+    return authP;
+  };
   const describe =
     json === undefined
       ? `Application Default Credentials (${ADC_SOURCES})`
       : `${where ?? "the credentials"} (${String(json.type)})`;
   const tokens = new TokenCache(async () => {
     try {
-      const client = await auth.getClient();
+      const client = await (await authClient()).getClient();
       const { token } = await client.getAccessToken();
       if (typeof token !== "string" || token === "") throw new Error("no access token returned");
       const expiry = Number(client.credentials.expiry_date);
@@ -72,7 +80,7 @@ export function adcAccount(json?: Record<string, unknown>, where?: string): Acco
     describe,
     projectId: async () => {
       try {
-        return (await auth.getProjectId()) ?? undefined;
+        return (await (await authClient()).getProjectId()) ?? undefined;
       } catch {
         return undefined;
       }
