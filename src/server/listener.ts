@@ -80,6 +80,8 @@ export async function listen(options: ListenOptions): Promise<Listener> {
         cert: readFileSync(options.tls.certFile),
         key: readFileSync(options.tls.keyFile),
         allowHTTP1: true,
+        // Answers leave as they are written (Nagle off), as Node's own HTTP server does.
+        noDelay: true,
         settings,
         maxSessionMemory,
         handshakeTimeout: limits.headersTimeoutMs,
@@ -98,7 +100,11 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     // connection tracking (the headers and request timeouts) is started by hand.
     h1.emit("listening");
     const h1Server = h1;
-    outer = net.createServer((socket) => sniff(socket, h2, h1Server, limits.headersTimeoutMs));
+    // Nagle off on every connection, as Node's HTTP server sets it on the sockets it accepts
+    // itself (this one accepts them for it): a small answer is not held back for an ACK.
+    outer = net.createServer({ noDelay: true }, (socket) =>
+      sniff(socket, h2, h1Server, limits.headersTimeoutMs),
+    );
   }
   outer.maxConnections = limits.maxConnections;
 
