@@ -184,6 +184,33 @@ const SubstyleSpecSchema = z.strictObject({
   by_style: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)),
 });
 
+const IsoDateSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date YYYY-MM-DD")
+  .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)), "must be a real date");
+
+/**
+ * Where the provider says the model is in its life: when it was deprecated (announced for
+ * retirement) and shut down (or will be), what it names as the successor (a model of the
+ * same provider in this catalog), where that was read and when. Data read by the startup
+ * warnings and the 404 a retired model's upstream answer becomes (lifecycle.ts).
+ */
+const LifecycleSpecSchema = z
+  .strictObject({
+    deprecated: IsoDateSchema.optional(),
+    shutdown: IsoDateSchema.optional(),
+    successor: z.string().min(1).optional(),
+    /** The provider's page (or the best page found) that says so. */
+    source: z.url(),
+    /** When the source was read. */
+    checked: IsoDateSchema,
+    /** What the dates do not say: "no earlier than", a third-party date. */
+    note: z.string().min(1).optional(),
+  })
+  .refine((l) => l.deprecated !== undefined || l.shutdown !== undefined, {
+    message: "give `deprecated`, `shutdown` or both",
+  });
+
 /** One catalog entry; the zod schema is the single definition of what a catalog file may hold. */
 export const ModelSpecSchema = z
   .strictObject({
@@ -210,6 +237,7 @@ export const ModelSpecSchema = z
     substyle: SubstyleSpecSchema.optional(),
     negative_prompt: z.strictObject({ max_chars: z.int().positive().optional() }).optional(),
     params: z.array(z.enum(FLAG_PARAMS)).default([]),
+    lifecycle: LifecycleSpecSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.n.min < 1) addIssue(ctx, ["n", "min"], "n starts at 1");
@@ -272,6 +300,7 @@ export type CompressionSpec = z.output<typeof CompressionSpecSchema>;
 export type SizeSpec = z.output<typeof SizeSpecSchema>;
 export type SizeRule = z.output<typeof SizeRuleSchema>;
 export type SubstyleSpec = z.output<typeof SubstyleSpecSchema>;
+export type LifecycleSpec = z.output<typeof LifecycleSpecSchema>;
 
 /**
  * Keys an override may change (provider and model name the entry, so they stay); an
@@ -352,6 +381,15 @@ function buildCatalog(specs: readonly ModelSpec[], source: string): Catalog {
         );
       }
       byName.set(key, { spec, index });
+    }
+  });
+  specs.forEach((spec, index) => {
+    const successor = spec.lifecycle?.successor;
+    if (successor !== undefined && !byName.has(`${spec.provider}/${successor}`)) {
+      throw new CatalogError(
+        `Invalid model catalog ${source}:\n  entry ${index} (${spec.provider}/${spec.model}), ` +
+          `key 'lifecycle.successor': '${successor}' is not a ${spec.provider} model of the catalog`,
+      );
     }
   });
   return {

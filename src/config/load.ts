@@ -5,7 +5,8 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
-import type { Catalog } from "../catalog/catalog.ts";
+import type { Catalog, ModelSpec } from "../catalog/catalog.ts";
+import { lifecycleState, lifecycleWarning } from "../catalog/lifecycle.ts";
 import { missingCredentials } from "../providers/env.ts";
 import { buildDeployment, DEFAULT_TIMEOUT_SECONDS, type Deployment } from "./deployment.ts";
 import { ConfigError, type Env, substituteEnv } from "./env.ts";
@@ -195,6 +196,8 @@ export function parseConfig(
     groups.set(entry.model_name, list);
   }
 
+  warnings.push(...lifecycleWarnings(groups, source === "dev"));
+
   const server = file.server ?? {};
   // An empty variable counts as unset, as everywhere in the config.
   const host = nonEmpty(env.HOST) ?? server.host ?? DEFAULT_HOST;
@@ -239,6 +242,47 @@ export function parseConfig(
 function durationMs(text: string): number {
   const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[text.slice(-1) as "s"];
   return Number(text.slice(0, -1)) * unit;
+}
+
+/**
+ * One warning per upstream model the config uses that its provider has shut down, shuts down
+ * within NEAR_SHUTDOWN_DAYS or has deprecated (the catalog's lifecycle data), naming the
+ * public names and deployments that use it. `dev` (every catalog model configured, all
+ * emulated) says it in one line.
+ */
+function lifecycleWarnings(
+  groups: ReadonlyMap<string, readonly Deployment[]>,
+  dev: boolean,
+  today = new Date(),
+): string[] {
+  const used = new Map<ModelSpec, { groups: Set<string>; deployments: string[] }>();
+  for (const [group, deployments] of groups) {
+    for (const d of deployments) {
+      if (d.spec.lifecycle === undefined) continue;
+      const entry = used.get(d.spec) ?? { groups: new Set<string>(), deployments: [] };
+      entry.groups.add(group);
+      entry.deployments.push(d.id);
+      used.set(d.spec, entry);
+    }
+  }
+  if (dev) {
+    const retired = [...used.keys()].filter((spec) => lifecycleState(spec, today) !== undefined);
+    if (retired.length === 0) return [];
+    const names = retired.map((spec) => `${spec.provider}/${spec.model}`);
+    return [
+      `dev: ${names.length} catalog models are retired, retiring or deprecated at their providers (${names.join(", ")}); the emulators still serve them (see each provider page's lifecycle table)`,
+    ];
+  }
+  const out: string[] = [];
+  for (const [spec, usedBy] of used) {
+    const line = lifecycleWarning(
+      spec,
+      { groups: [...usedBy.groups], deployments: usedBy.deployments },
+      today,
+    );
+    if (line !== undefined) out.push(`config: ${line}`);
+  }
+  return out;
 }
 
 /** DATABASE_URL when it is a Postgres URL; another program's (mysql://…) is ignored, with a warning. */

@@ -22,6 +22,8 @@ export type ErrorKind =
 export type UpstreamReason =
   | "auth_failed" // the upstream refused (or we lack) the deployment's credentials
   | "not_found" // 404: no such model, deployment or path at the configured api_base
+  | "deployment_not_found" // Azure's DeploymentNotFound: the configured name, never a retired model
+  | "model_retired" // the provider no longer serves the model (shut down): the client's 404
   | "operation_not_supported" // the deployment exists but cannot generate images (Azure api_version)
   | "misconfigured" // the deployment's configuration is incomplete (Vertex AI without a project)
   | "quota_exhausted" // the upstream account is out of money or quota

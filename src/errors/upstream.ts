@@ -40,6 +40,8 @@ export interface ReasonFacts {
   httpStatus?: 502 | 503;
   retry: RetryScope;
   errorClass: ErrorClass;
+  /** `elsewhere` without a cooldown: false when resting the deployment cannot help (retired model). */
+  coolsDown?: false;
 }
 
 export const UPSTREAM_REASONS: Readonly<Record<UpstreamReason, ReasonFacts>> = {
@@ -56,6 +58,23 @@ export const UPSTREAM_REASONS: Readonly<Record<UpstreamReason, ReasonFacts>> = {
     httpStatus: 502,
     retry: "elsewhere",
     errorClass: "InternalServer",
+  },
+  // As not_found, but certain to be the configuration (never read as a retired model).
+  deployment_not_found: {
+    kind: "upstream",
+    code: "upstream_not_found",
+    httpStatus: 502,
+    retry: "elsewhere",
+    errorClass: "InternalServer",
+  },
+  // The client's 404 `model_not_found` (its message names the successor): no retry can bring
+  // the model back, but another deployment or fallback may serve the request.
+  model_retired: {
+    kind: "model_not_found",
+    code: "model_not_found",
+    retry: "elsewhere",
+    errorClass: "InternalServer",
+    coolsDown: false,
   },
   operation_not_supported: {
     kind: "upstream",

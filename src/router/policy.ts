@@ -27,6 +27,11 @@ export function breaksDeployment(e: GatewayError): boolean {
   return factsOf(e).retry === "elsewhere";
 }
 
+/** Whether a failure that breaks the deployment also takes it out of rotation (not a retired model). */
+export function coolsDown(e: GatewayError): boolean {
+  return factsOf(e).coolsDown !== false;
+}
+
 export const DEFAULTS = {
   numRetries: 2,
   allowedFails: 3,

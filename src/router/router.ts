@@ -10,6 +10,8 @@ import { type Deadline, deadline } from "../runtime/deadline.ts";
 import type { Deployment } from "../config/deployment.ts";
 import type { RouterSettings } from "../config/schema.ts";
 import { type AttemptRecord, GatewayError } from "../errors/errors.ts";
+import { upstreamError } from "../errors/upstream.ts";
+import { lifecycleState, retiredMessage } from "../catalog/lifecycle.ts";
 import type { CreateImageRequest } from "../gen/imagegate/v1/images_pb.js";
 import type { Provider } from "../catalog/providers.ts";
 import type {
@@ -23,6 +25,7 @@ import {
   breaksDeployment,
   classify,
   cooldownMs,
+  coolsDown,
   DEFAULTS,
   isRetryable,
   retriesFor,
@@ -524,7 +527,9 @@ export class Router {
             `the request deadline of ${this.settings.timeout ?? DEFAULTS.timeoutSeconds} s passed`,
             { cause: raw },
           )
-        : raw;
+        : raw instanceof GatewayError
+          ? asRetired(deployment, raw)
+          : raw;
       if (e instanceof GatewayError) {
         call.attempts.push({
           deployment: deployment.id,
@@ -546,6 +551,9 @@ export class Router {
     if (!isRetryable(e)) return; // the request's fault or a refusal says nothing about the deployment
     const now = this.now();
     if (breaksDeployment(e)) {
+      // A retired model stays retired: cooling its deployment would only turn the next
+      // request's 404 (naming the successor) into a 429.
+      if (!coolsDown(e)) return;
       this.state.coolDown(deployment.id, now + cooldownMs(e, this.settings));
       return;
     }
@@ -582,6 +590,15 @@ export class Router {
         },
       );
     }
+    // Every attempt met a retired model: the client's 404, naming the successor(s).
+    if (errors.every((e) => e.reason === "model_retired")) {
+      const messages = [...new Set(errors.map((e) => e.message))];
+      return new GatewayError("model_not_found", messages.join(" "), {
+        param: "model",
+        code: "model_not_found",
+        attempts,
+      });
+    }
     const summary = attempts
       .map(
         (a) =>
@@ -616,10 +633,28 @@ export class Router {
   }
 }
 
+/**
+ * An upstream's "no such model" for a model the catalog says is deprecated, shut down or
+ * within 90 days of it (or one the upstream itself called retired) as the retired-model
+ * error naming the successor; any other error as it is.
+ */
+function asRetired(deployment: Deployment, e: GatewayError): GatewayError {
+  const retired =
+    e.reason === "model_retired" ||
+    (e.reason === "not_found" && lifecycleState(deployment.spec, new Date()) !== undefined);
+  if (!retired) return e;
+  return upstreamError(
+    "model_retired",
+    retiredMessage(deployment.group, deployment.spec, deployment.model, e.message),
+    { cause: e },
+  );
+}
+
 function attemptStatus(e: GatewayError): AttemptRecord["status"] {
   if (e.kind === "timeout") return "timeout";
   if (e.kind === "rate_limit") return 429;
   if (e.reason === "unreachable") return "network";
+  if (e.reason === "model_retired") return 404;
   return e.httpStatus ?? 502;
 }
 

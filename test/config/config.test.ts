@@ -145,7 +145,16 @@ describe("parseConfig: the contract's example", () => {
         max_budget: 25,
       },
     ]);
-    expect(config.warnings).toEqual([]);
+    // Both models are shut down upstream: startup says so, naming group, deployment, date,
+    // successor and source; nothing else is worth a warning.
+    expect(config.warnings).toEqual([
+      expect.stringMatching(
+        /^config: model 'image-hq' \(deployment openai-eu-1, openai\/dall-e-3\): openai shut dall-e-3 down on 2026-05-12 .*successor: openai\/gpt-image-2\.5-sunburst .*source: https:\/\/developers\.openai\.com\/api\/docs\/models\/dall-e-3 \(checked \d{4}-\d{2}-\d{2}\)$/,
+      ),
+      expect.stringMatching(
+        /^config: model 'image-fast' \(deployment image-fast-\w+, openai\/gpt-image-1-mini\): openai shut gpt-image-1-mini down on 2026-12-01 .*successor: openai\/gpt-image-2\.6-sunburst/,
+      ),
+    ]);
     expect(config.env).toBe(env);
   });
 
@@ -488,7 +497,7 @@ describe("parseConfig: YAML and LiteLLM compatibility", () => {
 
   it("warns about LiteLLM sections and params that mean nothing here, without failing", () => {
     const text =
-      `model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/dall-e-3\n      api_key: k\n      tpm: 100000\n` +
+      `model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/gpt-image-2\n      api_key: k\n      tpm: 100000\n` +
       `litellm_settings:\n  drop_params: true\n  success_callback: [langfuse]\n` +
       `environment_variables:\n  SOME: value\n` +
       `general_settings:\n  database_url: postgres://x\n`;

@@ -381,7 +381,9 @@ describe("upstream errors", () => {
     ["ServiceUnavailableException", bedrockFaults.serviceUnavailable(), 503, "server_error"],
     ["InternalServerException", bedrockFaults.internalServer(), 502, "server_error"],
     ["ModelErrorException", bedrockFaults.modelError(), 502, "server_error"],
-    ["ResourceNotFoundException", bedrockFaults.resourceNotFound(), 502, "server_error"],
+    ["ResourceNotFoundException", bedrockFaults.modelNotFound(), 502, "server_error"],
+    // Past its end of life: the client's 404 (test/e2e/lifecycle.test.ts).
+    ["ResourceNotFoundException", bedrockFaults.resourceNotFound(), 404, "invalid_request_error"],
     ["AccessDeniedException", bedrockFaults.accessDenied(), 502, "server_error"],
     ["ModelTimeoutException", bedrockFaults.modelTimeout(), 504, "server_error"],
     ["ModelNotReadyException", bedrockFaults.modelNotReady(), 429, "rate_limit_error"],

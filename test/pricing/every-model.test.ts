@@ -65,6 +65,12 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
     20 * 0.3e-6 + 1290 * 30e-6,
   ],
   "gemini/gemini-3-pro-image-preview": [images(2), 2 * 1120 * 120e-6],
+  "gemini/gemini-3-pro-image": [images(1), 1120 * 120e-6],
+  // $30/M image output, $1.50/M text input; a 2K image is 1680 tokens.
+  "gemini/gemini-nano-banana-2.1": [
+    { images: 1, size: "2048x2048", quality: "hd", usage: usage(40, 1680) },
+    40 * 1.5e-6 + 1680 * 30e-6,
+  ],
   // Vertex AI.
   "vertex_ai/imagegeneration@002": [images(1), 0.02],
   "vertex_ai/imagegeneration@005": [images(2), 0.04],
@@ -82,6 +88,12 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
   "vertex_ai/gemini-3-pro-image-preview": [
     { images: 1, size: "1024x1024", quality: undefined, usage: usage(100, 1120) },
     100 * 2e-6 + 1120 * 120e-6,
+  ],
+  "vertex_ai/gemini-3-pro-image": [images(2), 2 * 1120 * 120e-6],
+  // $60/M image output ($0.067 a 1K image), $0.50/M input.
+  "vertex_ai/gemini-3.1-flash-image": [
+    { images: 1, size: "1024x1024", quality: undefined, usage: usage(200, 1120) },
+    200 * 0.5e-6 + 1120 * 60e-6,
   ],
   // Bedrock: SDXL by steps tier (≤ 50), SD3 / Stable Image flat, Titan and Nova by size tier × quality.
   "bedrock/stability.stable-diffusion-xl-v1": [images(2, "1344x768"), 0.08],

@@ -349,11 +349,28 @@ export const bedrockFaults = {
       "You don't have access to the model with the specified model ID.",
     );
   },
+  /** A model past its end of life (Bedrock's words, seen on InvokeModel and Converse). */
   resourceNotFound(): Fault {
     return errorFault(
       404,
       "ResourceNotFoundException",
       "This model version has reached the end of its life. Please refer to the AWS documentation for more details.",
+    );
+  },
+  /** A model id this region does not know. */
+  modelNotFound(): Fault {
+    return errorFault(
+      404,
+      "ResourceNotFoundException",
+      "Could not resolve the foundation model from the provided model identifier.",
+    );
+  },
+  /** A Legacy model the account has not used lately (Bedrock's words, seen on InvokeModel). */
+  legacyModel(): Fault {
+    return errorFault(
+      404,
+      "ResourceNotFoundException",
+      "Access denied. This Model is marked by provider as Legacy and you have not been actively using the model in the last 30 days. Please upgrade to an active model on Amazon Bedrock",
     );
   },
   modelTimeout(): Fault {

@@ -133,6 +133,16 @@ const GEMINI_3_PRO: GeminiRules = {
   maxPromptTokens: 65_536,
 };
 
+/**
+ * Gemini 3.1 Flash Image (Vertex model page: tokens per image 1120 at 1K, 1680 at 2K, 2520 at
+ * 4K) and Nano Banana 2.1 (third-party tables: the same tiers); Gemini 3 Pro Image's sizes per
+ * ratio (the 3.1 page's extra ratios and its 512 tier are not emulated).
+ */
+const GEMINI_31_FLASH: GeminiRules = {
+  ...GEMINI_3_PRO,
+  tokensPerImage: { "1K": 1120, "2K": 1680, "4K": 2520 },
+};
+
 const SCALE_BY_TIER: Readonly<Record<string, number>> = { "1K": 1, "2K": 2, "4K": 4 };
 
 export const AI_STUDIO_MODELS: Readonly<Record<string, ModelRules>> = {
@@ -142,6 +152,8 @@ export const AI_STUDIO_MODELS: Readonly<Record<string, ModelRules>> = {
   "imagen-4.0-ultra-generate-001": imagen({ maxSampleCount: 1, sampleImageSizes: ["1K", "2K"] }),
   "gemini-2.5-flash-image": GEMINI_25_FLASH,
   "gemini-3-pro-image-preview": GEMINI_3_PRO,
+  "gemini-3-pro-image": GEMINI_3_PRO,
+  "gemini-nano-banana-2.1": GEMINI_31_FLASH,
 };
 
 export const VERTEX_MODELS: Readonly<Record<string, ModelRules>> = {
@@ -176,6 +188,8 @@ export const VERTEX_MODELS: Readonly<Record<string, ModelRules>> = {
   }),
   "gemini-2.5-flash-image": GEMINI_25_FLASH,
   "gemini-3-pro-image-preview": GEMINI_3_PRO,
+  "gemini-3-pro-image": GEMINI_3_PRO,
+  "gemini-3.1-flash-image": GEMINI_31_FLASH,
 };
 
 /** Imagen `parameters` each API knows. AI Studio rejects the Vertex-only ones by name. */
@@ -380,6 +394,21 @@ export const googleFaults = {
         504,
         "DEADLINE_EXCEEDED",
         "Deadline expired before operation could complete.",
+      ),
+    };
+  },
+  /**
+   * 404 NOT_FOUND for a model the API no longer serves (Google: retired model IDs "generally"
+   * answer 404); applies only to `model`.
+   */
+  modelNotFound(model: string, method: "predict" | "generateContent" = "predict"): Fault {
+    return {
+      status: 404,
+      model,
+      body: googleError(
+        404,
+        "NOT_FOUND",
+        `models/${model} is not found for API version v1beta, or is not supported for ${method}. Call ListModels to see the list of available models and their supported methods.`,
       ),
     };
   },

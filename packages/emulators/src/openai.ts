@@ -258,6 +258,22 @@ export const openaiFaults = {
       ),
     };
   },
+  /**
+   * 404 model_not_found for a shut-down model, in the words OpenAI answers with once a model
+   * is gone (as seen for text-davinci-003 after its shutdown); applies only to `model`.
+   */
+  modelDeprecated(model: string): Fault {
+    return {
+      status: 404,
+      model,
+      body: openaiError(
+        `The model \`${model}\` has been deprecated, learn more here: https://platform.openai.com/docs/deprecations`,
+        "invalid_request_error",
+        null,
+        "model_not_found",
+      ),
+    };
+  },
   /** 200 with a truncated JSON body. */
   malformed(): Fault {
     return commonFaults.malformed('{"created": 1713833628, "data": [{"b64_json": "iVBORw0KGgo');

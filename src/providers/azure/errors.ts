@@ -30,7 +30,7 @@ export function fromAzureError(res: UpstreamResponse, deploymentName: string): G
   if (res.status === 404) {
     if (code === "DeploymentNotFound") {
       return upstreamError(
-        "not_found",
+        "deployment_not_found",
         `${PROVIDER_NAME}: deployment '${deploymentName}' does not exist at this resource (DeploymentNotFound); check the model name and api_base`,
       );
     }

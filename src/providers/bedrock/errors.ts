@@ -73,6 +73,10 @@ export function fromBedrockError(res: UpstreamResponse): GatewayError {
       details: { provider_code: errorType || "ValidationException" },
     });
   }
+  // A model past its end of life, or Legacy for this account: the provider no longer serves it.
+  if (errorType === "ResourceNotFoundException" && isRetiredMessage(upstreamMessage)) {
+    return upstreamError("model_retired", message);
+  }
   // Bedrock sends no Retry-After: the client (or the router) backs off itself.
   return statusError(
     {
@@ -94,6 +98,11 @@ function paramOf(message: string): string | undefined {
     .reverse()
     .find((segment) => !/^\d+$/.test(segment) && Object.hasOwn(PARAM_BY_FIELD, segment));
   return field === undefined ? undefined : PARAM_BY_FIELD[field];
+}
+
+/** Bedrock's words for a model past its end of life, or Legacy and unused by this account. */
+export function isRetiredMessage(message: string): boolean {
+  return /reached the end of its life|marked by provider as Legacy/i.test(message);
 }
 
 export function modelFailure(why: string): GatewayError {

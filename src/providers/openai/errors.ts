@@ -45,6 +45,10 @@ export function fromOpenAIError(res: UpstreamResponse, provider = "OpenAI"): Gat
     }
     return upstreamError("refused", message, { details });
   }
+  // A shut-down model: OpenAI's 404 model_not_found "The model `…` has been deprecated".
+  if (code === "model_not_found" && /\b(deprecated|shut down|retired)\b/i.test(upstreamMessage)) {
+    return upstreamError("model_retired", message);
+  }
   const quota = code === "insufficient_quota" || type === "insufficient_quota";
   return statusError(
     {
