@@ -101,12 +101,20 @@ async function authenticated(
   }
 }
 
-/** 403 unless the key may use `model` (a group, or a direct name it lists). */
-export function checkModelAllowed(identity: KeyIdentity | undefined, model: string): void {
+/**
+ * 403 unless the key may use `model` (a group, or a direct name it lists), or the alias the
+ * request named for it.
+ */
+export function checkModelAllowed(
+  identity: KeyIdentity | undefined,
+  model: string,
+  alias?: string,
+): void {
   if (identity?.models === undefined || identity.models.has(model)) return;
+  if (alias !== undefined && identity.models.has(alias)) return;
   throw new GatewayError(
     "permission",
-    `Key '${identity.name}' is not allowed to use model '${model}'.`,
+    `Key '${identity.name}' is not allowed to use model '${alias ?? model}'.`,
     { param: "model" },
   );
 }

@@ -8,6 +8,7 @@ import type { z } from "zod";
 import type { Catalog, ModelSpec } from "../catalog/catalog.ts";
 import { lifecycleState, lifecycleWarning } from "../catalog/lifecycle.ts";
 import { missingCredentials } from "../providers/env.ts";
+import { DEFAULT_MODEL, type ModelAlias, modelAliases } from "./aliases.ts";
 import { buildDeployment, DEFAULT_TIMEOUT_SECONDS, type Deployment } from "./deployment.ts";
 import { ConfigError, type Env, substituteEnv } from "./env.ts";
 import { checkKeys } from "./keys.ts";
@@ -45,6 +46,10 @@ export interface ServerSettings {
 export interface GatewayConfig {
   /** Model groups from `model_list`, in file order. */
   readonly groups: ReadonlyMap<string, readonly Deployment[]>;
+  /** `router_settings.model_group_alias`: public names standing for other names. */
+  readonly aliases: ReadonlyMap<string, ModelAlias>;
+  /** `general_settings.default_model`: the model of requests that name none. */
+  readonly defaultModel: string;
   readonly router: RouterSettings;
   /** The Redis replicas share (router_settings.redis_url, …, or REDIS_URL); none: in memory. */
   readonly redis: RedisSettings | undefined;
@@ -206,6 +211,8 @@ export function parseConfig(
 
   return {
     groups,
+    aliases: modelAliases(file, groups, catalog, source),
+    defaultModel: file.general_settings?.default_model ?? DEFAULT_MODEL,
     router,
     redis: redisSettings(router, env, source),
     server: {

@@ -61,6 +61,19 @@ const RouterSettingsSchema = z.looseObject({
   content_policy_fallbacks: FallbackListSchema.optional(),
   default_fallbacks: z.array(z.string()).optional(),
   max_fallbacks: nonNegativeInt.optional(),
+  /**
+   * LiteLLM's public-name aliases: `{alias: target}` or `{alias: {model: target, hidden: true}}`
+   * (hidden: served, but not listed by GET /v1/models).
+   */
+  model_group_alias: z
+    .record(
+      z.string().min(1),
+      z.union([
+        z.string().min(1),
+        z.strictObject({ model: z.string().min(1), hidden: z.boolean().optional() }),
+      ]),
+    )
+    .optional(),
   /** Retries per error class, LiteLLM's names; a class not listed uses num_retries. */
   retry_policy: z
     .strictObject({
@@ -110,6 +123,8 @@ const ServerSchema = z.strictObject({
 
 const GeneralSettingsSchema = z.looseObject({
   master_key: z.string().min(1).optional(),
+  /** The model of requests that name none (default `openai/dall-e-3`, the contract's). */
+  default_model: z.string().min(1).optional(),
   rehost_urls: z.boolean().optional(),
   /** Record prompts on spans and request logs (off: prompts may be personal data). */
   capture_prompts: z.boolean().optional(),

@@ -1,25 +1,28 @@
 /**
  * Model names → model groups: a public name from `model_list`, a direct
  * `provider/upstream-model` (credentials from the environment), a bare OpenAI model name
- * as OpenAI SDK users write it, or nothing (the contract's default, `openai/dall-e-3`).
+ * as OpenAI SDK users write it, an alias (`router_settings.model_group_alias`) of any of
+ * these, or nothing (`general_settings.default_model`, else the contract's `openai/dall-e-3`).
  */
 import type { Catalog } from "../catalog/catalog.ts";
 import { buildDeployment, type Deployment, parseDirectName } from "../config/deployment.ts";
 import type { GatewayConfig } from "../config/load.ts";
+export { DEFAULT_MODEL } from "../config/aliases.ts";
 import { ConfigError } from "../config/env.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { missingCredentials } from "../providers/env.ts";
-
-export const DEFAULT_MODEL = "openai/dall-e-3";
 
 export interface ModelGroup {
   /** The name reported as `x-imagegate-model`. */
   readonly name: string;
   readonly deployments: readonly Deployment[];
+  /** The alias the request named, when it named one (`name` is what it stands for). */
+  readonly alias?: string;
 }
 
 export class ModelResolver {
   private readonly direct = new Map<string, ModelGroup>();
+  private readonly aliased = new Map<string, ModelGroup>();
   private readonly config: GatewayConfig;
   private readonly catalog: Catalog;
 
@@ -29,7 +32,22 @@ export class ModelResolver {
   }
 
   resolve(requested: string | undefined): ModelGroup {
-    const name = requested === undefined || requested === "" ? DEFAULT_MODEL : requested;
+    const name = requested === undefined || requested === "" ? this.config.defaultModel : requested;
+    const alias = this.config.aliases.get(name);
+    if (alias !== undefined) return this.aliasGroup(name, alias.target);
+    return this.target(name);
+  }
+
+  /** An alias's group: what it stands for, remembering the name asked for. */
+  private aliasGroup(name: string, target: string): ModelGroup {
+    const cached = this.aliased.get(name);
+    if (cached !== undefined) return cached;
+    const group = { ...this.target(target), alias: name };
+    this.aliased.set(name, group);
+    return group;
+  }
+
+  private target(name: string): ModelGroup {
     const deployments = this.config.groups.get(name);
     if (deployments !== undefined) return { name, deployments };
     const cached = this.direct.get(name);

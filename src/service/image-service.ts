@@ -169,7 +169,7 @@ export async function admitCall(
   const info = ctx.values.get(kCallInfo);
   const group = resolver.resolve(request.model);
   if (info) info.model = group.name;
-  checkModelAllowed(ctx.values.get(kKey), group.name);
+  checkModelAllowed(ctx.values.get(kKey), group.name, group.alias);
   const budget = ctx.values.get(kBudget);
   if (budget?.limited)
     await budget.reserve(mostItMayCost(router.reachable(group, request), group, request, prices));

@@ -30,10 +30,10 @@ export function createModelService(
 ): Partial<ServiceImpl<typeof ImageService>> {
   // OpenAI's `created` is when the model was made; here, when the gateway loaded it.
   const created = Math.floor(Date.now() / 1000);
-  const toModel = (group: ModelGroup): Model => {
+  const toModel = (group: ModelGroup, id: string): Model => {
     const providers = new Set(group.deployments.map((d) => d.provider));
     return create(ModelSchema, {
-      id: group.name,
+      id,
       object: "model",
       created,
       ownedBy: providers.size === 1 ? [...providers][0]! : MIXED_OWNER,
@@ -42,13 +42,16 @@ export function createModelService(
   return {
     listModels(_request, ctx) {
       const identity = callerOf(ctx);
-      // The config's names in its order, then the direct names a key lists, in its order.
-      const names = new Set([...config.groups.keys(), ...(identity?.models ?? [])]);
+      // The config's names in its order, its aliases not hidden, then the direct names a
+      // key lists, in its order.
+      const aliases = [...config.aliases].filter(([, a]) => !a.hidden).map(([name]) => name);
+      const names = new Set([...config.groups.keys(), ...aliases, ...(identity?.models ?? [])]);
       const data: Model[] = [];
       for (const name of names) {
         const group = usable(resolver, identity, name);
-        if (group !== undefined && (config.groups.has(name) || identity?.models !== undefined))
-          data.push(toModel(group));
+        if (group === undefined) continue;
+        if (config.groups.has(name) || config.aliases.has(name) || identity?.models !== undefined)
+          data.push(toModel(group, name));
       }
       return create(ListModelsResponseSchema, { object: "list", data });
     },
@@ -61,7 +64,7 @@ export function createModelService(
           { param: "model" },
         );
       }
-      return toModel(group);
+      return toModel(group, request.id);
     },
   };
 }
@@ -75,7 +78,8 @@ function callerOf(ctx: HandlerContext): KeyIdentity | undefined {
 
 /**
  * The model group a request naming `name` would use, when the key may use it: the name
- * resolves (credentials included) to itself, and the key allows it. A bare alias such as
+ * resolves (credentials included) to itself or is a configured alias of what it resolves to,
+ * and the key allows it (the alias, or what it stands for). A bare OpenAI name such as
  * `dall-e-3` resolves to another name, so it is not listed under its own.
  */
 function usable(
@@ -83,10 +87,11 @@ function usable(
   identity: KeyIdentity | undefined,
   name: string,
 ): ModelGroup | undefined {
-  if (identity?.models !== undefined && !identity.models.has(name)) return undefined;
   try {
     const group = resolver.resolve(name);
-    return group.name === name ? group : undefined;
+    if (group.name !== name && group.alias !== name) return undefined;
+    if (identity?.models === undefined || identity.models.has(name)) return group;
+    return group.alias !== undefined && identity.models.has(group.name) ? group : undefined;
   } catch (e) {
     if (e instanceof GatewayError) return undefined;
     throw e;
