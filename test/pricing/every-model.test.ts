@@ -40,8 +40,12 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
     { images: 1, size: "1024x1024", quality: "medium", usage: usage(100, 1056, 10) },
     (100 * 2 + 10 * 2.5 + 1056 * 8) / 1e6,
   ],
+  // gpt-image-1.5: text in $5/M, image in $8/M, out $32/M; per image without usage.
+  "openai/gpt-image-1.5": [
+    { images: 1, size: "1536x1024", quality: "high", usage: usage(40, 6240, 20) },
+    (40 * 5 + 20 * 8 + 6240 * 32) / 1e6,
+  ],
   // No captured price: unpriced, never free (an operator sets output_cost_per_image).
-  "openai/gpt-image-1.5": [images(1, "1024x1024", "high"), UNPRICED],
   "openai/gpt-image-2": [images(1, "1024x1024", "high"), UNPRICED],
   "openai/gpt-image-2.5-sunburst": [images(1), UNPRICED],
   "openai/gpt-image-2.5-flare": [images(1), UNPRICED],
@@ -121,6 +125,11 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
 
 describe("the cost of every catalog model", () => {
   const entries = catalog.entries();
+
+  it("prices gpt-image-1.5 by the image without usage (its per-image table)", () => {
+    const price = prices.lookup("openai", "gpt-image-1.5");
+    expect(costOf(images(1, "1024x1536", "medium"), price, undefined)).toBe(0.05);
+  });
 
   it("has a hand-computed row for every model", () => {
     const names = entries.map((e) => `${e.provider}/${e.model}`);
