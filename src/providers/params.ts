@@ -31,6 +31,10 @@ export const ProviderParamsSchema = z.strictObject({
   aws_profile_name: z.string().min(1).optional(),
   aws_role_name: z.string().min(1).optional(),
   aws_session_name: z.string().min(1).optional(),
+  // LiteLLM's: an OIDC token (e.g. os.environ/…) exchanged for aws_role_name's credentials
+  // through STS AssumeRoleWithWebIdentity, and the STS endpoint every role is assumed at.
+  aws_web_identity_token: z.string().min(1).optional(),
+  aws_sts_endpoint: z.url().optional(),
 });
 export type ProviderParams = z.infer<typeof ProviderParamsSchema>;
 export type ParamKey = keyof ProviderParams;
@@ -42,4 +46,5 @@ export const SECRET_PARAMS = [
   "azure_ad_token",
   "aws_secret_access_key",
   "aws_session_token",
+  "aws_web_identity_token",
 ] as const satisfies readonly ParamKey[];

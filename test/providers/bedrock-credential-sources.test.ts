@@ -176,6 +176,57 @@ describe("web identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE) through STS"
   });
 });
 
+describe("LiteLLM's aws_web_identity_token + aws_role_name, at aws_sts_endpoint", () => {
+  it("exchanges the deployment's token at its STS endpoint (no environment needed) and signs with the role's credentials", async () => {
+    const region = "ca-central-1";
+    const pool = credentialPool("lwi", 2);
+    const token = "eyJhbGciOiJSUzI1NiJ9.litellm-web-identity.for-tests";
+    const ids = await standIn({ pool, webIdentityToken: token });
+    const bedrock = await emulator(region, pool);
+    // The environment's own static pair and STS endpoint must not be used instead.
+    vi.stubEnv("AWS_ACCESS_KEY_ID", "AKIAWRONGENVIRONMENT");
+    vi.stubEnv("AWS_SECRET_ACCESS_KEY", "wrong/secret/from/the/environment/000000");
+    vi.stubEnv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9/never-called");
+    const d = deployment(
+      bedrock,
+      region,
+      `      aws_role_name: arn:aws:iam::123456789012:role/litellm-style\n      aws_web_identity_token: ${token}\n      aws_sts_endpoint: ${ids.url}\n      aws_session_name: team-a\n`,
+    );
+    expect((await generate(d)).images).toHaveLength(1);
+    expect(ids.calls).toEqual([
+      "AssumeRoleWithWebIdentity arn:aws:iam::123456789012:role/litellm-style",
+    ]);
+    expect(lastSignedWith(bedrock)).toEqual({
+      keyId: pool[0]!.accessKeyId,
+      token: pool[0]!.sessionToken,
+    });
+  });
+
+  it("a token STS refuses is a 502 upstream_auth_failed naming the deployment, never the token", async () => {
+    const region = "ca-west-1";
+    const pool = credentialPool("lwx", 1);
+    const ids = await standIn({ pool, webIdentityToken: "the-token-sts-expects" });
+    const bedrock = await emulator(region, pool);
+    const wrong = "eyJhbGciOiJSUzI1NiJ9.a-token-sts-refuses.secret-part";
+    const d = deployment(
+      bedrock,
+      region,
+      `      aws_role_name: arn:aws:iam::123456789012:role/litellm-style\n      aws_web_identity_token: ${wrong}\n      aws_sts_endpoint: ${ids.url}\n`,
+    );
+    const error = await failure(d);
+    expect(error.message).toContain(`deployment 'titan-${region}'`);
+    expect(error.message).toContain("aws_web_identity_token for role");
+    expect(JSON.stringify(error)).not.toContain("secret-part");
+    expect(bedrock.requests).toHaveLength(0);
+  });
+
+  it("a token without aws_role_name stops the config, naming the missing param", () => {
+    const yaml =
+      "model_list:\n  - model_name: titan\n    params:\n      model: bedrock/amazon.titan-image-generator-v1\n      aws_region_name: us-east-1\n      aws_web_identity_token: some-token\n";
+    expect(() => parseConfig(yaml, {}, catalog, "test")).toThrow(/missing aws_role_name/);
+  });
+});
+
 describe("a profile from the shared files, and aws_role_name through STS AssumeRole", () => {
   const base: AwsCredential = {
     accessKeyId: "AKIAPROFILEBASE00001",

@@ -7,7 +7,9 @@
  *   with `aws_profile_name`, SSO, web identity, ECS container credentials, EC2 instance
  *   metadata);
  * - and with `aws_role_name`, that role assumed through STS from whichever of those applies
- *   (`fromTemporaryCredentials`, session name `aws_session_name`).
+ *   (`fromTemporaryCredentials`, session name `aws_session_name`), or, with LiteLLM's
+ *   `aws_web_identity_token`, from that token (`fromWebToken`: AssumeRoleWithWebIdentity);
+ *   `aws_sts_endpoint` is where STS is called (else the SDK's own rules: AWS_ENDPOINT_URL_STS).
  * Temporary credentials are cached and refreshed five minutes before they expire (the SDK's
  * own `memoizeIdentityProvider`, as its clients do); a refused signature forces a refresh.
  */
@@ -59,9 +61,12 @@ export function describeSource(params: ProviderParams): string {
     params.aws_profile_name !== undefined
       ? `the AWS default chain with profile '${params.aws_profile_name}' (shared files, SSO, web identity, ECS container credentials, EC2 instance metadata)`
       : `the AWS default chain (${CHAIN})`;
+  const sts = params.aws_sts_endpoint === undefined ? "STS" : `STS at ${params.aws_sts_endpoint}`;
+  if (params.aws_web_identity_token !== undefined)
+    return `the deployment's aws_web_identity_token for role ${params.aws_role_name} through ${sts}`;
   return params.aws_role_name === undefined
     ? base
-    : `${base}, then role ${params.aws_role_name} through STS`;
+    : `${base}, then role ${params.aws_role_name} through ${sts}`;
 }
 
 function sourceKey(params: ProviderParams): string {
@@ -71,7 +76,11 @@ function sourceKey(params: ProviderParams): string {
       .update(`${id}\0${secret}\0${token ?? ""}`)
       .digest("hex")}`;
   }
-  return `chain\0${params.aws_profile_name ?? ""}\0${params.aws_role_name ?? ""}\0${params.aws_session_name ?? ""}`;
+  const tokenHash =
+    params.aws_web_identity_token === undefined
+      ? ""
+      : createHash("sha256").update(params.aws_web_identity_token).digest("hex");
+  return `chain\0${params.aws_profile_name ?? ""}\0${params.aws_role_name ?? ""}\0${params.aws_session_name ?? ""}\0${params.aws_sts_endpoint ?? ""}\0${tokenHash}`;
 }
 
 function providerFor(params: ProviderParams, region: string): Provider {
@@ -97,10 +106,25 @@ function sdkProvider(
   {
     fromNodeProviderChain,
     fromTemporaryCredentials,
+    fromWebToken,
   }: typeof import("@aws-sdk/credential-providers"),
   params: ProviderParams,
   region: string,
 ): Provider {
+  const stsConfig = {
+    region,
+    ...(params.aws_sts_endpoint === undefined ? {} : { endpoint: params.aws_sts_endpoint }),
+  };
+  const sessionName = params.aws_session_name ?? DEFAULT_SESSION_NAME;
+  if (params.aws_web_identity_token !== undefined && params.aws_role_name !== undefined) {
+    const web = fromWebToken({
+      roleArn: params.aws_role_name,
+      webIdentityToken: params.aws_web_identity_token,
+      roleSessionName: sessionName,
+      clientConfig: stsConfig,
+    });
+    return memoizeIdentityProvider(web, isIdentityExpired, doesIdentityRequireRefresh) as Provider;
+  }
   // The chain memoizes itself (and refreshes before expiry).
   const base = fromNodeProviderChain({
     ...(params.aws_profile_name === undefined ? {} : { profile: params.aws_profile_name }),
@@ -109,11 +133,8 @@ function sdkProvider(
   if (params.aws_role_name === undefined) return base;
   const role = fromTemporaryCredentials({
     masterCredentials: base,
-    params: {
-      RoleArn: params.aws_role_name,
-      RoleSessionName: params.aws_session_name ?? DEFAULT_SESSION_NAME,
-    },
-    clientConfig: { region },
+    params: { RoleArn: params.aws_role_name, RoleSessionName: sessionName },
+    clientConfig: stsConfig,
   });
   return memoizeIdentityProvider(role, isIdentityExpired, doesIdentityRequireRefresh) as Provider;
 }

@@ -18,8 +18,10 @@ export const bedrock: ProviderDescriptor<"bedrock"> = {
     {
       keys: ["aws_access_key_id", "aws_secret_access_key", "aws_session_token"],
       needs: ["aws_access_key_id", "aws_secret_access_key"],
-      instead: ["aws_profile_name"],
+      instead: ["aws_profile_name", "aws_web_identity_token"],
     },
+    // LiteLLM's web identity token is exchanged for a role's credentials: it needs the role.
+    { keys: ["aws_web_identity_token"], needs: ["aws_web_identity_token", "aws_role_name"] },
   ],
   // Without a static pair, the AWS default chain (and aws_role_name) supplies credentials.
   requires: [["aws_region_name"]],
