@@ -25,6 +25,13 @@ import {
   spendReport,
   type TimeRange,
 } from "../db/spend-log.ts";
+import {
+  SERIES_BUCKETS,
+  SERIES_GROUPS,
+  type SeriesBucket,
+  type SeriesGroup,
+  spendSeries,
+} from "../db/spend-series.ts";
 import { GatewayError, invalidParam } from "../errors/errors.ts";
 import {
   type AdminService,
@@ -32,16 +39,19 @@ import {
   GenerateKeyResponseSchema,
   GetKeyInfoResponseSchema,
   GetSpendReportResponseSchema,
+  GetSpendSeriesResponseSchema,
   KeyInfoSchema,
   KeyResponseSchema,
   ListKeysResponseSchema,
   ListSpendLogsResponseSchema,
   SpendGroupSchema,
   SpendLogSchema,
+  SpendPointSchema,
 } from "../gen/imagegate/admin/v1/admin_pb.js";
 import type { Logger } from "../log/logger.ts";
 import type { ModelInfoSource } from "./model-info.ts";
 import { modelInfo } from "./model-info.ts";
+import { type ModelStatsSource, modelStats } from "./model-stats.ts";
 
 export interface AdminDeps {
   database: Database;
@@ -49,7 +59,7 @@ export interface AdminDeps {
   sync: ApiKeySync;
   /** The spend log's writer (flushed before a read, so a report sees every answered request). */
   spendLog: SpendLogWriter | undefined;
-  models: ModelInfoSource;
+  models: ModelInfoSource & ModelStatsSource;
   logger: Logger;
   now?: () => number;
 }
@@ -238,8 +248,53 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
       });
     },
 
+    async getSpendSeries(req) {
+      const range = rangeOf(req.startDate, req.endDate);
+      const bucket = req.bucket ?? "day";
+      if (!Object.hasOwn(SERIES_BUCKETS, bucket)) {
+        throw invalidParam(
+          "bucket",
+          `Invalid 'bucket': '${bucket}'; use one of ${Object.keys(SERIES_BUCKETS).join(", ")}.`,
+        );
+      }
+      if (
+        req.groupBy !== undefined &&
+        !(SERIES_GROUPS as readonly string[]).includes(req.groupBy)
+      ) {
+        throw invalidParam(
+          "group_by",
+          `Invalid 'group_by': '${req.groupBy}'; use one of ${SERIES_GROUPS.join(", ")}, or leave it out for totals.`,
+        );
+      }
+      await deps.spendLog?.flush();
+      const points = await spendSeries(
+        deps.database,
+        range,
+        bucket as SeriesBucket,
+        req.groupBy as SeriesGroup | undefined,
+      );
+      return create(GetSpendSeriesResponseSchema, {
+        bucket,
+        points: points.map((p) =>
+          create(SpendPointSchema, {
+            start: new Date(p.start).toISOString(),
+            group: p.group ?? undefined,
+            keyAlias: p.keyAlias ?? undefined,
+            requests: p.requests,
+            images: p.images,
+            errors: p.errors,
+            spend: p.spend,
+          }),
+        ),
+      });
+    },
+
     getModelInfo() {
       return modelInfo(deps.models);
+    },
+
+    getModelStats() {
+      return modelStats(deps.models);
     },
   };
 }

@@ -164,18 +164,22 @@ export async function startDevProviders(catalog: Catalog = loadCatalog()): Promi
     ),
   ];
   const imagesDir = await mkdtemp(join(tmpdir(), "imagegate-dev-images-"));
+  // A spend log for the console's Overview and Logs, forgotten with the rest on exit.
+  const dataDir = await mkdtemp(join(tmpdir(), "imagegate-dev-data-"));
   return {
     env: Object.assign({}, ...started.map((s) => s.dev.env)),
     configYaml:
       (items.length > 0 ? `model_list:\n${items.join("\n")}\n` : "") +
-      devImageConfig(
+      devConfig(
         imagesDir,
         started.map((s) => s.dev.url),
+        join(dataDir, "spend.sqlite"),
       ),
     describe: started.map((s) => `${s.name.padEnd(10)} emulated at ${s.dev.url}`),
     async close() {
       await Promise.all(started.map((s) => s.dev.close()));
       await rm(imagesDir, { recursive: true, force: true });
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -199,9 +203,10 @@ function directModelList(catalog: Catalog, providers: readonly string[]): string
 /**
  * Images the gateway serves itself go to a temp folder that `npm run dev` removes on exit;
  * the emulators hand out image URLs on loopback, which the gateway fetches only from
- * addresses config lists (here: each emulator's origin).
+ * addresses config lists (here: each emulator's origin). The spend log (the console's
+ * Overview and Logs) goes to a temp file, removed on exit too.
  */
-function devImageConfig(dir: string, emulatorUrls: readonly string[]): string {
+function devConfig(dir: string, emulatorUrls: readonly string[], spendDb: string): string {
   const origins = [...new Set(emulatorUrls.map((u) => new URL(u).origin))];
-  return `general_settings:\n  allowed_image_hosts: ${JSON.stringify(origins)}\nstorage:\n  dir: ${JSON.stringify(dir)}\n`;
+  return `general_settings:\n  allowed_image_hosts: ${JSON.stringify(origins)}\n  spend_db: ${JSON.stringify(spendDb)}\nstorage:\n  dir: ${JSON.stringify(dir)}\n`;
 }

@@ -32,6 +32,7 @@ import {
 } from "./policy.ts";
 import type { ModelGroup, ModelResolver } from "./resolve.ts";
 import { InMemoryRouterState, type RouterState } from "./state.ts";
+import { type AttemptStats, DeploymentStatsWindow } from "./stats.ts";
 import { type Strategy, strategyFor } from "./strategies.ts";
 
 export interface RouteOutcome<T = GenerationResult> {
@@ -68,6 +69,13 @@ export interface RouterOptions {
   now?: () => number;
   random?: () => number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+/** A deployment as people see it now (`/model/stats`); read-only. */
+export interface DeploymentStatus extends AttemptStats {
+  /** Epoch ms; only while it cools down. */
+  cooldownUntil: number | undefined;
+  inflight: number;
 }
 
 /** A group with no deployment to try right now; `retryAt` is when one frees up. */
@@ -112,6 +120,7 @@ export class Router {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  private readonly stats = new DeploymentStatsWindow();
 
   constructor(options: RouterOptions) {
     this.adapters = new Map(options.adapters.map((a) => [a.provider, a]));
@@ -282,6 +291,21 @@ export class Router {
   /** Whether a deployment is out of rotation right now. */
   isCooling(deploymentId: string): boolean {
     return this.state.cooldownUntil(deploymentId, this.now()) !== undefined;
+  }
+
+  /** A deployment's state and recent figures (this replica's attempts), for people to read. */
+  status(deploymentId: string): DeploymentStatus {
+    const now = this.now();
+    return {
+      cooldownUntil: this.state.cooldownUntil(deploymentId, now),
+      inflight: this.state.inflight(deploymentId),
+      ...this.stats.read(deploymentId, now),
+    };
+  }
+
+  /** How far back `status` looks for latency and error rate, in ms. */
+  get statusWindowMs(): number {
+    return this.stats.windowMs;
   }
 
   /** Deployments of `group` able to serve `request`; when none is, the first one's 400. */
@@ -517,10 +541,13 @@ export class Router {
         signal: call.within.signal,
         allocate: call.allocate,
       });
-      this.state.recordLatency(deployment.id, this.now() - started);
+      const now = this.now();
+      this.state.recordLatency(deployment.id, now - started);
+      this.stats.success(deployment.id, now, now - started);
       return result;
     } catch (raw) {
       if (call.signal.aborted) throw call.signal.reason ?? raw;
+      this.stats.failure(deployment.id, this.now());
       const e = call.within.expired
         ? new GatewayError(
             "timeout",

@@ -211,7 +211,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Before the key check: a request refused for its key (401) or rate (429) is a row too.
     ...(spendLog ? [spendLogInterceptor(spendLog)] : []),
     authInterceptor(keys, spend, rpmLimiter),
-    adminInterceptor(config.masterKey !== undefined),
+    adminInterceptor({ hasMasterKey: config.masterKey !== undefined, open: keys.open }),
   ];
   const admission = new Admission(config.server.maxConcurrent, config.server.maxQueued);
   const exchanges = new Exchanges({
@@ -248,6 +248,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       deployments: () => resolver.deployments(),
       prices,
       isCooling: (id) => router.isCooling(id),
+      status: (id) => router.status(id),
+      statusWindowMs: router.statusWindowMs,
       secrets: configSecrets(config),
     },
   });
@@ -549,14 +551,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 /**
- * The database: Postgres with `database_url`; else the embedded file when something must
- * last (a key with a budget, or a master key, which may make keys through the management
- * API): `spend_db`, or the user's data directory; else in memory.
+ * The database: Postgres with `database_url`; else `spend_db` when given; else the embedded
+ * file in the user's data directory when something must last (a key with a budget, or a
+ * master key, which may make keys through the management API); else in memory.
  */
 async function openGatewayDatabase(config: GatewayConfig, logger: Logger): Promise<Database> {
   if (config.databaseUrl !== undefined) return openDatabase({ url: config.databaseUrl, path: "" });
   const lasting =
-    config.masterKey !== undefined || config.keys.some((k) => k.max_budget !== undefined);
+    config.spendDb !== undefined ||
+    config.masterKey !== undefined ||
+    config.keys.some((k) => k.max_budget !== undefined);
   let path = config.spendDb;
   if (path === undefined && lasting) {
     const found = defaultDatabasePath({ ...process.env, ...config.env });

@@ -924,7 +924,264 @@ export declare type DeploymentModelInfo = Message<"imagegate.admin.v1.Deployment
 export declare const DeploymentModelInfoSchema: GenMessage<DeploymentModelInfo>;
 
 /**
- * Keys, spend and deployments. Master key only.
+ * Which period, in which buckets, split how (`/global/spend/series`).
+ *
+ * @generated from message imagegate.admin.v1.GetSpendSeriesRequest
+ */
+export declare type GetSpendSeriesRequest = Message<"imagegate.admin.v1.GetSpendSeriesRequest"> & {
+  /**
+   * First day (YYYY-MM-DD, UTC), included (both dates or neither: every row kept).
+   *
+   * @generated from field: optional string start_date = 1 [json_name = "start_date"];
+   */
+  startDate?: string | undefined;
+
+  /**
+   * Last day (YYYY-MM-DD, UTC), included.
+   *
+   * @generated from field: optional string end_date = 2 [json_name = "end_date"];
+   */
+  endDate?: string | undefined;
+
+  /**
+   * `hour` or `day` (default), UTC.
+   *
+   * @generated from field: optional string bucket = 3;
+   */
+  bucket?: string | undefined;
+
+  /**
+   * `model` or `api_key`; absent: one series, the totals.
+   *
+   * @generated from field: optional string group_by = 4 [json_name = "group_by"];
+   */
+  groupBy?: string | undefined;
+};
+
+/**
+ * Describes the message imagegate.admin.v1.GetSpendSeriesRequest.
+ * Use `create(GetSpendSeriesRequestSchema)` to create a new message.
+ */
+export declare const GetSpendSeriesRequestSchema: GenMessage<GetSpendSeriesRequest>;
+
+/**
+ * The points, oldest bucket first (then by group); buckets without requests are absent.
+ *
+ * @generated from message imagegate.admin.v1.GetSpendSeriesResponse
+ */
+export declare type GetSpendSeriesResponse = Message<"imagegate.admin.v1.GetSpendSeriesResponse"> & {
+  /**
+   * `hour` or `day`: the width of every point's bucket.
+   *
+   * @generated from field: string bucket = 1;
+   */
+  bucket: string;
+
+  /**
+   * @generated from field: repeated imagegate.admin.v1.SpendPoint points = 2;
+   */
+  points: SpendPoint[];
+};
+
+/**
+ * Describes the message imagegate.admin.v1.GetSpendSeriesResponse.
+ * Use `create(GetSpendSeriesResponseSchema)` to create a new message.
+ */
+export declare const GetSpendSeriesResponseSchema: GenMessage<GetSpendSeriesResponse>;
+
+/**
+ * One bucket's (and group's) totals.
+ *
+ * @generated from message imagegate.admin.v1.SpendPoint
+ */
+export declare type SpendPoint = Message<"imagegate.admin.v1.SpendPoint"> & {
+  /**
+   * The bucket's start (ISO 8601, UTC).
+   *
+   * @generated from field: string start = 1;
+   */
+  start: string;
+
+  /**
+   * The model or the key's token; absent in totals, or where the rows have none.
+   *
+   * @generated from field: optional string group = 2;
+   */
+  group?: string | undefined;
+
+  /**
+   * The key's alias, when grouped by key and the key has one.
+   *
+   * @generated from field: optional string key_alias = 3 [json_name = "key_alias"];
+   */
+  keyAlias?: string | undefined;
+
+  /**
+   * @generated from field: int32 requests = 4;
+   */
+  requests: number;
+
+  /**
+   * @generated from field: int32 images = 5;
+   */
+  images: number;
+
+  /**
+   * Requests that failed (status `failure`).
+   *
+   * @generated from field: int32 errors = 6;
+   */
+  errors: number;
+
+  /**
+   * @generated from field: double spend = 7;
+   */
+  spend: number;
+};
+
+/**
+ * Describes the message imagegate.admin.v1.SpendPoint.
+ * Use `create(SpendPointSchema)` to create a new message.
+ */
+export declare const SpendPointSchema: GenMessage<SpendPoint>;
+
+/**
+ * `/model/stats`: no parameters.
+ *
+ * @generated from message imagegate.admin.v1.GetModelStatsRequest
+ */
+export declare type GetModelStatsRequest = Message<"imagegate.admin.v1.GetModelStatsRequest"> & {
+};
+
+/**
+ * Describes the message imagegate.admin.v1.GetModelStatsRequest.
+ * Use `create(GetModelStatsRequestSchema)` to create a new message.
+ */
+export declare const GetModelStatsRequestSchema: GenMessage<GetModelStatsRequest>;
+
+/**
+ * Every deployment, in the config's order.
+ *
+ * @generated from message imagegate.admin.v1.GetModelStatsResponse
+ */
+export declare type GetModelStatsResponse = Message<"imagegate.admin.v1.GetModelStatsResponse"> & {
+  /**
+   * @generated from field: repeated imagegate.admin.v1.DeploymentStats data = 1;
+   */
+  data: DeploymentStats[];
+
+  /**
+   * How far back latency and error rate look, in seconds.
+   *
+   * @generated from field: int32 window_seconds = 2 [json_name = "window_seconds"];
+   */
+  windowSeconds: number;
+};
+
+/**
+ * Describes the message imagegate.admin.v1.GetModelStatsResponse.
+ * Use `create(GetModelStatsResponseSchema)` to create a new message.
+ */
+export declare const GetModelStatsResponseSchema: GenMessage<GetModelStatsResponse>;
+
+/**
+ * One deployment's state and recent figures.
+ *
+ * @generated from message imagegate.admin.v1.DeploymentStats
+ */
+export declare type DeploymentStats = Message<"imagegate.admin.v1.DeploymentStats"> & {
+  /**
+   * The deployment id (as in `/model/info`).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The public model name (model group) it serves.
+   *
+   * @generated from field: string model_name = 2 [json_name = "model_name"];
+   */
+  modelName: string;
+
+  /**
+   * @generated from field: string provider = 3;
+   */
+  provider: string;
+
+  /**
+   * The upstream model.
+   *
+   * @generated from field: string model = 4;
+   */
+  model: string;
+
+  /**
+   * False while it cools down after failures.
+   *
+   * @generated from field: bool in_rotation = 5 [json_name = "in_rotation"];
+   */
+  inRotation: boolean;
+
+  /**
+   * When it comes back into rotation (ISO 8601, UTC); only while cooling down.
+   *
+   * @generated from field: optional string cooldown_until = 6 [json_name = "cooldown_until"];
+   */
+  cooldownUntil?: string | undefined;
+
+  /**
+   * Upstream requests under way now.
+   *
+   * @generated from field: int32 in_flight = 7 [json_name = "in_flight"];
+   */
+  inFlight: number;
+
+  /**
+   * Upstream attempts in the window, answered or failed.
+   *
+   * @generated from field: int32 attempts = 8;
+   */
+  attempts: number;
+
+  /**
+   * Attempts in the window that failed.
+   *
+   * @generated from field: int32 failures = 9;
+   */
+  failures: number;
+
+  /**
+   * failures / attempts; absent without attempts.
+   *
+   * @generated from field: optional double error_rate = 10 [json_name = "error_rate"];
+   */
+  errorRate?: number | undefined;
+
+  /**
+   * Median latency of the window's answered attempts, in ms; absent without any.
+   *
+   * @generated from field: optional double latency_p50_ms = 11 [json_name = "latency_p50_ms"];
+   */
+  latencyP50Ms?: number | undefined;
+
+  /**
+   * 95th percentile latency, in ms.
+   *
+   * @generated from field: optional double latency_p95_ms = 12 [json_name = "latency_p95_ms"];
+   */
+  latencyP95Ms?: number | undefined;
+};
+
+/**
+ * Describes the message imagegate.admin.v1.DeploymentStats.
+ * Use `create(DeploymentStatsSchema)` to create a new message.
+ */
+export declare const DeploymentStatsSchema: GenMessage<DeploymentStats>;
+
+/**
+ * Keys, spend and deployments. Master key only; on an open gateway (no key configured at
+ * all, as `npm run dev`) the read-only rpcs, marked NO_SIDE_EFFECTS, are open too.
  *
  * @generated from service imagegate.admin.v1.AdminService
  */
@@ -1039,6 +1296,28 @@ export declare const AdminService: GenService<{
     methodKind: "unary";
     input: typeof GetModelInfoRequestSchema;
     output: typeof GetModelInfoResponseSchema;
+  },
+  /**
+   * Requests, images, errors and spend per hour or day, in total or per model or key: the
+   * console's charts. Summed by the database.
+   *
+   * @generated from rpc imagegate.admin.v1.AdminService.GetSpendSeries
+   */
+  getSpendSeries: {
+    methodKind: "unary";
+    input: typeof GetSpendSeriesRequestSchema;
+    output: typeof GetSpendSeriesResponseSchema;
+  },
+  /**
+   * Each deployment's state now as this replica's router sees it: in rotation or cooling
+   * down (until when), requests in flight, recent latency percentiles and error rate.
+   *
+   * @generated from rpc imagegate.admin.v1.AdminService.GetModelStats
+   */
+  getModelStats: {
+    methodKind: "unary";
+    input: typeof GetModelStatsRequestSchema;
+    output: typeof GetModelStatsResponseSchema;
   },
 }>;
 
