@@ -210,6 +210,40 @@ const LifecycleSpecSchema = z
   .refine((l) => l.deprecated !== undefined || l.shutdown !== undefined, {
     message: "give `deprecated`, `shutdown` or both",
   });
+/** Input image formats, as the gateway reads them from the bytes. */
+export const INPUT_FORMATS = ["png", "jpeg", "webp"] as const;
+export type InputFormat = (typeof INPUT_FORMATS)[number];
+
+/** What a model's edit API takes as input images (present: the model edits). */
+const EditsSpecSchema = z.strictObject({
+  /** Input images per request. */
+  max_images: z.int().positive(),
+  /** Bytes per input image (a file must be smaller than or equal to this). */
+  max_image_bytes: z.int().positive(),
+  formats: z.array(z.enum(INPUT_FORMATS)).min(1),
+  /** Inputs must be square (dall-e-2). */
+  square: z.boolean().default(false),
+  /** A mask image is taken: its formats and byte limit; absent, `mask` is a 400. */
+  mask: z
+    .strictObject({
+      formats: z.array(z.enum(INPUT_FORMATS)).min(1),
+      max_bytes: z.int().positive(),
+    })
+    .optional(),
+  /** `mask_prompt` (text naming what to edit) is taken. */
+  mask_prompt: z.boolean().default(false),
+  /** `strength` (0-1, image-to-image) is taken. */
+  strength: z.boolean().default(false),
+  /** `input_fidelity` values the model takes. */
+  input_fidelity: EnumSpecSchema.optional(),
+});
+
+/** What a model's variations API takes (present: the model makes variations). */
+const VariationsSpecSchema = z.strictObject({
+  max_image_bytes: z.int().positive(),
+  formats: z.array(z.enum(INPUT_FORMATS)).min(1),
+  square: z.boolean().default(false),
+});
 
 /** One catalog entry; the zod schema is the single definition of what a catalog file may hold. */
 export const ModelSpecSchema = z
@@ -238,6 +272,10 @@ export const ModelSpecSchema = z
     negative_prompt: z.strictObject({ max_chars: z.int().positive().optional() }).optional(),
     params: z.array(z.enum(FLAG_PARAMS)).default([]),
     lifecycle: LifecycleSpecSchema.optional(),
+    /** Image edits (`POST /v1/images/edits`); absent: the model does not edit. */
+    edits: EditsSpecSchema.optional(),
+    /** Image variations (`POST /v1/images/variations`); absent: the model makes none. */
+    variations: VariationsSpecSchema.optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.n.min < 1) addIssue(ctx, ["n", "min"], "n starts at 1");
@@ -301,6 +339,8 @@ export type SizeSpec = z.output<typeof SizeSpecSchema>;
 export type SizeRule = z.output<typeof SizeRuleSchema>;
 export type SubstyleSpec = z.output<typeof SubstyleSpecSchema>;
 export type LifecycleSpec = z.output<typeof LifecycleSpecSchema>;
+export type EditsSpec = z.output<typeof EditsSpecSchema>;
+export type VariationsSpec = z.output<typeof VariationsSpecSchema>;
 
 /**
  * Keys an override may change (provider and model name the entry, so they stay); an

@@ -65,10 +65,15 @@ const RANGE_ENTRIES = entriesOf(RANGE_FIELDS);
 
 /**
  * Throws a 400 (`invalidParam`) naming the first field `req` gets wrong for `spec`;
- * `modelName` is the name the messages use.
+ * `modelName` is the name the messages use. A variation (`operation`) has no prompt.
  */
-export function validateRequest(req: CreateImageRequest, spec: ModelSpec, modelName: string): void {
-  checkPrompt(req.prompt, spec, modelName);
+export function validateRequest(
+  req: CreateImageRequest,
+  spec: ModelSpec,
+  modelName: string,
+  operation?: "edit" | "variation",
+): void {
+  if (operation !== "variation") checkPrompt(req.prompt, spec, modelName);
   checkListed(req, spec, modelName);
   if (req.n !== undefined) checkRange("n", req.n, spec.n, modelName);
   if (req.size !== undefined) checkSize(req.size, spec, modelName);

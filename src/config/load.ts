@@ -33,6 +33,8 @@ export interface ServerSettings {
   publicUrl: string | undefined;
   tls: { certFile: string; keyFile: string } | undefined;
   maxBodyBytes: number;
+  /** `server.max_upload_bytes`: edits and variations, whose bodies carry images. */
+  maxUploadBytes: number;
   maxConcurrent: number;
   maxQueued: number;
   clientTimeoutMs: number;
@@ -77,6 +79,7 @@ export interface GatewayConfig {
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT = 512;
 export const DEFAULT_MAX_QUEUED = 2048;
 export const DEFAULT_CLIENT_TIMEOUT_SECONDS = 30;
@@ -221,6 +224,7 @@ export function parseConfig(
       publicUrl: server.public_url?.replace(/\/+$/, ""),
       tls: server.tls && { certFile: server.tls.cert_file, keyFile: server.tls.key_file },
       maxBodyBytes: server.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+      maxUploadBytes: server.max_upload_bytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       maxConcurrent: server.max_concurrent_requests ?? DEFAULT_MAX_CONCURRENT,
       maxQueued: server.max_queued_requests ?? DEFAULT_MAX_QUEUED,
       clientTimeoutMs: (server.client_timeout ?? DEFAULT_CLIENT_TIMEOUT_SECONDS) * 1000,

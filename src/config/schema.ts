@@ -103,6 +103,8 @@ const ServerSchema = z.strictObject({
   public_url: z.url().optional(),
   tls: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
   max_body_bytes: z.number().int().positive().optional(),
+  /** The largest edit or variation body (multipart, JSON or RPC), images included. */
+  max_upload_bytes: z.number().int().positive().optional(),
   /** Image requests served at once; more wait in a bounded queue. */
   max_concurrent_requests: z.number().int().positive().optional(),
   /** Requests that may wait for a slot; past it the answer is 429 with Retry-After. */

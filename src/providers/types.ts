@@ -3,6 +3,7 @@
  * into images, and throws a GatewayError for anything else.
  */
 import type { ModelSpec } from "../catalog/catalog.ts";
+import type { EditInput } from "../catalog/edit-rules.ts";
 import type { Provider } from "../catalog/providers.ts";
 import type { CreateImageRequest, Usage } from "../gen/imagegate/v1/images_pb.js";
 import type { Allocate } from "../runtime/buffer-pool.ts";
@@ -58,6 +59,12 @@ export interface UpstreamCall {
   signal: AbortSignal;
   /** Memory for large decoded images, given back when the request's answer is written. */
   allocate?: Allocate;
+  /**
+   * An edit or variation (`request` then carries its common fields): the adapter calls the
+   * provider's edit API. Only deployments whose catalog entry has `edits:` / `variations:`
+   * are given one (the router checks), so an adapter without edits never sees it.
+   */
+  edit?: EditInput;
 }
 
 /**

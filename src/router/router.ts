@@ -20,6 +20,7 @@ import type {
   UpstreamCall,
   UpstreamEvent,
 } from "../providers/types.ts";
+import type { EditInput } from "../catalog/edit-rules.ts";
 import {
   backoffMs,
   breaksDeployment,
@@ -63,8 +64,16 @@ export interface RouterOptions {
   settings: RouterSettings;
   adapters: readonly ProviderAdapter[];
   resolver: ModelResolver;
-  /** Throws the 400 that `deployment` would give `request` (the catalog's validation). */
-  validate(deployment: Deployment, request: CreateImageRequest, modelName: string): void;
+  /**
+   * Throws the 400 that `deployment` would give `request` (the catalog's validation), and
+   * for an edit or variation the 400 its input images get.
+   */
+  validate(
+    deployment: Deployment,
+    request: CreateImageRequest,
+    modelName: string,
+    edit?: EditInput,
+  ): void;
   state?: RouterState;
   now?: () => number;
   random?: () => number;
@@ -99,6 +108,8 @@ type Attempt<T> = (adapter: ProviderAdapter, call: UpstreamCall) => Promise<T>;
 interface Call<T = unknown> {
   request: CreateImageRequest;
   attempt: Attempt<T>;
+  /** An edit or variation: only deployments that can do it are tried. */
+  edit: EditInput | undefined;
   /** The caller's signal (client gone, call over). */
   signal: AbortSignal;
   deadline: number;
@@ -137,13 +148,17 @@ export class Router {
     });
   }
 
-  /** `allocate`: memory for large decoded images, handed to the adapters (see runtime/buffer-pool.ts). */
+  /**
+   * `allocate`: memory for large decoded images, handed to the adapters (see
+   * runtime/buffer-pool.ts). `edit`: the request is an edit or variation.
+   */
   async route(
     group: ModelGroup,
     request: CreateImageRequest,
     signal: AbortSignal,
     listener: RouteListener,
     allocate?: Allocate,
+    edit?: EditInput,
   ): Promise<RouteOutcome> {
     const { outcome, within } = await this.run(
       group,
@@ -152,6 +167,7 @@ export class Router {
       listener,
       allocate,
       (adapter, upstream) => adapter.generate(upstream),
+      edit,
     );
     within.dispose();
     return outcome;
@@ -172,6 +188,7 @@ export class Router {
     allocate?: Allocate,
     /** Memory for a streaming upstream's images, given back event by event (else: plain). */
     eventAllocate?: Allocate,
+    edit?: EditInput,
   ): Promise<RouteOutcome<RoutedStream>> {
     const { outcome, within } = await this.run(
       group,
@@ -197,6 +214,7 @@ export class Router {
           throw e;
         }
       },
+      edit,
     );
     outcome.result.close = () => within.dispose();
     return outcome;
@@ -209,15 +227,17 @@ export class Router {
     listener: RouteListener,
     allocate: Allocate | undefined,
     attempt: Attempt<T>,
+    edit: EditInput | undefined,
   ): Promise<{ outcome: RouteOutcome<T>; within: Deadline }> {
     // Nothing reaches a provider that the gateway could have rejected itself.
-    const { deployments: servable, refusal } = this.servable(group, request);
+    const { deployments: servable, refusal } = this.servable(group, request, edit);
     if (servable.length === 0) throw refusal;
     const timeoutMs = (this.settings.timeout ?? DEFAULTS.timeoutSeconds) * 1000;
     if (signal.aborted) throw signal.reason;
     const call: Call<T> = {
       request,
       attempt,
+      edit,
       signal,
       deadline: this.now() + timeoutMs,
       within: deadline(signal, timeoutMs, "request deadline"),
@@ -268,8 +288,8 @@ export class Router {
    * Every deployment `request` may reach: those of `group` and of its fallbacks (the
    * content-policy ones too) that accept it. What a budget must hold for is the priciest.
    */
-  reachable(group: ModelGroup, request: CreateImageRequest): Deployment[] {
-    const reached = this.servable(group, request).deployments;
+  reachable(group: ModelGroup, request: CreateImageRequest, edit?: EditInput): Deployment[] {
+    const reached = this.servable(group, request, edit).deployments;
     // None: routing answers with the group's 400 before anything is spent.
     if (reached.length === 0) return reached;
     const policy = this.settings.content_policy_fallbacks?.find((f) =>
@@ -283,7 +303,7 @@ export class Router {
       } catch {
         continue; // routing skips it too
       }
-      reached.push(...this.servable(target, request).deployments);
+      reached.push(...this.servable(target, request, edit).deployments);
     }
     return reached;
   }
@@ -312,11 +332,12 @@ export class Router {
   private servable(
     group: ModelGroup,
     request: CreateImageRequest,
+    edit?: EditInput,
   ): { deployments: Deployment[]; refusal: unknown } {
     let refusal: unknown;
     const deployments = group.deployments.filter((d) => {
       try {
-        this.validateFn(d, request, group.name);
+        this.validateFn(d, request, group.name, edit);
         return true;
       } catch (e) {
         refusal ??= e;
@@ -359,7 +380,7 @@ export class Router {
       });
       return undefined;
     }
-    const { deployments, refusal } = this.servable(target, call.request);
+    const { deployments, refusal } = this.servable(target, call.request, call.edit);
     if (deployments.length === 0) {
       const reason = refusal instanceof Error ? refusal.message : "cannot serve this request";
       call.attempts.push({
@@ -540,6 +561,7 @@ export class Router {
         request: call.request,
         signal: call.within.signal,
         allocate: call.allocate,
+        edit: call.edit,
       });
       const now = this.now();
       this.state.recordLatency(deployment.id, now - started);

@@ -94,18 +94,31 @@ export class Exchanges {
       const onEnd = () =>
         finish(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
       exchange.bodyDeadline = this.#now() + timeoutMs;
-      exchange.onBodyTimeout = () =>
-        finish(
-          new GatewayError(
-            "invalid_request",
-            `The request body did not arrive within ${timeoutMs / 1000} s.`,
-            { code: "request_timeout", httpStatus: 408 },
-          ),
-        );
+      exchange.onBodyTimeout = () => finish(bodyTimeout(timeoutMs));
       req.on("data", onData);
       req.once("end", onEnd);
       req.once("error", finish);
     });
+  }
+
+  /**
+   * The body read as it streams by `consume` (a multipart upload), within the client timeout
+   * (from now): when it passes, `consume`'s signal aborts with the 408. `consume` counts
+   * and limits what it reads.
+   */
+  consumeBody<T>(exchange: Exchange, consume: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const timeoutMs = this.#limits.clientTimeoutMs;
+    const controller = new AbortController();
+    const done = () => {
+      exchange.bodyDeadline = 0;
+      exchange.onBodyTimeout = undefined;
+    };
+    exchange.bodyDeadline = this.#now() + timeoutMs;
+    exchange.onBodyTimeout = () => {
+      done();
+      controller.abort(bodyTimeout(timeoutMs));
+    };
+    return consume(controller.signal).finally(done);
   }
 
   /**
@@ -160,6 +173,13 @@ export interface CallBody {
   admit(): Promise<void>;
   /** `admit`, then the whole body. */
   read(): Promise<Buffer>;
+  /**
+   * `admit`, then the body as a stream to `consume` (which limits what it holds), within
+   * the client timeout; `limit` is the most it may read.
+   */
+  consume<T>(
+    consume: (req: NodeRequest, limit: number, signal: AbortSignal) => Promise<T>,
+  ): Promise<T>;
   refuse(): void;
 }
 
@@ -168,6 +188,14 @@ function cut({ req, res }: Exchange): void {
   if (req.httpVersionMajor === 2)
     (req as unknown as Http2ServerRequest).stream.close(http2.constants.NGHTTP2_CANCEL);
   else res.destroy();
+}
+
+function bodyTimeout(timeoutMs: number): GatewayError {
+  return new GatewayError(
+    "invalid_request",
+    `The request body did not arrive within ${timeoutMs / 1000} s.`,
+    { code: "request_timeout", httpStatus: 408 },
+  );
 }
 
 export function tooLarge(maxBytes: number) {

@@ -12,13 +12,16 @@ import {
   createServiceImplSpec,
   type ServiceImpl,
 } from "@connectrpc/connect";
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMethod } from "@bufbuild/protobuf";
 import {
   compressionBrotli,
   compressionGzip,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { Catalog } from "../catalog/catalog.ts";
+import { validateEdit } from "../catalog/edit-rules.ts";
+import { createEditService } from "../service/edit-service.ts";
+import { takesUploads } from "./rest-multipart.ts";
 import { validateRequest } from "../catalog/validate.ts";
 import { DEFAULT_TIMEOUT_SECONDS } from "../config/deployment.ts";
 import { keyId } from "../config/keys.ts";
@@ -195,8 +198,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     settings: config.router,
     adapters: (options.adapters ?? ADAPTERS).map((a) => instrumentAdapter(a, telemetry)),
     resolver,
-    validate: (deployment, request, modelName) =>
-      validateRequest(request, deployment.spec, modelName),
+    validate: (deployment, request, modelName, edit) => {
+      if (edit !== undefined) validateEdit(edit, deployment.spec, modelName);
+      validateRequest(request, deployment.spec, modelName, edit?.kind);
+    },
     state: routerState,
   });
   // OpenAI's JSON always carries its numbers (`usage.input_tokens_details.image_tokens: 0`);
@@ -221,7 +226,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const connectRouter = createConnectRouter({
     interceptors,
-    readMaxBytes: config.server.maxBodyBytes,
+    // The gateway reads each body itself first, within the method's limit (`callBody`).
+    readMaxBytes: Math.max(config.server.maxBodyBytes, config.server.maxUploadBytes),
     // connect-es ignores unknown JSON fields by default; Connect JSON rejects them as REST does.
     jsonOptions: { ...jsonOptions, ignoreUnknownFields: false },
     acceptCompression: [compressionGzip, compressionBrotli],
@@ -235,6 +241,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const imageService: Partial<ServiceImpl<typeof ImageService>> = {
     ...createImageService(resolver, router, prices, delivery),
     ...createImageStreamService(resolver, router, prices, delivery),
+    ...createEditService({ resolver, router, prices, delivery }, downloader),
     ...createModelService(config, resolver),
   };
   connectRouter.service(ImageService, imageService);
@@ -297,11 +304,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ]);
   const restOptions = {
     maxBodyBytes: config.server.maxBodyBytes,
+    maxUploadBytes: config.server.maxUploadBytes,
     interceptors,
     jsonOptions,
   };
-  // A gRPC or gRPC-Web message comes in a 5-byte envelope; connect-es checks the message.
-  const maxRpcBodyBytes = config.server.maxBodyBytes + 5;
 
   const consoleFiles = loadConsole();
   const buffers = new BufferPool(options.bufferPool);
@@ -337,7 +343,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         // Pooled memory for one API call, given back once its answer is written (or abandoned).
         lease = buffers.lease();
         const values = createContextValues().set(kBufferLease, lease);
-        const body = callBody(exchange, uHandler?.service ?? route!.method.parent, values);
+        const body = callBody(exchange, uHandler?.method ?? route!.method, values);
         work = uHandler
           ? serveRpc(uHandler, req, res, values, body)
           : serveRest(route!, req, res, restOptions, values, body);
@@ -361,21 +367,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    * is read is counted by admission. Open services (health, reflection) need no key and
    * are not admitted.
    */
-  const callBody = (exchange: Exchange, service: DescService, values: ContextValues): CallBody => {
+  const callBody = (exchange: Exchange, method: DescMethod, values: ContextValues): CallBody => {
     const { req, res } = exchange;
+    const service = method.parent;
     const refuse = () => exchanges.refuseBody(exchange);
-    const max = req.headers["content-type"]?.startsWith("application/grpc")
-      ? maxRpcBodyBytes
+    // Edits and variations carry images: their bodies may be as large as max_upload_bytes.
+    const limit = takesUploads(method.input)
+      ? config.server.maxUploadBytes
       : config.server.maxBodyBytes;
+    const max = req.headers["content-type"]?.startsWith("application/grpc") ? limit + 5 : limit;
     const readBody = () => exchanges.readBody(exchange, max);
+    const consumeBody = <T>(
+      consume: (req: NodeRequest, limit: number, signal: AbortSignal) => Promise<T>,
+    ) => exchanges.consumeBody(exchange, (signal) => consume(req, limit, signal));
     if (OPEN_SERVICES.has(service.typeName))
-      return { admit: () => Promise.resolve(), read: readBody, refuse };
+      return { admit: () => Promise.resolve(), read: readBody, consume: consumeBody, refuse };
     if (!keys.open) {
       try {
         values.set(kKey, authenticate(keys, header(req, "authorization")));
       } catch (e) {
         const refused = () => Promise.reject(e);
-        return { admit: refused, read: refused, refuse };
+        return { admit: refused, read: refused, consume: refused, refuse };
       }
     }
     const admitted = () => {
@@ -397,6 +409,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         }
         // No extra promise when a slot is free.
         return waiting === undefined ? readBody() : waiting.then(readBody);
+      },
+      consume: async (consume) => {
+        await admit();
+        return consumeBody(consume);
       },
       refuse,
     };

@@ -35,6 +35,7 @@ import { kBufferLease, kViaRest } from "../call/call-info.ts";
 import { invokeUnaryImplementation, mergeNonProtocolHeaders } from "./connect-internals.ts";
 import { type CallBody, tooLarge } from "./exchanges.ts";
 import { checkJsonBody } from "./json-check.ts";
+import { isMultipart, readMultipart, takesUploads } from "./rest-multipart.ts";
 import { matchTemplate, type PathTemplate, parseTemplate, requestJson } from "./rest-path.ts";
 import { messageToJsonBytes } from "./rest-json.ts";
 import { serveEventStream } from "./rest-stream.ts";
@@ -194,6 +195,8 @@ const FRAMING_HEADERS = new Set([
 
 export interface RestOptions {
   maxBodyBytes: number;
+  /** Edits and variations (their images in the body): multipart, JSON. */
+  maxUploadBytes: number;
   /** The Connect router's interceptors: every protocol's calls pass through the same ones. */
   interceptors: Interceptor[];
   /** How the Connect JSON protocol writes answers; REST answers match it. */
@@ -216,9 +219,14 @@ export async function serveRest(
   values: ContextValues,
   body: CallBody,
 ) {
+  // Edits and variations also come as OpenAI's multipart/form-data, read as it streams.
+  const uploads = takesUploads(route.method.input);
+  const multipart = uploads && isMultipart(header(req, "content-type"));
   if (route.body === "*") {
     try {
-      expectJsonBody(req, options.maxBodyBytes);
+      const max = uploads ? options.maxUploadBytes : options.maxBodyBytes;
+      if (multipart) expectDeclaredLength(req, max);
+      else expectJsonBody(req, max, uploads);
     } catch (e) {
       body.refuse();
       return writeOpenAIError(res, toConnectError(e), clientRequestId(req));
@@ -232,14 +240,21 @@ export async function serveRest(
     let input: MessageShape<DescMessage>;
     let streaming: Extract<MethodImplSpec, { kind: "server_streaming" }> | undefined;
     try {
-      // A route without a body still waits for admission (its empty body is read).
-      const bytes = await body.read();
-      let parsed: unknown = route.body === "*" ? parseJsonBody(bytes) : {};
-      // Without a body, the request's fields come from the query; with one, from the body alone.
-      const query = route.body === "*" ? undefined : new URL(requestUrl(req)).searchParams;
-      parsed = requestJson(route.method.input, parsed, route.variables, query);
-      checkJsonBody(route.method.input, parsed);
-      input = decodeInput(route.method, parsed);
+      if (multipart) {
+        // Checked against the message (json-check) and decoded as it is read.
+        input = await body.consume((r, limit, signal) =>
+          readMultipart(r, route.method.input, limit, signal),
+        );
+      } else {
+        // A route without a body still waits for admission (its empty body is read).
+        const bytes = await body.read();
+        let parsed: unknown = route.body === "*" ? parseJsonBody(bytes) : {};
+        // Without a body, the request's fields come from the query; with one, from the body alone.
+        const query = route.body === "*" ? undefined : new URL(requestUrl(req)).searchParams;
+        parsed = requestJson(route.method.input, parsed, route.variables, query);
+        checkJsonBody(route.method.input, parsed);
+        input = decodeInput(route.method, parsed);
+      }
       if (route.stream !== undefined && (input as { stream?: boolean }).stream === true) {
         streaming = route.stream;
       }
@@ -367,15 +382,24 @@ export function writeOpenAIError(
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Before the body is read: 400 for a wrong content type, 413 for a declared length past the limit. */
-function expectJsonBody(req: NodeRequest, maxBytes: number): void {
+/**
+ * Before the body is read: 400 for a wrong content type, 413 for a declared length past the
+ * limit. `uploads`: the route also takes multipart/form-data (said so in the 400).
+ */
+function expectJsonBody(req: NodeRequest, maxBytes: number, uploads = false): void {
   const contentType = header(req, "content-type") ?? "";
   if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(contentType)) {
     throw invalidParam(
       undefined,
-      `Invalid Content-Type header (${contentType || "none"}); the request body must be JSON sent as application/json.`,
+      uploads
+        ? `Invalid Content-Type header (${contentType || "none"}); the request body must be multipart/form-data or JSON sent as application/json.`
+        : `Invalid Content-Type header (${contentType || "none"}); the request body must be JSON sent as application/json.`,
     );
   }
+  expectDeclaredLength(req, maxBytes);
+}
+
+function expectDeclaredLength(req: NodeRequest, maxBytes: number): void {
   const declared = Number(header(req, "content-length"));
   if (declared > maxBytes) throw tooLarge(maxBytes);
 }

@@ -12,7 +12,12 @@ import type { SpendLogWriter } from "../db/spend-log.ts";
 import { ImageService } from "../gen/imagegate/v1/images_pb.js";
 import { kCallInfo } from "../call/call-info.ts";
 
-const IMAGE_METHODS = new Set(["CreateImage", "CreateImageStream"]);
+const IMAGE_METHODS = new Set([
+  "CreateImage",
+  "CreateImageStream",
+  "EditImage",
+  "CreateImageVariation",
+]);
 
 export function spendLogInterceptor(writer: SpendLogWriter): Interceptor {
   return (next) => async (req) => {

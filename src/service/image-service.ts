@@ -1,11 +1,12 @@
 /**
  * ImageService.CreateImage: resolve the model, validate against the catalog, route to a
- * provider, shape the answer. The same method serves gRPC, gRPC-Web, Connect and REST.
+ * provider, shape the answer (edits and variations take the same path, `serveImages`). The same method serves gRPC, gRPC-Web, Connect and REST.
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { ATTR_ERROR_TYPE } from "@opentelemetry/semantic-conventions";
 import { checkModelAllowed, kBudget, kKey } from "../auth/interceptor.ts";
 import type { Deployment } from "../config/deployment.ts";
+import type { EditInput } from "../catalog/edit-rules.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { resolveDefaults } from "../catalog/validate.ts";
 import type {
@@ -26,59 +27,91 @@ export function createImageService(
   prices: PriceList,
   delivery: ImageDelivery,
 ): Partial<ServiceImpl<typeof ImageService>> {
+  const deps = { resolver, router, prices, delivery };
   return {
-    async createImage(request: CreateImageRequest, ctx: HandlerContext): Promise<ImagesResponse> {
-      const { info, group, budget } = await admitCall(resolver, router, prices, request, ctx);
-      const outcome = await router.route(
-        group,
-        request,
-        ctx.signal,
-        routeListener(info),
-        ctx.values.get(kBufferLease)?.allocate,
-      );
-      const { result, deployment } = outcome;
-      const effective = resolveDefaults(request, deployment.spec);
-      // The size produced: the upstream's echo, else what the image itself says, else the request's.
-      const size =
-        result.size ??
-        measuredSize(result.images) ??
-        (effective.size === "auto" ? undefined : effective.size);
-      const quality = result.quality ?? effective.quality;
-      const costUsd = costOf(
-        {
-          images: result.images.length,
-          size,
-          quality,
-          usage: result.usage,
-          reportedUsd: result.costUsd,
-        },
-        prices.lookup(deployment.provider, deployment.spec.model),
-        deployment.costPerImage,
-      );
-      // The upstream has billed: spend is recorded now, whatever happens to the delivery.
-      const charged = budget === undefined ? costUsd : await budget.settle(costUsd);
-      if (info) {
-        info.model = outcome.group;
-        info.deployment = deployment.id;
-        info.provider = deployment.provider;
-        info.images = result.images.length;
-        info.size = size;
-        info.quality = quality;
-        info.costUsd = charged;
-        info.unpriced = costUsd === undefined;
-      }
-      const images = await delivery.deliver(
-        result.images,
-        effective.responseFormat,
-        deployment.provider,
-        ctx.signal,
-      );
-      return toImagesResponse(
-        { ...result, images },
-        { responseFormat: effective.responseFormat, size },
-      );
-    },
+    createImage: (request: CreateImageRequest, ctx: HandlerContext) =>
+      serveImages(deps, request, ctx),
   };
+}
+
+export interface ServeDeps {
+  resolver: ModelResolver;
+  router: Router;
+  prices: PriceList;
+  delivery: ImageDelivery;
+}
+
+/**
+ * One image request, generation or (with `edit`) edit or variation: admit (model, key,
+ * budget), route, price, settle, deliver. `request` carries the fields every operation
+ * shares; `defaultModel` replaces the contract's default when the client named none (edits
+ * default to dall-e-2, as OpenAI's API does).
+ */
+export async function serveImages(
+  { resolver, router, prices, delivery }: ServeDeps,
+  request: CreateImageRequest,
+  ctx: HandlerContext,
+  edit?: EditInput,
+  defaultModel?: string,
+): Promise<ImagesResponse> {
+  const { info, group, budget } = await admitCall(
+    resolver,
+    router,
+    prices,
+    request,
+    ctx,
+    edit,
+    defaultModel,
+  );
+  const outcome = await router.route(
+    group,
+    request,
+    ctx.signal,
+    routeListener(info),
+    ctx.values.get(kBufferLease)?.allocate,
+    edit,
+  );
+  const { result, deployment } = outcome;
+  const effective = resolveDefaults(request, deployment.spec);
+  // The size produced: the upstream's echo, else what the image itself says, else the request's.
+  const size =
+    result.size ??
+    measuredSize(result.images) ??
+    (effective.size === "auto" ? undefined : effective.size);
+  const quality = result.quality ?? effective.quality;
+  const costUsd = costOf(
+    {
+      images: result.images.length,
+      size,
+      quality,
+      usage: result.usage,
+      reportedUsd: result.costUsd,
+    },
+    prices.lookup(deployment.provider, deployment.spec.model),
+    deployment.costPerImage,
+  );
+  // The upstream has billed: spend is recorded now, whatever happens to the delivery.
+  const charged = budget === undefined ? costUsd : await budget.settle(costUsd);
+  if (info) {
+    info.model = outcome.group;
+    info.deployment = deployment.id;
+    info.provider = deployment.provider;
+    info.images = result.images.length;
+    info.size = size;
+    info.quality = quality;
+    info.costUsd = charged;
+    info.unpriced = costUsd === undefined;
+  }
+  const images = await delivery.deliver(
+    result.images,
+    effective.responseFormat,
+    deployment.provider,
+    ctx.signal,
+  );
+  return toImagesResponse(
+    { ...result, images },
+    { responseFormat: effective.responseFormat, size },
+  );
 }
 
 /** Reports the router's attempts, retries and fallbacks on the call (headers, span events). */
@@ -157,7 +190,8 @@ export function mostItMayCost(
 /**
  * What every image call does before routing: resolve the model, check the key may use it,
  * and for a key with a budget hold the most the request may cost on any deployment it may
- * reach (released by the auth interceptor unless settled). Unary and streaming calls share it.
+ * reach (released by the auth interceptor unless settled). Unary and streaming calls, and
+ * edits and variations (`edit`; `defaultModel` when the client named none), share it.
  */
 export async function admitCall(
   resolver: ModelResolver,
@@ -165,13 +199,15 @@ export async function admitCall(
   prices: PriceList,
   request: CreateImageRequest,
   ctx: HandlerContext,
+  edit?: EditInput,
+  defaultModel?: string,
 ) {
   const info = ctx.values.get(kCallInfo);
-  const group = resolver.resolve(request.model);
+  const group = resolver.resolve(request.model || defaultModel);
   if (info) info.model = group.name;
   checkModelAllowed(ctx.values.get(kKey), group.name, group.alias);
   const budget = ctx.values.get(kBudget);
   if (budget?.limited)
-    await budget.reserve(mostItMayCost(router.reachable(group, request), group, request, prices));
+    await budget.reserve(mostItMayCost(router.reachable(group, request, edit), group, request, prices));
   return { info, group, budget };
 }

@@ -29,6 +29,10 @@ export interface Download {
   body: AsyncIterable<Uint8Array>;
 }
 
+/** A URL a client sent (an edit's input image): only `allowed_image_hosts` admit it. */
+const CLIENT_SOURCE = "client";
+type Client = typeof CLIENT_SOURCE;
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 3;
 const PRIVATE_ADDRESS = "EIMAGEGATE_NON_PUBLIC_ADDRESS";
@@ -72,7 +76,7 @@ export class ImageDownloader {
   }
 
   /** Starts downloading `url`, an image `provider` answered with; the body streams. */
-  async open(url: string, provider: Provider, signal: AbortSignal): Promise<Download> {
+  async open(url: string, provider: Provider | Client, signal: AbortSignal): Promise<Download> {
     // Ends when the caller goes away or the time is up; disposed when the body has been read.
     const within = deadline(signal, this.#settings.timeoutMs, "download deadline");
     try {
@@ -85,7 +89,7 @@ export class ImageDownloader {
 
   async #follow(
     url: string,
-    provider: Provider,
+    provider: Provider | Client,
     signal: AbortSignal,
     within: Deadline,
   ): Promise<Download> {
@@ -97,7 +101,8 @@ export class ImageDownloader {
       throw refused(provider, "it is not a valid URL");
     }
     for (let hops = 0; ; hops++) {
-      const why = refusal(current, this.#rules.get(provider) ?? this.#settings.allowedHosts);
+      const rules = provider === CLIENT_SOURCE ? undefined : this.#rules.get(provider as Provider);
+      const why = refusal(current, rules ?? this.#settings.allowedHosts);
       if (why !== undefined) throw refused(provider, why);
       const where = `${current.protocol}//${current.host}`;
       let res: Awaited<ReturnType<typeof request>>;
@@ -158,13 +163,35 @@ export class ImageDownloader {
   /** Downloads `url` whole, for inlining as `b64_json`. */
   async fetch(
     url: string,
-    provider: Provider,
+    provider: Provider | Client,
     signal: AbortSignal,
   ): Promise<{ mediaType: string | undefined; bytes: Buffer }> {
     const download = await this.open(url, provider, signal);
     const chunks: Uint8Array[] = [];
     for await (const chunk of download.body) chunks.push(chunk);
     return { mediaType: download.mediaType, bytes: Buffer.concat(chunks) };
+  }
+
+  /**
+   * Downloads an image a client named by URL (an edit's input): only from
+   * `general_settings.allowed_image_hosts`, under the same guard (public addresses unless
+   * listed, redirects re-checked, size and time capped). Failures are the client's 400s.
+   */
+  async fetchForClient(
+    url: string,
+    param: string,
+    signal: AbortSignal,
+  ): Promise<{ mediaType: string | undefined; bytes: Buffer }> {
+    try {
+      return await this.fetch(url, CLIENT_SOURCE, signal);
+    } catch (e) {
+      if (!(e instanceof GatewayError) || signal.aborted) throw e;
+      throw new GatewayError("invalid_request", `Invalid '${param}': ${e.message}`, {
+        param,
+        code: e.code === "image_url_refused" ? "image_url_not_allowed" : "invalid_image_url",
+        cause: e,
+      });
+    }
   }
 
   async close(): Promise<void> {
@@ -205,7 +232,7 @@ function discard(body: {
 
 function failure(
   e: unknown,
-  provider: Provider,
+  provider: Provider | Client,
   where: string,
   caller: AbortSignal,
   within: Deadline,
@@ -226,10 +253,12 @@ function failure(
   return failed(where, `${code ?? (e as Error).message}`, e);
 }
 
-function refused(provider: Provider, why: string): GatewayError {
+function refused(provider: Provider | Client, why: string): GatewayError {
   return new GatewayError(
     "upstream",
-    `The ${provider} upstream answered with an image URL the gateway will not fetch: ${why}.`,
+    provider === CLIENT_SOURCE
+      ? `the gateway will not fetch this image URL: ${why}.`
+      : `The ${provider} upstream answered with an image URL the gateway will not fetch: ${why}.`,
     {
       code: "image_url_refused",
     },

@@ -141,6 +141,44 @@ const PARAMS: Readonly<Record<string, ParamType>> = {
   safety_identifier: "string",
 };
 
+type Operation = "generation" | "edit" | "variation";
+
+const OPERATIONS: Readonly<Record<string, Operation>> = {
+  "/v1/images/generations": "generation",
+  "/v1/images/edits": "edit",
+  "/v1/images/variations": "variation",
+};
+
+/** Fields each operation takes (files apart): edits add input_fidelity and drop style/moderation. */
+const OPERATION_PARAMS: Readonly<Record<Operation, readonly string[]>> = {
+  generation: Object.keys(PARAMS),
+  edit: [
+    ...Object.keys(PARAMS).filter((k) => k !== "style" && k !== "moderation"),
+    "input_fidelity",
+  ],
+  variation: ["model", "n", "size", "response_format", "user"],
+};
+
+/** Models each edit operation takes (the SDK's ImageEditParams and ImageCreateVariationParams). */
+const EDIT_MODELS: Readonly<Record<"edit" | "variation", readonly string[]>> = {
+  edit: [
+    "dall-e-2",
+    "gpt-image-1",
+    "gpt-image-1-mini",
+    "gpt-image-1.5",
+    "gpt-image-2",
+    "gpt-image-2-2026-04-21",
+  ],
+  variation: ["dall-e-2"],
+};
+
+/** input_fidelity per model (openai 7.57 SDK): high|low on 1 and 1.5, low on 1-mini, none on 2. */
+const INPUT_FIDELITY: Readonly<Record<string, readonly string[]>> = {
+  "gpt-image-1": ["high", "low"],
+  "gpt-image-1.5": ["high", "low"],
+  "gpt-image-1-mini": ["low"],
+};
+
 const DALL_E_ONLY = ["response_format", "style"];
 const GPT_IMAGE_ONLY = [
   "background",
@@ -174,6 +212,8 @@ const PARTIAL_IMAGE_TOKENS = 100;
 
 const URL_TTL_MS = 60 * 60 * 1000;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Edits: up to 16 images of < 50 MB; the emulator stops at 128 MiB. */
+const MAX_UPLOAD_BYTES = 128 * 1024 * 1024;
 const RATE_LIMIT_PER_MINUTE = 500;
 const REFUSAL_WORD = /\bforbidden\b/i;
 const DOCS_URL = "https://platform.openai.com/docs/api-reference/";
@@ -377,15 +417,18 @@ interface ImageRequest {
   partialImages: number;
   /** Echoed when sent non-empty (newer SDK surface). */
   safetyIdentifier: string | undefined;
+  /** Edits: input_fidelity high (more input image tokens). */
+  inputFidelityHigh: boolean;
 }
 
-function validate(raw: unknown): ImageRequest {
+function validate(raw: unknown, operation: Operation = "generation"): ImageRequest {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw badRequest("Invalid request body: expected a JSON object.", null, null);
   }
   const body = raw as Record<string, unknown>;
+  const known = OPERATION_PARAMS[operation];
   for (const key of Object.keys(body)) {
-    if (!(key in PARAMS) && !NEWER_MODEL_ONLY.includes(key)) {
+    if (!known.includes(key) && !(operation === "generation" && NEWER_MODEL_ONLY.includes(key))) {
       throw badRequest(`Unrecognized request argument supplied: ${key}`, null, null);
     }
   }
@@ -393,7 +436,8 @@ function validate(raw: unknown): ImageRequest {
   const p = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null));
   for (const [key, value] of Object.entries(p)) checkType(key, value);
 
-  const prompt = p.prompt as string | undefined;
+  // A variation has no prompt.
+  const prompt = operation === "variation" ? "variation" : (p.prompt as string | undefined);
   if (prompt === undefined) {
     throw badRequest(
       "Missing required parameter: 'prompt'.",
@@ -413,6 +457,15 @@ function validate(raw: unknown): ImageRequest {
     (p.model as string | undefined) ??
     (GPT_IMAGE_ONLY.some((k) => k in p) ? "gpt-image-1" : "dall-e-2");
   const rules = MODELS[model];
+  if (rules && operation !== "generation" && !EDIT_MODELS[operation].includes(model)) {
+    throw badRequest(
+      operation === "edit"
+        ? `Invalid model ${model}. The model does not support image edits; use dall-e-2 or a GPT image model.`
+        : `Invalid model ${model}. Image variations are only supported with dall-e-2.`,
+      "model",
+      "invalid_value",
+    );
+  }
   if (!rules) {
     throw badRequest(
       `Invalid model: ${model}. The model must be one of: ${Object.keys(MODELS).join(", ")}.`,
@@ -472,6 +525,7 @@ function validate(raw: unknown): ImageRequest {
     stream: p.stream === true,
     partialImages,
     safetyIdentifier: (p.safety_identifier as string | undefined) || undefined,
+    inputFidelityHigh: p.input_fidelity === "high",
   };
 }
 
@@ -644,6 +698,9 @@ class Emulator {
       }
       if (!url.pathname.startsWith("/v1/images/")) throw unknownUrl(method, url.pathname);
 
+      const operation = OPERATIONS[url.pathname];
+      if (operation !== undefined && operation !== "generation" && method === "POST")
+        return await this.#edit(req, res, url, operation, started, requestId);
       const body = await readBody(req, MAX_BODY_BYTES, tooLarge);
       const json = parseJsonOrUndefined(body);
       record(this.requests, {
@@ -652,7 +709,7 @@ class Emulator {
         headers: req.headers,
         body: json,
       });
-      if (url.pathname !== "/v1/images/generations") throw unknownUrl(method, url.pathname);
+      if (operation === undefined) throw unknownUrl(method, url.pathname);
       if (method !== "POST") {
         throw new HttpError(
           405,
@@ -698,6 +755,52 @@ class Emulator {
       401,
       openaiError(message, "invalid_request_error", null, "invalid_api_key"),
     );
+  }
+
+  /**
+   * POST /v1/images/edits and /v1/images/variations: multipart/form-data as OpenAI's SDK
+   * sends it, read with the platform's own form parser (not the gateway's), the inputs
+   * checked as OpenAI documents them (editInputs), then answered as a generation.
+   */
+  async #edit(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    operation: "edit" | "variation",
+    started: number,
+    requestId: string,
+  ): Promise<void> {
+    const body = await readBody(req, MAX_UPLOAD_BYTES, tooLarge);
+    const form = await readForm(req, body);
+    record(this.requests, {
+      method: "POST",
+      path: url.pathname + url.search,
+      headers: req.headers,
+      body: form?.recorded,
+    });
+    this.#setRateLimitHeaders(res);
+    const fault = await playFault(this.faults, form?.fields.model as string | undefined, req, res);
+    if (fault) {
+      if (!res.writableEnded && !fault.reset) this.abandonedRequests += 1;
+      return;
+    }
+    this.#authenticate(req);
+    if (form === undefined) {
+      throw badRequest(
+        `Invalid Content-Type header (${req.headers["content-type"] ?? "none"}), expected multipart/form-data.`,
+        null,
+        null,
+      );
+    }
+    // The SDK always sends `stream=false` on edits, which every model accepts.
+    if (form.fields.stream === false) delete form.fields.stream;
+    const request = validate(form.fields, operation);
+    const inputs = editInputs(form.files, request, operation, form.fields);
+    res.setHeader("openai-processing-ms", String(Math.round(performance.now() - started)));
+    this.#refuseIfUnsafe(request, requestId);
+    const answer = this.#generate(req, request) as { usage?: Usage };
+    if (answer.usage !== undefined) addInputImageTokens(answer.usage, inputs, request);
+    sendJson(res, 200, answer);
   }
 
   #refuseIfUnsafe(request: ImageRequest, requestId: string): void {
@@ -918,4 +1021,210 @@ function parseJsonStrict(req: http.IncomingMessage, body: Buffer): unknown {
       null,
     );
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edits and variations
+// ---------------------------------------------------------------------------------------------
+
+interface FormFileInfo {
+  name: string;
+  type: string;
+  bytes: Buffer;
+  /** png | jpeg | webp by magic numbers, else undefined. */
+  format: string | undefined;
+  width: number | undefined;
+  height: number | undefined;
+}
+
+interface ReadForm {
+  /** Text fields, typed as the JSON API types them. */
+  fields: Record<string, unknown>;
+  files: FormFileInfo[];
+  /** What `requests` records: the fields, and per file its name, type, size and dimensions. */
+  recorded: object;
+}
+
+type Usage = {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  input_tokens_details: { text_tokens: number; image_tokens: number };
+};
+
+/** The body as multipart/form-data (the platform's own parser), or undefined for another content type. */
+async function readForm(req: http.IncomingMessage, body: Buffer): Promise<ReadForm | undefined> {
+  const contentType = req.headers["content-type"] ?? "";
+  if (!/^multipart\/form-data\b/i.test(contentType)) return undefined;
+  let data: FormData;
+  try {
+    data = await new Request("http://emulator/", {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body: new Uint8Array(body),
+    }).formData();
+  } catch (e) {
+    throw badRequest(`Could not parse multipart form: ${(e as Error).message}`, null, null);
+  }
+  const fields: Record<string, unknown> = {};
+  const files: FormFileInfo[] = [];
+  for (const [name, value] of data.entries()) {
+    if (typeof value === "string") {
+      const type = PARAMS[name] ?? (name === "input_fidelity" ? "string" : undefined);
+      fields[name] =
+        type === "integer" && /^-?\d+$/.test(value)
+          ? Number(value)
+          : type === "boolean" && (value === "true" || value === "false")
+            ? value === "true"
+            : value;
+      continue;
+    }
+    const bytes = Buffer.from(await value.arrayBuffer());
+    files.push({ name, type: value.type, bytes, ...sniff(bytes) });
+  }
+  const recorded = {
+    ...fields,
+    files: files.map(({ name, type, bytes, format, width, height }) => ({
+      name,
+      type,
+      size: bytes.length,
+      format,
+      width,
+      height,
+    })),
+  };
+  return { fields, files, recorded };
+}
+
+function sniff(b: Buffer): Pick<FormFileInfo, "format" | "width" | "height"> {
+  if (b.length >= 24 && b.subarray(0, 8).equals(PNG_SIGNATURE))
+    return { format: "png", width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff)
+    return { format: "jpeg", width: undefined, height: undefined };
+  if (
+    b.length >= 12 &&
+    b.toString("latin1", 0, 4) === "RIFF" &&
+    b.toString("latin1", 8, 12) === "WEBP"
+  )
+    return { format: "webp", width: undefined, height: undefined };
+  return { format: undefined, width: undefined, height: undefined };
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const FOUR_MB = 4 * 1024 * 1024;
+const FIFTY_MB = 50 * 1024 * 1024;
+
+/**
+ * The input files as OpenAI documents them (openai 7.57 SDK, ImageEditParams and
+ * ImageCreateVariationParams): dall-e-2 one square PNG < 4 MB (as `image`); GPT image up to
+ * 16 PNG/WebP/JPEG < 50 MB each (`image` or `image[]`); a mask PNG < 4 MB with the first
+ * image's dimensions; input_fidelity where the model takes it.
+ */
+function editInputs(
+  files: readonly FormFileInfo[],
+  r: ImageRequest,
+  operation: "edit" | "variation",
+  fields: Record<string, unknown>,
+): FormFileInfo[] {
+  const dalle = r.rules.family === "dall-e";
+  for (const f of files) {
+    const known = f.name === "image" || f.name === "mask" || (!dalle && f.name === "image[]");
+    if (!known || (operation === "variation" && f.name !== "image"))
+      throw badRequest(`Unrecognized request argument supplied: ${f.name}`, null, null);
+  }
+  const images = files.filter((f) => f.name === "image" || f.name === "image[]");
+  const masks = files.filter((f) => f.name === "mask");
+  if (images.length === 0)
+    throw badRequest("Missing required parameter: 'image'.", "image", "missing_required_parameter");
+  const most = dalle ? 1 : 16;
+  if (images.length > most)
+    throw badRequest(
+      `Invalid 'image': too many images; ${r.model} takes at most ${most}.`,
+      "image",
+      "invalid_value",
+    );
+  for (const image of images) {
+    if (dalle) {
+      if (image.format !== "png")
+        throw badRequest(
+          "Invalid input image - format must be in ['png'], got " +
+            (image.format ?? "unknown") +
+            ".",
+          "image",
+          "invalid_image_format",
+        );
+      if (image.bytes.length >= FOUR_MB)
+        throw badRequest(
+          "Invalid input image - image must be less than 4 MB.",
+          "image",
+          "image_too_large",
+        );
+      if (image.width !== image.height)
+        throw badRequest(
+          `Invalid input image - image must be square, got ${image.width}x${image.height}.`,
+          "image",
+          "invalid_image",
+        );
+    } else {
+      if (image.format === undefined)
+        throw badRequest(
+          "Invalid input image - format must be in ['png', 'webp', 'jpeg'].",
+          "image",
+          "invalid_image_format",
+        );
+      if (image.bytes.length >= FIFTY_MB)
+        throw badRequest(
+          "Invalid input image - image must be less than 50 MB.",
+          "image",
+          "image_too_large",
+        );
+    }
+  }
+  if (masks.length > 1)
+    throw badRequest("Invalid 'mask': only one mask is taken.", "mask", "invalid_value");
+  const mask = masks[0];
+  if (mask !== undefined) {
+    if (mask.format !== "png")
+      throw badRequest(
+        "Invalid mask image - format must be in ['png'].",
+        "mask",
+        "invalid_image_format",
+      );
+    if (mask.bytes.length >= FOUR_MB)
+      throw badRequest(
+        "Invalid mask image - mask must be less than 4 MB.",
+        "mask",
+        "image_too_large",
+      );
+    const first = images[0]!;
+    if (first.width !== undefined && (mask.width !== first.width || mask.height !== first.height))
+      throw badRequest(
+        `Invalid mask image - mask size (${mask.width}x${mask.height}) does not match image size (${first.width}x${first.height}).`,
+        "mask",
+        "invalid_image",
+      );
+  }
+  const fidelity = fields.input_fidelity;
+  if (fidelity !== undefined) {
+    const allowed = INPUT_FIDELITY[r.model];
+    if (allowed === undefined) throw unknownParameter("input_fidelity");
+    if (!allowed.includes(fidelity as string))
+      throw invalidValue("input_fidelity", fidelity, allowed);
+  }
+  return images;
+}
+
+/**
+ * GPT-image edits bill their input images as input image tokens (third-party counts for a
+ * 1024x1024 input: about 135 at low fidelity, 3,050 at high; scaled by area here).
+ */
+function addInputImageTokens(usage: Usage, images: readonly FormFileInfo[], r: ImageRequest): void {
+  let tokens = 0;
+  for (const image of images) {
+    const area = (image.width ?? 1024) * (image.height ?? 1024);
+    tokens += Math.ceil((r.inputFidelityHigh ? 3050 : 135) * Math.min(4, area / 1024 ** 2));
+  }
+  usage.input_tokens_details.image_tokens = tokens;
+  usage.input_tokens += tokens;
+  usage.total_tokens += tokens;
 }

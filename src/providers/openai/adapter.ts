@@ -1,6 +1,7 @@
 /**
  * OpenAI Images API adapter (https://platform.openai.com/docs/api-reference/images/create):
- * the one upstream call around the pure mappings of request.ts, response.ts and errors.ts.
+ * the one upstream call around the pure mappings of request.ts (generations), edit.ts
+ * (edits and variations), response.ts and errors.ts.
  */
 import { first, sendUpstream } from "../http.ts";
 import { OPENAI_IMAGE_KEYS, parseImagesJson } from "../image-json.ts";
@@ -11,6 +12,8 @@ import { fromOpenAIResponse } from "./response.ts";
 import { toOpenAIRequest } from "./request.ts";
 import { fromOpenAIEvents } from "./stream.ts";
 import { streamUpstream } from "../sse.ts";
+import { openAIEditPath, toOpenAIEditForm } from "./edit.ts";
+import { encodeMultipart } from "../multipart.ts";
 
 export const OPENAI_DEFAULT_BASE = "https://api.openai.com/v1";
 
@@ -51,6 +54,7 @@ export const openaiAdapter: ProviderAdapter = {
     request,
     signal,
     allocate,
+    edit,
   }: UpstreamCall): Promise<GenerationResult> {
     const { params } = deployment;
     const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
@@ -59,12 +63,22 @@ export const openaiAdapter: ProviderAdapter = {
       "content-type": "application/json",
     };
     if (params.organization !== undefined) headers["openai-organization"] = params.organization;
-    const res = await sendUpstream(`${base}/images/generations`, {
+    const dalle = deployment.spec.family === "dalle";
+    let url = `${base}/images/generations`;
+    let body: string | Uint8Array;
+    if (edit === undefined)
+      body = JSON.stringify(toOpenAIRequest(request, deployment.model, dalle));
+    else {
+      // Edits and variations are multipart/form-data, as OpenAI's SDK sends them.
+      const form = encodeMultipart(toOpenAIEditForm(request, edit, deployment.model, dalle));
+      headers["content-type"] = form.contentType;
+      body = form.body;
+      url = `${base}${openAIEditPath(edit)}`;
+    }
+    const res = await sendUpstream(url, {
       method: "POST",
       headers,
-      body: JSON.stringify(
-        toOpenAIRequest(request, deployment.model, deployment.spec.family === "dalle"),
-      ),
+      body,
       signal,
       timeoutMs: deployment.timeoutMs,
     });

@@ -163,6 +163,252 @@ export declare type CreateImageRequest = Message<"imagegate.v1.CreateImageReques
 export declare const CreateImageRequestSchema: GenMessage<CreateImageRequest>;
 
 /**
+ * An input image: its bytes with their media type (protobuf, multipart), or a URL (JSON):
+ * a `data:` URL, or an `https://` URL on a host the operator allowed.
+ *
+ * @generated from message imagegate.v1.InputImage
+ */
+export declare type InputImage = Message<"imagegate.v1.InputImage"> & {
+  /**
+   * The image's bytes (PNG, JPEG or WebP).
+   *
+   * @generated from field: optional bytes data = 1;
+   */
+  data?: Uint8Array | undefined;
+
+  /**
+   * The media type of `data` as the client declared it (`image/png`); the gateway reads
+   * the type from the bytes themselves.
+   *
+   * @generated from field: optional string media_type = 2 [json_name = "media_type"];
+   */
+  mediaType?: string | undefined;
+
+  /**
+   * `data:image/png;base64,...` or an `https://` URL, instead of `data`.
+   *
+   * @generated from field: optional string image_url = 3 [json_name = "image_url"];
+   */
+  imageUrl?: string | undefined;
+};
+
+/**
+ * Describes the message imagegate.v1.InputImage.
+ * Use `create(InputImageSchema)` to create a new message.
+ */
+export declare const InputImageSchema: GenMessage<InputImage>;
+
+/**
+ * OpenAI's image edit request (`POST /v1/images/edits`). Every field is optional on the
+ * wire so the gateway can tell "absent" from "empty" and name the field in its 400.
+ *
+ * @generated from message imagegate.v1.EditImageRequest
+ */
+export declare type EditImageRequest = Message<"imagegate.v1.EditImageRequest"> & {
+  /**
+   * The images to edit (multipart `image` or `image[]`); the mask applies to the first.
+   *
+   * @generated from field: repeated imagegate.v1.InputImage images = 1;
+   */
+  images: InputImage[];
+
+  /**
+   * Where to edit: transparent (alpha 0) where the image is to change; the first image's size.
+   *
+   * @generated from field: optional imagegate.v1.InputImage mask = 2;
+   */
+  mask?: InputImage | undefined;
+
+  /**
+   * What the edited image should show. Required.
+   *
+   * @generated from field: optional string prompt = 3;
+   */
+  prompt?: string | undefined;
+
+  /**
+   * A public model name from the config, or `provider/upstream-model`. Default `openai/dall-e-2`.
+   *
+   * @generated from field: optional string model = 4;
+   */
+  model?: string | undefined;
+
+  /**
+   * Number of images to produce (per-model limits apply).
+   *
+   * @generated from field: optional int32 n = 5;
+   */
+  n?: number | undefined;
+
+  /**
+   * `WIDTHxHEIGHT` or `auto`, as the model allows.
+   *
+   * @generated from field: optional string size = 6;
+   */
+  size?: string | undefined;
+
+  /**
+   * As the model allows (`standard` for dall-e-2; `low`, `medium`, `high`, `auto` for GPT image).
+   *
+   * @generated from field: optional string quality = 7;
+   */
+  quality?: string | undefined;
+
+  /**
+   * `url` or `b64_json`.
+   *
+   * @generated from field: optional string response_format = 8 [json_name = "response_format"];
+   */
+  responseFormat?: string | undefined;
+
+  /**
+   * GPT-image models only: `transparent`, `opaque` or `auto`.
+   *
+   * @generated from field: optional string background = 9;
+   */
+  background?: string | undefined;
+
+  /**
+   * GPT-image models that take it: `high` or `low`, how closely to keep the input's details.
+   *
+   * @generated from field: optional string input_fidelity = 10 [json_name = "input_fidelity"];
+   */
+  inputFidelity?: string | undefined;
+
+  /**
+   * GPT-image models only: `png`, `jpeg` or `webp`.
+   *
+   * @generated from field: optional string output_format = 11 [json_name = "output_format"];
+   */
+  outputFormat?: string | undefined;
+
+  /**
+   * GPT-image models only: 0-100, for jpeg and webp.
+   *
+   * @generated from field: optional int32 output_compression = 12 [json_name = "output_compression"];
+   */
+  outputCompression?: number | undefined;
+
+  /**
+   * An end-user identifier for abuse monitoring.
+   *
+   * @generated from field: optional string user = 13;
+   */
+  user?: string | undefined;
+
+  /**
+   * GPT-image models only: stream partial images as server-sent events.
+   *
+   * @generated from field: optional bool stream = 14;
+   */
+  stream?: boolean | undefined;
+
+  /**
+   * GPT-image models only, with `stream`: 0-3 partial images.
+   *
+   * @generated from field: optional int32 partial_images = 15 [json_name = "partial_images"];
+   */
+  partialImages?: number | undefined;
+
+  /**
+   * A stable identifier of the end user (replaces `user` in newer OpenAI SDKs).
+   *
+   * @generated from field: optional string safety_identifier = 16 [json_name = "safety_identifier"];
+   */
+  safetyIdentifier?: string | undefined;
+
+  /**
+   * Provider extras, accepted only by models that honour them.
+   * 0-1: how far the result may move from the input image (image-to-image).
+   *
+   * @generated from field: optional float strength = 20;
+   */
+  strength?: number | undefined;
+
+  /**
+   * Text naming what to edit, instead of a mask image (Titan, Nova Canvas).
+   *
+   * @generated from field: optional string mask_prompt = 21 [json_name = "mask_prompt"];
+   */
+  maskPrompt?: string | undefined;
+
+  /**
+   * What the image should not contain.
+   *
+   * @generated from field: optional string negative_prompt = 22 [json_name = "negative_prompt"];
+   */
+  negativePrompt?: string | undefined;
+
+  /**
+   * Seed for reproducible output.
+   *
+   * @generated from field: optional uint32 seed = 23;
+   */
+  seed?: number | undefined;
+};
+
+/**
+ * Describes the message imagegate.v1.EditImageRequest.
+ * Use `create(EditImageRequestSchema)` to create a new message.
+ */
+export declare const EditImageRequestSchema: GenMessage<EditImageRequest>;
+
+/**
+ * OpenAI's image variation request (`POST /v1/images/variations`).
+ *
+ * @generated from message imagegate.v1.CreateImageVariationRequest
+ */
+export declare type CreateImageVariationRequest = Message<"imagegate.v1.CreateImageVariationRequest"> & {
+  /**
+   * The image to vary. Required.
+   *
+   * @generated from field: optional imagegate.v1.InputImage image = 1;
+   */
+  image?: InputImage | undefined;
+
+  /**
+   * A public model name from the config, or `provider/upstream-model`. Default `openai/dall-e-2`.
+   *
+   * @generated from field: optional string model = 2;
+   */
+  model?: string | undefined;
+
+  /**
+   * Number of images to produce (per-model limits apply).
+   *
+   * @generated from field: optional int32 n = 3;
+   */
+  n?: number | undefined;
+
+  /**
+   * `WIDTHxHEIGHT`, as the model allows.
+   *
+   * @generated from field: optional string size = 4;
+   */
+  size?: string | undefined;
+
+  /**
+   * `url` or `b64_json`.
+   *
+   * @generated from field: optional string response_format = 5 [json_name = "response_format"];
+   */
+  responseFormat?: string | undefined;
+
+  /**
+   * An end-user identifier for abuse monitoring.
+   *
+   * @generated from field: optional string user = 6;
+   */
+  user?: string | undefined;
+};
+
+/**
+ * Describes the message imagegate.v1.CreateImageVariationRequest.
+ * Use `create(CreateImageVariationRequestSchema)` to create a new message.
+ */
+export declare const CreateImageVariationRequestSchema: GenMessage<CreateImageVariationRequest>;
+
+/**
  * OpenAI's images response.
  *
  * @generated from message imagegate.v1.ImagesResponse
@@ -659,6 +905,27 @@ export declare const ImageService: GenService<{
     methodKind: "server_streaming";
     input: typeof CreateImageRequestSchema;
     output: typeof ImageStreamEventSchema;
+  },
+  /**
+   * Edits or extends images from a prompt (and an optional mask), or image-to-image where
+   * the provider's edit API is one (OpenAI's `POST /v1/images/edits`).
+   *
+   * @generated from rpc imagegate.v1.ImageService.EditImage
+   */
+  editImage: {
+    methodKind: "unary";
+    input: typeof EditImageRequestSchema;
+    output: typeof ImagesResponseSchema;
+  },
+  /**
+   * Creates variations of one image (OpenAI's `POST /v1/images/variations`).
+   *
+   * @generated from rpc imagegate.v1.ImageService.CreateImageVariation
+   */
+  createImageVariation: {
+    methodKind: "unary";
+    input: typeof CreateImageVariationRequestSchema;
+    output: typeof ImagesResponseSchema;
   },
   /**
    * Lists the models the caller's key may use (OpenAI's `GET /v1/models`).
