@@ -8,7 +8,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { renderPng } from "@imagegate/emulators/png";
-import OpenAI, { APIError, toFile } from "openai";
+import OpenAI, { type APIError, toFile } from "openai";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
