@@ -152,6 +152,7 @@ const ENTRA_SCOPES = [
 ];
 const URL_TTL_MS = 24 * 60 * 60 * 1000;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const MAX_UPLOAD_BYTES = 128 * 1024 * 1024;
 const REFUSAL_WORD = /\bforbidden\b/i;
 
 const INVALID_KEY_MESSAGE =
@@ -444,6 +445,7 @@ const CONTROL: ControlOptions = {
 };
 
 const DEPLOYMENT_PATH = /^\/openai\/deployments\/([^/]+)\/images\/generations$/;
+const EDIT_PATH = /^\/openai\/deployments\/([^/]+)\/images\/edits$/;
 const TOKEN_PATH = /^\/([^/]+)\/oauth2\/v2\.0\/token$/;
 const IMAGE_PATH = /^\/private\/images\/([0-9a-f]+)\/generated_00\.png$/;
 
@@ -487,6 +489,9 @@ class Emulator {
       const token = TOKEN_PATH.exec(url.pathname);
       if (token && method === "POST")
         return await this.#token(req, res, decodeURIComponent(token[1]!));
+      const edit = EDIT_PATH.exec(url.pathname);
+      if (edit && method === "POST")
+        return await this.#edit(req, res, url, decodeURIComponent(edit[1]!));
       const deployment = DEPLOYMENT_PATH.exec(url.pathname);
       if (!deployment || method !== "POST")
         throw new HttpError(404, azureError("404", "Resource not found"));
@@ -561,6 +566,68 @@ class Emulator {
     const request = validate(json, model);
     this.#refuseIfUnsafe(request);
     if (request.stream) return this.#stream(res, request);
+    sendJson(res, 200, this.#answer(req, request));
+  }
+
+  /**
+   * POST …/images/edits: multipart only (Azure's how-to: "edits take multipart form data,
+   * not JSON"), GPT-image deployments only; PNG or JPG inputs under 50 MB, a PNG mask of
+   * the first image's size, input_fidelity not on gpt-image-1-mini. Answered as a generation.
+   */
+  async #edit(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    deploymentName: string,
+  ): Promise<void> {
+    const body = await readBody(req, MAX_UPLOAD_BYTES);
+    const form = await readEditForm(req, body);
+    record(this.requests, {
+      method: "POST",
+      path: url.pathname + url.search,
+      headers: req.headers,
+      body: form?.recorded,
+    });
+    if (await playFault(this.faults, this.#deployments[deploymentName], req, res)) return;
+    this.#authenticate(req);
+    const version = apiVersionDate(url.searchParams.get("api-version"));
+    if (version === undefined) throw new HttpError(404, azureError("404", "Resource not found"));
+    const model = this.#deployments[deploymentName];
+    if (model === undefined)
+      throw new HttpError(
+        404,
+        azureError("DeploymentNotFound", "The API deployment for this resource does not exist."),
+      );
+    const rules = MODELS[model];
+    if (rules.family !== "gpt-image" || version < rules.minApiVersion) {
+      throw badRequest(
+        `The imagesEdit operation does not work with the specified model, ${model}, in API version ${url.searchParams.get("api-version")}.`,
+        null,
+        "OperationNotSupported",
+      );
+    }
+    if (form === undefined)
+      throw badRequest(
+        "Unsupported Content-Type: expected multipart/form-data.",
+        null,
+        "invalid_request_error",
+      );
+    const { input_fidelity: fidelity, stream, ...fields } = form.fields;
+    if (stream !== undefined && stream !== "false")
+      throw badRequest("Streaming is not supported by this emulator.", "stream", "invalid_value");
+    if (fidelity !== undefined) {
+      if (model === "gpt-image-1-mini")
+        throw badRequest(
+          "input_fidelity is not supported by gpt-image-1-mini.",
+          "input_fidelity",
+          "invalid_value",
+        );
+      if (fidelity !== "high" && fidelity !== "low")
+        throw invalidValue("input_fidelity", fidelity, ["high", "low"]);
+    }
+    checkEditFiles(form.files);
+    const request = validate(fields, model);
+    this.#refuseIfUnsafe(request);
     sendJson(res, 200, this.#answer(req, request));
   }
 
@@ -783,5 +850,90 @@ class Emulator {
       ext_expires_in: ttl,
       access_token: token,
     });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edits
+// ---------------------------------------------------------------------------------------------
+
+interface EditFile {
+  name: string;
+  size: number;
+  format: "png" | "jpeg" | "webp" | undefined;
+  width: number | undefined;
+  height: number | undefined;
+}
+
+/** A multipart edit body (the platform's own parser), or undefined for another content type. */
+async function readEditForm(
+  req: http.IncomingMessage,
+  body: Buffer,
+): Promise<{ fields: Record<string, unknown>; files: EditFile[]; recorded: object } | undefined> {
+  const contentType = req.headers["content-type"] ?? "";
+  if (!/^multipart\/form-data\b/i.test(contentType)) return undefined;
+  let data: FormData;
+  try {
+    data = await new Request("http://emulator/", {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body: new Uint8Array(body),
+    }).formData();
+  } catch {
+    throw badRequest("Could not parse multipart form.", null, "invalid_request_error");
+  }
+  const fields: Record<string, unknown> = {};
+  const files: EditFile[] = [];
+  for (const [name, value] of data.entries()) {
+    if (typeof value === "string") {
+      fields[name] = PARAMS[name] === "integer" && /^-?\d+$/.test(value) ? Number(value) : value;
+    } else {
+      const b = Buffer.from(await value.arrayBuffer());
+      files.push({ name, size: b.length, ...sniffImage(b) });
+    }
+  }
+  return { fields, files, recorded: { ...fields, files } };
+}
+
+function sniffImage(b: Buffer): Pick<EditFile, "format" | "width" | "height"> {
+  if (b.length >= 24 && b.readUInt32BE(0) === 0x89504e47)
+    return { format: "png", width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff)
+    return { format: "jpeg", width: undefined, height: undefined };
+  if (b.length >= 12 && b.toString("latin1", 8, 12) === "WEBP")
+    return { format: "webp", width: undefined, height: undefined };
+  return { format: undefined, width: undefined, height: undefined };
+}
+
+function checkEditFiles(files: readonly EditFile[]): void {
+  const images = files.filter((f) => f.name === "image" || f.name === "image[]");
+  const other = files.find((f) => f.name !== "image" && f.name !== "image[]" && f.name !== "mask");
+  if (other)
+    throw badRequest(
+      `Unrecognized request argument supplied: ${other.name}`,
+      null,
+      "invalid_request_error",
+    );
+  if (images.length === 0)
+    throw badRequest("Missing required parameter: 'image'.", "image", "missing_required_parameter");
+  if (images.length > 16)
+    throw badRequest("Too many images: at most 16.", "image", "invalid_value");
+  for (const image of images) {
+    if (image.format !== "png" && image.format !== "jpeg")
+      throw badRequest("The image must be a PNG or JPG file.", "image", "invalid_image_format");
+    if (image.size >= 50 * 1024 * 1024)
+      throw badRequest("The image must be less than 50 MB.", "image", "image_too_large");
+  }
+  const mask = files.find((f) => f.name === "mask");
+  if (mask !== undefined) {
+    const first = images[0]!;
+    if (mask.format !== "png")
+      throw badRequest("The mask must be a PNG file.", "mask", "invalid_image_format");
+    if (first.width !== undefined && (mask.width !== first.width || mask.height !== first.height))
+      throw badRequest(
+        "The mask must have the same dimensions as the image.",
+        "mask",
+        "invalid_image",
+      );
   }
 }

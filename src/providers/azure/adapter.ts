@@ -23,6 +23,8 @@ import { apiVersionFor, azureImagesUrl, toAzureRequest } from "./request.ts";
 import { fromOpenAIResponse } from "../openai/response.ts";
 import { fromOpenAIEvents } from "../openai/stream.ts";
 import { streamUpstream } from "../sse.ts";
+import { toOpenAIEditForm } from "../openai/edit.ts";
+import { encodeMultipart } from "../multipart.ts";
 
 export const tokens = new EntraTokenCache();
 
@@ -89,21 +91,28 @@ export const azureAdapter: ProviderAdapter = {
     request,
     signal,
     allocate,
+    edit,
   }: UpstreamCall): Promise<GenerationResult> {
     const { params, spec } = deployment;
+    // Edits (GPT-image deployments; Azure has no variations) are multipart, as OpenAI's.
+    const form =
+      edit === undefined
+        ? undefined
+        : encodeMultipart(toOpenAIEditForm(request, edit, undefined, spec.family === "dalle"));
     const url = azureImagesUrl(
       params.api_base ?? "",
       deployment.model,
       apiVersionFor(spec.family, params.api_version),
+      form === undefined ? "generations" : "edits",
     );
     const headers = {
       ...(await authHeaders(deployment, signal)),
-      "content-type": "application/json",
+      "content-type": form?.contentType ?? "application/json",
     };
     const res = await sendUpstream(url, {
       method: "POST",
       headers,
-      body: JSON.stringify(toAzureRequest(request, spec.family)),
+      body: form?.body ?? JSON.stringify(toAzureRequest(request, spec.family)),
       signal,
       timeoutMs: deployment.timeoutMs,
     });

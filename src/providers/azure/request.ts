@@ -18,14 +18,18 @@ export const DEFAULT_API_VERSION: Readonly<Partial<Record<Family, string>>> = {
 
 const FALLBACK_API_VERSION = "2025-04-01-preview";
 
-/** `{api_base}/openai/deployments/{deployment}/images/generations?api-version=…` */
+/**
+ * `{api_base}/openai/deployments/{deployment}/images/generations?api-version=…`, or
+ * `…/images/edits` for an edit (multipart, as OpenAI's; docs/research/edits.md §2).
+ */
 export function azureImagesUrl(
   apiBase: string,
   deploymentName: string,
   apiVersion: string,
+  operation: "generations" | "edits" = "generations",
 ): string {
   const base = apiBase.replace(/\/+$/, "");
-  return `${base}/openai/deployments/${encodeURIComponent(deploymentName)}/images/generations?api-version=${encodeURIComponent(apiVersion)}`;
+  return `${base}/openai/deployments/${encodeURIComponent(deploymentName)}/images/${operation}?api-version=${encodeURIComponent(apiVersion)}`;
 }
 
 export function apiVersionFor(family: Family, configured: string | undefined): string {
