@@ -68,7 +68,16 @@ export interface GeminiRules {
   /** Output tokens one image costs, per imageSize. */
   tokensPerImage: Readonly<Record<string, number>>;
   maxPromptTokens: number;
+  /** Input images per prompt (Google's image-understanding table: 3 for 2.5 Flash Image, 14 for 3 Pro). */
+  maxInputImages: number;
+  /** Input tokens one input image counts for. */
+  inputImageTokens: number;
+  /** Input image media types taken. */
+  inputMimeTypes: readonly string[];
 }
+
+/** Each inline input image at most 7 MB (Google's image-understanding table). */
+const MAX_INLINE_IMAGE_BYTES = 7 * 1024 * 1024;
 
 export type ModelRules = ImagenRules | GeminiRules;
 
@@ -112,6 +121,9 @@ const GEMINI_25_FLASH: GeminiRules = {
   imageSizes: ["1K"],
   tokensPerImage: { "1K": 1290 },
   maxPromptTokens: 32_768,
+  maxInputImages: 3,
+  inputImageTokens: 258,
+  inputMimeTypes: ["image/png", "image/jpeg", "image/webp"],
 };
 
 const GEMINI_3_PRO: GeminiRules = {
@@ -131,6 +143,9 @@ const GEMINI_3_PRO: GeminiRules = {
   imageSizes: ["1K", "2K", "4K"],
   tokensPerImage: { "1K": 1120, "2K": 1120, "4K": 2000 },
   maxPromptTokens: 65_536,
+  maxInputImages: 14,
+  inputImageTokens: 1120,
+  inputMimeTypes: ["image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"],
 };
 
 /**
@@ -620,7 +635,8 @@ export class GoogleImageService {
     const body = requireObject(raw, "");
     for (const key of Object.keys(body))
       if (!GEMINI_TOP_LEVEL[api].includes(key)) throw unknownName(key);
-    const prompt = this.#promptOf(body.contents);
+    const { prompt, images } = this.#promptOf(body.contents);
+    checkInputImages(images, rules);
     if (estimateTokens(prompt) > rules.maxPromptTokens) {
       throw invalidArgument(
         `The input token count (${estimateTokens(prompt)}) exceeds the maximum number of tokens allowed (${rules.maxPromptTokens}).`,
@@ -682,12 +698,16 @@ export class GoogleImageService {
       );
     }
 
-    const promptTokens = estimateTokens(prompt);
+    const inputImageTokens = images.length * rules.inputImageTokens;
+    const promptTokens = estimateTokens(prompt) + inputImageTokens;
+    const promptDetails = [{ modality: "TEXT", tokenCount: estimateTokens(prompt) }];
+    if (inputImageTokens > 0)
+      promptDetails.push({ modality: "IMAGE", tokenCount: inputImageTokens });
     const responseId = randomBytes(12).toString("base64url");
     const promptUsage = {
       promptTokenCount: promptTokens,
       totalTokenCount: promptTokens,
-      promptTokensDetails: [{ modality: "TEXT", tokenCount: promptTokens }],
+      promptTokensDetails: promptDetails,
     };
     if (!PARTLY_FORBIDDEN.test(prompt) && !FORBIDDEN_IMAGE.test(prompt) && FORBIDDEN.test(prompt)) {
       return {
@@ -734,7 +754,7 @@ export class GoogleImageService {
         promptTokenCount: promptTokens,
         candidatesTokenCount: imageTokens + textTokens,
         totalTokenCount: promptTokens + imageTokens + textTokens,
-        promptTokensDetails: [{ modality: "TEXT", tokenCount: promptTokens }],
+        promptTokensDetails: promptDetails,
         candidatesTokensDetails: outputDetails,
       },
       modelVersion: modelId,
@@ -742,8 +762,11 @@ export class GoogleImageService {
     };
   }
 
-  /** The text of the user's turns; `contents` must hold at least one non-empty text part. */
-  #promptOf(contents: unknown): string {
+  /**
+   * The text of the user's turns and their inline images; `contents` must hold at least one
+   * non-empty text part.
+   */
+  #promptOf(contents: unknown): { prompt: string; images: InlineImage[] } {
     if (!Array.isArray(contents) || contents.length === 0) {
       throw invalidArgument(
         "* GenerateContentRequest.contents: contents is not specified",
@@ -751,6 +774,7 @@ export class GoogleImageService {
       );
     }
     const texts: string[] = [];
+    const images: InlineImage[] = [];
     for (const [i, c] of contents.entries()) {
       const content = requireObject(c, `contents[${i}]`);
       for (const key of Object.keys(content))
@@ -771,6 +795,8 @@ export class GoogleImageService {
             throw unknownName(key, `contents[${i}].parts[${j}]`);
         }
         if (typeof part.text === "string") texts.push(part.text);
+        if (part.inlineData !== undefined)
+          images.push(inlineImage(part.inlineData, `contents[${i}].parts[${j}].inline_data`));
       }
     }
     const prompt = texts.join("\n");
@@ -779,7 +805,7 @@ export class GoogleImageService {
         "* GenerateContentRequest.contents: contents is not specified",
         "contents",
       );
-    return prompt;
+    return { prompt, images };
   }
 
   #withholdPartly(prompt: string): boolean {
@@ -946,4 +972,41 @@ export function listenGoogle(
     if (err instanceof GoogleApiError) sendGoogleJson(res, err.status, err.body);
     else sendGoogleJson(res, 500, googleError(500, "INTERNAL", `Emulator bug: ${String(err)}`));
   });
+}
+
+interface InlineImage {
+  mimeType: string;
+  bytes: number;
+  at: string;
+}
+
+/** An `inlineData` part: a media type and base64 data. */
+function inlineImage(raw: unknown, at: string): InlineImage {
+  const data = requireObject(raw, at);
+  for (const key of Object.keys(data))
+    if (key !== "mimeType" && key !== "data") throw unknownName(key, at);
+  if (typeof data.mimeType !== "string" || data.mimeType === "")
+    throw invalidArgument(`${at}.mime_type: a media type is required.`, `${at}.mime_type`);
+  if (typeof data.data !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(data.data))
+    throw invalidArgument(
+      `Invalid value at '${at}.data' (TYPE_BYTES), Base64 decoding failed.`,
+      `${at}.data`,
+    );
+  return { mimeType: data.mimeType, bytes: Buffer.byteLength(data.data, "base64"), at };
+}
+
+/** The input images a model takes: how many, which types, how large (Google's image-understanding table). */
+function checkInputImages(images: readonly InlineImage[], rules: GeminiRules): void {
+  if (images.length > rules.maxInputImages) {
+    throw invalidArgument(
+      `Too many images in the request: ${images.length}; the model takes at most ${rules.maxInputImages}.`,
+      "contents",
+    );
+  }
+  for (const image of images) {
+    if (!rules.inputMimeTypes.includes(image.mimeType))
+      throw invalidArgument(`Unsupported MIME type: ${image.mimeType}`, `${image.at}.mime_type`);
+    if (image.bytes > MAX_INLINE_IMAGE_BYTES)
+      throw invalidArgument(`The inline image is larger than 7 MB.`, `${image.at}.data`);
+  }
 }

@@ -13,6 +13,7 @@ import { malformedBody } from "../json.ts";
 import { type CallOutcome, GEMINI_IMAGE_KEYS, IMAGEN_IMAGE_KEYS } from "./shapes.ts";
 import { fromGeminiResponse, geminiProducedSize, toGeminiRequest } from "./gemini-image.ts";
 import { fromGoogleError } from "./errors.ts";
+import { withEditImages } from "./edit.ts";
 import { fromImagenResponse, imagenProducedSize, toImagenRequest } from "./imagen.ts";
 
 /** Where and how one Google API is called; the rest is shared. */
@@ -73,7 +74,9 @@ async function imagenCall(
 }
 
 async function geminiCall(call: UpstreamCall, endpoint: GoogleEndpoint): Promise<CallOutcome> {
-  const body = toGeminiRequest(call.request, call.deployment.spec);
+  const generation = toGeminiRequest(call.request, call.deployment.spec);
+  // An edit is the same call with the input images beside the prompt.
+  const body = call.edit === undefined ? generation : withEditImages(generation, call.edit);
   const { json, images } = await postJson(
     call,
     endpoint,

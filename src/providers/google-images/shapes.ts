@@ -33,7 +33,13 @@ export interface ImagenPrediction {
 
 /** Gemini `:generateContent` body asking for an image. */
 export interface GeminiGenerateContentRequest {
-  contents: [{ role: "user"; parts: [{ text: string }] }];
+  /** One user turn: the prompt, then an edit's input images as inline parts. */
+  contents: [
+    {
+      role: "user";
+      parts: [{ text: string }, ...{ inlineData: { mimeType: string; data: string } }[]];
+    },
+  ];
   generationConfig: {
     responseModalities: ["TEXT", "IMAGE"];
     imageConfig: { aspectRatio: string; imageSize?: ImageTier };
