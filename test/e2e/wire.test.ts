@@ -149,10 +149,10 @@ const ROWS: WireRow[] = [
   },
   {
     name: "POST to an unknown path",
-    req: { path: "/v1/images/edits", body: json({ prompt: "x" }) },
+    req: { path: "/v1/images/upscale", body: json({ prompt: "x" }) },
     status: 404,
     code: "unknown_url",
-    message: /Unknown request URL: POST \/v1\/images\/edits/,
+    message: /Unknown request URL: POST \/v1\/images\/upscale/,
   },
   {
     name: "GET of an unknown path",

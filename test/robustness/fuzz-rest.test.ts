@@ -479,7 +479,7 @@ const path = fc.oneof(
       `${ROUTE}?x=1`,
       `${ROUTE}/`,
       "/v1/images/generation",
-      "/v1/images/edits",
+      "/v1/images/upscale",
       "/v1/IMAGES/generations",
       "/",
       "/v1/images/generations%00",

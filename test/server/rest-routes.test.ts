@@ -32,6 +32,8 @@ describe("REST routes from annotations", () => {
     ]);
     expect(routes.all().map((r) => routeKey(r.verb, r.path))).toEqual([
       "POST /v1/images/generations",
+      "POST /v1/images/edits",
+      "POST /v1/images/variations",
       "GET /v1/models",
       "GET /v1/models/{id=**}",
     ]);
@@ -47,7 +49,7 @@ describe("REST routes from annotations", () => {
   });
 
   it("turns a newly annotated rpc into a route", () => {
-    // images.proto with one more rpc, annotated `post: "/v1/images/variations"`.
+    // images.proto with one more rpc, annotated `post: "/v1/images/upscale"`.
     const fdp = clone(FileDescriptorProtoSchema, file_imagegate_v1_images.proto);
     const service = fdp.service[0]!;
     const method = clone(MethodDescriptorProtoSchema, service.method[0]!);
@@ -57,7 +59,7 @@ describe("REST routes from annotations", () => {
       options,
       http,
       create(HttpRuleSchema, {
-        pattern: { case: "post", value: "/v1/images/variations" },
+        pattern: { case: "post", value: "/v1/images/upscale" },
         body: "*",
       }),
     );
@@ -70,7 +72,7 @@ describe("REST routes from annotations", () => {
 
     const routes = restRoutesFrom([createServiceImplSpec(extended, {})]);
     expect(routes.all().map((r) => routeKey(r.verb, r.path))).toContain(
-      "POST /v1/images/variations",
+      "POST /v1/images/upscale",
     );
   });
 
