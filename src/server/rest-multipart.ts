@@ -23,7 +23,7 @@ import { invalidParam } from "../errors/errors.ts";
 import { type InputImage, InputImageSchema } from "../gen/imagegate/v1/images_pb.js";
 import { tooLarge } from "./exchanges.ts";
 import { checkJsonBody } from "./json-check.ts";
-import type { NodeRequest } from "./rest.ts";
+import type { NodeRequest } from "./universal.ts";
 
 /** Where each file field goes, per request message that takes uploads. */
 const FILE_FIELDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
