@@ -208,6 +208,8 @@ export async function admitCall(
   checkModelAllowed(ctx.values.get(kKey), group.name, group.alias);
   const budget = ctx.values.get(kBudget);
   if (budget?.limited)
-    await budget.reserve(mostItMayCost(router.reachable(group, request, edit), group, request, prices));
+    await budget.reserve(
+      mostItMayCost(router.reachable(group, request, edit), group, request, prices),
+    );
   return { info, group, budget };
 }

@@ -71,9 +71,7 @@ describe("REST routes from annotations", () => {
     const extended = registry.getService("imagegate.v1.ImageService")!;
 
     const routes = restRoutesFrom([createServiceImplSpec(extended, {})]);
-    expect(routes.all().map((r) => routeKey(r.verb, r.path))).toContain(
-      "POST /v1/images/upscale",
-    );
+    expect(routes.all().map((r) => routeKey(r.verb, r.path))).toContain("POST /v1/images/upscale");
   });
 
   it.each([
