@@ -1,6 +1,7 @@
 /**
  * ImageService.CreateImage: resolve the model, validate against the catalog, route to a
- * provider, shape the answer (edits and variations take the same path, `serveImages`). The same method serves gRPC, gRPC-Web, Connect and REST.
+ * provider, shape the answer; edits and variations take the same path (`serveImages`). The
+ * same methods serve gRPC, gRPC-Web, Connect and REST.
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { ATTR_ERROR_TYPE } from "@opentelemetry/semantic-conventions";
