@@ -4,6 +4,9 @@
  * the JSON form with data: URLs, Connect and gRPC with bytes; every input check answered
  * by the gateway before anything reaches the emulator; a body over the upload limit (413).
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -16,6 +19,8 @@ import {
   ImageService,
   InputImageSchema,
 } from "../../src/gen/imagegate/v1/images_pb.js";
+import { spendLogs } from "../../src/db/spend-log.ts";
+import { openSqlite } from "../../src/db/sqlite.ts";
 import { grpcClient } from "../support/grpc.ts";
 import { type Stack, startStack } from "../support/stack.ts";
 
@@ -409,6 +414,65 @@ describe("the JSON form and the RPC protocols", () => {
       expect((err as { code: number }).code).toBe(3);
     } finally {
       g.close();
+    }
+  });
+});
+
+describe("the spend log", () => {
+  it("has one row per edit and variation, with the key, the model and what it cost", async () => {
+    const data = mkdtempSync(join(tmpdir(), "imagegate-edits-"));
+    const key = "sk-edits-0123456789abcdef";
+    const logged = await startStack({
+      yaml: `keys:\n  - key: ${key}\n    name: editors\n    max_budget: 1\n${YAML}`,
+      env: { XDG_DATA_HOME: data },
+    });
+    let costs: number[];
+    try {
+      const client = new OpenAI({ baseURL: `${logged.url}/v1`, apiKey: key, maxRetries: 0 });
+      const edit = await client.images
+        .edit({
+          model: "legacy",
+          prompt: "a boat",
+          image: await toFile(SQUARE, "in.png", { type: "image/png" }),
+          size: "256x256",
+          user: "alice",
+        })
+        .withResponse();
+      const variation = await client.images
+        .createVariation({
+          model: "legacy",
+          image: await toFile(SQUARE, "in.png", { type: "image/png" }),
+          size: "256x256",
+        })
+        .withResponse();
+      costs = [edit, variation].map((r) => Number(r.response.headers.get("x-imagegate-cost-usd")));
+    } finally {
+      await logged.close();
+    }
+    const database = openSqlite(join(data, "imagegate", "imagegate.sqlite"));
+    try {
+      const rows = await spendLogs(database, { from: 0, to: Date.now() + 86_400_000 });
+      expect(rows).toHaveLength(2);
+      // The edit was sent with `user`, the variation without.
+      const edit = rows.find((r) => r.end_user === "alice");
+      const variation = rows.find((r) => r.end_user === null);
+      for (const [row, cost] of [
+        [edit, costs[0]],
+        [variation, costs[1]],
+      ] as const) {
+        expect(row).toMatchObject({
+          key_alias: "editors",
+          model: "legacy",
+          provider: "openai",
+          status: "success",
+          images: 1,
+          size: "256x256",
+        });
+        expect(cost).toBeGreaterThan(0);
+        expect(row!.spend).toBeCloseTo(cost!, 10);
+      }
+    } finally {
+      await database.close();
     }
   });
 });
