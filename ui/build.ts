@@ -32,6 +32,8 @@ export async function buildConsole(outDir = `${UI}dist/`): Promise<ConsoleBuild>
     target: "es2022",
     metafile: true,
     legalComments: "none",
+    // The one bundled library's notice (its own comment is not a legal comment esbuild keeps).
+    banner: { js: "/*! includes uPlot, (c) 2025 Leon Sorokin, MIT License */" },
     logLevel: "warning",
   });
   const outputs = Object.keys(result.metafile.outputs).map((p) => basename(p));

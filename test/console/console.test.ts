@@ -1,10 +1,12 @@
 /**
  * The operator console (`/ui/`) in a real browser: Debian's chromium driven by
  * playwright-core (never a downloaded browser), against gateways whose providers are all
- * emulated exactly as `npm run dev` wires them: one open (as dev is), one with a master
- * key. Sign-in with a right and a wrong key, the playground drawing with two providers
- * side by side, keyboard navigation, the response headers, and throughout: no request
- * leaves loopback and the page logs no error. Screenshots of every page go to
+ * emulated exactly as `npm run dev` wires them: one open (as dev is, with its temp spend
+ * log), one with a master key. Real image requests are made first, so every page shows
+ * what the gateway really did, checked against the management API's own answers. Sign-in
+ * with a right and a wrong key, each page, the playground drawing with two providers side
+ * by side, keyboard navigation, phone width, the response headers, and throughout: no
+ * request leaves loopback and the page logs no error. Screenshots of every page go to
  * `test-output/console/` (git-ignored) for a person to look at.
  */
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -36,6 +38,8 @@ const CHROMIUM_ARGS = [
 const SHOTS = join(import.meta.dirname, "../../test-output/console");
 const MASTER_KEY = "sk-console-master-test-5e1d0c";
 const PAGES = ["Overview", "Deployments", "Keys", "Logs", "Playground"];
+/** Pages that show the gateway's data (the rest still say they await it). */
+const BUILT = ["Overview", "Playground"];
 /** Two providers side by side in the playground. */
 const MODELS = ["openai/gpt-image-1", "recraft/recraftv3"];
 
@@ -55,11 +59,11 @@ const blocked: string[] = [];
 /** Console errors and uncaught exceptions, by page. */
 const errors: string[] = [];
 
-async function devGateway(extraGeneral = ""): Promise<Gateway> {
-  const yaml = providers.configYaml.replace(
-    "general_settings:\n",
-    `general_settings:\n${extraGeneral}`,
-  );
+/** A dev gateway with its own spend log (`spendDb`), and `extraGeneral` settings. */
+async function devGateway(spendDb: string, extraGeneral = ""): Promise<Gateway> {
+  const yaml = providers.configYaml
+    .replace(/^ {2}spend_db: .*$/m, `  spend_db: ${JSON.stringify(spendDb)}`)
+    .replace("general_settings:\n", `general_settings:\n${extraGeneral}`);
   const config = parseConfig(
     yaml,
     { ...providers.env, IMAGEGATE_MASTER_KEY: MASTER_KEY, HOST: "127.0.0.1", PORT: "0" },
@@ -99,16 +103,56 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+/** One image request from outside the browser; its status. */
+async function generate(
+  gateway: Gateway,
+  body: Record<string, unknown>,
+  key?: string,
+): Promise<number> {
+  const res = await fetch(`${gateway.url}/v1/images/generations`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      ...(key === undefined ? {} : { authorization: `Bearer ${key}` }),
+    },
+    body: JSON.stringify({ prompt: "a lighthouse", response_format: "b64_json", ...body }),
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** A management API answer read from outside the browser, to check a page against. */
+async function admin<T>(gateway: Gateway, path: string, key?: string): Promise<T> {
+  const res = await fetch(`${gateway.url}${path}`, {
+    headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
+  });
+  expect(res.status, path).toBe(200);
+  return (await res.json()) as T;
+}
+
+let dataDir: string;
+
 beforeAll(async () => {
   built = await buildConsole();
   providers = await startDevProviders(catalog);
-  open = await devGateway();
-  keyed = await devGateway("  master_key: os.environ/IMAGEGATE_MASTER_KEY\n");
+  dataDir = await mkdtemp(join(tmpdir(), "imagegate-console-test-"));
+  open = await devGateway(join(dataDir, "open.sqlite"));
+  keyed = await devGateway(
+    join(dataDir, "keyed.sqlite"),
+    "  master_key: os.environ/IMAGEGATE_MASTER_KEY\n",
+  );
+  // What the pages will show: two providers answering, and one request refused (a size
+  // dall-e-2 does not draw).
+  expect(await generate(open, { model: "openai/gpt-image-1" })).toBe(200);
+  expect(await generate(open, { model: "openai/gpt-image-1", size: "1024x1024" })).toBe(200);
+  expect(await generate(open, { model: "recraft/recraftv3" })).toBe(200);
+  expect(await generate(open, { model: "openai/dall-e-2", size: "1792x1024" })).toBe(400);
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all([open?.shutdown(1000), keyed?.shutdown(1000)]);
   await providers?.close();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
 describe("the console's files", () => {
@@ -235,7 +279,7 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     await page.close();
   });
 
-  it("needs no sign-in on an open gateway, and every page but the playground says it awaits the management API", async () => {
+  it("needs no sign-in on an open gateway; pages not built yet say so", async () => {
     const page = await newPage();
     await page.goto(`${open.url}/ui/`);
     await page.getByRole("navigation", { name: "Console" }).waitFor();
@@ -247,9 +291,86 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
         await page.getByRole("link", { name: title, exact: true }).getAttribute("aria-current"),
       ).toBe("page");
       const coming = page.getByRole("heading", { name: "Needs the management API (coming)" });
-      expect(await coming.count()).toBe(title === "Playground" ? 0 : 1);
-      if (title !== "Playground") await shot(page, title.toLowerCase());
+      expect(await coming.count()).toBe(BUILT.includes(title) ? 0 : 1);
+      if (!BUILT.includes(title)) await shot(page, title.toLowerCase());
     }
+    await page.close();
+  });
+
+  it("Overview charts requests, images, errors and cost by model and by key, as the gateway summed them", async () => {
+    type Series = {
+      points: { group?: string; requests: number; images: number; errors: number; spend: number }[];
+    };
+    const page = await newPage();
+    await page.goto(`${open.url}/ui/#/overview`);
+    await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+    const table = page.getByRole("table", { name: /By model/ });
+    await table.waitFor();
+
+    // The totals and each model's row are the API's sums for today.
+    const day = new Date().toISOString().slice(0, 10);
+    const api = await admin<Series>(
+      open,
+      `/global/spend/series?start_date=${day}&end_date=${day}&group_by=model`,
+    );
+    const sums = new Map<string, { requests: number; images: number; errors: number }>();
+    for (const p of api.points) {
+      const s = sums.get(p.group!) ?? { requests: 0, images: 0, errors: 0 };
+      s.requests += p.requests;
+      s.images += p.images;
+      s.errors += p.errors;
+      sums.set(p.group!, s);
+    }
+    expect([...sums.keys()].toSorted()).toEqual([
+      "openai/dall-e-2",
+      "openai/gpt-image-1",
+      "recraft/recraftv3",
+    ]);
+    const rows = await table
+      .locator("tbody tr")
+      .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
+    expect(
+      Object.fromEntries(
+        rows.map(([model, requests, images, errors]) => [model, [requests, images, errors]]),
+      ),
+    ).toEqual(
+      Object.fromEntries(
+        [...sums].map(([m, s]) => [m, [String(s.requests), String(s.images), String(s.errors)]]),
+      ),
+    );
+    const card = (name: string) =>
+      page.locator(".card", { has: page.getByText(name, { exact: true }) }).locator("dd");
+    expect(await card("Requests").textContent()).toBe("4");
+    expect(await card("Images").textContent()).toBe("3");
+    expect(await card("Errors").textContent()).toBe("1");
+    expect(await card("Cost (USD)").textContent()).toMatch(/^\$0\.\d+$/);
+
+    // Four charts, drawn (uPlot's canvas), each described for screen readers.
+    const plots = page.locator("figure.chart .plot");
+    await expect.poll(() => page.locator("figure.chart canvas").count()).toBe(4);
+    expect(await plots.first().getAttribute("aria-label")).toMatch(
+      /^Requests per hour, by model: 4 in total over the last 24 hours; /,
+    );
+    await shot(page, "overview");
+
+    // By key: the open gateway's requests carry none.
+    await page.getByLabel("Group").selectOption("api_key");
+    await page.getByRole("table", { name: /By key/ }).waitFor();
+    expect(
+      await page
+        .getByRole("table", { name: /By key/ })
+        .locator("tbody th")
+        .allTextContents(),
+    ).toEqual(["(no key)"]);
+    await page.getByLabel("Period").selectOption("30d");
+    await page.getByRole("table", { name: /last 30 days/ }).waitFor();
+    await expect.poll(() => page.locator("figure.chart canvas").count()).toBe(4);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect
+      .poll(() => page.evaluate(() => document.documentElement.scrollWidth))
+      .toBeLessThanOrEqual(390);
+    await shot(page, "overview-phone");
     await page.close();
   });
 

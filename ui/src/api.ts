@@ -75,3 +75,92 @@ export interface ModelEntry {
 export function listModels(key?: string | null): Promise<ApiAnswer<{ data: ModelEntry[] }>> {
   return call("GET", "/v1/models", { key });
 }
+
+/** A query string from the values given (undefined and "" left out). */
+export function query(params: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [name, value] of Object.entries(params))
+    if (value !== undefined && value !== "") q.set(name, String(value));
+  const text = q.toString();
+  return text === "" ? "" : `?${text}`;
+}
+
+// The management API's answers, as the gateway writes them (README, Administration).
+
+export interface SpendPoint {
+  start: string;
+  group?: string;
+  key_alias?: string;
+  requests: number;
+  images: number;
+  errors: number;
+  spend: number;
+}
+
+export interface SpendSeries {
+  bucket: "hour" | "day";
+  points: SpendPoint[];
+}
+
+export interface DeploymentStats {
+  id: string;
+  model_name: string;
+  provider: string;
+  model: string;
+  in_rotation: boolean;
+  cooldown_until?: string;
+  in_flight: number;
+  attempts: number;
+  failures: number;
+  error_rate?: number;
+  latency_p50_ms?: number;
+  latency_p95_ms?: number;
+}
+
+export interface ModelStats {
+  window_seconds: number;
+  data: DeploymentStats[];
+}
+
+export interface DeploymentInfo {
+  model_name: string;
+  model_info: { id: string; output_cost_per_image?: number; base_model?: string };
+}
+
+export interface KeyInfo {
+  key_alias?: string;
+  spend: number;
+  max_budget?: number;
+  models: string[];
+  rpm_limit?: number;
+  expires?: string;
+  budget_duration?: string;
+  budget_reset_at?: string;
+  blocked: boolean;
+  created_at: string;
+  source: "api" | "config";
+}
+
+export interface NewKey {
+  key: string;
+  token: string;
+  key_alias?: string;
+}
+
+export interface SpendLog {
+  request_id: string;
+  api_key?: string;
+  key_alias?: string;
+  end_user?: string;
+  model?: string;
+  model_id?: string;
+  provider?: string;
+  status: "success" | "failure";
+  spend: number;
+  images: number;
+  size?: string;
+  quality?: string;
+  startTime: string;
+  endTime: string;
+  attempts: number;
+}

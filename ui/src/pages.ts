@@ -4,6 +4,7 @@
  * that API exists, rather than showing made-up numbers. Each becomes its own module then.
  */
 import { h } from "./dom.ts";
+import { overview } from "./overview.ts";
 import { playground } from "./playground.ts";
 
 export interface Page {
@@ -33,11 +34,7 @@ function awaitingManagementApi(id: string, title: string, shows: string): Page {
 }
 
 export const PAGES: readonly Page[] = [
-  awaitingManagementApi(
-    "overview",
-    "Overview",
-    "requests, images, errors and cost over time, by model and by key",
-  ),
+  { id: "overview", title: "Overview", render: overview },
   awaitingManagementApi(
     "deployments",
     "Deployments",
