@@ -16,6 +16,7 @@ const IMAGE_METHODS = new Set([
   "CreateImage",
   "CreateImageStream",
   "EditImage",
+  "EditImageStream",
   "CreateImageVariation",
 ]);
 

@@ -1,9 +1,10 @@
 /**
- * ImageService.EditImage and CreateImageVariation: the input images are read and measured
- * (`input-images.ts`), the mask checked against the first image, then the request takes
- * the same path as a generation (`serveImages`): resolve, key, budget, route (only to
- * deployments whose catalog entry can edit, with the per-model input checks), price,
- * deliver. The same methods serve gRPC, gRPC-Web, Connect and REST (JSON and multipart).
+ * ImageService.EditImage, EditImageStream and CreateImageVariation: the input images are
+ * read and measured (`input-images.ts`), the mask checked against the first image, then the
+ * request takes the same path as a generation (`serveImages`, or `streamImages` for a
+ * stream): resolve, key, budget, route (only to deployments whose catalog entry can edit,
+ * with the per-model input checks), price, deliver. The same methods serve gRPC, gRPC-Web,
+ * Connect and REST (JSON and multipart).
  */
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
@@ -15,10 +16,12 @@ import {
   type CreateImageVariationRequest,
   type EditImageRequest,
   type ImageService,
+  type ImageStreamEvent,
   type ImagesResponse,
 } from "../gen/imagegate/v1/images_pb.js";
 import type { ImageDownloader } from "../store/download.ts";
 import { type ServeDeps, serveImages } from "./image-service.ts";
+import { streamImages } from "./image-stream.ts";
 import { readInputImage } from "./input-images.ts";
 
 /** OpenAI's default model for edits and variations. */
@@ -35,6 +38,13 @@ export function createEditService(
     async editImage(req: EditImageRequest, ctx: HandlerContext): Promise<ImagesResponse> {
       const { request, edit } = await editInputs(req, downloader, ctx.signal);
       return serveImages(deps, request, ctx, edit, DEFAULT_EDIT_MODEL);
+    },
+    async *editImageStream(
+      req: EditImageRequest,
+      ctx: HandlerContext,
+    ): AsyncGenerator<ImageStreamEvent> {
+      const { request, edit } = await editInputs(req, downloader, ctx.signal);
+      yield* streamImages(deps, request, ctx, edit, DEFAULT_EDIT_MODEL);
     },
     async createImageVariation(
       req: CreateImageVariationRequest,

@@ -2,7 +2,9 @@
  * Azure OpenAI edits end to end: the `openai` SDK's images.edit against GPT-image
  * deployments (one file and an array, a mask, input_fidelity), sent to the deployment's
  * `/images/edits` as multipart; a DALL·E deployment and a WebP input are 400s before any
- * upstream call (Azure takes PNG or JPG), and Azure has no variations.
+ * upstream call (Azure takes PNG or JPG), and Azure has no variations. Streamed edits
+ * (`stream: true`) come from the deployment's own server-sent events, faults mid-stream
+ * included.
  */
 import { renderPng } from "@imagegate/emulators/png";
 import OpenAI, { type APIError, toFile } from "openai";
@@ -129,5 +131,51 @@ describe("Azure GPT-image edits", () => {
       .catch((e: unknown) => e)) as APIError;
     expect(err.status).toBe(400);
     expect(err.param).toBe("model");
+  });
+});
+
+describe("Azure GPT-image edits with stream: true", () => {
+  it("the SDK iterates the deployment's partial images, then the completed image", async () => {
+    const stream = await sdk.images.edit({
+      model: "azure-editor",
+      image: await toFile(SQUARE, "a.png", { type: "image/png" }),
+      prompt: "a lighthouse",
+      size: "1024x1024",
+      quality: "low",
+      stream: true,
+      partial_images: 2,
+    });
+    const events = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((e) => e.type)).toEqual([
+      "image_edit.partial_image",
+      "image_edit.partial_image",
+      "image_edit.completed",
+    ]);
+    expect(
+      (events[2] as unknown as { imagegate_cost_usd: number }).imagegate_cost_usd,
+    ).toBeGreaterThan(0);
+    const up = lastAzure();
+    expect(up.path).toMatch(/^\/openai\/deployments\/img-prod\/images\/edits\?api-version=/);
+    // The form's text fields as recorded (Azure's form parser keeps them as text).
+    expect(up.body).toMatchObject({ stream: "true", partial_images: 2 });
+  });
+
+  it("a fault mid-stream is one error event, and nothing after it", async () => {
+    ctx.azure.streamFaults.push({ afterEvents: 1, action: "error" });
+    const stream = await sdk.images.edit({
+      model: "azure-editor",
+      image: await toFile(SQUARE, "a.png", { type: "image/png" }),
+      prompt: "a lighthouse",
+      quality: "low",
+      stream: true,
+      partial_images: 2,
+    });
+    const seen: string[] = [];
+    const err = await (async () => {
+      for await (const event of stream) seen.push(event.type);
+    })().catch((e: unknown) => e);
+    expect(seen).toEqual(["image_edit.partial_image"]);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
   });
 });

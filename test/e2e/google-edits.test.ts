@@ -3,7 +3,8 @@
  * images.edit with one file and with an array, sent as inline parts after the prompt of a
  * `:generateContent` call; input image tokens priced at the model's image-input rate. A mask,
  * more images than the model takes, and Imagen models (no edits mapped) are 400s before
- * any upstream call.
+ * any upstream call. With `stream: true` (Gemini does not stream images) the answer is one
+ * `image_edit.completed` event per image.
  */
 import { renderPng } from "@imagegate/emulators/png";
 import OpenAI, { type APIError, toFile } from "openai";
@@ -101,4 +102,25 @@ describe("Gemini image edits", () => {
       expect(ctx.gemini.requests.length).toBe(before);
     });
   }
+});
+
+describe("Gemini image edits with stream: true", () => {
+  it("answer one completed event with the image, its usage and its cost", async () => {
+    const stream = await sdk.images.edit({
+      model: "gemini/gemini-2.5-flash-image",
+      image: await toFile(A, "a.png", { type: "image/png" }),
+      prompt: "make it night",
+      stream: true,
+    });
+    const events = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((e) => e.type)).toEqual(["image_edit.completed"]);
+    const completed = events[0] as OpenAI.Images.ImageEditCompletedEvent & {
+      imagegate_cost_usd: number;
+    };
+    expect(Buffer.from(completed.b64_json, "base64").subarray(1, 4).toString()).toBe("PNG");
+    expect(completed.usage.input_tokens_details.image_tokens).toBe(258);
+    expect(completed.imagegate_cost_usd).toBeGreaterThan(0);
+    expect(sentParts(ctx.gemini.requests)[1]!.inlineData!.data).toBe(A.toString("base64"));
+  });
 });

@@ -613,8 +613,9 @@ class Emulator {
         "invalid_request_error",
       );
     const { input_fidelity: fidelity, stream, ...fields } = form.fields;
-    if (stream !== undefined && stream !== "false")
-      throw badRequest("Streaming is not supported by this emulator.", "stream", "invalid_value");
+    if (stream !== undefined && stream !== "false" && stream !== "true")
+      throw invalidValue("stream", stream, ["true", "false"]);
+    if (stream === "true") fields.stream = true;
     if (fidelity !== undefined) {
       if (model === "gpt-image-1-mini")
         throw badRequest(
@@ -628,6 +629,7 @@ class Emulator {
     checkEditFiles(form.files);
     const request = validate(fields, model);
     this.#refuseIfUnsafe(request);
+    if (request.stream) return this.#stream(res, request, "image_edit");
     sendJson(res, 200, this.#answer(req, request));
   }
 
@@ -715,8 +717,15 @@ class Emulator {
     };
   }
 
-  /** OpenAI's events: per image, its partial images, then a completed event with its usage. */
-  #stream(res: http.ServerResponse, r: ImageRequest): Promise<void> {
+  /**
+   * OpenAI's events: per image, its partial images, then a completed event with its usage
+   * (`image_edit.*` for edits).
+   */
+  #stream(
+    res: http.ServerResponse,
+    r: ImageRequest,
+    kind: "image_generation" | "image_edit" = "image_generation",
+  ): Promise<void> {
     const createdAt = Math.floor(this.#now() / 1000);
     const echo = {
       size: `${r.width}x${r.height}`,
@@ -732,9 +741,9 @@ class Emulator {
       const seed = `azure|${r.model}|${r.prompt}|${i}`;
       for (let k = 0; k < r.partialImages; k++) {
         events.push({
-          event: "image_generation.partial_image",
+          event: `${kind}.partial_image`,
           data: () => ({
-            type: "image_generation.partial_image",
+            type: `${kind}.partial_image`,
             b64_json: renderPng(r.width, r.height, `${seed}|partial${k}`).toString("base64"),
             created_at: createdAt,
             ...echo,
@@ -743,9 +752,9 @@ class Emulator {
         });
       }
       events.push({
-        event: "image_generation.completed",
+        event: `${kind}.completed`,
         data: () => ({
-          type: "image_generation.completed",
+          type: `${kind}.completed`,
           b64_json: renderPng(r.width, r.height, seed).toString("base64"),
           created_at: createdAt,
           ...echo,

@@ -798,6 +798,10 @@ class Emulator {
     const inputs = editInputs(form.files, request, operation, form.fields);
     res.setHeader("openai-processing-ms", String(Math.round(performance.now() - started)));
     this.#refuseIfUnsafe(request, requestId);
+    if (request.stream)
+      return this.#stream(res, request, "image_edit", (u) =>
+        addInputImageTokens(u, inputs, request),
+      );
     const answer = this.#generate(req, request) as { usage?: Usage };
     if (answer.usage !== undefined) addInputImageTokens(answer.usage, inputs, request);
     sendJson(res, 200, answer);
@@ -854,8 +858,16 @@ class Emulator {
     };
   }
 
-  /** text/event-stream: per image, `partial_images` partial events, then a completed event. */
-  #stream(res: http.ServerResponse, r: ImageRequest): Promise<void> {
+  /**
+   * text/event-stream: per image, `partial_images` partial events, then a completed event.
+   * Edits name their events `image_edit.*` and add the input images to each image's usage.
+   */
+  #stream(
+    res: http.ServerResponse,
+    r: ImageRequest,
+    kind: "image_generation" | "image_edit" = "image_generation",
+    addInputs: (u: Usage) => void = () => {},
+  ): Promise<void> {
     const createdAt = Math.floor(this.#now() / 1000);
     const echo = {
       size: `${r.width}x${r.height}`,
@@ -867,9 +879,9 @@ class Emulator {
     for (let i = 0; i < r.n; i++) {
       for (let k = 0; k < r.partialImages; k++) {
         events.push({
-          event: "image_generation.partial_image",
+          event: `${kind}.partial_image`,
           data: () => ({
-            type: "image_generation.partial_image",
+            type: `${kind}.partial_image`,
             b64_json: renderPng(
               r.width,
               r.height,
@@ -883,14 +895,20 @@ class Emulator {
       }
       // Each image's completed event carries that image's usage (the prompt counted each time).
       events.push({
-        event: "image_generation.completed",
-        data: () => ({
-          type: "image_generation.completed",
-          b64_json: renderPng(r.width, r.height, `${r.model}|${r.prompt}|${i}`).toString("base64"),
-          created_at: createdAt,
-          ...echo,
-          usage: usage(r, 1),
-        }),
+        event: `${kind}.completed`,
+        data: () => {
+          const imageUsage = usage(r, 1) as Usage;
+          addInputs(imageUsage);
+          return {
+            type: `${kind}.completed`,
+            b64_json: renderPng(r.width, r.height, `${r.model}|${r.prompt}|${i}`).toString(
+              "base64",
+            ),
+            created_at: createdAt,
+            ...echo,
+            usage: imageUsage,
+          };
+        },
       });
     }
     return sendEventStream(res, events, {

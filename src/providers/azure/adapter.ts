@@ -51,26 +51,34 @@ async function authHeaders(
 
 export const azureAdapter: ProviderAdapter = {
   provider: "azure",
-  async stream({ deployment, request, signal, allocate }: UpstreamCall) {
+  async stream({ deployment, request, signal, allocate, edit }: UpstreamCall) {
     const { params, spec } = deployment;
+    // A streamed edit is the edit's multipart form (as OpenAI's) with `stream=true`.
+    const form =
+      edit === undefined
+        ? undefined
+        : encodeMultipart(toOpenAIEditForm(request, edit, undefined, false, true));
     const url = azureImagesUrl(
       params.api_base ?? "",
       deployment.model,
       apiVersionFor(spec.family, params.api_version),
+      form === undefined ? "generations" : "edits",
     );
     const headers = {
       ...(await authHeaders(deployment, signal)),
-      "content-type": "application/json",
+      "content-type": form?.contentType ?? "application/json",
     };
-    const body = {
-      ...toAzureRequest(request, spec.family),
-      stream: true,
-      ...(request.partialImages !== undefined ? { partial_images: request.partialImages } : {}),
-    };
+    const body =
+      form?.body ??
+      JSON.stringify({
+        ...toAzureRequest(request, spec.family),
+        stream: true,
+        ...(request.partialImages !== undefined ? { partial_images: request.partialImages } : {}),
+      });
     const res = await streamUpstream(url, {
       method: "POST",
       headers,
-      body: JSON.stringify(body),
+      body,
       signal,
       timeoutMs: deployment.timeoutMs,
     });

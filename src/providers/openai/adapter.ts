@@ -28,18 +28,29 @@ function headersFor(params: UpstreamCall["deployment"]["params"]): Record<string
 
 export const openaiAdapter: ProviderAdapter = {
   provider: "openai",
-  async stream({ deployment, request, signal, allocate }: UpstreamCall) {
+  async stream({ deployment, request, signal, allocate, edit }: UpstreamCall) {
     const { params } = deployment;
     const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
-    const body = {
-      ...toOpenAIRequest(request, deployment.model, false),
-      stream: true,
-      ...(request.partialImages !== undefined ? { partial_images: request.partialImages } : {}),
-    };
-    const res = await streamUpstream(`${base}/images/generations`, {
+    const headers = headersFor(params);
+    let url = `${base}/images/generations`;
+    let body: string | Uint8Array;
+    if (edit === undefined) {
+      body = JSON.stringify({
+        ...toOpenAIRequest(request, deployment.model, false),
+        stream: true,
+        ...(request.partialImages !== undefined ? { partial_images: request.partialImages } : {}),
+      });
+    } else {
+      // A streamed edit is the edit's multipart form with `stream=true`.
+      const form = encodeMultipart(toOpenAIEditForm(request, edit, deployment.model, false, true));
+      headers["content-type"] = form.contentType;
+      body = form.body;
+      url = `${base}${openAIEditPath(edit)}`;
+    }
+    const res = await streamUpstream(url, {
       method: "POST",
-      headers: headersFor(params),
-      body: JSON.stringify(body),
+      headers,
+      body,
       signal,
       timeoutMs: deployment.timeoutMs,
     });

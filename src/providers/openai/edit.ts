@@ -27,12 +27,14 @@ function file(name: string, image: InputImageData, i: number): FormFile {
  * The form for `edit`. Validation already ran; only what the client set is sent.
  * `model` undefined: the deployment names it (Azure). `dalle`: the legacy shape (one
  * `image`, `response_format` passed on); GPT-image models reject `response_format`.
+ * `stream`: a streamed edit (`stream=true`, and `partial_images` where asked).
  */
 export function toOpenAIEditForm(
   req: CreateImageRequest,
   edit: EditInput,
   model: string | undefined,
   dalle: boolean,
+  stream = false,
 ): Form {
   const fields: [string, string][] = [];
   const set = (name: string, value: string | number | undefined) => {
@@ -51,6 +53,10 @@ export function toOpenAIEditForm(
     set("output_format", req.outputFormat);
     set("output_compression", req.outputCompression);
     set("safety_identifier", req.safetyIdentifier);
+    if (stream) {
+      set("stream", "true");
+      set("partial_images", req.partialImages);
+    }
   }
   const files =
     edit.kind === "variation" || dalle

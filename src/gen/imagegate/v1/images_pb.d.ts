@@ -918,6 +918,19 @@ export declare const ImageService: GenService<{
     output: typeof ImagesResponseSchema;
   },
   /**
+   * Edits images as a stream of events, as CreateImageStream does for generations: partial
+   * images where the provider streams edits (`partial_images`), then one `completed` event
+   * per image. REST: `POST /v1/images/edits` with `stream: true` (JSON or multipart),
+   * answered as server-sent events `image_edit.partial_image` / `image_edit.completed`.
+   *
+   * @generated from rpc imagegate.v1.ImageService.EditImageStream
+   */
+  editImageStream: {
+    methodKind: "server_streaming";
+    input: typeof EditImageRequestSchema;
+    output: typeof ImageStreamEventSchema;
+  },
+  /**
    * Creates variations of one image (OpenAI's `POST /v1/images/variations`).
    *
    * @generated from rpc imagegate.v1.ImageService.CreateImageVariation
