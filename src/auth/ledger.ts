@@ -18,6 +18,19 @@ export interface Hold {
   readonly id: string;
   readonly key: string;
   readonly usd: number;
+  /**
+   * Held nowhere: granted while the database was unreachable, with
+   * `allow_requests_on_db_unavailable` (its cost is journaled like any other).
+   */
+  readonly unbacked?: boolean;
+}
+
+/** The ledger's database cannot be reached: the key's budget can be neither checked nor held. */
+export class LedgerUnavailable extends Error {
+  constructor(cause?: unknown) {
+    super("the database that keeps budgets is unreachable", { cause });
+    this.name = "LedgerUnavailable";
+  }
 }
 
 export type Reservation =
@@ -26,7 +39,10 @@ export type Reservation =
   | { ok: false; spent: number; held: number };
 
 export interface Ledger {
-  /** Holds `usd` of `key`'s budget if recorded spend + open holds + `usd` stays within `limit`; atomic. */
+  /**
+   * Holds `usd` of `key`'s budget if recorded spend + open holds + `usd` stays within `limit`;
+   * atomic. Throws LedgerUnavailable when its database cannot be reached.
+   */
   reserve(key: string, usd: number, limit: number): Promise<Reservation>;
   /** Records `usd` as spent and drops the hold, in one step. */
   settle(hold: Hold, usd: number): Promise<void>;
@@ -63,7 +79,17 @@ export class CallBudget {
   async reserve(usd: number): Promise<void> {
     const limit = this.#identity.maxBudget;
     if (limit === undefined) return;
-    const r = await this.#ledger.reserve(this.#identity.id, usd, limit);
+    let r: Reservation;
+    try {
+      r = await this.#ledger.reserve(this.#identity.id, usd, limit);
+    } catch (e) {
+      if (!(e instanceof LedgerUnavailable)) throw e;
+      throw new GatewayError(
+        "budget_unavailable",
+        `Key '${this.#identity.name}' has a budget, and the database that keeps budgets is unreachable right now; retry shortly.`,
+        { retryAfterSeconds: 1 },
+      );
+    }
     if (r.ok) {
       this.#hold = r.hold;
       return;

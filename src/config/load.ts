@@ -63,6 +63,10 @@ export interface GatewayConfig {
   readonly spendDb: string | undefined;
   /** `general_settings.database_url`, else DATABASE_URL: Postgres instead of the embedded file. */
   readonly databaseUrl: string | undefined;
+  /** `general_settings.allow_requests_on_db_unavailable`: budgeted keys served while the database is down. */
+  readonly allowRequestsOnDbUnavailable: boolean;
+  /** `general_settings.spend_journal_dir`; undefined: `journal` in the data directory (db/paths.ts). */
+  readonly spendJournalDir: string | undefined;
   readonly keys: readonly KeyConfig[];
   /** `general_settings.spend_logs_retention` in ms (default 30 days). */
   readonly spendLogsRetentionMs: number;
@@ -240,6 +244,8 @@ export function parseConfig(
     capturePrompts: file.general_settings?.capture_prompts ?? false,
     spendDb: file.general_settings?.spend_db,
     databaseUrl: file.general_settings?.database_url ?? databaseUrlFromEnv(env, warnings),
+    allowRequestsOnDbUnavailable: file.general_settings?.allow_requests_on_db_unavailable ?? false,
+    spendJournalDir: file.general_settings?.spend_journal_dir,
     keys: file.keys ?? [],
     spendLogsRetentionMs: durationMs(file.general_settings?.spend_logs_retention ?? "30d"),
     storage: storageSettings(file),

@@ -137,6 +137,10 @@ const GeneralSettingsSchema = z.looseObject({
     .string()
     .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
     .optional(),
+  /** LiteLLM's name: serve budgeted keys (budget unchecked, spend journaled) while the database is down. */
+  allow_requests_on_db_unavailable: z.boolean().optional(),
+  /** Where spend waiting for the database is journaled (database_url); default: the data directory's `journal`. */
+  spend_journal_dir: z.string().min(1).optional(),
   // Image URLs the gateway hands out (src/store/): the HMAC key, and where provider URLs may be fetched from.
   url_signing_key: z.string().min(16, "must be at least 16 characters").optional(),
   allowed_image_hosts: z.array(z.string().min(1)).optional(),

@@ -109,10 +109,20 @@ function columns(fields: KeyFields, now: number): Updateable<KeysTable> {
 export class KeysRepository {
   readonly #database: Database;
   readonly #now: () => number;
+  readonly #applySpend: () => Promise<void>;
 
-  constructor(database: Database, now: () => number = Date.now) {
+  /**
+   * `applySpend`: writes spend this replica knows and the database does not have yet (its
+   * spend journal's); called before spend is read or moved, so that it is all there.
+   */
+  constructor(
+    database: Database,
+    now: () => number = Date.now,
+    applySpend: () => Promise<void> = async () => {},
+  ) {
     this.#database = database;
     this.#now = now;
+    this.#applySpend = applySpend;
   }
 
   get #db() {
@@ -147,6 +157,7 @@ export class KeysRepository {
 
   /** The key and its recorded spend (0 when none). */
   async info(token: string): Promise<(KeyRecord & { spend: number }) | undefined> {
+    await this.#applySpend();
     const row = await this.#db
       .selectFrom("keys")
       .leftJoin("key_spend", "key_spend.key_id", "keys.id")
@@ -203,6 +214,7 @@ export class KeysRepository {
 
   /** Deletes API keys with their spend and holds; returns the tokens that were deleted. */
   async delete(tokens: readonly string[]): Promise<string[]> {
+    await this.#applySpend();
     if (tokens.length === 0) return [];
     return this.#db.transaction().execute(async (tx) => {
       const deleted = (
@@ -226,6 +238,7 @@ export class KeysRepository {
    * and settings go with it. Undefined if there is no such key.
    */
   async regenerate(oldToken: string, newToken: string): Promise<KeyRecord | undefined> {
+    await this.#applySpend();
     const now = this.#now();
     return this.#db.transaction().execute(async (tx) => {
       const row = await tx
@@ -256,6 +269,8 @@ export class KeysRepository {
    * the gateway was down). Returns the tokens reset.
    */
   async resetDueBudgets(now: number = this.#now()): Promise<string[]> {
+    // Spend of the ending period is in before it is set back to 0.
+    await this.#applySpend();
     const due = await this.#db
       .selectFrom("keys")
       .select(["id", "budget_duration", "budget_reset_at"])

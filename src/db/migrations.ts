@@ -93,6 +93,22 @@ export const MIGRATIONS: readonly Migration[] = [
       return steps;
     },
   },
+  {
+    version: 2,
+    name: "applied spend journal entries",
+    up(db) {
+      return [
+        db.schema
+          .createTable("spend_journal_marks")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("applied_at", "bigint", (c) => c.notNull()),
+        db.schema
+          .createIndex("spend_journal_marks_by_time")
+          .on("spend_journal_marks")
+          .column("applied_at"),
+      ].map((q) => q.compile());
+    },
+  },
 ];
 
 /**

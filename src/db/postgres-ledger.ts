@@ -17,6 +17,7 @@ import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Hold, Ledger, Reservation } from "../auth/ledger.ts";
 import type { PostgresDatabase } from "./postgres.ts";
+import type { JournalEntry } from "./spend-journal.ts";
 import { EPSILON } from "./sqlite-ledger.ts";
 
 export interface PostgresLedgerOptions {
@@ -118,4 +119,56 @@ export class PostgresLedger implements Ledger {
     clearInterval(this.#timer);
     await this.flush();
   }
+}
+
+/**
+ * Applies spend journal entries (spend-journal.ts) in one statement, so one transaction:
+ * each entry's id is recorded in `spend_journal_marks`, and only entries whose id was not
+ * there already drop their hold and add their cost to the key (the hold's key, which a
+ * regenerated key moved). Replaying entries already applied changes nothing.
+ * Returns how many entries were new.
+ */
+export async function applyJournal(
+  database: PostgresDatabase,
+  entries: readonly JournalEntry[],
+  now: number = Date.now(),
+): Promise<number> {
+  if (entries.length === 0) return 0;
+  const { rows } = await database.pool.query<{ fresh: number }>(APPLY_JOURNAL, [
+    entries.map((e) => e.id),
+    entries.map((e) => e.key),
+    entries.map((e) => Math.max(e.usd, 0)),
+    entries.map((e) => e.hold?.id ?? null),
+    now,
+  ]);
+  return rows[0]?.fresh ?? 0;
+}
+
+// Rows are upserted in key order, so two replicas' batches lock key rows in the same order.
+const APPLY_JOURNAL = `
+WITH batch AS (
+  SELECT DISTINCT ON (id) id, key_id, usd, hold
+  FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[]) AS b(id, key_id, usd, hold)
+),
+fresh AS (
+  INSERT INTO spend_journal_marks (id, applied_at) SELECT id, $5 FROM batch
+  ON CONFLICT (id) DO NOTHING RETURNING id
+),
+dropped AS (
+  DELETE FROM key_holds h USING batch b JOIN fresh f ON f.id = b.id
+  WHERE h.id = b.hold RETURNING h.id AS hold, h.key_id
+),
+added AS (
+  INSERT INTO key_spend (key_id, usd)
+  SELECT coalesce(d.key_id, b.key_id), sum(b.usd)
+  FROM batch b JOIN fresh f ON f.id = b.id LEFT JOIN dropped d ON d.hold = b.hold
+  GROUP BY 1 ORDER BY 1
+  ON CONFLICT (key_id) DO UPDATE SET usd = key_spend.usd + excluded.usd
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM fresh) AS fresh, (SELECT count(*) FROM added) AS keys`;
+
+/** Forgets applied journal ids older than `before` (epoch ms): no journal keeps entries that long. */
+export async function pruneJournalMarks(database: PostgresDatabase, before: number): Promise<void> {
+  await database.db.deleteFrom("spend_journal_marks").where("applied_at", "<", before).execute();
 }

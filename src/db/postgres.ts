@@ -26,10 +26,26 @@ export interface PostgresDatabase {
   close(): Promise<void>;
 }
 
+/** Opens the pool and applies the migrations; throws if the database cannot be reached. */
 export async function openPostgres(
   url: string,
   options: PostgresOptions = {},
 ): Promise<PostgresDatabase> {
+  const database = connectPostgres(url, options);
+  try {
+    await migratePostgres(database.pool, database.db);
+  } catch (e) {
+    await database.close();
+    throw e;
+  }
+  return database;
+}
+
+/**
+ * The pool, without touching the server: the gateway's PostgresLink (postgres-link.ts)
+ * migrates once the database answers, so a gateway can start while it is down.
+ */
+export function connectPostgres(url: string, options: PostgresOptions = {}): PostgresDatabase {
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
@@ -46,12 +62,6 @@ export async function openPostgres(
   // An idle connection the server dropped must not take the process down.
   pool.on("error", () => {});
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  try {
-    await migratePostgres(pool, db);
-  } catch (e) {
-    await db.destroy();
-    throw e;
-  }
   return {
     dialect: "postgres",
     db,

@@ -67,9 +67,19 @@ export interface SpendLogsTable {
   attempts: number;
 }
 
+/**
+ * Spend journal entries (spend-journal.ts) the database has applied, written in the same
+ * transaction as their spend: a replayed entry finds its id here and counts nothing twice.
+ */
+export interface SpendJournalMarksTable {
+  id: string;
+  applied_at: number;
+}
+
 export interface Schema {
   keys: KeysTable;
   key_spend: KeySpendTable;
   key_holds: KeyHoldsTable;
   spend_logs: SpendLogsTable;
+  spend_journal_marks: SpendJournalMarksTable;
 }

@@ -15,6 +15,7 @@ export type ErrorKind =
   | "timeout" // 504: upstream deadline passed
   | "too_large" // 413: request body over the limit
   | "budget" // 429: the gateway key has spent its budget (not retryable)
+  | "budget_unavailable" // 503: the key has a budget and the database that keeps it is down
   | "not_found" // 404: unknown path
   | "internal"; // 500: a bug in the gateway
 

@@ -68,6 +68,13 @@ const KINDS: Record<ErrorKind, KindRow> = {
     code: "budget_exceeded",
     grpc: Code.ResourceExhausted,
   },
+  // Retryable: the database that keeps budgets is unreachable for now (contract: replicas, faults).
+  budget_unavailable: {
+    status: 503,
+    type: "server_error",
+    code: "budget_unavailable",
+    grpc: Code.Unavailable,
+  },
   not_found: {
     status: 404,
     type: "invalid_request_error",

@@ -13,6 +13,7 @@ import {
   type ServiceImpl,
 } from "@connectrpc/connect";
 import type { DescMethod } from "@bufbuild/protobuf";
+import { join } from "node:path";
 import {
   compressionBrotli,
   compressionGzip,
@@ -56,6 +57,9 @@ import { RpmLimiter } from "../auth/rate.ts";
 import { type Database, ledgerOn, openDatabase } from "../db/database.ts";
 import { dataDir, defaultDatabasePath } from "../db/paths.ts";
 import { SpendLogWriter } from "../db/spend-log.ts";
+import { JournaledLedger } from "../db/journaled-ledger.ts";
+import { PostgresLink } from "../db/postgres-link.ts";
+import { SpendJournal } from "../db/spend-journal.ts";
 import { type KeyRateLimiter, SharedRpmLimiter } from "../auth/shared-rate.ts";
 import { SharedRouterState } from "../router/shared-state.ts";
 import type { RouterState } from "../router/state.ts";
@@ -130,40 +134,64 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const keys = new KeyRing(config.masterKey, config.keys);
   registerSecrets(configSecrets(config));
   const database = await openGatewayDatabase(config, logger);
-  const spend = ledgerOn(database, {
-    names: new Map(config.keys.map((k) => [k.name, keyId(k)])),
-    // Longer than any request holds it: the router's deadline covers every attempt.
-    holdTtlMs: 2 * (config.router.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000 + 60_000,
-    onFlushError: (e) => logger.log("error", "writing spend failed", { error: String(e) }),
-  });
-  if ((spend.unmigratedNames?.length ?? 0) > 0) {
+  // Postgres may be down at start and later: the link migrates once it answers, and each
+  // time it is back the journal is replayed and keys reloaded (see postgres-link.ts).
+  const dbLink =
+    database.dialect === "postgres" ? new PostgresLink(database, { logger }) : undefined;
+  const holdTtlMs = 2 * (config.router.timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000 + 60_000;
+  const onSpendError = (e: unknown) =>
+    logger.log("error", "writing spend failed", { error: String(e) });
+  const spend =
+    database.dialect === "postgres"
+      ? new JournaledLedger(
+          database,
+          dbLink!,
+          new SpendJournal({
+            dir:
+              config.spendJournalDir ?? join(dataDir({ ...process.env, ...config.env }), "journal"),
+            database: database.where,
+          }),
+          {
+            holdTtlMs,
+            allowWhenUnavailable: config.allowRequestsOnDbUnavailable,
+            onFlushError: onSpendError,
+          },
+        )
+      : ledgerOn(database, {
+          names: new Map(config.keys.map((k) => [k.name, keyId(k)])),
+          // Longer than any request holds it: the router's deadline covers every attempt.
+          holdTtlMs,
+          onFlushError: onSpendError,
+        });
+  if (spend instanceof JournaledLedger) {
+    const replayed = spend.adopt();
+    if (replayed > 0)
+      logger.log(
+        "info",
+        `spend journal: ${replayed} entries of earlier runs found; written once the database answers`,
+      );
+  }
+  if (!(spend instanceof JournaledLedger) && (spend.unmigratedNames?.length ?? 0) > 0) {
     logger.log(
       "warn",
       `spend kept by key name for ${spend.unmigratedNames!.map((n) => `'${n}'`).join(", ")} belongs to no configured key; it stays in ${database.where} (table spend) until a key of that name is configured`,
     );
   }
+  /** A database failure worth a log line: not one more symptom of an outage already reported. */
+  const dbError = (what: string) => (e: unknown) => {
+    if (dbLink?.reportFailure(e)) return;
+    logger.log("error", what, { error: String(e) });
+  };
   // A log kept in memory would only grow: rows are written where they last.
   const spendLog =
     database.where === ":memory:"
       ? undefined
-      : new SpendLogWriter(database, {
-          onError: (e) => logger.log("error", "writing the spend log failed", { error: String(e) }),
-        });
+      : new SpendLogWriter(database, { onError: dbError("writing the spend log failed") });
   // Keys made through the management API, beside the config's (listed there as `config`).
-  const keyRepo = new KeysRepository(database);
-  await keyRepo.syncConfigKeys(
-    config.keys.map((k) => ({
-      token: keyId(k),
-      alias: k.name,
-      models: k.models,
-      rpmLimit: k.rpm_limit,
-      maxBudget: k.max_budget,
-    })),
-  );
-  const keySync = new ApiKeySync(keyRepo, keys, {
-    onError: (e) => logger.log("error", "reloading keys failed", { error: String(e) }),
+  const keyRepo = new KeysRepository(database, Date.now, async () => {
+    if (spend instanceof JournaledLedger) await spend.flush();
   });
-  await keySync.refresh();
+  const keySync = new ApiKeySync(keyRepo, keys, { onError: dbError("reloading keys failed") });
   const jobs = new AdminJobs({
     database,
     keys: keyRepo,
@@ -171,7 +199,32 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     retentionMs: config.spendLogsRetentionMs,
   });
-  await jobs.prune();
+  const loadKeys = async () => {
+    await keyRepo.syncConfigKeys(
+      config.keys.map((k) => ({
+        token: keyId(k),
+        alias: k.name,
+        models: k.models,
+        rpmLimit: k.rpm_limit,
+        maxBudget: k.max_budget,
+      })),
+    );
+    await keySync.refresh();
+    await jobs.prune();
+  };
+  if (dbLink === undefined) await loadKeys();
+  else {
+    dbLink.onUp(loadKeys);
+    dbLink.onUp(() => (spend as JournaledLedger).flush());
+    await dbLink.start();
+    telemetry.meter
+      .createObservableGauge("imagegate.database.up", {
+        unit: "1",
+        description:
+          "1 while the shared database (database_url) answers, 0 while budgeted keys are refused and spend is journaled locally",
+      })
+      .addCallback((result) => result.observe(dbLink.up ? 1 : 0));
+  }
   const prices = options.prices ?? loadPrices(catalog);
   const resolver = new ModelResolver(config, catalog);
   // With Redis, replicas share key limits, cooldowns and routing figures; else all in memory.
@@ -520,8 +573,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     keySync.stop();
     await jobs.stop();
     await Promise.all([files.close(), downloader.close(), routerState?.close?.(), redis?.close()]);
-    await spendLog?.close();
+    await spendLog?.close().catch(() => {});
     await spend.close();
+    await dbLink?.close();
     await database.close();
     throw e;
   }
@@ -559,8 +613,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await Promise.all([files.close(), downloader.close(), routerState?.close?.()]);
       await redis?.close();
       if (!options.telemetry) await telemetry.shutdown();
-      await spendLog?.close();
+      // With the database down, the spend log's rows are lost; spend stays in the journal.
+      await spendLog?.close().catch(() => {});
       await spend.close();
+      await dbLink?.close();
       await database.close();
     },
   };
@@ -572,7 +628,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
  * master key, which may make keys through the management API); else in memory.
  */
 async function openGatewayDatabase(config: GatewayConfig, logger: Logger): Promise<Database> {
-  if (config.databaseUrl !== undefined) return openDatabase({ url: config.databaseUrl, path: "" });
+  if (config.databaseUrl !== undefined) {
+    // Not migrated here: the gateway's PostgresLink does it once the database answers.
+    const { connectPostgres } = await import("../db/postgres.ts");
+    return connectPostgres(config.databaseUrl);
+  }
   const lasting =
     config.spendDb !== undefined ||
     config.masterKey !== undefined ||

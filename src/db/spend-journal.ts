@@ -1,0 +1,345 @@
+/**
+ * The spend journal: what answered requests cost, kept on local disk until the shared
+ * database has it (contract: "Replicas share state…", faults: nothing lost, nothing
+ * counted twice). Used with `database_url`; the embedded SQLite file is local already.
+ *
+ * Invariants:
+ * - An entry is appended (a synchronous `write`, so it is in the OS's hands before the
+ *   answer goes out and survives the process being killed) before anything is sent to the
+ *   database, and its segment is fsync'd before its entries are (`take`): spend the
+ *   database has was on disk first.
+ * - Entries live in segments, `spend-<pid>-<instance>-<seq>.jsonl`, one line each after a
+ *   header naming the database. `take` closes the open segment, so a segment never gains
+ *   entries once some of them are on their way; a segment is deleted once every entry in
+ *   it is applied. A line cut short by a crash (the last one) is ignored.
+ * - Every entry has an id; the database records applied ids in the same transaction as
+ *   the spend (postgres-ledger.ts `applyJournal`), so replaying a segment whose deletion a
+ *   crash prevented counts nothing twice.
+ * - Segments of processes that are gone (a pid that no longer runs, or this pid from
+ *   another start) are adopted (`adopt`, at start and now and then): their entries are
+ *   replayed like our own. Several replicas sharing one directory may adopt the same
+ *   segment; the applied ids make that harmless. A segment for another database is left.
+ *
+ * Why not fsync per entry: an fsync costs a millisecond or more on most disks, on every
+ * request; the append alone is microseconds, and a process crash loses nothing written.
+ * Only a power loss within a flush interval (200 ms) can lose the last entries' spend.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import {
+  closeSync,
+  fsync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const fsyncAsync = promisify(fsync);
+
+export interface JournalEntry {
+  id: string;
+  /** The key's id (SHA-256). */
+  key: string;
+  /** What the request cost (0 for a hold given back with nothing spent). */
+  usd: number;
+  /** The hold this entry ends (dropped in the same transaction), and what it held. */
+  hold?: { id: string; usd: number };
+  /** Epoch ms. */
+  at: number;
+}
+
+export interface SpendJournalOptions {
+  dir: string;
+  /** Names the database the entries belong to (the redacted URL); other databases' segments are left alone. */
+  database: string;
+  now?: () => number;
+}
+
+interface Segment {
+  path: string;
+  /** Open for appending while it is the current segment. */
+  fd: number | undefined;
+  /** Entries not yet applied. */
+  unapplied: number;
+}
+
+interface Item {
+  entry: JournalEntry;
+  segment: Segment;
+}
+
+/** What a key's unapplied entries add to the database's figures. */
+export interface Unflushed {
+  /** Spend not yet in the database. */
+  spent: number;
+  /** Of the holds the database still counts, how much these entries end. */
+  holds: number;
+}
+
+const HEADER_VERSION = 1;
+const NAME = /^spend-(\d+)-([0-9a-f]+)-(\d+)\.jsonl$/;
+/** Instances of the journal in this process (tests run several gateways in one). */
+const LIVE_INSTANCES = new Set<string>();
+
+export class SpendJournal {
+  readonly dir: string;
+  readonly #database: string;
+  readonly #now: () => number;
+  readonly #instance = randomBytes(4).toString("hex");
+  #seq = 0;
+  #current: Segment | undefined;
+  /** Entries not yet taken, oldest first. */
+  #pending: Item[] = [];
+  /** Taken entries on their way to the database, by id. */
+  readonly #inFlight = new Map<string, Item>();
+  readonly #byKey = new Map<string, Unflushed & { entries: number }>();
+  readonly #adopted = new Set<string>();
+  /** Lines of adopted segments that could not be read (a torn last line). */
+  skippedLines = 0;
+  #closed = false;
+
+  constructor(options: SpendJournalOptions) {
+    this.dir = options.dir;
+    this.#database = options.database;
+    this.#now = options.now ?? Date.now;
+    mkdirSync(this.dir, { recursive: true });
+    LIVE_INSTANCES.add(this.#instance);
+  }
+
+  /** Entries not yet applied (pending or in flight). */
+  get size(): number {
+    return this.#pending.length + this.#inFlight.size;
+  }
+
+  /** Journals one request's spend; synchronous, before the answer goes out. */
+  append(spend: Omit<JournalEntry, "id" | "at">): JournalEntry {
+    if (this.#closed) throw new Error("the spend journal is closed");
+    const entry: JournalEntry = { id: randomUUID(), ...spend, at: this.#now() };
+    const segment = this.#openSegment();
+    writeSync(segment.fd!, `${JSON.stringify(entry)}\n`);
+    segment.unapplied += 1;
+    this.#track({ entry, segment }, 1);
+    this.#pending.push({ entry, segment });
+    return entry;
+  }
+
+  /** What `key`'s unapplied entries add to the database's figures. */
+  unflushed(key: string): Unflushed {
+    const u = this.#byKey.get(key);
+    return u === undefined ? { spent: 0, holds: 0 } : { spent: u.spent, holds: u.holds };
+  }
+
+  /**
+   * The entries to apply now, on disk (fsync'd) first. Until `applied` or `giveBack` they
+   * still count in `unflushed`.
+   */
+  async take(max = 5000): Promise<JournalEntry[]> {
+    const batch = this.#pending.splice(0, max);
+    for (const item of batch) this.#inFlight.set(item.entry.id, item);
+    const current = this.#current;
+    if (current !== undefined && batch.some((i) => i.segment === current)) {
+      // Closed before anything in it is sent: it gains nothing more.
+      this.#current = undefined;
+      const fd = current.fd!;
+      current.fd = undefined;
+      try {
+        await fsyncAsync(fd);
+        await syncDir(this.dir);
+      } catch (e) {
+        this.giveBack(batch.map((i) => i.entry));
+        throw e;
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return batch.map((i) => i.entry);
+  }
+
+  /** The database has these entries: forgotten, and segments with nothing left deleted. */
+  applied(entries: readonly JournalEntry[]): void {
+    for (const e of entries) {
+      const item = this.#inFlight.get(e.id);
+      if (item === undefined) continue;
+      this.#inFlight.delete(e.id);
+      this.#track(item, -1);
+      item.segment.unapplied -= 1;
+      if (item.segment.unapplied === 0 && item.segment.fd === undefined) remove(item.segment.path);
+    }
+  }
+
+  /** The database refused them: first in line again. */
+  giveBack(entries: readonly JournalEntry[]): void {
+    const back: Item[] = [];
+    for (const e of entries) {
+      const item = this.#inFlight.get(e.id);
+      if (item === undefined) continue;
+      this.#inFlight.delete(e.id);
+      back.push(item);
+    }
+    this.#pending.unshift(...back);
+  }
+
+  /** Takes over segments of processes that are gone; returns how many entries they held. */
+  adopt(): number {
+    let found = 0;
+    for (const name of readdirSync(this.dir)) {
+      const m = NAME.exec(name);
+      if (m === null) continue;
+      const path = join(this.dir, name);
+      if (this.#adopted.has(path) || !orphaned(Number(m[1]), m[2]!)) continue;
+      const entries = this.#read(path);
+      if (entries === undefined) continue;
+      this.#adopted.add(path);
+      const segment: Segment = { path, fd: undefined, unapplied: 0 };
+      const seen = new Set<string>();
+      for (const entry of entries) {
+        if (seen.has(entry.id) || this.#inFlight.has(entry.id)) continue;
+        seen.add(entry.id);
+        segment.unapplied += 1;
+        const item = { entry, segment };
+        this.#track(item, 1);
+        this.#pending.push(item);
+      }
+      if (segment.unapplied === 0) remove(path);
+      found += segment.unapplied;
+    }
+    return found;
+  }
+
+  /** Stops appending; what is not applied stays on disk for the next start to replay. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    LIVE_INSTANCES.delete(this.#instance);
+    const current = this.#current;
+    this.#current = undefined;
+    if (current?.fd !== undefined) {
+      fsyncSync(current.fd);
+      closeSync(current.fd);
+      current.fd = undefined;
+      if (current.unapplied === 0) remove(current.path);
+    }
+  }
+
+  #openSegment(): Segment {
+    if (this.#current !== undefined) return this.#current;
+    const path = join(this.dir, `spend-${process.pid}-${this.#instance}-${++this.#seq}.jsonl`);
+    const fd = openSync(path, "a", 0o600);
+    writeSync(
+      fd,
+      `${JSON.stringify({ imagegate_spend_journal: HEADER_VERSION, database: this.#database })}\n`,
+    );
+    this.#current = { path, fd, unapplied: 0 };
+    return this.#current;
+  }
+
+  #track(item: Item, sign: 1 | -1): void {
+    const key = item.entry.key;
+    const u = this.#byKey.get(key) ?? { spent: 0, holds: 0, entries: 0 };
+    u.entries += sign;
+    if (u.entries === 0) {
+      // Exactly zero again, not a float's residue.
+      this.#byKey.delete(key);
+      return;
+    }
+    u.spent += sign * item.entry.usd;
+    u.holds += sign * (item.entry.hold?.usd ?? 0);
+    this.#byKey.set(key, u);
+  }
+
+  /** A segment's entries; undefined if it belongs to another database or is not a journal. */
+  #read(path: string): JournalEntry[] | undefined {
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch {
+      return undefined;
+    }
+    const lines = text.split("\n");
+    // The last piece is "" after a complete line, or a line a crash cut short.
+    const torn = lines.pop();
+    if (torn !== undefined && torn !== "") this.skippedLines += 1;
+    const header = parse(lines.shift());
+    if (
+      header === undefined ||
+      header.imagegate_spend_journal !== HEADER_VERSION ||
+      header.database !== this.#database
+    )
+      return undefined;
+    const entries: JournalEntry[] = [];
+    for (const line of lines) {
+      const entry = parseEntry(line);
+      if (entry === undefined) this.skippedLines += 1;
+      else entries.push(entry);
+    }
+    return entries;
+  }
+}
+
+/** Whether a segment's writer is gone: its pid runs no more, or it is this pid from an earlier start. */
+function orphaned(pid: number, instance: string): boolean {
+  if (pid === process.pid) return !LIVE_INSTANCES.has(instance);
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    // EPERM: it runs, as someone else.
+    return (e as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+function parse(line: string | undefined): Record<string, unknown> | undefined {
+  if (line === undefined || line === "") return undefined;
+  try {
+    const v = JSON.parse(line) as unknown;
+    return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseEntry(line: string): JournalEntry | undefined {
+  const v = parse(line);
+  if (
+    v === undefined ||
+    typeof v.id !== "string" ||
+    typeof v.key !== "string" ||
+    typeof v.usd !== "number" ||
+    !Number.isFinite(v.usd) ||
+    typeof v.at !== "number"
+  )
+    return undefined;
+  const hold = v.hold as { id?: unknown; usd?: unknown } | undefined;
+  if (hold !== undefined && (typeof hold.id !== "string" || typeof hold.usd !== "number"))
+    return undefined;
+  return {
+    id: v.id,
+    key: v.key,
+    usd: v.usd,
+    hold: hold === undefined ? undefined : { id: hold.id as string, usd: hold.usd as number },
+    at: v.at,
+  };
+}
+
+function remove(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+}
+
+/** A new segment's directory entry, on disk too. */
+async function syncDir(dir: string): Promise<void> {
+  const fd = openSync(dir, "r");
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

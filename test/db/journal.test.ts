@@ -1,0 +1,180 @@
+/**
+ * The spend journal on its own (segments on disk, what a crash leaves, adoption) and, on a
+ * real PostgreSQL, applying it: a replayed entry counts once, its hold is dropped in the
+ * same transaction.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openPostgres, type PostgresDatabase } from "../../src/db/postgres.ts";
+import { applyJournal, PostgresLedger } from "../../src/db/postgres-ledger.ts";
+import { type JournalEntry, SpendJournal } from "../../src/db/spend-journal.ts";
+import { type Postgres, postgresBin, startPostgres } from "../support/services.ts";
+
+const DB = "postgresql://x@127.0.0.1:5432/spend";
+const dir = () => mkdtempSync(join(tmpdir(), "imagegate-journal-"));
+
+/** A pid no process has now (one that just exited). */
+function deadPid(): number {
+  return spawnSync(process.execPath, ["-e", ""]).pid!;
+}
+
+/** A segment as a process that died would have left it. */
+function orphanSegment(path: string, entries: object[], database = DB, torn = ""): void {
+  writeFileSync(
+    path,
+    [
+      JSON.stringify({ imagegate_spend_journal: 1, database }),
+      ...entries.map((e) => JSON.stringify(e)),
+    ]
+      .map((l) => `${l}\n`)
+      .join("") + torn,
+  );
+}
+
+const entry = (id: string, usd: number, hold?: { id: string; usd: number }): JournalEntry => ({
+  id,
+  key: "k",
+  usd,
+  hold,
+  at: 1,
+});
+
+describe("the spend journal", () => {
+  it("keeps each entry on disk until applied, then deletes its segment", async () => {
+    const d = dir();
+    const j = new SpendJournal({ dir: d, database: DB });
+    j.append({ key: "k", usd: 0.04, hold: { id: "h1", usd: 0.05 } });
+    j.append({ key: "k", usd: 0.02 });
+    expect(j.unflushed("k").spent).toBeCloseTo(0.06, 10);
+    expect(j.unflushed("k").holds).toBeCloseTo(0.05, 10);
+    const [file] = readdirSync(d);
+    expect(file).toMatch(new RegExp(`^spend-${process.pid}-[0-9a-f]+-1\\.jsonl$`));
+    const lines = readFileSync(join(d, file!), "utf8").trim().split("\n");
+    expect(lines).toHaveLength(3);
+    expect(JSON.parse(lines[1]!)).toMatchObject({ key: "k", usd: 0.04, hold: { id: "h1" } });
+
+    const batch = await j.take();
+    expect(batch.map((e) => e.usd)).toEqual([0.04, 0.02]);
+    // Appended after the take: a new segment; the taken one still counts until applied.
+    j.append({ key: "k", usd: 0.01 });
+    expect(readdirSync(d)).toHaveLength(2);
+    expect(j.unflushed("k").spent).toBeCloseTo(0.07, 10);
+    j.applied(batch);
+    expect(readdirSync(d)).toHaveLength(1);
+    expect(j.unflushed("k").spent).toBeCloseTo(0.01, 10);
+    const rest = await j.take();
+    j.giveBack(rest);
+    expect(j.size).toBe(1);
+    j.applied(await j.take());
+    expect(j.unflushed("k")).toEqual({ spent: 0, holds: 0 });
+    j.close();
+    expect(readdirSync(d)).toEqual([]);
+  });
+
+  it("adopts a dead process's segment, ignoring a torn last line, once", () => {
+    const d = dir();
+    const path = join(d, `spend-${deadPid()}-abcd1234-1.jsonl`);
+    orphanSegment(
+      path,
+      [entry("e1", 0.04), entry("e2", 0.016, { id: "h", usd: 0.02 })],
+      DB,
+      '{"id":"e3","ke',
+    );
+    const j = new SpendJournal({ dir: d, database: DB });
+    expect(j.adopt()).toBe(2);
+    expect(j.skippedLines).toBe(1);
+    expect(j.unflushed("k").spent).toBeCloseTo(0.056, 10);
+    // Found again on the next scan: not taken twice.
+    expect(j.adopt()).toBe(0);
+    expect(j.size).toBe(2);
+    j.close();
+  });
+
+  it("leaves live processes' segments and other databases' alone", () => {
+    const d = dir();
+    const other = new SpendJournal({ dir: d, database: DB });
+    other.append({ key: "k", usd: 1 });
+    orphanSegment(
+      join(d, `spend-${deadPid()}-abcd1234-1.jsonl`),
+      [entry("x", 2)],
+      "postgresql://elsewhere/db",
+    );
+    // The pid of a process that runs (this test's parent).
+    orphanSegment(join(d, `spend-${process.ppid}-abcd1234-1.jsonl`), [entry("y", 3)]);
+    const j = new SpendJournal({ dir: d, database: DB });
+    expect(j.adopt()).toBe(0);
+    expect(readdirSync(d)).toHaveLength(3);
+    other.close();
+    j.close();
+  });
+
+  it("hands a closed journal's entries to the next start in the same process", async () => {
+    const d = dir();
+    const first = new SpendJournal({ dir: d, database: DB });
+    first.append({ key: "k", usd: 0.5 });
+    first.close();
+    const second = new SpendJournal({ dir: d, database: DB });
+    expect(second.adopt()).toBe(1);
+    const batch = await second.take();
+    second.applied(batch);
+    expect(readdirSync(d)).toEqual([]);
+    second.close();
+  });
+});
+
+describe.skipIf(!postgresBin())("applying the journal to PostgreSQL", () => {
+  let server: Postgres;
+  let database: PostgresDatabase;
+  beforeAll(async () => {
+    server = await startPostgres();
+    database = await openPostgres(await server.createDatabase());
+  }, 60_000);
+  afterAll(async () => {
+    await database?.close();
+    await server?.close();
+  });
+
+  it("counts an entry once however often it is replayed, and drops its hold with it", async () => {
+    const ledger = new PostgresLedger(database);
+    const r = await ledger.reserve("k", 0.05, 0.1);
+    if (!r.ok) throw new Error("refused");
+    const entries = [
+      entry("a", 0.04, { id: r.hold.id, usd: 0.05 }),
+      entry("b", 0.01),
+      entry("b", 0.01),
+    ];
+    expect(await applyJournal(database, entries)).toBe(2);
+    expect(await ledger.spent("k")).toBeCloseTo(0.05, 10);
+    // The hold went with its entry: the whole budget minus spend is free again.
+    expect((await ledger.reserve("k", 0.05, 0.1)).ok).toBe(true);
+    // A replay (a crash between applying and deleting the segment): nothing more.
+    expect(await applyJournal(database, entries)).toBe(0);
+    expect(await applyJournal(database, [entries[0]!, entry("c", 0.001)])).toBe(1);
+    expect(await ledger.spent("k")).toBeCloseTo(0.051, 10);
+    await ledger.close();
+  });
+
+  it("replays a dead replica's segment into the database exactly once", async () => {
+    const d = dir();
+    const path = join(d, `spend-${deadPid()}-abcd1234-1.jsonl`);
+    const k2 = (id: string, usd: number) => ({ ...entry(id, usd), key: "k2" });
+    orphanSegment(path, [k2("r1", 0.25), k2("r2", 0.5)]);
+    for (let run = 0; run < 2; run++) {
+      // The second run: the segment came back, as if a crash had stopped its deletion.
+      if (run === 1) orphanSegment(path, [k2("r1", 0.25), k2("r2", 0.5)]);
+      const j = new SpendJournal({ dir: d, database: DB });
+      j.adopt();
+      const batch = await j.take();
+      await applyJournal(database, batch);
+      j.applied(batch);
+      j.close();
+      expect(readdirSync(d)).toEqual([]);
+    }
+    const ledger = new PostgresLedger(database);
+    expect(await ledger.spent("k2")).toBeCloseTo(0.75, 10);
+    await ledger.close();
+  });
+});
