@@ -39,7 +39,7 @@ const SHOTS = join(import.meta.dirname, "../../test-output/console");
 const MASTER_KEY = "sk-console-master-test-5e1d0c";
 const PAGES = ["Overview", "Deployments", "Keys", "Logs", "Playground"];
 /** Pages that show the gateway's data (the rest still say they await it). */
-const BUILT = ["Overview", "Playground"];
+const BUILT = ["Overview", "Deployments", "Playground"];
 /** Two providers side by side in the playground. */
 const MODELS = ["openai/gpt-image-1", "recraft/recraftv3"];
 
@@ -147,6 +147,21 @@ beforeAll(async () => {
   expect(await generate(open, { model: "openai/gpt-image-1", size: "1024x1024" })).toBe(200);
   expect(await generate(open, { model: "recraft/recraftv3" })).toBe(200);
   expect(await generate(open, { model: "openai/dall-e-2", size: "1792x1024" })).toBe(400);
+  // And one deployment out of rotation: OpenAI's 429 asks for two minutes' rest.
+  const openai = new URL(providers.env.OPENAI_BASE_URL!).origin;
+  const fault = await fetch(`${openai}/__emulator/faults`, {
+    method: "POST",
+    body: JSON.stringify({
+      status: 429,
+      headers: { "retry-after": "120" },
+      body: {
+        error: { message: "Rate limit exceeded", type: "requests", code: "rate_limit_exceeded" },
+      },
+      model: "dall-e-3",
+    }),
+  });
+  expect(fault.status).toBe(201);
+  expect(await generate(open, { model: "openai/dall-e-3" })).toBe(429);
 }, 60_000);
 
 afterAll(async () => {
@@ -323,6 +338,7 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     }
     expect([...sums.keys()].toSorted()).toEqual([
       "openai/dall-e-2",
+      "openai/dall-e-3",
       "openai/gpt-image-1",
       "recraft/recraftv3",
     ]);
@@ -340,16 +356,19 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     );
     const card = (name: string) =>
       page.locator(".card", { has: page.getByText(name, { exact: true }) }).locator("dd");
-    expect(await card("Requests").textContent()).toBe("4");
-    expect(await card("Images").textContent()).toBe("3");
-    expect(await card("Errors").textContent()).toBe("1");
+    const total = (f: "requests" | "images" | "errors") =>
+      String([...sums.values()].reduce((a, s) => a + s[f], 0));
+    expect(total("requests")).toBe("5");
+    expect(await card("Requests").textContent()).toBe(total("requests"));
+    expect(await card("Images").textContent()).toBe(total("images"));
+    expect(await card("Errors").textContent()).toBe(total("errors"));
     expect(await card("Cost (USD)").textContent()).toMatch(/^\$0\.\d+$/);
 
     // Four charts, drawn (uPlot's canvas), each described for screen readers.
     const plots = page.locator("figure.chart .plot");
     await expect.poll(() => page.locator("figure.chart canvas").count()).toBe(4);
     expect(await plots.first().getAttribute("aria-label")).toMatch(
-      /^Requests per hour, by model: 4 in total over the last 24 hours; /,
+      /^Requests per hour, by model: 5 in total over the last 24 hours; /,
     );
     await shot(page, "overview");
 
@@ -371,6 +390,79 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
       .poll(() => page.evaluate(() => document.documentElement.scrollWidth))
       .toBeLessThanOrEqual(390);
     await shot(page, "overview-phone");
+    await page.close();
+  });
+
+  it("Deployments shows each one's rotation, cooldown, in-flight, attempts, error rate, latency and price from /model/stats", async () => {
+    type Stats = {
+      data: {
+        id: string;
+        in_rotation: boolean;
+        cooldown_until?: string;
+        attempts: number;
+        failures: number;
+        latency_p50_ms?: number;
+      }[];
+    };
+    const page = await newPage();
+    await page.goto(`${open.url}/ui/#/deployments`);
+    await page.getByRole("heading", { level: 1, name: "Deployments" }).waitFor();
+    const table = page.getByRole("table", { name: "Deployments" });
+    await table.waitFor();
+    const api = await admin<Stats>(open, "/model/stats");
+    const row = (id: string) =>
+      table.locator("tbody tr", { has: page.getByRole("rowheader", { name: id, exact: true }) });
+    const cells = (id: string) =>
+      row(id).evaluate((tr) =>
+        Object.fromEntries(
+          [...tr.children].map((c, i) => [
+            tr.closest("table")!.querySelectorAll("thead th")[i]!.textContent!,
+            c.textContent,
+          ]),
+        ),
+      );
+    expect(await table.locator("tbody tr").count()).toBe(api.data.length);
+
+    const image = api.data.find((d) => d.id === "openai/gpt-image-1")!;
+    expect(image).toMatchObject({ in_rotation: true, attempts: 2, failures: 0 });
+    expect(await cells("openai/gpt-image-1")).toMatchObject({
+      "Provider · model": "openai · gpt-image-1",
+      State: "In rotation",
+      "In flight": "0",
+      Attempts: "2",
+      "Error rate": "0%",
+      "Price per image": expect.stringMatching(/^\$0\.\d+$/),
+    });
+    expect((await cells("openai/gpt-image-1"))["Latency p50"]).toMatch(/^\d+ ms$/);
+
+    // The deployment the 429 rested shows until when, as the API says.
+    const rested = api.data.find((d) => d.id === "openai/dall-e-3")!;
+    expect(rested.in_rotation).toBe(false);
+    // In the browser's own time zone, as the page writes it.
+    const until = await page.evaluate(
+      (iso) => new Date(iso).toLocaleTimeString("en-GB"),
+      rested.cooldown_until!,
+    );
+    const state = (await cells("openai/dall-e-3")).State!;
+    expect(state).toMatch(/^Cooling down until \d\d:\d\d:\d\d \(in \d+ (s|min)\)$/);
+    expect(state).toContain(until);
+    expect(await cells("openai/dall-e-3")).toMatchObject({ Attempts: "1", "Error rate": "100%" });
+    await shot(page, "deployments");
+
+    // The filters: a word, and only those cooling down.
+    await page.getByLabel("Only those cooling down").check();
+    await expect.poll(() => table.locator("tbody tr").count()).toBe(1);
+    await page.getByLabel("Only those cooling down").uncheck();
+    await page.getByLabel("Filter by name, model or provider").fill("recraft");
+    await expect
+      .poll(() => table.locator("tbody th").allTextContents())
+      .toEqual(api.data.filter((d) => d.id.startsWith("recraft/")).map((d) => d.id));
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
+      390,
+    );
+    await shot(page, "deployments-phone");
     await page.close();
   });
 

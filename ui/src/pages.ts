@@ -4,6 +4,7 @@
  * that API exists, rather than showing made-up numbers. Each becomes its own module then.
  */
 import { h } from "./dom.ts";
+import { deployments } from "./deployments.ts";
 import { overview } from "./overview.ts";
 import { playground } from "./playground.ts";
 
@@ -35,11 +36,7 @@ function awaitingManagementApi(id: string, title: string, shows: string): Page {
 
 export const PAGES: readonly Page[] = [
   { id: "overview", title: "Overview", render: overview },
-  awaitingManagementApi(
-    "deployments",
-    "Deployments",
-    "each deployment in rotation or cooling down (and until when), requests in flight, latency p50/p95 and error rate",
-  ),
+  { id: "deployments", title: "Deployments", render: deployments },
   awaitingManagementApi(
     "keys",
     "Keys",
