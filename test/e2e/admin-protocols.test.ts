@@ -207,6 +207,17 @@ describe.each(RPC_PROTOCOLS)("AdminService over %s", (protocol) => {
     const groups = (await ok("getSpendReport", { groupBy: "api_key" })).groups;
     expect(groups.find((g: Answer) => g.group === made.token)?.spend).toBeCloseTo(cost, 10);
 
+    const series = await ok("getSpendSeries", { bucket: "day", groupBy: "api_key" });
+    expect(series.bucket).toBe("day");
+    const point = series.points.find((p: Answer) => p.group === made.token);
+    expect(point).toMatchObject({ requests: 1, images: 1, errors: 0, keyAlias: alias });
+    expect(point.spend).toBeCloseTo(cost, 10);
+    const stats = (await ok("getModelStats", {})).data;
+    expect(stats.find((d: Answer) => d.modelName === "image-hq")).toMatchObject({
+      inRotation: true,
+      provider: "openai",
+    });
+
     const models = (await ok("getModelInfo", {})).data;
     expect(models.map((d: Answer) => d.modelName)).toEqual(["image-hq"]);
     expect(JSON.stringify(models)).not.toContain("sk-test-emulator");
