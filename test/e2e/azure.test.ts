@@ -51,6 +51,7 @@ beforeAll(async () => {
     "img-prod": "gpt-image-1",
     "dall-e-3": "dall-e-3",
     "gpt-image-1": "gpt-image-1",
+    "gpt-image-1.5": "gpt-image-1.5",
   });
   clients = createClients(ctx.stack);
 });
@@ -200,7 +201,7 @@ describe.each(PROTOCOLS)("Azure OpenAI over %s", (protocol) => {
     expect(lastUpstream().body).toEqual({ prompt: "an owl", quality: "low" });
   });
 
-  it.each(["azure/dall-e-3", "azure/gpt-image-1"])(
+  it.each(["azure/dall-e-3", "azure/gpt-image-1", "azure/gpt-image-1.5"])(
     "serves the direct name %s from the environment",
     async (model) => {
       const { response, headers } = ok(

@@ -59,6 +59,10 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
     { images: 1, size: "1024x1024", quality: "low", usage: usage(20, 272) },
     (20 * 2 + 272 * 8) / 1e6,
   ],
+  "azure/gpt-image-1.5": [
+    { images: 1, size: "1024x1536", quality: "medium", usage: usage(30, 1056) },
+    (30 * 5 + 1056 * 32) / 1e6,
+  ],
   // Google AI Studio: Imagen per image; Gemini by tokens ($0.30/M in, $30/M out; 1290 tokens an image).
   "gemini/imagen-3.0-generate-002": [images(3), 3 * 0.03],
   "gemini/imagen-4.0-generate-001": [images(2, "1408x768"), 2 * 0.04],

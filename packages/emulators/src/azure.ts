@@ -52,7 +52,7 @@ export type { RecordedRequest };
 // Rule table
 // ---------------------------------------------------------------------------------------------
 
-export type AzureImageModel = "dall-e-3" | "gpt-image-1" | "gpt-image-1-mini";
+export type AzureImageModel = "dall-e-3" | "gpt-image-1" | "gpt-image-1-mini" | "gpt-image-1.5";
 
 interface ModelRules {
   family: "dall-e" | "gpt-image";
@@ -88,6 +88,7 @@ const MODELS: Readonly<Record<AzureImageModel, ModelRules>> = {
   "dall-e-3": DALL_E_3,
   "gpt-image-1": GPT_IMAGE_1,
   "gpt-image-1-mini": GPT_IMAGE_1,
+  "gpt-image-1.5": GPT_IMAGE_1,
 };
 
 /** api-versions of the data-plane inference API (GA and preview) the emulator knows. */
@@ -471,6 +472,7 @@ class Emulator {
       "dall-e-3": "dall-e-3",
       "gpt-image-1": "gpt-image-1",
       "gpt-image-1-mini": "gpt-image-1-mini",
+      "gpt-image-1.5": "gpt-image-1.5",
     };
   }
 
