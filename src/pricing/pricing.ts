@@ -30,6 +30,17 @@ const SizeTierSchema = z.strictObject({
     .optional(),
   per_image: z.record(z.string(), z.number().nonnegative()),
 });
+/**
+ * Edits of token-billed models (GPT image): the input image tokens one 1024x1024 input is
+ * billed as, by `input_fidelity`, and where that figure was read. Billing itself is always
+ * the upstream's `usage`; these bound what a budget holds before the call, and estimate an
+ * answer without `usage`.
+ */
+const InputImageTokensSchema = z.strictObject({
+  low: z.int().positive(),
+  high: z.int().positive(),
+  source: z.string().min(1),
+});
 const PriceSchema = z
   .strictObject({
     provider: z.string(),
@@ -39,13 +50,17 @@ const PriceSchema = z
     per_image: PerImageSchema.optional(),
     tokens: TokenRatesSchema.optional(),
     size_tiers: z.array(SizeTierSchema).min(1).optional(),
+    input_image_tokens: InputImageTokensSchema.optional(),
   })
   .refine(
     (p) => p.per_image !== undefined || p.tokens !== undefined || p.size_tiers !== undefined,
     {
       message: "needs per_image, tokens or size_tiers",
     },
-  );
+  )
+  .refine((p) => p.input_image_tokens === undefined || p.tokens !== undefined, {
+    message: "input_image_tokens needs tokens (their rate is tokens.image_input)",
+  });
 const PriceFileSchema = z.strictObject({ prices: z.array(PriceSchema) });
 
 export type Price = z.infer<typeof PriceSchema>;
@@ -79,6 +94,13 @@ export function loadPrices(catalog: Catalog, dir: URL = PRICES_DIR): PriceList {
   return { lookup: (provider, model) => byKey.get(`${provider}/${model}`) };
 }
 
+/** An edit's input images, as far as their price goes (see `input_image_tokens`). */
+export interface InputImages {
+  images: readonly { width: number; height: number }[];
+  /** `low` or `high` as sent or the model's default; undefined: the priciest. */
+  fidelity: string | undefined;
+}
+
 export interface Produced {
   images: number;
   size: string | undefined;
@@ -86,6 +108,28 @@ export interface Produced {
   usage: Usage | undefined;
   /** What the provider says it charged (e.g. Recraft's `credits`), in USD. */
   reportedUsd?: number;
+  /** An edit's input images: priced from `usage` when it is there, else estimated. */
+  inputs?: InputImages;
+}
+
+/**
+ * The input image tokens `inputs` are billed as, at most: each image's 1024x1024 figure
+ * scaled by its area, from 1x (smaller images are not held for less) to 4x (OpenAI scales
+ * image inputs to fit a 2048x2048 square).
+ */
+export function inputImageTokens(price: Price, inputs: InputImages | undefined): number {
+  const per = price.input_image_tokens;
+  if (per === undefined || inputs === undefined) return 0;
+  const each =
+    inputs.fidelity === "low"
+      ? per.low
+      : inputs.fidelity === "high"
+        ? per.high
+        : Math.max(per.low, per.high);
+  let tokens = 0;
+  for (const { width, height } of inputs.images)
+    tokens += Math.ceil(each * Math.min(4, Math.max(1, (width * height) / 1024 ** 2)));
+  return tokens;
 }
 
 /**
@@ -119,7 +163,13 @@ export function costOf(
     );
   }
   const each = perImagePrice(price, produced.size, produced.quality);
-  return each === undefined ? undefined : produced.images * each;
+  if (each === undefined) return undefined;
+  // No usage to bill the input images from: their estimate at the image-input rate.
+  const inputs =
+    price.tokens === undefined
+      ? 0
+      : (inputImageTokens(price, produced.inputs) * price.tokens.image_input) / 1e6;
+  return produced.images * each + inputs;
 }
 
 /** What a request may cost, before it runs: what budgets hold (see auth/ledger.ts). */
@@ -130,8 +180,10 @@ export interface Asked {
   quality: string | undefined;
   /** The prompt's UTF-8 length: no tokenizer makes more tokens than bytes. */
   promptBytes: number;
-  /** Upstream calls the request fans out to (each one bills the prompt). */
+  /** Upstream calls the request fans out to (each one bills the prompt and input images). */
   calls: number;
+  /** An edit's input images (billed as input image tokens by token-priced models). */
+  inputs?: InputImages;
 }
 
 /**
@@ -152,7 +204,9 @@ export function maxCostOf(
   if (each === undefined) return undefined;
   if (price.tokens === undefined) return asked.images * each;
   const prompt = (asked.calls * asked.promptBytes * price.tokens.text_input) / 1e6;
-  return asked.images * each * TOKEN_MARGIN + prompt;
+  const inputs =
+    (asked.calls * inputImageTokens(price, asked.inputs) * price.tokens.image_input) / 1e6;
+  return asked.images * each * TOKEN_MARGIN + prompt + inputs;
 }
 
 /**

@@ -7,6 +7,7 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { ATTR_ERROR_TYPE } from "@opentelemetry/semantic-conventions";
 import { checkModelAllowed, kBudget, kKey } from "../auth/interceptor.ts";
 import type { Deployment } from "../config/deployment.ts";
+import type { ModelSpec } from "../catalog/catalog.ts";
 import type { EditInput } from "../catalog/edit-rules.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { resolveDefaults } from "../catalog/validate.ts";
@@ -15,7 +16,7 @@ import type {
   ImageService,
   ImagesResponse,
 } from "../gen/imagegate/v1/images_pb.js";
-import { costOf, maxCostOf, type PriceList } from "../pricing/pricing.ts";
+import { costOf, type InputImages, maxCostOf, type PriceList } from "../pricing/pricing.ts";
 import type { ModelGroup, ModelResolver } from "../router/resolve.ts";
 import type { RouteListener, Router } from "../router/router.ts";
 import { type CallInfo, kBufferLease, kCallInfo } from "../call/call-info.ts";
@@ -87,6 +88,7 @@ export async function serveImages(
       quality,
       usage: result.usage,
       reportedUsd: result.costUsd,
+      inputs: inputsOf(edit, deployment.spec),
     },
     prices.lookup(deployment.provider, deployment.spec.model),
     deployment.costPerImage,
@@ -150,6 +152,18 @@ export function routeListener(info: CallInfo | undefined): RouteListener {
 }
 
 /**
+ * An edit's input images as their price sees them: the images, and the `input_fidelity`
+ * sent or the model's default (none: the priciest is assumed). Variations bill none.
+ */
+export function inputsOf(edit: EditInput | undefined, spec: ModelSpec): InputImages | undefined {
+  if (edit?.kind !== "edit") return undefined;
+  return {
+    images: edit.images,
+    fidelity: edit.inputFidelity ?? spec.edits?.input_fidelity?.default,
+  };
+}
+
+/**
  * The most a request may cost wherever it may be served (its group's deployments and its
  * fallbacks' that accept it): what a budgeted key holds before the call. A deployment
  * without a price makes the request unpriceable: the 400, since a budget cannot hold it.
@@ -159,6 +173,7 @@ export function mostItMayCost(
   group: ModelGroup,
   request: CreateImageRequest,
   prices: PriceList,
+  edit?: EditInput,
 ): number {
   const promptBytes = Buffer.byteLength(request.prompt ?? "", "utf8");
   let most = 0;
@@ -171,6 +186,7 @@ export function mostItMayCost(
         quality: effective.quality,
         promptBytes,
         calls: Math.ceil(effective.n / d.spec.upstream_max_n),
+        inputs: inputsOf(edit, d.spec),
       },
       prices.lookup(d.provider, d.spec.model),
       d.costPerImage,
@@ -210,7 +226,7 @@ export async function admitCall(
   const budget = ctx.values.get(kBudget);
   if (budget?.limited)
     await budget.reserve(
-      mostItMayCost(router.reachable(group, request, edit), group, request, prices),
+      mostItMayCost(router.reachable(group, request, edit), group, request, prices, edit),
     );
   return { info, group, budget };
 }

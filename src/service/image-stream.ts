@@ -22,14 +22,14 @@ import {
   ImageStreamEventSchema,
   PartialImageEventSchema,
 } from "../gen/imagegate/v1/images_pb.js";
-import { costOf, type PriceList } from "../pricing/pricing.ts";
+import { costOf, type InputImages, type PriceList } from "../pricing/pricing.ts";
 import type { GeneratedImage, GenerationResult, UpstreamEvent } from "../providers/types.ts";
 import type { ModelResolver } from "../router/resolve.ts";
 import type { Router } from "../router/router.ts";
 import { kBufferLease } from "../call/call-info.ts";
 import { kEventMemory } from "../call/event-memory.ts";
 import type { ImageDelivery } from "./deliver.ts";
-import { admitCall, routeListener, type ServeDeps } from "./image-service.ts";
+import { admitCall, inputsOf, routeListener, type ServeDeps } from "./image-service.ts";
 import { measuredSize } from "./respond.ts";
 
 const FORMAT_BY_MIME: Record<string, string> = {
@@ -94,6 +94,7 @@ export async function* streamImages(
   const { deployment, result: stream } = outcome;
   const effective = resolveDefaults(request, deployment.spec);
   const price = prices.lookup(deployment.provider, deployment.spec.model);
+  const inputs = inputsOf(edit, deployment.spec);
   if (info) {
     info.model = outcome.group;
     info.deployment = deployment.id;
@@ -138,7 +139,7 @@ export async function* streamImages(
           deployment.provider,
           ctx.signal,
         );
-        const shareOf = priceShares(result, price, deployment.costPerImage, effective);
+        const shareOf = priceShares(result, price, deployment.costPerImage, effective, inputs);
         for (const [i, image] of delivered.entries()) {
           const echo = echoes(result, image, effective.size, effective.quality);
           const completed = create(CompletedImageEventSchema, {
@@ -179,6 +180,7 @@ export async function* streamImages(
             size: size ?? (effective.size === "auto" ? undefined : effective.size),
             quality: quality ?? effective.quality,
             usage: undefined,
+            inputs,
           },
           price,
           deployment.costPerImage,
@@ -224,6 +226,7 @@ function priceShares(
   price: Parameters<typeof costOf>[1],
   perImage: number | undefined,
   effective: { size: string; quality: string | undefined },
+  inputs: InputImages | undefined,
 ): (index: number, count: number) => number | undefined {
   const size =
     result.size ??
@@ -236,6 +239,7 @@ function priceShares(
       quality: result.quality ?? effective.quality,
       usage: result.usage,
       reportedUsd: result.costUsd,
+      inputs,
     },
     price,
     perImage,

@@ -82,6 +82,16 @@ describe("Azure GPT-image edits", () => {
       "mask",
     ]);
     expect(response.headers.get("x-imagegate-model")).toBe("azure-editor");
+    // The input images are billed as input image tokens at gpt-image-1's image-input rate
+    // (src/pricing/prices/azure.yaml: text $5, image input $10, image output $40 per 1M).
+    const u = data.usage!;
+    expect(u.input_tokens_details.image_tokens).toBeGreaterThan(0);
+    const expected =
+      (u.input_tokens_details.text_tokens * 5 +
+        u.input_tokens_details.image_tokens * 10 +
+        u.output_tokens * 40) /
+      1e6;
+    expect(Number(response.headers.get("x-imagegate-cost-usd"))).toBeCloseTo(expected, 9);
   });
 
   const refusals: [

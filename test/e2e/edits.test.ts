@@ -476,3 +476,47 @@ describe("the spend log", () => {
     }
   });
 });
+
+describe("a budgeted key's hold", () => {
+  it("includes the input images' most input image tokens: 16 high-fidelity inputs are refused where low fidelity is served", async () => {
+    const key = "sk-edit-hold-0123456789abcdef";
+    const held = await startStack({
+      yaml: `keys:\n  - key: ${key}\n    name: holder\n    max_budget: 0.1\nmodel_list:\n  - model_name: editor\n    params:\n      model: openai/gpt-image-1\n`,
+    });
+    try {
+      const client = new OpenAI({ baseURL: `${held.url}/v1`, apiKey: key, maxRetries: 0 });
+      const input = renderPng(1024, 1024, "hold-input");
+      const edit = async (input_fidelity: "low" | "high") =>
+        client.images
+          .edit({
+            model: "editor",
+            prompt: "the same, at night",
+            image: await Promise.all(
+              Array.from({ length: 16 }, (_, i) =>
+                toFile(input, `in-${i}.png`, { type: "image/png" }),
+              ),
+            ),
+            input_fidelity,
+            quality: "low",
+            size: "1024x1024",
+          })
+          .withResponse();
+      // Held: $0.011 x 1.1 for the image, plus 16 x 3,050 input image tokens at $10/M
+      // ($0.488): past the $0.10 budget, so refused before any upstream call.
+      const err = await edit("high").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect((err as APIError).code).toBe("budget_exceeded");
+      expect(held.openai.requests).toHaveLength(0);
+      // At low fidelity 16 x 135 tokens ($0.0216) fit: served, and billed from usage.
+      const { data, response } = await edit("low");
+      const u = data.usage!;
+      expect(u.input_tokens_details.image_tokens).toBe(16 * 135);
+      expect(Number(response.headers.get("x-imagegate-cost-usd"))).toBeCloseTo(
+        (u.input_tokens_details.text_tokens * 5 + 16 * 135 * 10 + u.output_tokens * 40) / 1e6,
+        9,
+      );
+    } finally {
+      await held.close();
+    }
+  });
+});

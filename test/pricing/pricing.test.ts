@@ -2,7 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog/catalog.ts";
 import { InputTokensDetailsSchema, UsageSchema } from "../../src/gen/imagegate/v1/images_pb.js";
-import { costOf, loadPrices, maxCostOf, TOKEN_MARGIN } from "../../src/pricing/pricing.ts";
+import {
+  costOf,
+  inputImageTokens,
+  loadPrices,
+  maxCostOf,
+  TOKEN_MARGIN,
+} from "../../src/pricing/pricing.ts";
 
 const catalog = loadCatalog();
 const prices = loadPrices(catalog);
@@ -162,5 +168,76 @@ describe("the most a request may cost (what a budget holds)", () => {
   it("uses the operator's price, and is undefined for a model without any", () => {
     expect(maxCostOf({ ...asked, images: 3 }, undefined, 0.5)).toBe(1.5);
     expect(maxCostOf(asked, price("gpt-image-2"), undefined)).toBeUndefined();
+  });
+});
+
+describe("an edit's input images (GPT image: input image tokens at their own rate)", () => {
+  const square = { width: 1024, height: 1024 };
+  const asked = { images: 1, size: "1024x1024", quality: "low", promptBytes: 0, calls: 1 };
+
+  it("holds each input's 1024x1024 token figure for its fidelity, at the image-input rate, per call", () => {
+    // gpt-image-1: 135 tokens low, 3,050 high per 1024x1024 input; image input $10/M.
+    const low = { images: [square, square], fidelity: "low" };
+    expect(maxCostOf({ ...asked, inputs: low }, price("gpt-image-1"), undefined)).toBeCloseTo(
+      0.011 * TOKEN_MARGIN + (2 * 135 * 10) / 1e6,
+      10,
+    );
+    const high = { images: [square], fidelity: "high" };
+    expect(
+      maxCostOf({ ...asked, images: 2, calls: 2, inputs: high }, price("gpt-image-1"), undefined),
+    ).toBeCloseTo(2 * 0.011 * TOKEN_MARGIN + (2 * 3050 * 10) / 1e6, 10);
+    // gpt-image-1-mini's image input is $2.50/M.
+    expect(maxCostOf({ ...asked, inputs: high }, price("gpt-image-1-mini"), undefined)).toBeCloseTo(
+      0.005 * TOKEN_MARGIN + (3050 * 2.5) / 1e6,
+      10,
+    );
+  });
+
+  it("scales an input by its area from 1x to 4x, and assumes the priciest fidelity when none is known", () => {
+    const p = price("gpt-image-1")!;
+    const of = (width: number, height: number, fidelity?: string) =>
+      inputImageTokens(p, { images: [{ width, height }], fidelity });
+    expect(of(256, 256, "low")).toBe(135);
+    expect(of(1536, 1024, "low")).toBe(Math.ceil(135 * 1.5));
+    expect(of(4096, 4096, "high")).toBe(4 * 3050);
+    expect(of(1024, 1024)).toBe(3050);
+    // A model without the figure (dall-e-2 bills per image) holds nothing for its inputs.
+    expect(inputImageTokens(price("dall-e-2")!, { images: [square], fidelity: "low" })).toBe(0);
+  });
+
+  it("bills from usage when the upstream reports it, and estimates the inputs only without it", () => {
+    const inputs = { images: [square], fidelity: "high" };
+    const usage = create(UsageSchema, {
+      inputTokens: 3060,
+      outputTokens: 272,
+      totalTokens: 3332,
+      inputTokensDetails: create(InputTokensDetailsSchema, { textTokens: 10, imageTokens: 3050 }),
+    });
+    const produced = { images: 1, size: "1024x1024", quality: "low", usage, inputs };
+    expect(costOf(produced, price("gpt-image-1"), undefined)).toBeCloseTo(
+      (10 * 5 + 3050 * 10 + 272 * 40) / 1e6,
+      10,
+    );
+    expect(costOf({ ...produced, usage: undefined }, price("gpt-image-1"), undefined)).toBeCloseTo(
+      0.011 + (3050 * 10) / 1e6,
+      10,
+    );
+  });
+
+  it("every priced GPT-image model that edits has the figure, with its source", () => {
+    let checked = 0;
+    for (const spec of catalog.entries()) {
+      if (spec.edits === undefined || spec.family !== "gpt-image") continue;
+      const p = prices.lookup(spec.provider, spec.model);
+      if (p?.tokens === undefined) continue;
+      expect(p.input_image_tokens, `${spec.provider}/${spec.model}`).toMatchObject({
+        low: expect.any(Number),
+        high: expect.any(Number),
+        source: expect.stringContaining("http"),
+      });
+      checked += 1;
+    }
+    // OpenAI's gpt-image-1, -1-mini and -1.5; Azure's gpt-image-1 and -1-mini.
+    expect(checked).toBe(5);
   });
 });

@@ -631,8 +631,9 @@ class Emulator {
     checkEditFiles(form.files);
     const request = validate(fields, model);
     this.#refuseIfUnsafe(request);
-    if (request.stream) return this.#stream(res, request, "image_edit");
-    sendJson(res, 200, this.#answer(req, request));
+    const imageTokens = inputImageTokens(form.files, fidelity === "high");
+    if (request.stream) return this.#stream(res, request, "image_edit", imageTokens);
+    sendJson(res, 200, this.#answer(req, request, imageTokens));
   }
 
   #authenticate(req: http.IncomingMessage): void {
@@ -682,7 +683,8 @@ class Emulator {
     });
   }
 
-  #answer(req: http.IncomingMessage, r: ImageRequest): object {
+  /** `imageTokens`: an edit's input images, billed as input tokens (GPT image). */
+  #answer(req: http.IncomingMessage, r: ImageRequest, imageTokens = 0): object {
     const created = Math.floor(this.#now() / 1000);
     const seeds = Array.from({ length: r.n }, (_, i) => `azure|${r.model}|${r.prompt}|${i}`);
     if (r.rules.family === "dall-e") {
@@ -702,7 +704,8 @@ class Emulator {
       }));
       return { created, data };
     }
-    const input = Math.ceil(r.prompt.length / 4);
+    const text = Math.ceil(r.prompt.length / 4);
+    const input = text + imageTokens;
     const perImage = { low: 272, medium: 1056, high: 4160 }[r.quality as "low" | "medium" | "high"];
     const output = Math.ceil((perImage * r.width * r.height) / 1024 ** 2) * r.n;
     return {
@@ -712,7 +715,7 @@ class Emulator {
       })),
       usage: {
         input_tokens: input,
-        input_tokens_details: { text_tokens: input, image_tokens: 0 },
+        input_tokens_details: { text_tokens: text, image_tokens: imageTokens },
         output_tokens: output,
         total_tokens: input + output,
       },
@@ -727,6 +730,7 @@ class Emulator {
     res: http.ServerResponse,
     r: ImageRequest,
     kind: "image_generation" | "image_edit" = "image_generation",
+    imageTokens = 0,
   ): Promise<void> {
     const createdAt = Math.floor(this.#now() / 1000);
     const echo = {
@@ -735,7 +739,8 @@ class Emulator {
       background: r.background,
       output_format: r.outputFormat,
     };
-    const input = Math.ceil(r.prompt.length / 4);
+    const text = Math.ceil(r.prompt.length / 4);
+    const input = text + imageTokens;
     const perImage = { low: 272, medium: 1056, high: 4160 }[r.quality as "low" | "medium" | "high"];
     const output = Math.ceil((perImage * r.width * r.height) / 1024 ** 2) + r.partialImages * 100;
     const events: StreamEvent[] = [];
@@ -762,7 +767,7 @@ class Emulator {
           ...echo,
           usage: {
             input_tokens: input,
-            input_tokens_details: { text_tokens: input, image_tokens: 0 },
+            input_tokens_details: { text_tokens: text, image_tokens: imageTokens },
             output_tokens: output,
             total_tokens: input + output,
           },
@@ -914,6 +919,20 @@ function sniffImage(b: Buffer): Pick<EditFile, "format" | "width" | "height"> {
   if (b.length >= 12 && b.toString("latin1", 8, 12) === "WEBP")
     return { format: "webp", width: undefined, height: undefined };
   return { format: undefined, width: undefined, height: undefined };
+}
+
+/**
+ * An edit's input images as input tokens, as OpenAI bills GPT-image edits (third-party counts
+ * for a 1024x1024 input: about 135 at low fidelity, 3,050 at high; scaled by area up to 4x).
+ */
+function inputImageTokens(files: readonly EditFile[], high: boolean): number {
+  let tokens = 0;
+  for (const f of files) {
+    if (f.name !== "image" && f.name !== "image[]") continue;
+    const area = (f.width ?? 1024) * (f.height ?? 1024);
+    tokens += Math.ceil((high ? 3050 : 135) * Math.min(4, area / 1024 ** 2));
+  }
+  return tokens;
 }
 
 function checkEditFiles(files: readonly EditFile[]): void {
