@@ -237,7 +237,7 @@ describe("an edit's input images (GPT image: input image tokens at their own rat
       });
       checked += 1;
     }
-    // OpenAI's gpt-image-1, -1-mini and -1.5; Azure's gpt-image-1 and -1-mini.
-    expect(checked).toBe(5);
+    // gpt-image-1, -1-mini and -1.5 at OpenAI and at Azure.
+    expect(checked).toBe(6);
   });
 });
