@@ -39,7 +39,7 @@ const SHOTS = join(import.meta.dirname, "../../test-output/console");
 const MASTER_KEY = "sk-console-master-test-5e1d0c";
 const PAGES = ["Overview", "Deployments", "Keys", "Logs", "Playground"];
 /** Pages that show the gateway's data (the rest still say they await it). */
-const BUILT = ["Overview", "Deployments", "Playground"];
+const BUILT = ["Overview", "Deployments", "Keys", "Playground"];
 /** Two providers side by side in the playground. */
 const MODELS = ["openai/gpt-image-1", "recraft/recraftv3"];
 
@@ -97,6 +97,14 @@ const PROVOKED =
   /^Failed to load resource: the server responded with a status of (401 \(Unauthorized\) \(http:\/\/127\.0\.0\.1:\d+\/v1\/models|400 \(Bad Request\) \(http:\/\/127\.0\.0\.1:\d+\/v1\/images\/generations)\)$/;
 function unexpectedErrors(): string[] {
   return errors.filter((e) => !PROVOKED.test(e));
+}
+
+/** Signs in on the keyed gateway (session storage is per tab) and opens `pageId`. */
+async function signIn(page: Page, pageId: string): Promise<void> {
+  await page.goto(`${keyed.url}/ui/#/${pageId}`);
+  await page.getByLabel("Master key").fill(MASTER_KEY);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Console" }).waitFor();
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -380,7 +388,7 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
         .getByRole("table", { name: /By key/ })
         .locator("tbody th")
         .allTextContents(),
-    ).toEqual(["(no key)"]);
+    ).toEqual(["(without a key)"]);
     await page.getByLabel("Period").selectOption("30d");
     await page.getByRole("table", { name: /last 30 days/ }).waitFor();
     await expect.poll(() => page.locator("figure.chart canvas").count()).toBe(4);
@@ -463,6 +471,127 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
       390,
     );
     await shot(page, "deployments-phone");
+    await page.close();
+  });
+
+  it("Keys: Create key shows the key once, it draws images, then block, unblock, regenerate and delete work", async () => {
+    type Info = {
+      info: {
+        key_alias: string;
+        models: string[];
+        rpm_limit: number;
+        max_budget: number;
+        spend: number;
+        blocked: boolean;
+      };
+    };
+    const page = await newPage();
+    await signIn(page, "keys");
+    await page.getByRole("heading", { level: 1, name: "Keys" }).waitFor();
+    await page.getByText("No keys yet: make one above.").waitFor();
+
+    await page.getByLabel("Alias").fill("team-console");
+    await page.getByLabel("Requests per minute").fill("30");
+    await page.getByLabel("Budget (USD)").fill("1");
+    await page.getByLabel("Budget starts again").selectOption("30d");
+    await page.getByLabel("openai/gpt-image-1", { exact: true }).check();
+    await page.getByRole("button", { name: "Create key" }).click();
+    const shown = page.getByRole("textbox", { name: "Key (shown once)" });
+    await shown.waitFor();
+    const key = await shown.inputValue();
+    expect(key).toMatch(/^sk-[\w-]{40,}$/);
+    // The key has focus, selected, ready to copy; the form is empty again.
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("new-key");
+    expect(await page.getByLabel("Alias").inputValue()).toBe("");
+
+    const info = await admin<Info>(keyed, `/key/info?key=${key}`, MASTER_KEY);
+    expect(info.info).toMatchObject({
+      key_alias: "team-console",
+      models: ["openai/gpt-image-1"],
+      rpm_limit: 30,
+      max_budget: 1,
+      blocked: false,
+    });
+    // The key works for its model, and only for it.
+    expect(await generate(keyed, { model: "openai/gpt-image-1" }, key)).toBe(200);
+    expect(await generate(keyed, { model: "recraft/recraftv3" }, key)).toBe(403);
+
+    const table = page.getByRole("table", { name: "Keys" });
+    const row = table.locator("tbody tr", {
+      has: page.getByRole("rowheader", { name: /^team-console/ }),
+    });
+    await page.getByRole("button", { name: "Refresh" }).click();
+    const spent = (await admin<Info>(keyed, `/key/info?key=${key}`, MASTER_KEY)).info.spend;
+    expect(spent).toBeGreaterThan(0);
+    // Shown to four decimals under a dollar, as the console writes money.
+    const shownSpend = `$${Number(spent.toFixed(4))} of $1 (${(spent * 100).toFixed(1)}%)`;
+    await expect
+      .poll(() => row.locator("td").nth(2).locator("span").first().textContent())
+      .toBe(shownSpend);
+    expect(await row.locator("td").nth(0).textContent()).toBe("openai/gpt-image-1");
+    expect(await row.locator("td").nth(1).textContent()).toBe("30");
+    expect(await row.locator("meter").getAttribute("value")).toBe(String(spent));
+    await shot(page, "keys");
+
+    // Block: refused with 401; Unblock: served again.
+    await row.getByRole("button", { name: "Block" }).click();
+    await row.getByRole("button", { name: "Unblock" }).waitFor();
+    expect(await row.locator("td").nth(4).textContent()).toBe("Blocked");
+    expect(await generate(keyed, { model: "openai/gpt-image-1" }, key)).toBe(401);
+    await row.getByRole("button", { name: "Unblock" }).click();
+    await row.getByRole("button", { name: "Block" }).waitFor();
+    expect(await generate(keyed, { model: "openai/gpt-image-1" }, key)).toBe(200);
+
+    // Regenerate, once confirmed: a new key shown once; the old one refused at once.
+    await row.getByRole("button", { name: "Regenerate" }).click();
+    await row.getByRole("button", { name: "Confirm regenerate" }).click();
+    await expect.poll(() => shown.inputValue()).not.toBe(key);
+    const renewed = await shown.inputValue();
+    expect(renewed).toMatch(/^sk-/);
+    expect(await page.getByRole("heading", { name: "Key regenerated: team-console" }).count()).toBe(
+      1,
+    );
+    expect(await generate(keyed, { model: "openai/gpt-image-1" }, key)).toBe(401);
+    expect(await generate(keyed, { model: "openai/gpt-image-1" }, renewed)).toBe(200);
+
+    // Overview by key names it by its alias.
+    await page.getByRole("link", { name: "Overview" }).click();
+    await page.getByLabel("Group").selectOption("api_key");
+    // Two groups: its rows under the first token, and under the regenerated one; then the
+    // requests refused for their key (blocked, or the old key), which carry none.
+    const byKey = page.getByRole("table", { name: /By key/ }).locator("tbody th");
+    await expect
+      .poll(() => byKey.allTextContents())
+      .toEqual([
+        expect.stringMatching(/^team-console \([0-9a-f]{10}…\)$/),
+        expect.stringMatching(/^team-console \([0-9a-f]{10}…\)$/),
+        "(without a key)",
+      ]);
+    await page.getByRole("link", { name: "Keys" }).click();
+
+    // Delete, once confirmed (Cancel first keeps it).
+    await row.getByRole("button", { name: "Delete" }).click();
+    await row.getByRole("button", { name: "Cancel" }).click();
+    await row.getByRole("button", { name: "Delete" }).click();
+    await row.getByRole("button", { name: "Confirm delete" }).click();
+    await page.getByText("No keys yet: make one above.").waitFor();
+    expect((await admin<{ keys: string[] }>(keyed, "/key/list", MASTER_KEY)).keys).toEqual([]);
+    expect(await generate(keyed, { model: "openai/gpt-image-1" }, renewed)).toBe(401);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
+      390,
+    );
+    await page.close();
+  });
+
+  it("Keys on an open gateway: listed read-only, creating needs a master key", async () => {
+    const page = await newPage();
+    await page.goto(`${open.url}/ui/#/keys`);
+    await page.getByText("No keys: this gateway is open.").waitFor();
+    expect(await page.getByRole("button", { name: "Create key" }).isDisabled()).toBe(true);
+    await page.getByText(/This gateway is open \(it has no master key\)/).waitFor();
+    await shot(page, "keys-open");
     await page.close();
   });
 

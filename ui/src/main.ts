@@ -6,9 +6,7 @@
  */
 import { forgetKey, listModels, storedKey, storeKey } from "./api.ts";
 import { h, replace } from "./dom.ts";
-import { DEFAULT_PAGE, PAGES } from "./pages.ts";
-
-type Access = "open" | "key";
+import { type Access, DEFAULT_PAGE, PAGES } from "./pages.ts";
 
 const root = h("div", { class: "app" });
 document.body.appendChild(root);
@@ -140,7 +138,7 @@ function shell(access: Access): void {
     }
     document.title = `${page.title} · imagegate console`;
     const heading = h("h1", { tabindex: -1 }, page.title);
-    replace(main, heading, page.render());
+    replace(main, heading, page.render(access));
     // After a click or key press in the navigation, continue from the page's heading.
     if (!first) heading.focus();
     first = false;

@@ -128,6 +128,12 @@ async function show(box: HTMLElement, period: Period, group: Group): Promise<voi
     for (const m of METRICS) g.totals[m.field] += p[m.field];
     g.at.set(Date.parse(p.start), p);
   }
+  // A regenerated key has a new token: its rows before and after are two groups of one alias.
+  const seen = new Map<string, number>();
+  for (const g of byGroup.values()) seen.set(g.label, (seen.get(g.label) ?? 0) + 1);
+  for (const [token, g] of byGroup)
+    if ((seen.get(g.label) ?? 0) > 1 && group === "api_key")
+      g.label = `${g.label} (${shortToken(token)})`;
   const ranked = [...byGroup.values()].sort(
     (a, b) => b.totals.spend - a.totals.spend || b.totals.requests - a.totals.requests,
   );
@@ -193,7 +199,8 @@ async function show(box: HTMLElement, period: Period, group: Group): Promise<voi
 }
 
 function labelOf(group: Group, p: SpendPoint): string {
-  if (p.group === undefined) return group === "model" ? "(no model)" : "(no key)";
+  // No key: an open gateway's requests, or ones refused for their key.
+  if (p.group === undefined) return group === "model" ? "(no model)" : "(without a key)";
   if (group === "model") return p.group;
   return p.key_alias ?? shortToken(p.group);
 }

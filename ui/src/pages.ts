@@ -5,13 +5,17 @@
  */
 import { h } from "./dom.ts";
 import { deployments } from "./deployments.ts";
+import { keys } from "./keys.ts";
 import { overview } from "./overview.ts";
 import { playground } from "./playground.ts";
+
+/** How the console reaches this gateway: open (no key at all, as dev) or with the master key. */
+export type Access = "open" | "key";
 
 export interface Page {
   id: string;
   title: string;
-  render(): Node;
+  render(access: Access): Node;
 }
 
 /** A page whose data comes from the management API, which this gateway does not serve yet. */
@@ -37,11 +41,7 @@ function awaitingManagementApi(id: string, title: string, shows: string): Page {
 export const PAGES: readonly Page[] = [
   { id: "overview", title: "Overview", render: overview },
   { id: "deployments", title: "Deployments", render: deployments },
-  awaitingManagementApi(
-    "keys",
-    "Keys",
-    "the virtual keys with their models, rpm and budget and their spend against it; and creating, blocking, regenerating and deleting keys",
-  ),
+  { id: "keys", title: "Keys", render: keys },
   awaitingManagementApi(
     "logs",
     "Logs",
