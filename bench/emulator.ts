@@ -8,9 +8,10 @@
  *   here with pngjs; the emulator's own gradient compresses to a few kB, which is not what a
  *   real model returns;
  * - `slow`: the tiny body after a delay (`--slow-ms`, default 1000);
- * - `stream`: a GPT-image upstream (plain node:http, for scenario (f)): a request with
- *   `stream: true` gets server-sent events, `partial_images` partial images then the
- *   completed image, each the `big` PNG; any other request the same image as one answer.
+ * - `stream`: a GPT-image upstream (plain node:http, for scenarios (f) and (g)): a request
+ *   with `stream: true` gets server-sent events, `partial_images` partial images then the
+ *   completed image, each the `big` PNG; any other request the same image as one answer;
+ *   an edit (`/images/edits`, multipart) has its body read and dropped, and that answer.
  *
  * Run as `node bench/emulator.ts [--slow-ms N]`: prints one JSON line
  * `{"tiny": url, "big": url, "slow": url, "bigPngBytes": n, "bigBodyBytes": n}` on stdout,
@@ -24,6 +25,26 @@ import type { Fault } from "@imagegate/emulators/faults";
 import { type OpenAIEmulator, startOpenAIEmulator } from "@imagegate/emulators/openai";
 
 export const BENCH_API_KEY = "sk-bench-emulator-key-0123456789";
+
+/**
+ * A PNG of about `bytes` that deflate cannot shrink: square RGB pixels of fixed-seed
+ * xorshift noise (scenario (g)'s upload: what a photo to edit weighs, never compressible).
+ */
+export function uploadPng(bytes: number): Buffer {
+  const side = Math.ceil(Math.sqrt(bytes / 3));
+  const png = new PNG({ width: side, height: side });
+  let s = 0x2545f491;
+  for (let i = 0; i < side * side; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    png.data[i * 4] = s & 0xff;
+    png.data[i * 4 + 1] = (s >>> 8) & 0xff;
+    png.data[i * 4 + 2] = (s >>> 16) & 0xff;
+    png.data[i * 4 + 3] = 255;
+  }
+  return PNG.sync.write(png, { colorType: 2 });
+}
 
 /** A real 1×1 PNG. */
 export function tinyPng(): Buffer {
@@ -120,6 +141,12 @@ export async function startStreamUpstream(
   const streams = [0, 1, 2, 3].map((n) => imageStream(b64, n).map((e) => Buffer.from(e)));
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const server = http.createServer({ keepAlive: true }, (req, res) => {
+    if (req.url?.endsWith("/images/edits")) {
+      // The upload is read (as an upstream must) but not kept: its cost is the gateway's.
+      req.resume();
+      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end(whole));
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", async () => {

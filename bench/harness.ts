@@ -17,7 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ImagesResponseSchema } from "../src/gen/imagegate/v1/images_pb.js";
-import { BENCH_API_KEY, tinyPng } from "./emulator.ts";
+import { BENCH_API_KEY, tinyPng, uploadPng } from "./emulator.ts";
 import {
   grpcCall,
   grpcChannel,
@@ -184,7 +184,7 @@ function gatewayYaml(up: Upstreams, slowMs: number): string {
       "slow-1",
       `      timeout: ${Math.ceil(slowMs / 1000) + 30}\n`,
     ).trimEnd(),
-    // Scenario (f): a GPT-image model, which streams.
+    // Scenarios (f) and (g): a GPT-image model, which streams and edits.
     deployment("stream", up.stream, "stream-1", "", "gpt-image-1").trimEnd(),
   ];
   // Scenario (e): one group of 8 healthy deployments (weighted, rpm-tracked) with a fallback group.
@@ -365,10 +365,14 @@ function portkeyHeaders(upstream: string): Record<string, string> {
 async function verifyHttp(
   url: string,
   headers: Record<string, string>,
-  body: string,
+  body: string | Buffer,
   b64Length: number | undefined,
 ): Promise<void> {
-  const res = await fetch(url, { method: "POST", headers, body });
+  const res = await fetch(url, {
+    method: "POST",
+    headers,
+    body: typeof body === "string" ? body : new Uint8Array(body),
+  });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}: ${text.slice(0, 300)}`);
   const json = JSON.parse(text) as { data?: { b64_json?: string }[] };
@@ -385,7 +389,7 @@ function httpSubject(
   pids: number[],
   url: string,
   headers: Record<string, string>,
-  body: string,
+  body: string | Buffer,
   b64Length: number,
 ): Subject {
   return {
@@ -489,6 +493,50 @@ function streamSubject(
   };
 }
 
+const EDITS_PATH = "/v1/images/edits";
+const BOUNDARY = "----imagegate-bench-edit";
+
+/** Uploads by size, built once per bench run (noise PNGs take a moment to encode). */
+const uploads = new Map<number, Buffer>();
+
+/**
+ * An edit (`POST /v1/images/edits`, OpenAI's multipart form as the SDK sends it) uploading
+ * one PNG of `uploadBytes`, serialised once; checked like a generation's answer.
+ */
+function editSubject(
+  id: TargetId,
+  pids: number[],
+  base: string,
+  model: string,
+  size: string,
+  uploadBytes: number,
+  b64Length: number,
+): Subject {
+  let png = uploads.get(uploadBytes);
+  if (png === undefined) {
+    png = uploadPng(uploadBytes);
+    uploads.set(uploadBytes, png);
+  }
+  const field = (name: string, value: string) =>
+    `--${BOUNDARY}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+  const body = Buffer.concat([
+    Buffer.from(
+      field("model", model) +
+        field("prompt", PROMPT) +
+        field("size", size) +
+        field("response_format", "b64_json") +
+        `--${BOUNDARY}\r\ncontent-disposition: form-data; name="image"; filename="photo.png"\r\ncontent-type: image/png\r\n\r\n`,
+    ),
+    png,
+    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+  ]);
+  const headers = {
+    "content-type": `multipart/form-data; boundary=${BOUNDARY}`,
+    authorization: `Bearer ${BENCH_API_KEY}`,
+  };
+  return httpSubject(id, pids, `${base}${EDITS_PATH}`, headers, body, b64Length);
+}
+
 /** What every target needs to send a scenario's request and check its answer. */
 interface SubjectContext {
   stack: Stack;
@@ -569,6 +617,16 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
       request.upstream,
       request.size,
       request.partialImages ?? 0,
+      b64Length,
+    ),
+  "imagegate-edit": ({ stack, request, b64Length }) =>
+    editSubject(
+      "imagegate-edit",
+      [stack.gateway.child.pid],
+      stack.gateway.url,
+      request.upstream,
+      request.size,
+      request.uploadBytes ?? 0,
       b64Length,
     ),
 };

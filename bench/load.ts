@@ -36,7 +36,8 @@ export interface LoadResult {
 export interface HttpLoadOptions {
   url: string;
   headers: Record<string, string>;
-  body: string;
+  /** The same bytes for every request (a multipart upload: a Buffer). */
+  body: string | Buffer;
   connections: number;
   /** Requests in all; at least `connections`. */
   amount: number;

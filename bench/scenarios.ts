@@ -4,7 +4,7 @@
  * and quick mode, and which rows of the README's table it yields (figures, ratios, the
  * issue's targets). harness.ts runs every row the same way; report.ts renders the rows.
  *
- * Adding a scenario (streaming, edits, shared state) is adding an id and a row here, and,
+ * Adding a scenario (shared state, say) is adding an id and a row here, and,
  * when its requests are new, the request shape and the targets that send it (harness.ts).
  */
 
@@ -17,6 +17,7 @@ export const TARGETS = [
   "imagegate-grpc",
   "imagegate-routed",
   "imagegate-stream",
+  "imagegate-edit",
 ] as const;
 export type TargetId = (typeof TARGETS)[number];
 
@@ -28,12 +29,13 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   "imagegate-grpc": "imagegate gRPC",
   "imagegate-routed": "imagegate, 8 deployments",
   "imagegate-stream": "imagegate streamed",
+  "imagegate-edit": "imagegate edit",
 };
 
 /** The baselines every scenario measures the gateway against (Portkey when it runs). */
 const BASELINES = ["direct", "bare", "portkey"] as const satisfies readonly TargetId[];
 
-export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f";
+export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f" | "g";
 
 /**
  * Which of the emulator's upstreams answers: a 1×1 PNG, a 1024x1024 one, slowly, or a
@@ -48,6 +50,8 @@ export interface RequestShape {
   size: string;
   /** Partial images a streamed request asks for (`imagegate-stream`). */
   partialImages?: number;
+  /** The size of the image an edit uploads (`imagegate-edit`), bytes. */
+  uploadBytes?: number;
 }
 
 export interface RunPlan {
@@ -217,6 +221,17 @@ const PROTOCOLS = [
 
 /** Scenario (f)'s partial images per stream. */
 const TABLE_F_PARTIALS = 2;
+
+/** Scenario (g)'s upload: one PNG of about 4 MB per edit. */
+const TABLE_G_UPLOAD_BYTES = 4_000_000;
+
+/** A row's two figures: the target's in the imagegate column, the comparison's in direct. */
+function pair(a: number | undefined, b: number | undefined): Partial<Record<Column, number>> {
+  const out: Partial<Record<Column, number>> = {};
+  if (a !== undefined && Number.isFinite(a)) out.imagegate = a;
+  if (b !== undefined && Number.isFinite(b)) out.direct = b;
+  return out;
+}
 
 const TABLE = {
   a: {
@@ -444,12 +459,6 @@ const TABLE = {
       const partials = TABLE_F_PARTIALS;
       const row = { scenario: sc, imagegateTarget: "imagegate-stream" } as const;
       const mb = (b: number | undefined) => (b === undefined ? undefined : b / MB);
-      const pair = (a: number | undefined, b: number | undefined) => {
-        const out: Partial<Record<Column, number>> = {};
-        if (a !== undefined && Number.isFinite(a)) out.imagegate = a;
-        if (b !== undefined && Number.isFinite(b)) out.direct = b;
-        return out;
-      };
       return [
         {
           ...row,
@@ -493,6 +502,59 @@ const TABLE = {
           unit: "ms",
           values: pair(streamed.cpuMsPerReq, whole.cpuMsPerReq),
           ratios: ratios(["× unstreamed", ratio(streamed.cpuMsPerReq, whole.cpuMsPerReq)]),
+        },
+      ];
+    },
+  },
+  g: {
+    title: (p) =>
+      `edits uploading a ${(TABLE_G_UPLOAD_BYTES / 1e6).toFixed(0)} MB PNG (multipart) against the same 1024x1024 GPT-image answer generated, concurrency ${p.connections}`,
+    request: { upstream: "stream", size: "1024x1024", uploadBytes: TABLE_G_UPLOAD_BYTES },
+    targets: ["imagegate", "imagegate-edit"],
+    plans: {
+      full: { connections: 16, requests: 200, warmup: 32 },
+      quick: { connections: 16, requests: 32, warmup: 0 },
+    },
+    rows(s) {
+      const generated = s.targets.imagegate;
+      const edited = s.targets["imagegate-edit"];
+      if (!generated || !edited) return [];
+      const row = {
+        scenario: `(g) edit, ${(TABLE_G_UPLOAD_BYTES / 1e6).toFixed(0)} MB up, c=${s.connections}`,
+        imagegateTarget: "imagegate-edit",
+      } as const;
+      const mb = (b: number | undefined) => (b === undefined ? undefined : b / MB);
+      return [
+        {
+          ...row,
+          figure: "throughput, edits (generations in the direct column)",
+          unit: "rps",
+          values: pair(edited.rps, generated.rps),
+          ratios: ratios(["× generations", ratio(edited.rps, generated.rps)]),
+        },
+        {
+          ...row,
+          figure: "p50 latency, edits (generations in the direct column)",
+          unit: "ms",
+          values: pair(edited.p50Ms, generated.p50Ms),
+          ratios: ratios(["× generations", ratio(edited.p50Ms, generated.p50Ms)]),
+        },
+        {
+          ...row,
+          figure: "peak RSS, edits (generations in the direct column)",
+          unit: "MB",
+          values: pair(mb(edited.peakRssBytes), mb(generated.peakRssBytes)),
+          ratios: ratios([
+            "× generations",
+            ratio(mb(edited.peakRssBytes), mb(generated.peakRssBytes)),
+          ]),
+        },
+        {
+          ...row,
+          figure: "CPU per request, edits (generations in the direct column)",
+          unit: "ms",
+          values: pair(edited.cpuMsPerReq, generated.cpuMsPerReq),
+          ratios: ratios(["× generations", ratio(edited.cpuMsPerReq, generated.cpuMsPerReq)]),
         },
       ];
     },

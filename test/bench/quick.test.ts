@@ -17,6 +17,7 @@ const TINY: BenchSettings = {
   c: { connections: 2, requests: 4, warmup: 0 },
   d: { connections: 32, requests: 32, warmup: 0 },
   f: { connections: 2, requests: 4, warmup: 0 },
+  g: { connections: 2, requests: 4, warmup: 0 },
   portkey: true,
   log: () => {},
 };
@@ -25,7 +26,7 @@ describe("bench (quick, tiny counts)", () => {
   it("runs every scenario against every target without a failed request", async () => {
     const result = await runBench(TINY);
     expect(result.errors).toEqual([]);
-    expect(Object.keys(result.scenarios).sort()).toEqual(["a", "b", "c", "d", "e", "f"]);
+    expect(Object.keys(result.scenarios).sort()).toEqual(["a", "b", "c", "d", "e", "f", "g"]);
     const expected = {
       a: ["direct", "bare", "imagegate"],
       b: ["direct", "bare", "imagegate"],
@@ -33,6 +34,7 @@ describe("bench (quick, tiny counts)", () => {
       d: ["direct", "bare", "imagegate"],
       e: ["imagegate", "imagegate-routed"],
       f: ["imagegate", "imagegate-stream"],
+      g: ["imagegate", "imagegate-edit"],
     } as const;
     for (const [id, targets] of Object.entries(expected)) {
       const scenario = result.scenarios[id as keyof typeof expected]!;
@@ -41,7 +43,7 @@ describe("bench (quick, tiny counts)", () => {
         expect(summary, `${id}/${t}`).toBeDefined();
         expect(summary!.rounds[0]!.ok, `${id}/${t}`).toBeGreaterThan(0);
       }
-      if (result.portkey.available && id !== "e" && id !== "f")
+      if (result.portkey.available && id !== "e" && id !== "f" && id !== "g")
         expect(scenario.targets.portkey?.rounds[0]?.ok, `${id}/portkey`).toBeGreaterThan(0);
     }
     expect(result.upstream.bigBodyBytes).toBeGreaterThan(1_500_000);
@@ -49,7 +51,7 @@ describe("bench (quick, tiny counts)", () => {
     const report = toReport(result);
     expect(report.targetsTotal).toBe(7);
     const table = renderTable(report);
-    for (const s of ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"]) expect(table).toContain(s);
+    for (const s of ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)"]) expect(table).toContain(s);
     expect(renderSummary(report)).toContain("Targets met");
   }, 60_000);
 });

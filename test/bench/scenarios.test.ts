@@ -96,6 +96,10 @@ const RESULT = {
         peakRssBytes: 180 * MB,
       },
     }),
+    g: scenario("g", 16, {
+      imagegate: { rps: 50, p50Ms: 200, cpuMsPerReq: 10, peakRssBytes: 200 * MB },
+      "imagegate-edit": { rps: 20, p50Ms: 500, cpuMsPerReq: 30, peakRssBytes: 300 * MB },
+    }),
   },
   errors: [],
   durationSeconds: 1,
@@ -204,6 +208,22 @@ describe("the bench's scenario table", () => {
         row: "(f) stream, c=16 | CPU per request, streamed (unstreamed in the direct column)",
         ratios: "2.400× unstreamed",
       },
+      {
+        row: "(g) edit, 4 MB up, c=16 | throughput, edits (generations in the direct column)",
+        ratios: "0.400× generations",
+      },
+      {
+        row: "(g) edit, 4 MB up, c=16 | p50 latency, edits (generations in the direct column)",
+        ratios: "2.500× generations",
+      },
+      {
+        row: "(g) edit, 4 MB up, c=16 | peak RSS, edits (generations in the direct column)",
+        ratios: "1.500× generations",
+      },
+      {
+        row: "(g) edit, 4 MB up, c=16 | CPU per request, edits (generations in the direct column)",
+        ratios: "3.000× generations",
+      },
     ]);
     expect([report.targetsMet, report.targetsTotal]).toEqual([5, 7]);
     // The RSS rows leave the direct column empty; (e) shows one deployment there.
@@ -211,5 +231,7 @@ describe("the bench's scenario table", () => {
     expect(report.rows[12]!.values).toEqual({ imagegate: 0.35, direct: 0.3 });
     // (f) shows the unstreamed path in the direct column.
     expect(report.rows[14]!.values).toEqual({ imagegate: 100, direct: 400 });
+    // (g) shows the generation in the direct column.
+    expect(report.rows[20]!.values).toEqual({ imagegate: 300, direct: 200 });
   });
 });
