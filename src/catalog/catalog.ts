@@ -214,6 +214,13 @@ const LifecycleSpecSchema = z
 export const INPUT_FORMATS = ["png", "jpeg", "webp"] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
+/** The pixel sizes an input image may have (absent: any the byte limit allows). */
+const InputDimensionsSchema = z.strictObject({
+  min_side: z.int().positive().optional(),
+  max_side: z.int().positive().optional(),
+  max_pixels: z.int().positive().optional(),
+});
+
 /** What a model's edit API takes as input images (present: the model edits). */
 const EditsSpecSchema = z.strictObject({
   /** Input images per request. */
@@ -234,6 +241,10 @@ const EditsSpecSchema = z.strictObject({
   mask_prompt: z.boolean().default(false),
   /** `strength` (0-1, image-to-image) is taken. */
   strength: z.boolean().default(false),
+  /** The edit cannot run without `strength` (image-to-image): its absence is a 400. */
+  strength_required: z.boolean().default(false),
+  /** Pixel sizes each input image (and so the mask) may have. */
+  dimensions: InputDimensionsSchema.optional(),
   /** `input_fidelity` values the model takes. */
   input_fidelity: EnumSpecSchema.optional(),
 });
@@ -243,6 +254,7 @@ const VariationsSpecSchema = z.strictObject({
   max_image_bytes: z.int().positive(),
   formats: z.array(z.enum(INPUT_FORMATS)).min(1),
   square: z.boolean().default(false),
+  dimensions: InputDimensionsSchema.optional(),
 });
 
 /** One catalog entry; the zod schema is the single definition of what a catalog file may hold. */

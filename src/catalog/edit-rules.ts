@@ -56,6 +56,7 @@ export function validateEdit(edit: EditInput, spec: ModelSpec, model: string): v
   }
   edit.images.forEach((image, i) => {
     checkImage("image", image, rules.formats, rules.max_image_bytes, rules.square, model, i);
+    if (rules.dimensions !== undefined) checkDimensions(image, rules.dimensions, model, i);
   });
   if (edit.mask !== undefined) {
     if (rules.mask === undefined) {
@@ -73,6 +74,12 @@ export function validateEdit(edit: EditInput, spec: ModelSpec, model: string): v
     if (edit.mask !== undefined) {
       throw invalidParam("mask_prompt", "Send either 'mask' or 'mask_prompt', not both.");
     }
+  }
+  if (edit.strength === undefined && rules.strength_required) {
+    throw invalidParam(
+      "strength",
+      `Missing required parameter: 'strength'. ${model} edits image to image and needs it (0 keeps the image, 1 ignores it).`,
+    );
   }
   if (edit.strength !== undefined) {
     if (!rules.strength) {
@@ -115,8 +122,37 @@ function validateVariation(edit: EditInput, spec: ModelSpec, model: string): voi
     );
   }
   const image = edit.images[0];
-  if (image !== undefined)
+  if (image !== undefined) {
     checkImage("image", image, rules.formats, rules.max_image_bytes, rules.square, model);
+    if (rules.dimensions !== undefined) checkDimensions(image, rules.dimensions, model);
+  }
+}
+
+/** The input's pixel size against the model's bounds: a 400 naming `image` that says them. */
+function checkDimensions(
+  image: InputImageData,
+  bounds: NonNullable<ModelSpec["variations"]>["dimensions"] & object,
+  model: string,
+  index?: number,
+): void {
+  const { width, height } = image;
+  const short = Math.min(width, height);
+  const long = Math.max(width, height);
+  const problem =
+    bounds.min_side !== undefined && short < bounds.min_side
+      ? `each side must be at least ${bounds.min_side} pixels`
+      : bounds.max_side !== undefined && long > bounds.max_side
+        ? `each side must be at most ${bounds.max_side} pixels`
+        : bounds.max_pixels !== undefined && width * height > bounds.max_pixels
+          ? `it must have at most ${bounds.max_pixels} pixels`
+          : undefined;
+  if (problem === undefined) return;
+  const which = index === undefined || index === 0 ? "'image'" : `'image' (image ${index + 1})`;
+  throw invalidParam(
+    "image",
+    `Invalid ${which}: the image is ${width}x${height}; for ${model} ${problem}.`,
+    "invalid_image",
+  );
 }
 
 function checkImage(

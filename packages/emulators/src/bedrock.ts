@@ -9,7 +9,11 @@
  * - Bodies are validated per family by the emulator's own rule table (written from the
  *   Bedrock docs, independent of the gateway's catalog), with Bedrock's ValidationException
  *   messages; bad JSON is "Malformed input request…".
- * - Images are real PNGs at the size produced.
+ * - Edits: Titan / Nova `INPAINTING` (one of maskImage / maskPrompt; the mask the image's size,
+ *   pure black and white) and `IMAGE_VARIATION` (1-5 images, 1 on Titan v1), SD3 / SD3.5 Large
+ *   `mode: image-to-image` (image and strength, no aspect_ratio); input images are base64
+ *   PNG/JPEG (SD3 also WebP), Nova's opaque and of a size it generates (input-images.ts).
+ * - Images are real PNGs at the size produced (an inpainting or image-to-image: the input's).
  *
  * Test hooks:
  * - A prompt containing the word "forbidden" (any case) is refused in the family's shape:
@@ -42,6 +46,15 @@ import {
   record,
   sendJson,
 } from "./http-kit.ts";
+import {
+  decodeBase64,
+  decodePng,
+  hasTransparency,
+  type InputFormat,
+  type InputInfo,
+  inspectImage,
+  isBlackAndWhite,
+} from "./input-images.ts";
 import { renderPng } from "./png.ts";
 import { type AwsCredential, verifySigV4 } from "./sigv4.ts";
 
@@ -53,22 +66,30 @@ type Family = "sdxl" | "sd3" | "titan" | "nova";
 
 interface ModelRules {
   family: Family;
-  /** SD3 Large alone takes `mode`. */
+  /** SD3 and SD3.5 Large take `mode` (text-to-image or image-to-image). */
   takesMode?: boolean;
+  /** Titan / Nova: the most images IMAGE_VARIATION takes, and whether it takes similarityStrength. */
+  variation?: { maxImages: number; similarity: boolean };
 }
 
 const MODELS: Readonly<Record<string, ModelRules>> = {
   "stability.stable-diffusion-xl-v0": { family: "sdxl" },
   "stability.stable-diffusion-xl-v1": { family: "sdxl" },
   "stability.sd3-large-v1:0": { family: "sd3", takesMode: true },
-  "stability.sd3-5-large-v1:0": { family: "sd3" },
+  "stability.sd3-5-large-v1:0": { family: "sd3", takesMode: true },
   "stability.stable-image-ultra-v1:0": { family: "sd3" },
   "stability.stable-image-ultra-v1:1": { family: "sd3" },
   "stability.stable-image-core-v1:0": { family: "sd3" },
   "stability.stable-image-core-v1:1": { family: "sd3" },
-  "amazon.titan-image-generator-v1": { family: "titan" },
-  "amazon.titan-image-generator-v2:0": { family: "titan" },
-  "amazon.nova-canvas-v1:0": { family: "nova" },
+  "amazon.titan-image-generator-v1": {
+    family: "titan",
+    variation: { maxImages: 1, similarity: false },
+  },
+  "amazon.titan-image-generator-v2:0": {
+    family: "titan",
+    variation: { maxImages: 5, similarity: true },
+  },
+  "amazon.nova-canvas-v1:0": { family: "nova", variation: { maxImages: 5, similarity: true } },
 };
 
 // Also in the gateway's adapter and tests, on purpose: the emulator models Bedrock independently.
@@ -224,28 +245,57 @@ const SD3_PROPERTIES: Readonly<Record<string, Schema>> = {
   output_format: { type: "string", enum: ["png", "jpeg"] },
 };
 const SD3_SCHEMA: Schema = { type: "object", required: ["prompt"], properties: SD3_PROPERTIES };
+/** SD3 / SD3.5 Large: also image-to-image, with `image` (base64) and `strength` 0-1. */
 const SD3_LARGE_SCHEMA: Schema = {
   type: "object",
   required: ["prompt"],
-  properties: { ...SD3_PROPERTIES, mode: { type: "string", enum: ["text-to-image"] } },
+  properties: {
+    ...SD3_PROPERTIES,
+    mode: { type: "string", enum: ["text-to-image", "image-to-image"] },
+    image: { type: "string", minLength: 1 },
+    strength: { type: "number", minimum: 0, maximum: 1 },
+  },
 };
 
 function amazonSchema(
   textMax: number,
   seedMax: number,
   styles: readonly string[] | undefined,
+  variation: { maxImages: number; similarity: boolean },
 ): Schema {
-  const textParams: Record<string, Schema> = {
-    text: { type: "string", minLength: 1, maxLength: textMax },
-    negativeText: { type: "string", minLength: 1, maxLength: textMax },
-  };
+  const text: Schema = { type: "string", minLength: 1, maxLength: textMax };
+  const textParams: Record<string, Schema> = { text, negativeText: text };
   if (styles) textParams.style = { type: "string", enum: styles };
+  const variationParams: Record<string, Schema> = {
+    images: {
+      type: "array",
+      minItems: 1,
+      maxItems: variation.maxImages,
+      items: { type: "string", minLength: 1 },
+    },
+    text,
+    negativeText: text,
+  };
+  if (variation.similarity)
+    variationParams.similarityStrength = { type: "number", minimum: 0.2, maximum: 1 };
   return {
     type: "object",
     required: ["taskType"],
     properties: {
-      taskType: { type: "string", enum: ["TEXT_IMAGE"] },
+      taskType: { type: "string", enum: ["TEXT_IMAGE", "INPAINTING", "IMAGE_VARIATION"] },
       textToImageParams: { type: "object", required: ["text"], properties: textParams },
+      inPaintingParams: {
+        type: "object",
+        required: ["image"],
+        properties: {
+          image: { type: "string", minLength: 1 },
+          text,
+          negativeText: text,
+          maskPrompt: text,
+          maskImage: { type: "string", minLength: 1 },
+        },
+      },
+      imageVariationParams: { type: "object", required: ["images"], properties: variationParams },
       imageGenerationConfig: {
         type: "object",
         properties: {
@@ -260,8 +310,12 @@ function amazonSchema(
     },
   };
 }
-const TITAN_SCHEMA = amazonSchema(512, 2147483646, undefined);
-const NOVA_SCHEMA = amazonSchema(1024, 858993459, NOVA_STYLES);
+const TITAN_V1_SCHEMA = amazonSchema(512, 2147483646, undefined, {
+  maxImages: 1,
+  similarity: false,
+});
+const TITAN_SCHEMA = amazonSchema(512, 2147483646, undefined, { maxImages: 5, similarity: true });
+const NOVA_SCHEMA = amazonSchema(1024, 858993459, NOVA_STYLES, { maxImages: 5, similarity: true });
 
 const MAX_BODY_BYTES = 25_000_000;
 const REFUSAL_WORD = /\bforbidden\b/i;
@@ -560,7 +614,7 @@ function validate(modelId: string, rules: ModelRules, body: unknown): Job {
       return validateSd3(modelId, rules, body);
     case "titan":
     case "nova":
-      return validateAmazon(modelId, rules.family, body);
+      return validateAmazon(modelId, rules, body);
   }
 }
 
@@ -595,33 +649,94 @@ function validateSdxl(modelId: string, body: unknown): Job {
 
 function validateSd3(modelId: string, rules: ModelRules, body: unknown): Job {
   checkSchema(body, rules.takesMode ? SD3_LARGE_SCHEMA : SD3_SCHEMA, "#");
-  const b = body as { prompt: string; aspect_ratio?: string; seed?: number };
-  const [width, height] = SD3_PIXELS[b.aspect_ratio ?? "1:1"]!;
+  const b = body as {
+    prompt: string;
+    aspect_ratio?: string;
+    seed?: number;
+    mode?: string;
+    image?: string;
+    strength?: number;
+  };
+  let [width, height] = SD3_PIXELS[b.aspect_ratio ?? "1:1"]!;
+  if (b.mode === "image-to-image") {
+    // https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-3-5-large.html
+    if (b.image === undefined) throw malformedInput("#: required key [image] not found");
+    if (b.strength === undefined) throw malformedInput("#: required key [strength] not found");
+    if (b.aspect_ratio !== undefined)
+      throw validation("aspect_ratio is not supported with mode image-to-image.");
+    const info = inputImage(b.image, "image", ["png", "jpeg", "webp"]);
+    ({ width, height } = info);
+  } else if (b.image !== undefined || b.strength !== undefined) {
+    throw validation("image and strength are only supported with mode image-to-image.");
+  }
   return {
     modelId,
     family: "sd3",
     prompt: b.prompt,
     count: 1,
-    width,
-    height,
+    width: width!,
+    height: height!,
     seed: b.seed && b.seed > 0 ? b.seed : randomInt(1, 4294967294),
   };
 }
 
-function validateAmazon(modelId: string, family: "titan" | "nova", body: unknown): Job {
-  checkSchema(body, family === "titan" ? TITAN_SCHEMA : NOVA_SCHEMA, "#");
-  const b = body as {
-    textToImageParams?: { text: string };
-    imageGenerationConfig?: {
-      numberOfImages?: number;
-      width?: number;
-      height?: number;
-      seed?: number;
-    };
-  };
-  if (b.textToImageParams === undefined)
-    throw malformedInput("#: required key [textToImageParams] not found");
+type AmazonConfig = {
+  numberOfImages?: number;
+  width?: number;
+  height?: number;
+  seed?: number;
+};
+
+type AmazonBody = {
+  taskType: "TEXT_IMAGE" | "INPAINTING" | "IMAGE_VARIATION";
+  textToImageParams?: { text: string };
+  inPaintingParams?: { image: string; text?: string; maskPrompt?: string; maskImage?: string };
+  imageVariationParams?: { images: string[]; text?: string };
+  imageGenerationConfig?: AmazonConfig;
+};
+
+/** Each task takes its own parameters object and no other's. */
+const TASK_PARAMS = {
+  TEXT_IMAGE: "textToImageParams",
+  INPAINTING: "inPaintingParams",
+  IMAGE_VARIATION: "imageVariationParams",
+} as const;
+
+function validateAmazon(modelId: string, rules: ModelRules, body: unknown): Job {
+  const family = rules.family as "titan" | "nova";
+  const schema =
+    family === "nova"
+      ? NOVA_SCHEMA
+      : rules.variation?.maxImages === 1
+        ? TITAN_V1_SCHEMA
+        : TITAN_SCHEMA;
+  checkSchema(body, schema, "#");
+  const b = body as AmazonBody;
+  const wanted = TASK_PARAMS[b.taskType];
+  for (const key of Object.values(TASK_PARAMS)) {
+    if (key !== wanted && key in b)
+      throw validation(`${key} is not supported for taskType ${b.taskType}.`);
+  }
+  if (b[wanted] === undefined) throw malformedInput(`#: required key [${wanted}] not found`);
   const config = b.imageGenerationConfig ?? {};
+  const job = (prompt: string, width: number, height: number): Job => ({
+    modelId,
+    family,
+    prompt,
+    count: config.numberOfImages ?? 1,
+    width,
+    height,
+    seed: config.seed ?? (family === "titan" ? 42 : 12),
+  });
+  if (b.taskType === "INPAINTING") {
+    const p = b.inPaintingParams!;
+    const image = amazonInput(p.image, "inPaintingParams.image", family);
+    if ((p.maskImage === undefined) === (p.maskPrompt === undefined))
+      throw validation("Exactly one of maskImage or maskPrompt must be provided for INPAINTING.");
+    if (p.maskImage !== undefined) checkMask(p.maskImage, image);
+    // The inpainted image keeps the input's size.
+    return job(`${p.text ?? ""} ${p.maskPrompt ?? ""}`, image.width, image.height);
+  }
   const width = config.width ?? 1024;
   const height = config.height ?? 1024;
   if (family === "titan" && !TITAN_DIMENSIONS.includes(`${width}x${height}`)) {
@@ -630,15 +745,60 @@ function validateAmazon(modelId: string, family: "titan" | "nova", body: unknown
     );
   }
   if (family === "nova") checkNovaSize(width, height);
-  return {
-    modelId,
-    family,
-    prompt: b.textToImageParams.text,
-    count: config.numberOfImages ?? 1,
-    width,
-    height,
-    seed: config.seed ?? (family === "titan" ? 42 : 12),
-  };
+  if (b.taskType === "IMAGE_VARIATION") {
+    const p = b.imageVariationParams!;
+    p.images.forEach((image, i) => {
+      amazonInput(image, `imageVariationParams.images[${i}]`, family);
+    });
+    return job(p.text ?? "", width, height);
+  }
+  return job(b.textToImageParams!.text, width, height);
+}
+
+/**
+ * A Titan / Nova input image: base64 of a PNG or JPEG; for Nova without transparent pixels
+ * and of a size Nova generates (https://docs.aws.amazon.com/nova/latest/userguide/image-gen-access.html).
+ */
+function amazonInput(b64: string, field: string, family: "titan" | "nova"): InputInfo {
+  const info = inputImage(b64, field, ["png", "jpeg"]);
+  if (family === "nova") {
+    checkNovaSize(info.width, info.height);
+    if (info.format === "png") {
+      const png = decodePng(decodeBase64(b64)!);
+      if (png === undefined) throw validation(`${field}: the PNG image cannot be decoded.`);
+      if (hasTransparency(png))
+        throw validation(
+          `${field}: the image contains transparent or semi-transparent pixels, which are not supported.`,
+        );
+    }
+  }
+  return info;
+}
+
+/** A mask: PNG or JPEG of the image's size, only pure black and pure white pixels. */
+function checkMask(b64: string, image: InputInfo): void {
+  const mask = inputImage(b64, "inPaintingParams.maskImage", ["png", "jpeg"]);
+  if (mask.width !== image.width || mask.height !== image.height) {
+    throw validation(
+      `The mask image size ${mask.width}x${mask.height} must match the input image size ${image.width}x${image.height}.`,
+    );
+  }
+  if (mask.format !== "png") return; // a JPEG's pixels are not decoded here
+  const png = decodePng(decodeBase64(b64)!);
+  if (png === undefined || !isBlackAndWhite(png))
+    throw validation("The mask image must contain only pure black and pure white pixels.");
+}
+
+/** A base64 input image of one of `formats`, else Bedrock's ValidationException. */
+function inputImage(b64: string, field: string, formats: readonly InputFormat[]): InputInfo {
+  const bytes = decodeBase64(b64);
+  if (bytes === undefined) throw validation(`${field}: the image is not valid base64.`);
+  const info = inspectImage(bytes);
+  if (info === undefined || !formats.includes(info.format))
+    throw validation(
+      `${field}: unsupported image format; supported formats are ${formats.join(", ")}.`,
+    );
+  return info;
 }
 
 function checkNovaSize(width: number, height: number): void {

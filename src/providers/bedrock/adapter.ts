@@ -2,7 +2,8 @@
  * AWS Bedrock adapter: `bedrock/<modelId>` → `POST {api_base}/model/{modelId}/invoke`
  * (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html),
  * signed with SigV4. The body has one of four shapes, chosen by the catalog entry's `family`
- * (plan.ts, request.ts, response.ts); this file makes the signed calls.
+ * (plan.ts, request.ts, response.ts), or an edit task's (edit.ts, edit-request.ts); this file
+ * makes the signed calls.
  */
 import { sendUpstream } from "../http.ts";
 import { parseImagesJson } from "../image-json.ts";
@@ -12,6 +13,7 @@ import { malformedBody } from "../json.ts";
 import { BEDROCK_IMAGE_KEYS, type BedrockPlan } from "./shapes.ts";
 import { fromBedrockResponse, planBedrockRequest, seedForCall, toBedrockRequest } from "./plan.ts";
 import { PROVIDER, fromBedrockError } from "./errors.ts";
+import { planBedrockEdit } from "./edit.ts";
 import { bedrockSigner, credentialsFailed, credentialsRefused } from "./credentials.ts";
 import { bedrockBaseUrl, bedrockInvokeUrl, signBedrockRequest } from "./signing.ts";
 
@@ -53,7 +55,10 @@ export const bedrockAdapter: ProviderAdapter = {
   provider: "bedrock",
   async generate(call: UpstreamCall): Promise<GenerationResult> {
     const { deployment, request } = call;
-    const plan = planBedrockRequest(request, deployment.spec);
+    const plan =
+      call.edit === undefined
+        ? planBedrockRequest(request, deployment.spec)
+        : await planBedrockEdit(request, call.edit, deployment.spec);
     const n = request.n ?? deployment.spec.n.default ?? 1;
     const perCall = deployment.spec.upstream_max_n;
     const calls = Math.ceil(n / perCall);

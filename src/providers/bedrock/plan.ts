@@ -10,6 +10,7 @@ import { type DecodedImages, NO_IMAGES } from "../image-json.ts";
 import { malformedBody } from "../json.ts";
 import type { GenerationResult } from "../types.ts";
 import { PROVIDER } from "./errors.ts";
+import { toAmazonEditRequest, toSd3ImageToImageRequest } from "./edit-request.ts";
 import { toAmazonImageRequest, toSd3Request, toSdxlRequest } from "./request.ts";
 import { fromAmazonImageResponse, fromSd3Response, fromSdxlResponse } from "./response.ts";
 import type { BedrockFamily, BedrockPlan, BedrockRequestBody } from "./shapes.ts";
@@ -24,6 +25,8 @@ interface FamilyRules {
     spec: ModelSpec,
   ): { width: number; height: number; aspectRatio?: string };
   body(plan: BedrockPlan, count: number, seed: number | undefined): BedrockRequestBody;
+  /** The body of an edit plan's call (edit-request.ts); absent: the family does not edit. */
+  editBody?(plan: BedrockPlan, count: number, seed: number | undefined): BedrockRequestBody;
   /** `decoded`: images `image-json.ts` already read, by the marker standing in for them in `json`. */
   parse(json: unknown, plan: BedrockPlan, count: number, decoded: DecodedImages): GenerationResult;
   /**
@@ -43,16 +46,24 @@ export const FAMILIES: Readonly<Record<BedrockFamily, FamilyRules>> = {
     parse: fromSdxlResponse,
     fixedDefaultSeed: false,
   },
-  sd3: { size: sd3Size, body: toSd3Request, parse: fromSd3Response, fixedDefaultSeed: false },
+  sd3: {
+    size: sd3Size,
+    body: toSd3Request,
+    editBody: toSd3ImageToImageRequest,
+    parse: fromSd3Response,
+    fixedDefaultSeed: false,
+  },
   titan: {
     size: catalogSize,
     body: toAmazonImageRequest,
+    editBody: toAmazonEditRequest,
     parse: fromAmazonImageResponse,
     fixedDefaultSeed: true,
   },
   nova: {
     size: catalogSize,
     body: toAmazonImageRequest,
+    editBody: toAmazonEditRequest,
     parse: fromAmazonImageResponse,
     fixedDefaultSeed: true,
   },
@@ -128,7 +139,11 @@ export function toBedrockRequest(
   count: number,
   seed: number | undefined = plan.seed,
 ): BedrockRequestBody {
-  return FAMILIES[plan.family].body(plan, count, seed);
+  const rules = FAMILIES[plan.family];
+  if (plan.edit === undefined) return rules.body(plan, count, seed);
+  if (rules.editBody === undefined)
+    throw new GatewayError("internal", `Bedrock family '${plan.family}' has no edit body`);
+  return rules.editBody(plan, count, seed);
 }
 
 /** The 200 body of one call → images and the count of filtered ones (never a refusal by itself). */

@@ -59,7 +59,63 @@ export interface AmazonImageResponse {
   error?: unknown;
 }
 
-export type BedrockRequestBody = SdxlRequest | Sd3Request | AmazonImageRequest;
+/**
+ * Titan / Nova edit tasks: INPAINTING with a mask image or a mask prompt, IMAGE_VARIATION from
+ * 1-5 images (Titan: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-image.html;
+ * Nova: https://docs.aws.amazon.com/nova/latest/userguide/image-gen-access.html). An
+ * inpainted image keeps the input's size, so its config has no width or height.
+ */
+export interface AmazonInpaintingRequest {
+  taskType: "INPAINTING";
+  inPaintingParams: {
+    image: string;
+    text?: string;
+    negativeText?: string;
+    maskImage?: string;
+    maskPrompt?: string;
+  };
+  imageGenerationConfig: { numberOfImages: number; quality: string; seed?: number };
+}
+
+export interface AmazonVariationRequest {
+  taskType: "IMAGE_VARIATION";
+  imageVariationParams: {
+    images: string[];
+    text?: string;
+    negativeText?: string;
+    similarityStrength?: number;
+  };
+  imageGenerationConfig: AmazonImageRequest["imageGenerationConfig"];
+}
+
+/**
+ * SD3 / SD3.5 Large image-to-image
+ * (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-3-5-large.html):
+ * `aspect_ratio` is for text-to-image only; the output follows the input image.
+ */
+export interface Sd3ImageToImageRequest {
+  prompt: string;
+  mode: "image-to-image";
+  image: string;
+  strength: number;
+  negative_prompt?: string;
+  seed?: number;
+  output_format?: string;
+}
+
+export type BedrockRequestBody =
+  | SdxlRequest
+  | Sd3Request
+  | AmazonImageRequest
+  | AmazonInpaintingRequest
+  | AmazonVariationRequest
+  | Sd3ImageToImageRequest;
+
+/** An edit's inputs as Bedrock takes them: base64 images, the mask already converted. */
+export type BedrockEdit =
+  | { task: "INPAINTING"; image: string; maskImage?: string; maskPrompt?: string }
+  | { task: "IMAGE_VARIATION"; images: string[]; similarityStrength?: number }
+  | { task: "image-to-image"; image: string; strength: number };
 
 export type BedrockFamily = Extract<Family, "sdxl" | "sd3" | "titan" | "nova">;
 
@@ -82,4 +138,6 @@ export interface BedrockPlan {
   seed?: number;
   /** The model's seed maximum (catalog), so seed + i wraps within range. */
   seedMax: number;
+  /** An edit or variation: the task and its inputs (edit.ts); absent for a generation. */
+  edit?: BedrockEdit;
 }
