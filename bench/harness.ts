@@ -118,6 +118,8 @@ export interface BenchResult {
   settings: Omit<BenchSettings, "log">;
   upstream: { tinyBodyBytes: number; bigPngBytes: number; bigBodyBytes: number; slowMs: number };
   portkey: { available: boolean; reason?: string };
+  /** Scenarios (h) and (i)'s gateways (they need redis-server and PostgreSQL). */
+  sharedState?: { available: boolean; reason?: string };
   scenarios: Partial<Record<ScenarioId, ScenarioResult>>;
   /** Non-2xx answers, transport errors, crashes: anything here fails quick mode. */
   errors: string[];
@@ -154,6 +156,11 @@ interface Stack {
   bare: Record<Upstream, { child: Child; url: string }>;
   portkey: { child: Child; url: string } | undefined;
   portkeyReason?: string;
+  /** Scenarios (h) and (i): the gateway with a budgeted key, embedded and with Redis + Postgres. */
+  keyed:
+    | { embedded: { child: Child; url: string }; shared: { child: Child; url: string } }
+    | undefined;
+  keyedReason?: string;
   targets: readonly TargetId[] | undefined;
   children(): Child[];
   close(): Promise<void>;
@@ -171,7 +178,7 @@ function medianOrUndefined(values: (number | undefined)[]): number | undefined {
   return defined.length === 0 ? undefined : median(defined);
 }
 
-function gatewayYaml(up: Upstreams, slowMs: number): string {
+function gatewayYaml(up: Upstreams, slowMs: number, routerExtra = ""): string {
   const deployment = (group: string, base: string, id: string, extra = "", model = "dall-e-2") =>
     `  - model_name: ${group}\n    params:\n      model: openai/${model}\n      api_key: ${BENCH_API_KEY}\n      api_base: ${base}/v1\n${extra}    model_info:\n      id: ${id}\n`;
   const lines = [
@@ -206,7 +213,7 @@ function gatewayYaml(up: Upstreams, slowMs: number): string {
     "  allowed_fails: 3",
     "  cooldown_time: 5",
     "  fallbacks: [{ routed: [routed-backup] }]",
-    "",
+    `${routerExtra}`,
   );
   return lines.join("\n");
 }
@@ -216,9 +223,11 @@ export const GATEWAY_NODE_FLAGS = ["--max-semi-space-size=16"];
 
 async function startStack(settings: BenchSettings, log: (line: string) => void): Promise<Stack> {
   const started: Child[] = [];
+  const services: { close(): Promise<void> }[] = [];
   const tmp = mkdtempSync(path.join(os.tmpdir(), "imagegate-bench-"));
   const closeAll = async () => {
     await Promise.all(started.map((c) => c.stop()));
+    await Promise.all(services.map((s) => s.close()));
     rmSync(tmp, { recursive: true, force: true });
   };
   try {
@@ -234,24 +243,9 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     const configFile = path.join(tmp, "imagegate.yaml");
     writeFileSync(configFile, gatewayYaml(upstreams, settings.slowMs));
 
-    const gatewayP = spawnNode(
-      "imagegate",
-      [
-        ...GATEWAY_NODE_FLAGS,
-        ...(settings.gatewayNodeArgs ?? []),
-        path.join(ROOT, "src/cli.ts"),
-        "serve",
-        "--config",
-        configFile,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-      ],
-      { ready: (line) => /listening on (https?:\/\/[^\s"]+)/.exec(line)?.[1] },
-    ).then((r) => {
-      started.push(r.child);
-      return { child: r.child, url: r.info };
+    const gatewayP = spawnGateway("imagegate", configFile, settings).then((g) => {
+      started.push(g.child);
+      return g;
     });
     const bareP = (kind: Upstream) =>
       spawnNode(
@@ -268,14 +262,22 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     const portkeyP = settings.portkey
       ? startPortkey(upstreams, started)
       : Promise.resolve({ reason: "not requested (--no-portkey)" });
-    const [gateway, tiny, big, slow, stream, pk] = await Promise.all([
+    const keyedP = wantsKeyed(settings)
+      ? startKeyedGateways(upstreams, settings, tmp, started, services)
+      : Promise.resolve({ reason: "not requested" });
+    const [gateway, tiny, big, slow, stream, pk, kg] = await Promise.all([
       gatewayP,
       bareP("tiny"),
       bareP("big"),
       bareP("slow"),
       bareP("stream"),
       portkeyP,
+      keyedP,
     ]);
+    const keyed = "embedded" in kg ? kg : undefined;
+    const keyedReason = "reason" in kg ? kg.reason : undefined;
+    if (keyedReason !== undefined && keyedReason !== "not requested")
+      log(`(h) and (i) skipped: ${keyedReason}`);
     const portkey = "url" in pk ? pk : undefined;
     const portkeyReason = "reason" in pk ? pk.reason : undefined;
     if (portkeyReason !== undefined) log(`Portkey unavailable: ${portkeyReason}`);
@@ -286,6 +288,8 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
       bare: { tiny, big, slow, stream },
       portkey,
       ...(portkeyReason !== undefined ? { portkeyReason } : {}),
+      keyed,
+      ...(keyedReason !== undefined ? { keyedReason } : {}),
       targets: settings.targets,
       children: () => [...started],
       close: closeAll,
@@ -294,6 +298,85 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     await closeAll();
     throw e;
   }
+}
+
+/** `imagegate serve --config FILE` on a free port, ready once it says where it listens. */
+async function spawnGateway(
+  name: string,
+  configFile: string,
+  settings: BenchSettings,
+): Promise<{ child: Child; url: string }> {
+  const r = await spawnNode(
+    name,
+    [
+      ...GATEWAY_NODE_FLAGS,
+      ...(settings.gatewayNodeArgs ?? []),
+      path.join(ROOT, "src/cli.ts"),
+      "serve",
+      "--config",
+      configFile,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+    ],
+    { ready: (line) => /listening on (https?:\/\/[^\s"]+)/.exec(line)?.[1] },
+  );
+  return { child: r.child, url: r.info };
+}
+
+/** The gateway key of scenarios (h) and (i): an rpm_limit and a budget no run reaches. */
+export const BENCH_GATEWAY_KEY = "sk-bench-gateway-key-0123456789";
+const KEYED_HEADERS = {
+  "content-type": "application/json",
+  authorization: `Bearer ${BENCH_GATEWAY_KEY}`,
+};
+
+function wantsKeyed(settings: BenchSettings): boolean {
+  const keyed: readonly TargetId[] = ["imagegate-keyed", "imagegate-shared"];
+  return (
+    (settings.only === undefined || settings.only.some((id) => id === "h" || id === "i")) &&
+    (settings.targets === undefined || settings.targets.some((t) => keyed.includes(t)))
+  );
+}
+
+/**
+ * The two gateways of (h) and (i), same models and key: one embedded (memory, SQLite in
+ * the bench's temp directory), one with a real redis-server and PostgreSQL the bench
+ * starts (test/support/services.ts), or the reason they cannot run here.
+ */
+async function startKeyedGateways(
+  up: Upstreams,
+  settings: BenchSettings,
+  tmp: string,
+  started: Child[],
+  services: { close(): Promise<void> }[],
+): Promise<NonNullable<Stack["keyed"]> | { reason: string }> {
+  const { postgresBin, redisBin, startPostgres, startRedis } = await import(
+    "../test/support/services.ts"
+  );
+  if (redisBin() === undefined || postgresBin() === undefined)
+    return { reason: "redis-server or PostgreSQL is not installed" };
+  const [redis, postgres] = await Promise.all([startRedis(), startPostgres()]);
+  services.push(redis, postgres);
+  const databaseUrl = await postgres.createDatabase("bench");
+  const key = `keys:\n  - key: ${BENCH_GATEWAY_KEY}\n    name: bench\n    rpm_limit: 100000000\n    max_budget: 1000000\n`;
+  const embeddedFile = path.join(tmp, "embedded.yaml");
+  writeFileSync(
+    embeddedFile,
+    `${gatewayYaml(up, settings.slowMs)}general_settings:\n  spend_db: ${path.join(tmp, "embedded.sqlite")}\n${key}`,
+  );
+  const sharedFile = path.join(tmp, "shared.yaml");
+  writeFileSync(
+    sharedFile,
+    `${gatewayYaml(up, settings.slowMs, `  redis_url: ${redis.url}\n`)}general_settings:\n  database_url: ${databaseUrl}\n  spend_journal_dir: ${path.join(tmp, "journal")}\n${key}`,
+  );
+  const [embedded, shared] = await Promise.all([
+    spawnGateway("imagegate embedded", embeddedFile, settings),
+    spawnGateway("imagegate shared", sharedFile, settings),
+  ]);
+  started.push(embedded.child, shared.child);
+  return { embedded, shared };
 }
 
 /** Portkey's open-source gateway from node_modules, or the reason it cannot run here. */
@@ -609,6 +692,26 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
     base: stack.gateway.url,
     model: "routed",
   })),
+  "imagegate-keyed": viaHttp(
+    "imagegate-keyed",
+    ({ stack, request }) =>
+      stack.keyed && {
+        pids: [stack.keyed.embedded.child.pid],
+        base: stack.keyed.embedded.url,
+        headers: KEYED_HEADERS,
+        model: request.upstream,
+      },
+  ),
+  "imagegate-shared": viaHttp(
+    "imagegate-shared",
+    ({ stack, request }) =>
+      stack.keyed && {
+        pids: [stack.keyed.shared.child.pid],
+        base: stack.keyed.shared.url,
+        headers: KEYED_HEADERS,
+        model: request.upstream,
+      },
+  ),
   "imagegate-stream": ({ stack, request, b64Length }) =>
     streamSubject(
       "imagegate-stream",
@@ -874,6 +977,9 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
     portkey: stack.portkey
       ? { available: true }
       : { available: false, reason: stack.portkeyReason ?? "unknown" },
+    sharedState: stack.keyed
+      ? { available: true }
+      : { available: false, reason: stack.keyedReason ?? "unknown" },
     scenarios,
     errors,
     durationSeconds: wallMs / 1000,

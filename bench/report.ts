@@ -82,6 +82,9 @@ export function renderSummary(report: Report): string {
     `Other work on the machine: load average ${m.loadAverage[0].toFixed(1)} at start, ${m.loadAverage[1].toFixed(1)} at end; processes outside the bench used ${other === undefined ? "?" : `${(100 * other).toFixed(0)}%`} of the CPU during the run${other !== undefined && other > 0.05 ? " (the figures are noisier than on an idle machine)" : ""}.`,
   );
   if (!report.portkey.available) lines.push(`Portkey unavailable: ${report.portkey.reason}`);
+  const shared = report.sharedState;
+  if (shared !== undefined && !shared.available && shared.reason !== "not requested")
+    lines.push(`(h) and (i) not run: ${shared.reason}`);
   if (report.errors.length > 0)
     lines.push(`ERRORS (${report.errors.length}):`, ...report.errors.map((e) => `  - ${e}`));
   return lines.join("\n");

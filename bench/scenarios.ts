@@ -18,6 +18,8 @@ export const TARGETS = [
   "imagegate-routed",
   "imagegate-stream",
   "imagegate-edit",
+  "imagegate-keyed",
+  "imagegate-shared",
 ] as const;
 export type TargetId = (typeof TARGETS)[number];
 
@@ -30,12 +32,14 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   "imagegate-routed": "imagegate, 8 deployments",
   "imagegate-stream": "imagegate streamed",
   "imagegate-edit": "imagegate edit",
+  "imagegate-keyed": "imagegate embedded, budgeted key",
+  "imagegate-shared": "imagegate Redis + Postgres, budgeted key",
 };
 
 /** The baselines every scenario measures the gateway against (Portkey when it runs). */
 const BASELINES = ["direct", "bare", "portkey"] as const satisfies readonly TargetId[];
 
-export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f" | "g";
+export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f" | "g" | "h" | "i";
 
 /**
  * Which of the emulator's upstreams answers: a 1×1 PNG, a 1024x1024 one, slowly, or a
@@ -559,7 +563,74 @@ const TABLE = {
       ];
     },
   },
+  h: sharedStateRider("a"),
+  i: sharedStateRider("b"),
 } satisfies Record<ScenarioId, MeasuredSpec | RiderSpec>;
+
+/**
+ * Scenarios (h) and (i): the gateway with `redis_url` and `database_url` (replicas' shared
+ * state) against the embedded mode (memory and SQLite), both with a key that has an
+ * rpm_limit and a budget, so that every request takes the key's rate, holds and settles
+ * its budget and reaches the router's state, in (a)'s rounds at concurrency 1 (added p50
+ * latency) and (b)'s at concurrency 64 (throughput). Without redis-server or PostgreSQL
+ * their targets do not start and the bench says so in one line.
+ */
+function sharedStateRider(host: "a" | "b"): RiderSpec {
+  return {
+    title: (p) =>
+      `shared state (Redis + Postgres) against embedded (memory + SQLite), budgeted key, tiny, concurrency ${p.connections}`,
+    request: { upstream: "tiny", size: "256x256" },
+    ridesOn: host,
+    targets: ["imagegate-keyed", "imagegate-shared"],
+    latencyReference: "imagegate-keyed",
+    rows(s) {
+      const embedded = s.targets["imagegate-keyed"];
+      const shared = s.targets["imagegate-shared"];
+      if (!embedded || !shared) return [];
+      const row = {
+        scenario: `(${host === "a" ? "h" : "i"}) shared state, c=${s.connections}`,
+        imagegateTarget: "imagegate-shared",
+      } as const;
+      if (host === "a") {
+        const added = shared.addedP50Ms;
+        return [
+          {
+            ...row,
+            figure: "p50 latency, Redis + Postgres (embedded in the direct column)",
+            unit: "ms",
+            values: pair(shared.p50Ms, embedded.p50Ms),
+            ratios: ratios(
+              ["× embedded", ratio(shared.p50Ms, embedded.p50Ms)],
+              ["ms added", added],
+            ),
+            target: "≤ +0.3 ms over embedded",
+            ...(added !== undefined && Number.isFinite(added) ? { pass: added <= 0.3 } : {}),
+          },
+        ];
+      }
+      const r = ratio(shared.rps, embedded.rps);
+      return [
+        {
+          ...row,
+          figure: "throughput, Redis + Postgres (embedded in the direct column)",
+          unit: "rps",
+          values: pair(shared.rps, embedded.rps),
+          ratios: ratios(["× embedded", r]),
+          target: "≥ 0.8× embedded",
+          ...(r !== undefined ? { pass: r >= 0.8 } : {}),
+        },
+        {
+          ...row,
+          figure:
+            "CPU per request of the gateway, Redis + Postgres (embedded in the direct column)",
+          unit: "ms",
+          values: pair(shared.cpuMsPerReq, embedded.cpuMsPerReq),
+          ratios: ratios(["× embedded", ratio(shared.cpuMsPerReq, embedded.cpuMsPerReq)]),
+        },
+      ];
+    },
+  };
+}
 
 /** The scenarios, in the order they run and are reported. */
 export const SCENARIO_TABLE: Readonly<Record<ScenarioId, MeasuredSpec | RiderSpec>> = TABLE;

@@ -5,6 +5,11 @@
 import { describe, expect, it } from "vitest";
 import { type BenchSettings, QUICK_SETTINGS, runBench } from "../../bench/harness.ts";
 import { renderSummary, renderTable, toReport } from "../../bench/report.ts";
+import type { ScenarioId, TargetId } from "../../bench/scenarios.ts";
+import { postgresBin, redisBin } from "../support/services.ts";
+
+/** (h) and (i) need a real redis-server and PostgreSQL; without them the bench skips both. */
+const shared = redisBin() !== undefined && postgresBin() !== undefined;
 
 const TINY: BenchSettings = {
   ...QUICK_SETTINGS,
@@ -26,8 +31,10 @@ describe("bench (quick, tiny counts)", () => {
   it("runs every scenario against every target without a failed request", async () => {
     const result = await runBench(TINY);
     expect(result.errors).toEqual([]);
-    expect(Object.keys(result.scenarios).sort()).toEqual(["a", "b", "c", "d", "e", "f", "g"]);
-    const expected = {
+    expect(Object.keys(result.scenarios).sort()).toEqual(
+      shared ? ["a", "b", "c", "d", "e", "f", "g", "h", "i"] : ["a", "b", "c", "d", "e", "f", "g"],
+    );
+    const expected: Partial<Record<ScenarioId, readonly TargetId[]>> = {
       a: ["direct", "bare", "imagegate"],
       b: ["direct", "bare", "imagegate"],
       c: ["direct", "bare", "imagegate", "imagegate-grpc"],
@@ -35,23 +42,37 @@ describe("bench (quick, tiny counts)", () => {
       e: ["imagegate", "imagegate-routed"],
       f: ["imagegate", "imagegate-stream"],
       g: ["imagegate", "imagegate-edit"],
-    } as const;
+      ...(shared
+        ? { h: ["imagegate-keyed", "imagegate-shared"], i: ["imagegate-keyed", "imagegate-shared"] }
+        : {}),
+    };
     for (const [id, targets] of Object.entries(expected)) {
-      const scenario = result.scenarios[id as keyof typeof expected]!;
+      const scenario = result.scenarios[id as ScenarioId]!;
       for (const t of targets) {
         const summary = scenario.targets[t];
         expect(summary, `${id}/${t}`).toBeDefined();
         expect(summary!.rounds[0]!.ok, `${id}/${t}`).toBeGreaterThan(0);
       }
-      if (result.portkey.available && id !== "e" && id !== "f" && id !== "g")
+      if (result.portkey.available && ["a", "b", "c", "d"].includes(id))
         expect(scenario.targets.portkey?.rounds[0]?.ok, `${id}/portkey`).toBeGreaterThan(0);
     }
     expect(result.upstream.bigBodyBytes).toBeGreaterThan(1_500_000);
 
     const report = toReport(result);
-    expect(report.targetsTotal).toBe(7);
+    expect(report.targetsTotal).toBe(shared ? 9 : 7);
     const table = renderTable(report);
-    for (const s of ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)"]) expect(table).toContain(s);
+    for (const s of [
+      "(a)",
+      "(b)",
+      "(c)",
+      "(d)",
+      "(e)",
+      "(f)",
+      "(g)",
+      ...(shared ? ["(h)", "(i)"] : []),
+    ])
+      expect(table).toContain(s);
+    if (!shared) expect(renderSummary(report)).toContain("(h) and (i) not run");
     expect(renderSummary(report)).toContain("Targets met");
   }, 60_000);
 });

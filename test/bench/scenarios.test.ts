@@ -100,6 +100,14 @@ const RESULT = {
       imagegate: { rps: 50, p50Ms: 200, cpuMsPerReq: 10, peakRssBytes: 200 * MB },
       "imagegate-edit": { rps: 20, p50Ms: 500, cpuMsPerReq: 30, peakRssBytes: 300 * MB },
     }),
+    h: scenario("h", 1, {
+      "imagegate-keyed": { p50Ms: 0.5 },
+      "imagegate-shared": { p50Ms: 0.9, addedP50Ms: 0.4 },
+    }),
+    i: scenario("i", 64, {
+      "imagegate-keyed": { rps: 500, cpuMsPerReq: 1 },
+      "imagegate-shared": { rps: 450, cpuMsPerReq: 1.5 },
+    }),
   },
   errors: [],
   durationSeconds: 1,
@@ -224,8 +232,24 @@ describe("the bench's scenario table", () => {
         row: "(g) edit, 4 MB up, c=16 | CPU per request, edits (generations in the direct column)",
         ratios: "3.000× generations",
       },
+      {
+        row: "(h) shared state, c=1 | p50 latency, Redis + Postgres (embedded in the direct column)",
+        ratios: "1.800× embedded, 0.400ms added",
+        pass: false,
+      },
+      {
+        row: "(i) shared state, c=64 | throughput, Redis + Postgres (embedded in the direct column)",
+        ratios: "0.900× embedded",
+        pass: true,
+      },
+      {
+        row: "(i) shared state, c=64 | CPU per request of the gateway, Redis + Postgres (embedded in the direct column)",
+        ratios: "1.500× embedded",
+      },
     ]);
-    expect([report.targetsMet, report.targetsTotal]).toEqual([5, 7]);
+    expect([report.targetsMet, report.targetsTotal]).toEqual([6, 9]);
+    // (h) and (i) show the embedded mode in the direct column.
+    expect(report.rows[22]!.values).toEqual({ imagegate: 0.9, direct: 0.5 });
     // The RSS rows leave the direct column empty; (e) shows one deployment there.
     expect(report.rows[7]!.values).toEqual({ imagegate: 140, bare: 100, portkey: 300 });
     expect(report.rows[12]!.values).toEqual({ imagegate: 0.35, direct: 0.3 });
