@@ -201,6 +201,8 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
         model: req.model,
         endUser: req.endUser,
         requestId: req.requestId,
+        status: statusOf(req.status),
+        limit: limitOf(req.limit),
       });
       return create(ListSpendLogsResponseSchema, {
         logs: rows.map((r) =>
@@ -304,6 +306,19 @@ function keyNotFound(param: string): GatewayError {
     param,
     code: "key_not_found",
   });
+}
+
+/** `/spend/logs`' `status` filter. */
+function statusOf(status: string | undefined): "success" | "failure" | undefined {
+  if (status === undefined || status === "success" || status === "failure") return status;
+  throw invalidParam("status", `Invalid 'status': '${status}'; use success or failure.`);
+}
+
+/** `/spend/logs`' `limit`: 1 or more. */
+function limitOf(limit: number | undefined): number | undefined {
+  if (limit !== undefined && limit < 1)
+    throw invalidParam("limit", `Invalid 'limit': expected a value >= 1, but got ${limit}.`);
+  return limit;
 }
 
 /** A request's `api_key` filter: a token as is, a key as its token. */

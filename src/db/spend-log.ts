@@ -195,6 +195,7 @@ export interface SpendLogFilter extends TimeRange {
   model?: string;
   endUser?: string;
   requestId?: string;
+  status?: SpendLogEntry["status"];
   /** At most this many rows, newest first. */
   limit?: number;
 }
@@ -213,6 +214,7 @@ export async function spendLogs(
   if (filter.model !== undefined) q = q.where("model", "=", filter.model);
   if (filter.endUser !== undefined) q = q.where("end_user", "=", filter.endUser);
   if (filter.requestId !== undefined) q = q.where("request_id", "=", filter.requestId);
+  if (filter.status !== undefined) q = q.where("status", "=", filter.status);
   q = q.orderBy("start_time", "desc").orderBy("id");
   if (filter.limit !== undefined) q = q.limit(filter.limit);
   const rows = await q.execute();

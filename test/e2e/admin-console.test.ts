@@ -177,6 +177,29 @@ function suite(name: string, database: () => string) {
       }
     });
 
+    it("/spend/logs filters by status and keeps the newest `limit` rows; bad values are 400s naming them", async () => {
+      const failed = await call(stack.url, "/spend/logs?status=failure");
+      expect(failed.status).toBe(200);
+      expect((failed.body as Json[]).map((r) => [r.model, r.status])).toEqual([
+        ["image-two", "failure"],
+        ["image-mini", "failure"],
+      ]);
+      const all = await call(stack.url, "/spend/logs?status=success");
+      expect(all.body).toHaveLength(2);
+      const newest = await call(stack.url, "/spend/logs?status=success&limit=1");
+      expect(newest.body).toEqual([all.body[0]]);
+      const both = await call(stack.url, `/spend/logs?api_key=${teamToken}&status=success&limit=5`);
+      expect((both.body as Json[]).map((r) => r.key_alias)).toEqual(["team-a"]);
+      for (const [q, param] of [
+        ["status=failed", "status"],
+        ["limit=0", "limit"],
+      ]) {
+        const bad = await call(stack.url, `/spend/logs?${q}`);
+        expect(bad.status, q).toBe(400);
+        expect(bad.body.error).toMatchObject({ type: "invalid_request_error", param });
+      }
+    });
+
     it("/model/stats shows each deployment's rotation, cooldown, in-flight, latency and error rate", async () => {
       const { status, body } = await call(stack.url, "/model/stats");
       expect(status).toBe(200);

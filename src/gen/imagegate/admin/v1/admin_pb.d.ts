@@ -577,6 +577,20 @@ export declare type ListSpendLogsRequest = Message<"imagegate.admin.v1.ListSpend
    * @generated from field: optional string request_id = 6 [json_name = "request_id"];
    */
   requestId?: string | undefined;
+
+  /**
+   * `success` or `failure`.
+   *
+   * @generated from field: optional string status = 7;
+   */
+  status?: string | undefined;
+
+  /**
+   * At most this many rows (the newest); absent: every row.
+   *
+   * @generated from field: optional int32 limit = 8;
+   */
+  limit?: number | undefined;
 };
 
 /**
