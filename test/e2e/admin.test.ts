@@ -497,7 +497,9 @@ function suite(name: string, database: () => string) {
       ["/spend/logs?start_date=2026-13-01&end_date=2026-12-01", "start_date"],
       ["/spend/logs?start_date=2026-12-02&end_date=2026-12-01", "end_date"],
       ["/spend/logs?start_date=2026-12-01", "end_date"],
-      ["/spend/logs?limit=5", "limit"],
+      ["/spend/logs?limit=0", "limit"],
+      ["/spend/logs?status=failed", "status"],
+      ["/spend/logs?page=2", "page"],
       ["/global/spend/report?group_by=team", "group_by"],
     ])("GET %s is a 400 naming %s", async (path, param) => {
       const res = await get(path);
