@@ -117,6 +117,7 @@ export async function editInputs(
     safetyIdentifier: req.safetyIdentifier,
     negativePrompt: req.negativePrompt,
     seed: req.seed,
+    style: req.style,
   });
   const edit: EditInput = { kind: "edit", images };
   if (mask !== undefined) edit.mask = mask;

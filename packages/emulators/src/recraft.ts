@@ -10,7 +10,12 @@
  *   real refusal shape was not captured, so this one is the emulator's own).
  * - `faults` (or `POST /__emulator/faults`, `DELETE` to clear) injects errors, latency,
  *   hangs and resets; `recraftFaults` builds Recraft's usual ones.
- * - `requests` records every generation request.
+ * - `requests` records every generation request, and every edit (`POST /v1/images/imageToImage`
+ *   and `/v1/images/inpaint`, multipart: its text fields and per file its name, size, format,
+ *   dimensions and bytes).
+ * Edits check the image (PNG, JPEG or WebP under 10 MB, at most 16 MP, sides 256-4096),
+ * `strength` (image-to-image, required, 0-1) and the mask (inpaint: the image's size, only
+ * pure black and white pixels), and answer at the input's size.
  */
 import { randomUUID } from "node:crypto";
 import type http from "node:http";
@@ -39,6 +44,7 @@ import {
   sendJson,
   sendText,
 } from "./http-kit.ts";
+import { decodePng, type InputInfo, inspectImage, isBlackAndWhite } from "./input-images.ts";
 import { renderPng } from "./png.ts";
 import { renderSvg } from "./svg.ts";
 
@@ -282,6 +288,8 @@ interface ModelRules {
   legacyExtras: boolean;
   /** API units per image (1000 units = $1). */
   credits: number;
+  /** Takes imageToImage and inpaint (V3, V4, V4.1 per Recraft's image-to-image page). */
+  edits?: boolean;
 }
 
 const MODELS: Readonly<Record<string, ModelRules>> = {
@@ -308,6 +316,7 @@ const MODELS: Readonly<Record<string, ModelRules>> = {
     styles: V3_RASTER_STYLES,
     legacyExtras: true,
     credits: 40,
+    edits: true,
   },
   recraftv3_vector: {
     tier: "v2v3",
@@ -316,14 +325,23 @@ const MODELS: Readonly<Record<string, ModelRules>> = {
     styles: V3_VECTOR_STYLES,
     legacyExtras: true,
     credits: 80,
+    edits: true,
   },
-  recraftv4: { tier: "v4", vector: false, promptMax: 10000, legacyExtras: false, credits: 40 },
+  recraftv4: {
+    tier: "v4",
+    vector: false,
+    promptMax: 10000,
+    legacyExtras: false,
+    credits: 40,
+    edits: true,
+  },
   recraftv4_vector: {
     tier: "v4",
     vector: true,
     promptMax: 10000,
     legacyExtras: false,
     credits: 80,
+    edits: true,
   },
   recraftv4_pro: {
     tier: "v4_pro",
@@ -339,7 +357,14 @@ const MODELS: Readonly<Record<string, ModelRules>> = {
     legacyExtras: false,
     credits: 300,
   },
-  recraftv4_1: { tier: "v4", vector: false, promptMax: 10000, legacyExtras: false, credits: 35 },
+  recraftv4_1: {
+    tier: "v4",
+    vector: false,
+    promptMax: 10000,
+    legacyExtras: false,
+    credits: 35,
+    edits: true,
+  },
 };
 const DEFAULT_MODEL = "recraftv4_1";
 
@@ -439,6 +464,125 @@ interface ImageRequest {
   width: number;
   height: number;
   responseFormat: "url" | "b64_json";
+}
+
+/** Edit endpoints: their text fields beside the generation's, and whether a mask is taken. */
+const EDIT_PATHS: Readonly<Record<string, { mask: boolean; strength: boolean }>> = {
+  "/v1/images/imageToImage": { mask: false, strength: true },
+  "/v1/images/inpaint": { mask: true, strength: false },
+};
+const EDIT_FIELDS = [
+  "prompt",
+  "model",
+  "n",
+  "style",
+  "substyle",
+  "style_id",
+  "response_format",
+  "negative_prompt",
+  "random_seed",
+];
+/** Input images: PNG, JPEG or WebP under 10 MB, at most 16 MP, sides 256-4096 (Recraft's inpainting page). */
+const EDIT_IMAGE = { maxBytes: 10 * 1024 * 1024, maxPixels: 16 * 1024 * 1024, min: 256, max: 4096 };
+const EDIT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * A multipart edit body → the request it makes: the generation's checks on its text fields,
+ * then the image (and mask: the image's size, pure black and white) and strength; the result
+ * keeps the input's size.
+ */
+async function validateEdit(
+  req: http.IncomingMessage,
+  body: Buffer,
+  endpoint: { mask: boolean; strength: boolean },
+): Promise<{ request: ImageRequest; recorded: object }> {
+  const contentType = req.headers["content-type"] ?? "";
+  if (!/^multipart\/form-data\b/i.test(contentType))
+    throw badRequest("invalid_request", "Request body must be multipart/form-data");
+  let form: FormData;
+  try {
+    form = await new Request("http://emulator/", {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body: new Uint8Array(body),
+    }).formData();
+  } catch {
+    throw badRequest("invalid_request", "Request body is not valid multipart/form-data");
+  }
+  const fields: Record<string, unknown> = {};
+  const files: Record<string, Buffer> = {};
+  for (const [name, value] of form.entries()) {
+    if (typeof value !== "string") {
+      if (name !== "image" && !(endpoint.mask && name === "mask"))
+        throw badRequest("invalid_request", `Unknown file field: ${name}`);
+      files[name] = Buffer.from(await value.arrayBuffer());
+      continue;
+    }
+    if (name === "strength" && endpoint.strength) {
+      fields.strength = value;
+      continue;
+    }
+    if (!EDIT_FIELDS.includes(name)) throw badRequest("invalid_request", `Unknown field: ${name}`);
+    fields[name] = FIELDS[name] === "integer" && /^-?\d+$/.test(value) ? Number(value) : value;
+  }
+  const { strength, ...rest } = fields;
+  const request = validate(rest);
+  if (!request.rules.edits)
+    throw badRequest("not_supported", `Model ${request.model} does not support this operation`);
+  const image = files.image;
+  if (image === undefined) throw badRequest("invalid_image", "Field 'image' is required");
+  const info = checkEditImage(image, "image");
+  if (endpoint.strength) {
+    const value = strength === undefined ? Number.NaN : Number(strength);
+    if (strength === undefined || !(value >= 0 && value <= 1))
+      throw badRequest(
+        "invalid_strength",
+        "Field 'strength' is required and must be between 0 and 1",
+      );
+  }
+  if (endpoint.mask) {
+    const mask = files.mask;
+    if (mask === undefined) throw badRequest("invalid_mask", "Field 'mask' is required");
+    const m = checkEditImage(mask, "mask");
+    if (m.width !== info.width || m.height !== info.height)
+      throw badRequest(
+        "invalid_mask",
+        `Mask size ${m.width}x${m.height} must match the image size ${info.width}x${info.height}`,
+      );
+    const png = m.format === "png" ? decodePng(mask) : undefined;
+    if (m.format === "png" && (png === undefined || !isBlackAndWhite(png)))
+      throw badRequest(
+        "invalid_mask",
+        "Mask must contain only pure black (0) and pure white (255) pixels",
+      );
+  }
+  const recorded = {
+    ...fields,
+    files: Object.entries(files).map(([name, bytes]) => ({
+      name,
+      size: bytes.length,
+      ...inspectImage(bytes),
+      bytes,
+    })),
+  };
+  return { request: { ...request, width: info.width, height: info.height }, recorded };
+}
+
+function checkEditImage(bytes: Buffer, field: string): InputInfo {
+  const info = inspectImage(bytes);
+  if (info === undefined)
+    throw badRequest(`invalid_${field}`, `Field '${field}' must be a PNG, JPEG or WEBP image`);
+  const r = EDIT_IMAGE;
+  const problem =
+    bytes.length >= r.maxBytes
+      ? "must be smaller than 10 MB"
+      : info.width * info.height > r.maxPixels
+        ? "must have at most 16 megapixels"
+        : Math.min(info.width, info.height) < r.min || Math.max(info.width, info.height) > r.max
+          ? `sides must be between ${r.min} and ${r.max} pixels`
+          : undefined;
+  if (problem) throw badRequest(`invalid_${field}`, `Image '${field}' ${problem}`);
+  return info;
 }
 
 function validate(raw: unknown): ImageRequest {
@@ -578,6 +722,8 @@ class Emulator {
         return await faultControl(this.faults, req, res, CONTROL);
       const image = IMAGE_PATH.exec(url.pathname);
       if (image && method === "GET") return this.#download(res, image[1]!);
+      const edit = EDIT_PATHS[url.pathname];
+      if (edit !== undefined && method === "POST") return await this.#edit(req, res, url, edit);
       if (url.pathname !== "/v1/images/generations" || method !== "POST")
         throw new HttpError(404, "Not Found");
       const body = await readBody(req, MAX_BODY_BYTES);
@@ -610,6 +756,34 @@ class Emulator {
       if (!(err instanceof HttpError)) throw err;
       sendHttpError(res, err);
     }
+  }
+
+  /** imageToImage and inpaint: multipart in, the generation's answer out. */
+  async #edit(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    endpoint: { mask: boolean; strength: boolean },
+  ): Promise<void> {
+    const body = await readBody(req, EDIT_MAX_BODY_BYTES);
+    const entry = {
+      method: "POST",
+      path: url.pathname + url.search,
+      headers: req.headers,
+      body: undefined as unknown,
+    };
+    record(this.requests, entry);
+    if (await playFault(this.faults, undefined, req, res)) return;
+    this.#authenticate(req);
+    const { request, recorded } = await validateEdit(req, body, endpoint);
+    entry.body = recorded;
+    if (REFUSAL_WORD.test(request.prompt)) {
+      throw badRequest(
+        "content_moderation",
+        "The prompt was rejected by content moderation. Please change the prompt and try again.",
+      );
+    }
+    sendJson(res, 200, this.#answer(req, request));
   }
 
   /** Bearer token; 401 is plain text, as Recraft answers it. */

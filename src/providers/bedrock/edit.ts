@@ -43,6 +43,11 @@ export async function planBedrockEdit(
 ): Promise<BedrockPlan> {
   const plan = planBedrockRequest(req, spec);
   const first = edit.images[0]!;
+  if (plan.style !== undefined)
+    throw invalidParam(
+      "style",
+      `Unsupported parameter: 'style' is not taken by ${spec.model} edits.`,
+    );
   if (plan.family === "sd3") {
     rejectSize(req, "image-to-image follows the input image's size");
     // Validation made sure the model requires strength; a variation never reaches SD3.

@@ -345,6 +345,13 @@ export declare type EditImageRequest = Message<"imagegate.v1.EditImageRequest"> 
    * @generated from field: optional uint32 seed = 23;
    */
   seed?: number | undefined;
+
+  /**
+   * The model's style preset (Recraft's `style`), as for generations.
+   *
+   * @generated from field: optional string style = 24;
+   */
+  style?: string | undefined;
 };
 
 /**
