@@ -722,6 +722,45 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     await page.close();
   });
 
+  it("works the data pages' controls with the keyboard alone: a key made, a log row opened", async () => {
+    const page = await newPage();
+    await signIn(page, "keys");
+    const active = () =>
+      page.evaluate(() => {
+        const el = document.activeElement as HTMLElement | null;
+        return { tag: el?.tagName ?? "", id: el?.id ?? "", text: el?.textContent ?? "" };
+      });
+    /** Tabs (a bounded number of times) until `done` holds for the focused element. */
+    const tabTo = async (done: (f: Awaited<ReturnType<typeof active>>) => boolean) => {
+      let focused = await active();
+      for (let i = 0; i < 80 && !done(focused); i++) {
+        await page.keyboard.press("Tab");
+        focused = await active();
+      }
+      expect(done(focused)).toBe(true);
+    };
+    // The keys made by the tests before are listed.
+    await page.getByRole("table", { name: "Keys" }).waitFor();
+    await tabTo((f) => f.id === "key-alias");
+    await page.keyboard.type("team-keyboard");
+    await tabTo((f) => f.tag === "BUTTON" && f.text === "Create key");
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Key made: team-keyboard" }).waitFor();
+    // The new key has focus: it can be copied at once.
+    expect((await active()).id).toBe("new-key");
+    const key = await page.getByRole("textbox", { name: "Key (shown once)" }).inputValue();
+    expect(await generate(keyed, { model: "openai/gpt-image-1" }, key)).toBe(200);
+
+    await page.goto(`${keyed.url}/ui/#/logs`);
+    const toggle = page.getByRole("table", { name: "Requests" }).getByRole("button").first();
+    await toggle.waitFor();
+    // The first row's time is the button that opens it.
+    await tabTo((f) => f.tag === "BUTTON" && /^\d{4}-\d\d-\d\d /.test(f.text));
+    await page.keyboard.press("Enter");
+    expect(await toggle.getAttribute("aria-expanded")).toBe("true");
+    await page.close();
+  }, 60_000);
+
   it("the playground draws one prompt with two emulated providers side by side, with size, latency and cost", async () => {
     const page = await newPage();
     const answers = new Map<string, { cost: string | null; size: string }>();

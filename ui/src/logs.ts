@@ -86,7 +86,11 @@ interface Filter {
   status: string;
 }
 
+/** Answers to older filters that arrive after newer ones are dropped. */
+let latest = 0;
+
 async function show(box: HTMLElement, summary: HTMLElement, f: Filter): Promise<void> {
+  const asked = ++latest;
   box.setAttribute("aria-busy", "true");
   const answer = await call<SpendLog[]>(
     "GET",
@@ -99,6 +103,7 @@ async function show(box: HTMLElement, summary: HTMLElement, f: Filter): Promise<
       limit: LOG_ROWS,
     })}`,
   );
+  if (asked !== latest) return;
   box.removeAttribute("aria-busy");
   if (!answer.ok) {
     replace(summary);

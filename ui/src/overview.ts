@@ -61,7 +61,11 @@ function picker<T extends string>(
   return { input, field: h("div", { class: "field" }, h("label", { for: id }, label), input) };
 }
 
+/** Answers to an older pick that arrive after a newer one are dropped. */
+let latest = 0;
+
 async function show(box: HTMLElement, period: Period, group: Group): Promise<void> {
+  const asked = ++latest;
   const { bucket, hours } = PERIODS[period];
   const width = bucket === "hour" ? 3_600_000 : 86_400_000;
   const now = Date.now();
@@ -73,6 +77,7 @@ async function show(box: HTMLElement, period: Period, group: Group): Promise<voi
     call<SpendSeries>("GET", `/global/spend/series${query(range)}`),
     call<SpendSeries>("GET", `/global/spend/series${query({ ...range, group_by: group })}`),
   ]);
+  if (asked !== latest) return;
   box.removeAttribute("aria-busy");
   if (!totals.ok || !grouped.ok) {
     const error = totals.ok ? (grouped as { error: { message: string } }).error : totals.error;
