@@ -2,8 +2,8 @@
  * The `Ledger` in Postgres, shared by every replica with the same `database_url`.
  *
  * - reserve: one round trip, the function `imagegate_reserve` (migrations.ts), which locks
- *   the key's `key_spend` row (`SELECT … FOR UPDATE`), drops the key's expired holds, and
- *   inserts the hold only if spend + open holds + it fit the limit. Every reservation of a
+ *   the key's `key_spend` row (`SELECT … FOR UPDATE`) and inserts the hold only if spend +
+ *   open holds + it fit the limit (expired holds dropped first when they stand in the way). Every reservation of a
  *   key waits for that row lock, so two never decide on the same sum.
  * - settle: one statement (so one transaction) that deletes the hold and adds the cost to
  *   the spend row (taking its lock): a reservation sees both or neither. The cost is added
@@ -53,10 +53,12 @@ export class PostgresLedger implements Ledger {
   async reserve(key: string, usd: number, limit: number): Promise<Reservation> {
     const now = this.#now();
     const id = randomUUID();
-    const { rows } = await this.#pg.pool.query<{ ok: boolean; spent: number; held: number }>(
-      "SELECT ok, spent, held FROM imagegate_reserve($1, $2, $3, $4, $5, $6, $7)",
-      [key, id, usd, limit, now, now + this.#holdTtlMs, EPSILON],
-    );
+    // Named: each connection parses and plans it once.
+    const { rows } = await this.#pg.pool.query<{ ok: boolean; spent: number; held: number }>({
+      name: "imagegate_reserve",
+      text: "SELECT ok, spent, held FROM imagegate_reserve($1, $2, $3, $4, $5, $6, $7)",
+      values: [key, id, usd, limit, now, now + this.#holdTtlMs, EPSILON],
+    });
     const r = rows[0]!;
     return r.ok
       ? { ok: true, hold: { id, key, usd } }
