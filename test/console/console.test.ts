@@ -375,6 +375,12 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
       /^Requests per hour, by model: 5 in total over the last 24 hours; /,
     );
     await shot(page, "overview");
+    // Dark mode, for a person to look at: the charts take the page's colours when drawn.
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.reload();
+    await expect.poll(() => page.locator("figure.chart canvas").count()).toBe(4);
+    await shot(page, "overview-dark");
+    await page.emulateMedia({ colorScheme: "light" });
 
     // By key: the open gateway's requests carry none.
     await page.getByLabel("Group").selectOption("api_key");
