@@ -584,6 +584,7 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
       390,
     );
+    await shot(page, "keys-phone");
     await page.close();
   }, 60_000);
 

@@ -58,10 +58,9 @@ export function deployments(): Node {
         ),
     );
     const out = rows.filter((r) => !r.stats.in_rotation).length;
-    replace(
-      summary,
-      `${count(rows.length)} deployments: ${count(rows.length - out)} in rotation, ${count(out)} cooling down. Attempts, error rate and latency over the last ${Math.round(window / 60)} minutes, as this gateway process saw them.`,
-    );
+    const text = `${count(rows.length)} deployments: ${count(rows.length - out)} in rotation, ${count(out)} cooling down. Attempts, error rate and latency over the last ${Math.round(window / 60)} minutes, as this gateway process saw them.`;
+    // A live region: announced when it changes, not on every refresh.
+    if (summary.textContent !== text) replace(summary, text);
     replace(body, table(shown));
   };
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -32,7 +32,7 @@ type Metric = (typeof METRICS)[number]["field"];
 export function overview(): Node {
   const period = picker("period", "Period", PERIODS, "24h");
   const group = picker("group", "Group", GROUPS, "model");
-  const body = h("div", { class: "stack", "aria-live": "polite" });
+  const body = h("div", { class: "stack" });
   const load = () => void show(body, period.input.value as Period, group.input.value as Group);
   period.input.addEventListener("change", load);
   group.input.addEventListener("change", load);
