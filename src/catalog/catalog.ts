@@ -284,6 +284,8 @@ export const ModelSpecSchema = z
     negative_prompt: z.strictObject({ max_chars: z.int().positive().optional() }).optional(),
     params: z.array(z.enum(FLAG_PARAMS)).default([]),
     lifecycle: LifecycleSpecSchema.optional(),
+    /** Whether the model makes images from a prompt alone (false: an edit-only model). */
+    generates: z.boolean().default(true),
     /** Image edits (`POST /v1/images/edits`); absent: the model does not edit. */
     edits: EditsSpecSchema.optional(),
     /** Image variations (`POST /v1/images/variations`); absent: the model makes none. */

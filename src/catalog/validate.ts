@@ -73,6 +73,13 @@ export function validateRequest(
   modelName: string,
   operation?: "edit" | "variation",
 ): void {
+  if (operation === undefined && !spec.generates) {
+    throw invalidParam(
+      "model",
+      `The model '${modelName}' only edits images: send it to /v1/images/edits.`,
+      "model_not_supported",
+    );
+  }
   if (operation !== "variation") checkPrompt(req.prompt, spec, modelName);
   checkListed(req, spec, modelName);
   if (req.n !== undefined) checkRange("n", req.n, spec.n, modelName);

@@ -198,6 +198,7 @@ describe("validateRequest: quality, style, response_format", () => {
 
   it("accepts url and b64_json for every model: the gateway stores bytes and fetches URLs", () => {
     for (const entry of catalog.entries()) {
+      if (!entry.generates) continue; // edit-only models: below
       expectAccepted(entry.model, { responseFormat: "url" }, entry);
       expectAccepted(entry.model, { responseFormat: "b64_json" }, entry);
     }
@@ -208,6 +209,15 @@ describe("validateRequest: quality, style, response_format", () => {
       "response_format",
       "Supported values for gpt-image-1 are: 'url', 'b64_json'.",
     );
+  });
+
+  it("an edit-only model (generates: false) refuses a generation naming model, takes an edit", () => {
+    const capability = catalog.lookup("vertex_ai", "imagen-3.0-capability-001")!;
+    expect(capability.generates).toBe(false);
+    expectRejected("imagen-3.0-capability-001", {}, "model", /only edits images/, capability);
+    expect(() =>
+      validateRequest(request({}), capability, "imagen-3.0-capability-001", "edit"),
+    ).not.toThrow();
   });
 
   it("defaults response_format to what the upstream returns natively", () => {

@@ -85,6 +85,8 @@ const TABLE: Record<string, [Produced, number | undefined]> = {
   "vertex_ai/imagegeneration@006": [images(1), 0.02],
   "vertex_ai/imagen-3.0-generate-001": [images(2), 0.08],
   "vertex_ai/imagen-3.0-generate-002": [images(1), 0.04],
+  // Edits only; priced as Imagen 3 generation (no editing price found).
+  "vertex_ai/imagen-3.0-capability-001": [images(2, "512x512"), 2 * 0.04],
   "vertex_ai/imagen-3.0-fast-generate-001": [images(1), 0.02],
   "vertex_ai/imagen-4.0-generate-001": [images(1), 0.04],
   "vertex_ai/imagen-4.0-fast-generate-001": [images(3), 0.06],

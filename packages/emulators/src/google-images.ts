@@ -38,6 +38,7 @@ import {
   record,
   sendJson,
 } from "./http-kit.ts";
+import { predictEdit } from "./imagen-edit.ts";
 import { renderPng } from "./png.ts";
 
 export type GoogleApi = "ai-studio" | "vertex";
@@ -58,6 +59,8 @@ export interface ImagenRules {
   watermarkByDefault: boolean;
   /** Vertex only: whether `enhancePrompt` is taken. */
   enhancePrompt: boolean;
+  /** The editing model (imagen-3.0-capability-001): `:predict` takes reference images (imagen-edit.ts). */
+  editing?: boolean;
 }
 
 export interface GeminiRules {
@@ -194,6 +197,7 @@ export const VERTEX_MODELS: Readonly<Record<string, ModelRules>> = {
     negativePrompt: true,
   }),
   "imagen-3.0-generate-002": imagen({ sampleImageSizes: IMAGEN_LEGACY_SIZES, enhancePrompt: true }),
+  "imagen-3.0-capability-001": imagen({ editing: true, negativePrompt: true }),
   "imagen-4.0-generate-001": imagen({ sampleImageSizes: ["1K", "2K"], enhancePrompt: true }),
   "imagen-4.0-fast-generate-001": imagen({ enhancePrompt: true }),
   "imagen-4.0-ultra-generate-001": imagen({
@@ -345,7 +349,7 @@ export function invalidArgument(message: string, field?: string): GoogleApiError
   return new GoogleApiError(400, "INVALID_ARGUMENT", message, details);
 }
 
-function unknownName(name: string, at?: string): GoogleApiError {
+export function unknownName(name: string, at?: string): GoogleApiError {
   const message = `Invalid JSON payload received. Unknown name "${name}"${at ? ` at '${at}'` : ""}: Cannot find field.`;
   return invalidArgument(message, at ?? name);
 }
@@ -461,6 +465,7 @@ export class GoogleImageService {
 
   /** `:predict` for an Imagen model; throws GoogleApiError for a 400. */
   predict(modelId: string, rules: ImagenRules, raw: unknown): object {
+    if (rules.editing) return predictEdit(modelId, rules, raw);
     const api = this.#api;
     const body = requireObject(raw, "");
     for (const key of Object.keys(body)) {
@@ -815,7 +820,7 @@ export class GoogleImageService {
   }
 }
 
-function requireObject(value: unknown, at: string): Record<string, unknown> {
+export function requireObject(value: unknown, at: string): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw invalidArgument(
       `Invalid JSON payload received. Expected an object${at ? ` at '${at}'` : ""}.`,

@@ -80,6 +80,7 @@ function unionOf(entries: readonly ModelSpec[]): Omit<ModelSpec, "model"> {
     // (GPT-image deployments reject it; DALL·E ones answer their default) and the
     // api-version default serves both families.
     family: "gpt-image",
+    generates: true,
     n: {
       min: 1,
       max: Math.max(...entries.map((e) => e.n.max)),

@@ -14,6 +14,7 @@ import { type CallOutcome, GEMINI_IMAGE_KEYS, IMAGEN_IMAGE_KEYS } from "./shapes
 import { fromGeminiResponse, geminiProducedSize, toGeminiRequest } from "./gemini-image.ts";
 import { fromGoogleError } from "./errors.ts";
 import { withEditImages } from "./edit.ts";
+import { type ImagenEdit, planImagenEdit, toImagenEditRequest } from "./imagen-edit.ts";
 import { fromImagenResponse, imagenProducedSize, toImagenRequest } from "./imagen.ts";
 
 /** Where and how one Google API is called; the rest is shared. */
@@ -51,11 +52,18 @@ export async function generateGoogleImages(
   }
   const perCall = Math.min(deployment.spec.upstream_max_n, familyMax);
   const refusals: string[] = [];
+  // An Imagen edit's references are read (and the mask converted) once for every call.
+  const imagenEdit =
+    family === "imagen" && call.edit !== undefined
+      ? await planImagenEdit(request, call.edit)
+      : undefined;
   const once = async (count: number): Promise<GenerationResult> => {
     const outcome =
-      family === "imagen"
-        ? await imagenCall(call, endpoint, count)
-        : await geminiCall(call, endpoint);
+      family !== "imagen"
+        ? await geminiCall(call, endpoint)
+        : imagenEdit === undefined
+          ? await imagenCall(call, endpoint, count)
+          : await imagenEditCall(call, endpoint, imagenEdit, count);
     if (outcome.refusal !== undefined) refusals.push(outcome.refusal);
     return outcome.result;
   };
@@ -71,6 +79,17 @@ async function imagenCall(
   const body = toImagenRequest(call.request, call.deployment.spec, count);
   const { json, images } = await postJson(call, endpoint, "predict", body, IMAGEN_IMAGE_KEYS);
   return fromImagenResponse(json, count, imagenProducedSize(body, call.deployment.spec), images);
+}
+
+async function imagenEditCall(
+  call: UpstreamCall,
+  endpoint: GoogleEndpoint,
+  edit: ImagenEdit,
+  count: number,
+): Promise<CallOutcome> {
+  const body = toImagenEditRequest(call.request, edit, count);
+  const { json, images } = await postJson(call, endpoint, "predict", body, IMAGEN_IMAGE_KEYS);
+  return fromImagenResponse(json, count, edit.size, images);
 }
 
 async function geminiCall(call: UpstreamCall, endpoint: GoogleEndpoint): Promise<CallOutcome> {

@@ -23,6 +23,30 @@ export interface ImagenPredictRequest {
   };
 }
 
+/**
+ * Imagen editing (`imagen-3.0-capability-001` `:predict`,
+ * https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api-edit): the
+ * image to edit as a RAW reference, a user mask as a MASK reference.
+ */
+export interface ImagenReferenceImage {
+  referenceType: "REFERENCE_TYPE_RAW" | "REFERENCE_TYPE_MASK";
+  referenceId: number;
+  referenceImage: { bytesBase64Encoded: string };
+  maskImageConfig?: { maskMode: "MASK_MODE_USER_PROVIDED" };
+}
+
+export interface ImagenEditRequest {
+  instances: [{ prompt: string; referenceImages: ImagenReferenceImage[] }];
+  parameters: {
+    editMode: "EDIT_MODE_INPAINT_INSERTION" | "EDIT_MODE_DEFAULT";
+    sampleCount: number;
+    negativePrompt?: string;
+    seed?: number;
+    addWatermark?: boolean;
+    includeRaiReason: boolean;
+  };
+}
+
 export interface ImagenPrediction {
   bytesBase64Encoded?: unknown;
   mimeType?: unknown;
