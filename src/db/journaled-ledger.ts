@@ -6,9 +6,10 @@
  *
  * Budgets stay exact: a settled request's hold stays in the database until its journal
  * entry is applied (in the same transaction that adds the cost), so every replica counts it
- * meanwhile; this replica's reservations also count what its unapplied entries add beyond
+ * meanwhile; this replica's reservations also count what its unapplied entries cost beyond
  * their holds (`limit` lowered by it). A key's spend as this replica sees it is
- * settled + held + journaled-but-unapplied.
+ * settled + held + journaled-but-unapplied; until applied, a cost below its hold counts as
+ * the hold (for at most a flush interval).
  *
  * While the database is unreachable (PostgresLink): a reservation throws LedgerUnavailable
  * (the 503 `budget_unavailable`), or, with `allow_requests_on_db_unavailable`, is granted
@@ -38,6 +39,7 @@ export interface JournaledLedgerOptions {
 /** Applied journal ids are kept this long (a journal replayed later than that could double count). */
 const MARKS_KEPT_MS = 90 * 86_400_000;
 const PRUNE_MARKS_EVERY_MS = 3_600_000;
+const REPORT_EVERY_MS = 60_000;
 
 export class JournaledLedger implements Ledger {
   readonly #pg: PostgresDatabase;
@@ -50,6 +52,8 @@ export class JournaledLedger implements Ledger {
   readonly #timers: NodeJS.Timeout[];
   #flushing: Promise<void> | undefined;
   #prunedAt = 0;
+  /** When a failed write was last reported: a batch that keeps failing is retried every flush, reported once a minute. */
+  #reportedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     database: PostgresDatabase,
@@ -72,11 +76,13 @@ export class JournaledLedger implements Ledger {
 
   async reserve(key: string, usd: number, limit: number): Promise<Reservation> {
     if (!this.#link.up) return this.#unavailable(key, usd);
+    // What the database does not count yet: costs past their holds (a cost below its hold
+    // is counted as the hold until written, so the database never counts less than spent,
+    // even between a batch's commit and this replica's learning of it).
     const u = this.#journal.unflushed(key);
-    const beyondHolds = u.spent - u.holds;
     let r: Reservation;
     try {
-      r = await this.#inner.reserve(key, usd, limit - beyondHolds);
+      r = await this.#inner.reserve(key, usd, limit - u.beyond);
     } catch (e) {
       if (!this.#link.reportFailure(e)) throw e;
       return this.#unavailable(key, usd);
@@ -140,6 +146,13 @@ export class JournaledLedger implements Ledger {
     await this.#inner.close();
   }
 
+  #report(e: unknown): void {
+    const now = this.#now();
+    if (now - this.#reportedAt < REPORT_EVERY_MS) return;
+    this.#reportedAt = now;
+    this.#onFlushError(e);
+  }
+
   #unavailable(key: string, usd: number): Reservation {
     if (!this.#allow) throw new LedgerUnavailable();
     return { ok: true, hold: { id: randomUUID(), key, usd, unbacked: true } };
@@ -151,7 +164,7 @@ export class JournaledLedger implements Ledger {
       try {
         batch = await this.#journal.take();
       } catch (e) {
-        this.#onFlushError(e);
+        this.#report(e);
         return;
       }
       if (batch.length === 0) return;
@@ -160,7 +173,7 @@ export class JournaledLedger implements Ledger {
         this.#journal.applied(batch);
       } catch (e) {
         this.#journal.giveBack(batch);
-        if (!this.#link.reportFailure(e)) this.#onFlushError(e);
+        if (!this.#link.reportFailure(e)) this.#report(e);
         return;
       }
     }

@@ -79,6 +79,8 @@ export interface Unflushed {
   spent: number;
   /** Of the holds the database still counts, how much these entries end. */
   holds: number;
+  /** What these entries cost beyond their holds (each entry's cost past its hold, if any). */
+  beyond: number;
 }
 
 const HEADER_VERSION = 1;
@@ -131,7 +133,9 @@ export class SpendJournal {
   /** What `key`'s unapplied entries add to the database's figures. */
   unflushed(key: string): Unflushed {
     const u = this.#byKey.get(key);
-    return u === undefined ? { spent: 0, holds: 0 } : { spent: u.spent, holds: u.holds };
+    return u === undefined
+      ? { spent: 0, holds: 0, beyond: 0 }
+      : { spent: u.spent, holds: u.holds, beyond: u.beyond };
   }
 
   /**
@@ -240,7 +244,7 @@ export class SpendJournal {
 
   #track(item: Item, sign: 1 | -1): void {
     const key = item.entry.key;
-    const u = this.#byKey.get(key) ?? { spent: 0, holds: 0, entries: 0 };
+    const u = this.#byKey.get(key) ?? { spent: 0, holds: 0, beyond: 0, entries: 0 };
     u.entries += sign;
     if (u.entries === 0) {
       // Exactly zero again, not a float's residue.
@@ -249,6 +253,7 @@ export class SpendJournal {
     }
     u.spent += sign * item.entry.usd;
     u.holds += sign * (item.entry.hold?.usd ?? 0);
+    u.beyond += sign * Math.max(0, item.entry.usd - (item.entry.hold?.usd ?? 0));
     this.#byKey.set(key, u);
   }
 

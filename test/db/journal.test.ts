@@ -50,6 +50,8 @@ describe("the spend journal", () => {
     j.append({ key: "k", usd: 0.02 });
     expect(j.unflushed("k").spent).toBeCloseTo(0.06, 10);
     expect(j.unflushed("k").holds).toBeCloseTo(0.05, 10);
+    // Only the entry without a hold costs more than the database counts.
+    expect(j.unflushed("k").beyond).toBeCloseTo(0.02, 10);
     const [file] = readdirSync(d);
     expect(file).toMatch(new RegExp(`^spend-${process.pid}-[0-9a-f]+-1\\.jsonl$`));
     const lines = readFileSync(join(d, file!), "utf8").trim().split("\n");
@@ -69,7 +71,7 @@ describe("the spend journal", () => {
     j.giveBack(rest);
     expect(j.size).toBe(1);
     j.applied(await j.take());
-    expect(j.unflushed("k")).toEqual({ spent: 0, holds: 0 });
+    expect(j.unflushed("k")).toEqual({ spent: 0, holds: 0, beyond: 0 });
     j.close();
     expect(readdirSync(d)).toEqual([]);
   });
