@@ -57,11 +57,12 @@ const blocked: string[] = [];
 /** Console errors and uncaught exceptions, by page. */
 const errors: string[] = [];
 
-/** A dev gateway with its own spend log (`spendDb`), and `extraGeneral` settings. */
-async function devGateway(spendDb: string, extraGeneral = ""): Promise<Gateway> {
-  const yaml = providers.configYaml
-    .replace(/^ {2}spend_db: .*$/m, `  spend_db: ${JSON.stringify(spendDb)}`)
-    .replace("general_settings:\n", `general_settings:\n${extraGeneral}`);
+/** A dev gateway with its own spend log (`spendDb`), `extraGeneral` settings and `extra` YAML. */
+async function devGateway(spendDb: string, extraGeneral = "", extra = ""): Promise<Gateway> {
+  const yaml =
+    providers.configYaml
+      .replace(/^ {2}spend_db: .*$/m, `  spend_db: ${JSON.stringify(spendDb)}`)
+      .replace("general_settings:\n", `general_settings:\n${extraGeneral}`) + extra;
   const config = parseConfig(
     yaml,
     { ...providers.env, IMAGEGATE_MASTER_KEY: MASTER_KEY, HOST: "127.0.0.1", PORT: "0" },
@@ -143,9 +144,11 @@ beforeAll(async () => {
   providers = await startDevProviders(catalog);
   dataDir = await mkdtemp(join(tmpdir(), "imagegate-console-test-"));
   open = await devGateway(join(dataDir, "open.sqlite"));
+  // With a key from the config file too, which the console lists but cannot change.
   keyed = await devGateway(
     join(dataDir, "keyed.sqlite"),
     "  master_key: os.environ/IMAGEGATE_MASTER_KEY\n",
+    "keys:\n  - key: sk-console-config-key-1f2e\n    name: team-config\n",
   );
   // What the pages will show: two providers answering, and one request refused (a size
   // dall-e-2 does not draw).
@@ -490,7 +493,15 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     const page = await newPage();
     await signIn(page, "keys");
     await page.getByRole("heading", { level: 1, name: "Keys" }).waitFor();
-    await page.getByText("No keys yet: make one above.").waitFor();
+    const table = page.getByRole("table", { name: "Keys" });
+    // The config file's key: listed, with nothing to press.
+    const config = table.locator("tbody tr", {
+      has: page.getByRole("rowheader", { name: /^team-config/ }),
+    });
+    await config.waitFor();
+    expect(await config.getByRole("button").count()).toBe(0);
+    expect(await config.locator("td").last().textContent()).toBe("From the config file");
+    expect(await table.locator("tbody tr").count()).toBe(1);
 
     await page.getByLabel("Alias").fill("team-console");
     await page.getByLabel("Requests per minute").fill("30");
@@ -518,7 +529,6 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     expect(await generate(keyed, { model: "openai/gpt-image-1" }, key)).toBe(200);
     expect(await generate(keyed, { model: "recraft/recraftv3" }, key)).toBe(403);
 
-    const table = page.getByRole("table", { name: "Keys" });
     const row = table.locator("tbody tr", {
       has: page.getByRole("rowheader", { name: /^team-console/ }),
     });
@@ -576,8 +586,8 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     await row.getByRole("button", { name: "Cancel", exact: true }).click();
     await row.getByRole("button", { name: "Delete", exact: true }).click();
     await row.getByRole("button", { name: "Confirm delete", exact: true }).click();
-    await page.getByText("No keys yet: make one above.").waitFor();
-    expect((await admin<{ keys: string[] }>(keyed, "/key/list", MASTER_KEY)).keys).toEqual([]);
+    await expect.poll(() => table.locator("tbody th").count()).toBe(1);
+    expect((await admin<{ keys: string[] }>(keyed, "/key/list", MASTER_KEY)).keys).toHaveLength(1);
     expect(await generate(keyed, { model: "openai/gpt-image-1" }, renewed)).toBe(401);
 
     await page.setViewportSize({ width: 390, height: 844 });
