@@ -38,7 +38,8 @@ export interface ReceivedResponse extends UpstreamResponse {
 export interface UpstreamRequest {
   method: "POST" | "GET";
   headers: Record<string, string>;
-  body?: string | Uint8Array;
+  /** A list of chunks is sent one after another (give its `content-length` in `headers`). */
+  body?: string | Uint8Array | readonly Uint8Array[];
   /** The caller's signal (client disconnect, overall deadline). */
   signal: AbortSignal;
   timeoutMs: number;
@@ -136,13 +137,21 @@ function dispatchWhole(
     };
     try {
       agent.dispatch(
-        { origin, path, method: req.method, headers: req.headers, body: req.body ?? null },
+        { origin, path, method: req.method, headers: req.headers, body: dispatchBody(req.body) },
         handler,
       );
     } catch (e) {
       settle(e);
     }
   });
+}
+
+/**
+ * The body as undici takes it. A list of chunks is an Iterable, which undici writes one
+ * chunk at a time (its documented `body` types include Iterable; its TypeScript types lag).
+ */
+export function dispatchBody(body: UpstreamRequest["body"]): string | Uint8Array | null {
+  return (body ?? null) as string | Uint8Array | null;
 }
 
 /**

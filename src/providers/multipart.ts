@@ -1,7 +1,8 @@
 /**
  * A `multipart/form-data` body (RFC 7578) for the upstream edit APIs that take one (OpenAI,
- * Azure OpenAI, Recraft): text fields, then files, joined into one buffer so the body has a
- * length and can be retried as is.
+ * Azure OpenAI, Recraft): text fields, then files, as a list of chunks with their total
+ * length (sent with `content-length`, as the SDK does). The files' bytes are referenced, not
+ * copied: a 4 MB upload is not joined into yet another 4 MB buffer per attempt.
  */
 import { randomBytes } from "node:crypto";
 
@@ -27,7 +28,8 @@ export function encodeMultipart(
   boundary = `imagegate-${randomBytes(12).toString("hex")}`,
 ): {
   contentType: string;
-  body: Buffer;
+  contentLength: number;
+  body: Uint8Array[];
 } {
   const parts: Buffer[] = [];
   for (const [name, value] of form.fields) {
@@ -47,5 +49,7 @@ export function encodeMultipart(
     );
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return { contentType: `multipart/form-data; boundary=${boundary}`, body: Buffer.concat(parts) };
+  let contentLength = 0;
+  for (const p of parts) contentLength += p.length;
+  return { contentType: `multipart/form-data; boundary=${boundary}`, contentLength, body: parts };
 }

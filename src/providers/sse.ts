@@ -12,6 +12,7 @@
 import { request } from "undici";
 import { upstreamError } from "../errors/upstream.ts";
 import {
+  dispatchBody,
   first,
   type ReceivedResponse,
   safeUrl,
@@ -70,7 +71,7 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
       dispatcher: sendUpstreamAgent,
       method: req.method,
       headers: req.headers,
-      body: req.body,
+      body: dispatchBody(req.body),
       signal: controller.signal,
     });
   } catch (e) {

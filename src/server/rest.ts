@@ -243,7 +243,7 @@ export async function serveRest(
       if (multipart) {
         // Checked against the message (json-check) and decoded as it is read.
         input = await body.consume((r, limit, signal) =>
-          readMultipart(r, route.method.input, limit, signal),
+          readMultipart(r, route.method.input, limit, signal, lease?.allocate),
         );
       } else {
         // A route without a body still waits for admission (its empty body is read).

@@ -8,6 +8,7 @@
  */
 import { renderPng } from "@imagegate/emulators/png";
 import OpenAI, { type APIError, toFile } from "openai";
+import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GoogleStack, startGoogleStack } from "../support/google-stack.ts";
 
@@ -122,5 +123,29 @@ describe("Gemini image edits with stream: true", () => {
     expect(completed.usage.input_tokens_details.image_tokens).toBe(258);
     expect(completed.imagegate_cost_usd).toBeGreaterThan(0);
     expect(sentParts(ctx.gemini.requests)[1]!.inlineData!.data).toBe(A.toString("base64"));
+  });
+});
+
+describe("a large upload", () => {
+  it("reaches the upstream byte for byte (read in many chunks, joined into pooled memory)", async () => {
+    // 400x400 RGB noise: about 480 KB that deflate cannot shrink, so many socket reads.
+    const png = new PNG({ width: 400, height: 400 });
+    let x = 0x1234567;
+    for (let i = 0; i < png.data.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      png.data[i] = i % 4 === 3 ? 255 : x & 0xff;
+    }
+    const big = PNG.sync.write(png, { colorType: 2 });
+    expect(big.length).toBeGreaterThan(400_000);
+    await sdk.images.edit({
+      model: "gemini/gemini-2.5-flash-image",
+      image: [await toFile(big, "big.png", { type: "image/png" }), await toFile(A, "a.png")],
+      prompt: "make it night",
+    });
+    const parts = sentParts(ctx.gemini.requests);
+    expect(Buffer.from(parts[1]!.inlineData!.data, "base64").equals(big)).toBe(true);
+    expect(Buffer.from(parts[2]!.inlineData!.data, "base64").equals(A)).toBe(true);
   });
 });

@@ -25,7 +25,7 @@ async function readBack(form: ReturnType<typeof encodeMultipart>) {
   const data = await new Request("http://x/", {
     method: "POST",
     headers: { "content-type": form.contentType },
-    body: new Uint8Array(form.body),
+    body: new Uint8Array(Buffer.concat(form.body)),
   }).formData();
   const out: [string, string | number[]][] = [];
   for (const [name, value] of data.entries()) {

@@ -67,6 +67,7 @@ export const azureAdapter: ProviderAdapter = {
     const headers = {
       ...(await authHeaders(deployment, signal)),
       "content-type": form?.contentType ?? "application/json",
+      ...(form !== undefined ? { "content-length": String(form.contentLength) } : {}),
     };
     const body =
       form?.body ??
@@ -116,6 +117,7 @@ export const azureAdapter: ProviderAdapter = {
     const headers = {
       ...(await authHeaders(deployment, signal)),
       "content-type": form?.contentType ?? "application/json",
+      ...(form !== undefined ? { "content-length": String(form.contentLength) } : {}),
     };
     const res = await sendUpstream(url, {
       method: "POST",

@@ -33,7 +33,7 @@ export const openaiAdapter: ProviderAdapter = {
     const base = (params.api_base ?? OPENAI_DEFAULT_BASE).replace(/\/+$/, "");
     const headers = headersFor(params);
     let url = `${base}/images/generations`;
-    let body: string | Uint8Array;
+    let body: string | Uint8Array[];
     if (edit === undefined) {
       body = JSON.stringify({
         ...toOpenAIRequest(request, deployment.model, false),
@@ -44,6 +44,7 @@ export const openaiAdapter: ProviderAdapter = {
       // A streamed edit is the edit's multipart form with `stream=true`.
       const form = encodeMultipart(toOpenAIEditForm(request, edit, deployment.model, false, true));
       headers["content-type"] = form.contentType;
+      headers["content-length"] = String(form.contentLength);
       body = form.body;
       url = `${base}${openAIEditPath(edit)}`;
     }
@@ -76,13 +77,14 @@ export const openaiAdapter: ProviderAdapter = {
     if (params.organization !== undefined) headers["openai-organization"] = params.organization;
     const dalle = deployment.spec.family === "dalle";
     let url = `${base}/images/generations`;
-    let body: string | Uint8Array;
+    let body: string | Uint8Array[];
     if (edit === undefined)
       body = JSON.stringify(toOpenAIRequest(request, deployment.model, dalle));
     else {
       // Edits and variations are multipart/form-data, as OpenAI's SDK sends them.
       const form = encodeMultipart(toOpenAIEditForm(request, edit, deployment.model, dalle));
       headers["content-type"] = form.contentType;
+      headers["content-length"] = String(form.contentLength);
       body = form.body;
       url = `${base}${openAIEditPath(edit)}`;
     }
