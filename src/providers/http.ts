@@ -136,10 +136,7 @@ function dispatchWhole(
       },
     };
     try {
-      agent.dispatch(
-        { origin, path, method: req.method, headers: req.headers, body: dispatchBody(req.body) },
-        handler,
-      );
+      agent.dispatch({ origin, path, method: req.method, ...dispatchBody(req) }, handler);
     } catch (e) {
       settle(e);
     }
@@ -147,11 +144,22 @@ function dispatchWhole(
 }
 
 /**
- * The body as undici takes it. A list of chunks is an Iterable, which undici writes one
- * chunk at a time (its documented `body` types include Iterable; its TypeScript types lag).
+ * The body and headers as undici takes them. A list of chunks is an Iterable, which undici
+ * writes one chunk at a time (its documented `body` types include Iterable; its TypeScript
+ * types lag), with its `content-length` (an upstream may refuse a chunked upload).
  */
-export function dispatchBody(body: UpstreamRequest["body"]): string | Uint8Array | null {
-  return (body ?? null) as string | Uint8Array | null;
+export function dispatchBody(req: UpstreamRequest): {
+  headers: Record<string, string>;
+  body: string | Uint8Array | null;
+} {
+  const { body } = req;
+  if (!Array.isArray(body)) return { headers: req.headers, body: (body ?? null) as string | null };
+  let length = 0;
+  for (const chunk of body as readonly Uint8Array[]) length += chunk.byteLength;
+  return {
+    headers: { ...req.headers, "content-length": String(length) },
+    body: body as unknown as Uint8Array,
+  };
 }
 
 /**

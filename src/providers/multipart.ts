@@ -1,7 +1,7 @@
 /**
  * A `multipart/form-data` body (RFC 7578) for the upstream edit APIs that take one (OpenAI,
- * Azure OpenAI, Recraft): text fields, then files, as a list of chunks with their total
- * length (sent with `content-length`, as the SDK does). The files' bytes are referenced, not
+ * Azure OpenAI, Recraft): text fields, then files, as a list of chunks (`http.ts` sends them
+ * with their `content-length`, as the SDK does). The files' bytes are referenced, not
  * copied: a 4 MB upload is not joined into yet another 4 MB buffer per attempt.
  */
 import { randomBytes } from "node:crypto";
@@ -28,7 +28,6 @@ export function encodeMultipart(
   boundary = `imagegate-${randomBytes(12).toString("hex")}`,
 ): {
   contentType: string;
-  contentLength: number;
   body: Uint8Array[];
 } {
   const parts: Buffer[] = [];
@@ -49,7 +48,5 @@ export function encodeMultipart(
     );
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
-  let contentLength = 0;
-  for (const p of parts) contentLength += p.length;
-  return { contentType: `multipart/form-data; boundary=${boundary}`, contentLength, body: parts };
+  return { contentType: `multipart/form-data; boundary=${boundary}`, body: parts };
 }

@@ -70,8 +70,7 @@ export async function streamUpstream(url: string, req: UpstreamRequest): Promise
     res = await request(url, {
       dispatcher: sendUpstreamAgent,
       method: req.method,
-      headers: req.headers,
-      body: dispatchBody(req.body),
+      ...dispatchBody(req),
       signal: controller.signal,
     });
   } catch (e) {

@@ -131,6 +131,10 @@ describe("the openai SDK's images.edit", () => {
     expect(imageTokens).toBeGreaterThan(0);
     const up = lastUpstream();
     expect(up.body).toMatchObject({ model: "gpt-image-1", input_fidelity: "high", quality: "low" });
+    // Sent with its length, as the SDK sends it, not chunked.
+    const sent = stack.openai.requests.at(-1)!.headers;
+    expect(Number(sent["content-length"])).toBeGreaterThan(SQUARE.length + WIDE.length);
+    expect(sent["transfer-encoding"]).toBeUndefined();
     expect((up.body.files as RecordedFile[]).map((f) => [f.name, f.width])).toEqual([
       ["image[]", 256],
       ["image[]", 320],

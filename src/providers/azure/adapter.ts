@@ -67,7 +67,6 @@ export const azureAdapter: ProviderAdapter = {
     const headers = {
       ...(await authHeaders(deployment, signal)),
       "content-type": form?.contentType ?? "application/json",
-      ...(form !== undefined ? { "content-length": String(form.contentLength) } : {}),
     };
     const body =
       form?.body ??
@@ -117,7 +116,6 @@ export const azureAdapter: ProviderAdapter = {
     const headers = {
       ...(await authHeaders(deployment, signal)),
       "content-type": form?.contentType ?? "application/json",
-      ...(form !== undefined ? { "content-length": String(form.contentLength) } : {}),
     };
     const res = await sendUpstream(url, {
       method: "POST",

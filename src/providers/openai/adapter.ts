@@ -44,7 +44,6 @@ export const openaiAdapter: ProviderAdapter = {
       // A streamed edit is the edit's multipart form with `stream=true`.
       const form = encodeMultipart(toOpenAIEditForm(request, edit, deployment.model, false, true));
       headers["content-type"] = form.contentType;
-      headers["content-length"] = String(form.contentLength);
       body = form.body;
       url = `${base}${openAIEditPath(edit)}`;
     }
@@ -84,7 +83,6 @@ export const openaiAdapter: ProviderAdapter = {
       // Edits and variations are multipart/form-data, as OpenAI's SDK sends them.
       const form = encodeMultipart(toOpenAIEditForm(request, edit, deployment.model, dalle));
       headers["content-type"] = form.contentType;
-      headers["content-length"] = String(form.contentLength);
       body = form.body;
       url = `${base}${openAIEditPath(edit)}`;
     }
