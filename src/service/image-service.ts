@@ -11,6 +11,7 @@ import type { ModelSpec } from "../catalog/catalog.ts";
 import type { EditInput } from "../catalog/edit-rules.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { resolveDefaults } from "../catalog/validate.ts";
+import { parseSize } from "../catalog/size.ts";
 import type {
   CreateImageRequest,
   ImageService,
@@ -182,7 +183,7 @@ export function mostItMayCost(
     const usd = maxCostOf(
       {
         images: effective.n,
-        size: effective.size,
+        size: heldSize(effective.size, edit),
         quality: effective.quality,
         promptBytes,
         calls: Math.ceil(effective.n / d.spec.upstream_max_n),
@@ -202,6 +203,20 @@ export function mostItMayCost(
     most = Math.max(most, usd);
   }
   return most;
+}
+
+/**
+ * The size a hold prices: an edit may keep its input image's size (Titan and Nova
+ * inpainting, SD3 and Recraft image-to-image, Imagen editing), so the larger of the asked
+ * size and the first input's, by pixels, lest a large input outgrow its hold.
+ */
+export function heldSize(size: string, edit: EditInput | undefined): string {
+  const input = edit?.images[0];
+  const asked = parseSize(size);
+  if (input === undefined || asked === undefined) return size;
+  return input.width * input.height > asked.width * asked.height
+    ? `${input.width}x${input.height}`
+    : size;
 }
 
 /**

@@ -329,3 +329,57 @@ describe("input checks: 400 naming the field, nothing sent to Bedrock", () => {
     expect(ctx.bedrock.requests.length).toBe(before);
   });
 });
+
+describe("a budgeted key's hold on an inpainting", () => {
+  it("prices the input's size (the image keeps it): a 2048x1024 Nova inpainting outgrows $0.05", async () => {
+    const key = "sk-bedrock-hold-0123456789abcdef";
+    const held = await startBedrockStack({
+      yaml: `keys:\n  - key: ${key}\n    name: holder\n    max_budget: 0.05\n`,
+    });
+    try {
+      const client = new OpenAI({ baseURL: `${held.stack.url}/v1`, apiKey: key, maxRetries: 0 });
+      const inpaint = async (width: number, height: number) =>
+        client.images
+          .edit({
+            model: "bedrock/amazon.nova-canvas-v1:0",
+            image: await png(renderPng(width, height, "hold")),
+            mask_prompt: "the sky",
+            prompt: "a storm",
+          } as OpenAI.Images.ImageEditParamsNonStreaming)
+          .withResponse();
+      // Held at the input's 2048x1024: Nova's ≤2048² tier, $0.06, past the budget.
+      const err = (await inpaint(2048, 1024).catch((e: unknown) => e)) as APIError;
+      expect(err.status).toBe(429);
+      expect(err.code).toBe("budget_exceeded");
+      expect(held.bedrock.requests).toHaveLength(0);
+      // 512x512 ($0.04) fits, and is billed at that.
+      const { response } = await inpaint(512, 512);
+      expect(Number(response.headers.get("x-imagegate-cost-usd"))).toBeCloseTo(0.04, 10);
+      expect(held.bedrock.requests).toHaveLength(1);
+    } finally {
+      await held.close();
+    }
+  });
+});
+
+describe("a Bedrock edit with stream: true", () => {
+  it("answers one image_edit.completed event per image, with its cost", async () => {
+    const stream = await sdk.images.edit({
+      model: "bedrock/amazon.titan-image-generator-v2:0",
+      image: await png(IMAGE),
+      mask: await png(MASK, "mask.png"),
+      prompt: "a red door",
+      n: 2,
+      stream: true,
+    });
+    const events = [];
+    for await (const event of stream) events.push(event);
+    expect(events.map((e) => e.type)).toEqual(["image_edit.completed", "image_edit.completed"]);
+    const first = events[0] as OpenAI.Images.ImageEditCompletedEvent & {
+      imagegate_cost_usd: number;
+    };
+    expect(Buffer.from(first.b64_json, "base64").subarray(1, 4).toString()).toBe("PNG");
+    expect(first.imagegate_cost_usd).toBeCloseTo(0.008, 10);
+    expect((lastBody() as { taskType: string }).taskType).toBe("INPAINTING");
+  });
+});
