@@ -22,6 +22,7 @@ import type { PostgresDatabase } from "./postgres.ts";
 import { applyJournal, PostgresLedger, pruneJournalMarks } from "./postgres-ledger.ts";
 import type { PostgresLink } from "./postgres-link.ts";
 import type { SpendJournal } from "./spend-journal.ts";
+import type { SpendLogSink } from "./spend-log.ts";
 
 export interface JournaledLedgerOptions {
   holdTtlMs?: number;
@@ -115,6 +116,14 @@ export class JournaledLedger implements Ledger {
   async add(key: string, usd: number): Promise<void> {
     if (usd > 0) this.#journal.append({ key, usd });
   }
+
+  /** The spend log's sink (spend-log.ts): its rows through the journal, written with the spend. */
+  readonly spendLog: SpendLogSink = {
+    append: (row) => {
+      this.#journal.append({ key: row.api_key ?? "", usd: 0, log: row });
+    },
+    flush: () => this.flush(),
+  };
 
   /** Recorded spend as this replica sees it: the database's and what its journal has not applied. */
   async spent(key: string): Promise<number> {

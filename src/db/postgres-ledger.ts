@@ -126,8 +126,9 @@ export class PostgresLedger implements Ledger {
 /**
  * Applies spend journal entries (spend-journal.ts) in one statement, so one transaction:
  * each entry's id is recorded in `spend_journal_marks`, and only entries whose id was not
- * there already drop their hold and add their cost to the key (the hold's key, which a
- * regenerated key moved). Replaying entries already applied changes nothing.
+ * there already drop their hold, add their cost to the key (the hold's key, which a
+ * regenerated key moved) and insert their spend-log row. Replaying entries already
+ * applied changes nothing.
  * Returns how many entries were new.
  */
 export async function applyJournal(
@@ -136,17 +137,23 @@ export async function applyJournal(
   now: number = Date.now(),
 ): Promise<number> {
   if (entries.length === 0) return 0;
+  const logs = entries.flatMap((e) => (e.log === undefined ? [] : [{ ...e.log, entry: e.id }]));
   const { rows } = await database.pool.query<{ fresh: number }>(APPLY_JOURNAL, [
     entries.map((e) => e.id),
     entries.map((e) => e.key),
     entries.map((e) => Math.max(e.usd, 0)),
     entries.map((e) => e.hold?.id ?? null),
     now,
+    JSON.stringify(logs),
   ]);
   return rows[0]?.fresh ?? 0;
 }
 
+const LOG_COLUMNS =
+  "id, request_id, api_key, key_alias, end_user, model, model_id, provider, status, spend, images, size, quality, start_time, end_time, attempts";
+
 // Rows are upserted in key order, so two replicas' batches lock key rows in the same order.
+// An entry that only carries a spend-log row (no cost, no hold) touches no key.
 const APPLY_JOURNAL = `
 WITH batch AS (
   SELECT DISTINCT ON (id) id, key_id, usd, hold
@@ -164,11 +171,26 @@ added AS (
   INSERT INTO key_spend (key_id, usd)
   SELECT coalesce(d.key_id, b.key_id), sum(b.usd)
   FROM batch b JOIN fresh f ON f.id = b.id LEFT JOIN dropped d ON d.hold = b.hold
+  WHERE b.usd > 0 OR b.hold IS NOT NULL
   GROUP BY 1 ORDER BY 1
   ON CONFLICT (key_id) DO UPDATE SET usd = key_spend.usd + excluded.usd
   RETURNING 1
+),
+logged AS (
+  INSERT INTO spend_logs (${LOG_COLUMNS})
+  SELECT ${LOG_COLUMNS.split(", ")
+    .map((c) => `l.${c}`)
+    .join(", ")}
+  FROM jsonb_to_recordset($6::jsonb) AS l(
+    entry text, id text, request_id text, api_key text, key_alias text, end_user text,
+    model text, model_id text, provider text, status text, spend float8, images integer,
+    size text, quality text, start_time bigint, end_time bigint, attempts integer
+  ) JOIN fresh f ON f.id = l.entry
+  ON CONFLICT (id) DO NOTHING
+  RETURNING 1
 )
-SELECT (SELECT count(*) FROM fresh) AS fresh, (SELECT count(*) FROM added) AS keys`;
+SELECT (SELECT count(*) FROM fresh) AS fresh, (SELECT count(*) FROM added) AS keys,
+  (SELECT count(*) FROM logged) AS logs`;
 
 /** Forgets applied journal ids older than `before` (epoch ms): no journal keeps entries that long. */
 export async function pruneJournalMarks(database: PostgresDatabase, before: number): Promise<void> {

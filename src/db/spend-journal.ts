@@ -38,6 +38,7 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import type { SpendLogsTable } from "./schema.ts";
 
 const fsyncAsync = promisify(fsync);
 
@@ -49,6 +50,8 @@ export interface JournalEntry {
   usd: number;
   /** The hold this entry ends (dropped in the same transaction), and what it held. */
   hold?: { id: string; usd: number };
+  /** A spend-log row to insert with it (the request's; its own `usd` is then 0). */
+  log?: SpendLogsTable;
   /** Epoch ms. */
   at: number;
 }
@@ -322,11 +325,22 @@ function parseEntry(line: string): JournalEntry | undefined {
   const hold = v.hold as { id?: unknown; usd?: unknown } | undefined;
   if (hold !== undefined && (typeof hold.id !== "string" || typeof hold.usd !== "number"))
     return undefined;
+  const log = v.log as Partial<SpendLogsTable> | undefined;
+  if (
+    log !== undefined &&
+    (typeof log !== "object" ||
+      log === null ||
+      typeof log.id !== "string" ||
+      typeof log.status !== "string" ||
+      typeof log.start_time !== "number")
+  )
+    return undefined;
   return {
     id: v.id,
     key: v.key,
     usd: v.usd,
     hold: hold === undefined ? undefined : { id: hold.id as string, usd: hold.usd as number },
+    log: log as SpendLogsTable | undefined,
     at: v.at,
   };
 }

@@ -57,7 +57,20 @@ export interface SpendLogRow {
   attempts: number;
 }
 
+/**
+ * Where rows go instead of the writer's memory buffer: the spend journal with
+ * `database_url` (journaled-ledger.ts), so that rows of requests answered while the
+ * database is down outlast a crash and are written once, like their spend.
+ */
+export interface SpendLogSink {
+  append(row: SpendLogsTable): void;
+  /** Writes what was appended (as far as the database is reachable). */
+  flush(): Promise<void>;
+}
+
 export interface SpendLogWriterOptions {
+  /** Rows go here instead of the buffer (which then stays empty). */
+  sink?: SpendLogSink;
   flushIntervalMs?: number;
   /** Rows that trigger a flush before the interval is up. */
   maxBatch?: number;
@@ -73,6 +86,7 @@ export class SpendLogWriter {
   readonly #maxPending: number;
   readonly #onError: (error: unknown) => void;
   readonly #timer: NodeJS.Timeout;
+  readonly #sink: SpendLogSink | undefined;
   #pending: SpendLogsTable[] = [];
   #flushing: Promise<void> = Promise.resolve();
   #closed = false;
@@ -84,12 +98,17 @@ export class SpendLogWriter {
     this.#maxBatch = options.maxBatch ?? 500;
     this.#maxPending = options.maxPending ?? 100_000;
     this.#onError = options.onError ?? (() => {});
+    this.#sink = options.sink;
     this.#timer = setInterval(() => this.#background(), options.flushIntervalMs ?? 1000).unref();
   }
 
   /** Queues one row; returns at once. */
   write(entry: SpendLogEntry): void {
     if (this.#closed) throw new Error("the spend log writer is closed");
+    if (this.#sink !== undefined) {
+      this.#sink.append(toRow(entry));
+      return;
+    }
     this.#pending.push(toRow(entry));
     if (this.#pending.length > this.#maxPending) {
       this.dropped += this.#pending.length - this.#maxPending;
@@ -122,6 +141,7 @@ export class SpendLogWriter {
   }
 
   async #writeAll(): Promise<void> {
+    if (this.#sink !== undefined) return this.#sink.flush();
     while (this.#pending.length > 0) {
       const batch = this.#pending.slice(0, this.#maxBatch);
       await this.#database.db

@@ -186,7 +186,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const spendLog =
     database.where === ":memory:"
       ? undefined
-      : new SpendLogWriter(database, { onError: dbError("writing the spend log failed") });
+      : new SpendLogWriter(database, {
+          // With Postgres, rows go through the spend journal: kept across outages and crashes.
+          sink: spend instanceof JournaledLedger ? spend.spendLog : undefined,
+          onError: dbError("writing the spend log failed"),
+        });
   // Keys made through the management API, beside the config's (listed there as `config`).
   const keyRepo = new KeysRepository(database, Date.now, async () => {
     if (spend instanceof JournaledLedger) await spend.flush();

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPostgres, type PostgresDatabase } from "../../src/db/postgres.ts";
 import { applyJournal, PostgresLedger } from "../../src/db/postgres-ledger.ts";
+import { spendLogs } from "../../src/db/spend-log.ts";
 import { type JournalEntry, SpendJournal } from "../../src/db/spend-journal.ts";
 import { type Postgres, postgresBin, startPostgres } from "../support/services.ts";
 
@@ -157,6 +158,45 @@ describe.skipIf(!postgresBin())("applying the journal to PostgreSQL", () => {
     expect(await applyJournal(database, [entries[0]!, entry("c", 0.001)])).toBe(1);
     expect(await ledger.spent("k")).toBeCloseTo(0.051, 10);
     await ledger.close();
+  });
+
+  it("inserts an entry's spend-log row once, touching no key's spend", async () => {
+    const row = {
+      id: "row-1",
+      request_id: "req_1",
+      api_key: "k3",
+      key_alias: "team",
+      end_user: null,
+      model: "cheap",
+      model_id: "cheap-1",
+      provider: "openai",
+      status: "success",
+      spend: 0.016,
+      images: 1,
+      size: "256x256",
+      quality: null,
+      start_time: 1000,
+      end_time: 1100,
+      attempts: 1,
+    };
+    const logged = { ...entry("log-1", 0), key: "k3", log: row };
+    expect(await applyJournal(database, [logged])).toBe(1);
+    expect(await applyJournal(database, [logged])).toBe(0);
+    const rows = await spendLogs(database, { from: 0, to: 10_000 });
+    expect(rows).toEqual([
+      expect.objectContaining({
+        request_id: "req_1",
+        api_key: "k3",
+        spend: 0.016,
+        status: "success",
+      }),
+    ]);
+    const keys = await database.db
+      .selectFrom("key_spend")
+      .select("key_id")
+      .where("key_id", "=", "k3")
+      .execute();
+    expect(keys).toEqual([]);
   });
 
   it("replays a dead replica's segment into the database exactly once", async () => {

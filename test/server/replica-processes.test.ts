@@ -5,7 +5,8 @@
  * a cooldown seen by every replica, a key made on one replica used on another; Redis killed
  * and restarted under load; Postgres stopped (503 for budgeted keys, journaled spend written
  * once it is back); a replica killed with SIGKILL during the outage and started again (its
- * journal replayed once, also when a crash would have left it on disk twice). Last, a soak:
+ * journal, spend-log rows included, replayed once, also when a crash would have left it on
+ * disk twice). Last, a soak:
  * 3,000 requests at concurrency 96 with 30% upstream faults and a Redis restart, every
  * request answered once and the spend equal to the sum of the cost headers.
  */
@@ -378,6 +379,13 @@ describe.skipIf(!redisBin() || !postgresBin())(
       await startReplica(victim);
       expect(await eventually(() => readdirSync(journals[victim]!).length === 0)).toBe(true);
       expect(await spent(KEYS.crash)).toBeCloseTo(sum(answers), 10);
+      // The spend-log rows of the requests answered before the kill came with the journal, once.
+      const [logged] = await query<{ n: number; usd: number }>(
+        "SELECT count(*)::int AS n, coalesce(sum(spend), 0) AS usd FROM spend_logs WHERE api_key = $1",
+        [sha(KEYS.crash)],
+      );
+      expect(logged!.n).toBe(answers.length);
+      expect(logged!.usd).toBeCloseTo(sum(answers), 10);
       expect((await generate(replicas[victim]!, KEYS.outage)).status).toBe(200);
     });
 
