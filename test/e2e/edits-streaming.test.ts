@@ -2,8 +2,9 @@
  * Streamed edits (`stream: true` on POST /v1/images/edits, `EditImageStream` over gRPC and
  * Connect) against the OpenAI emulator: the `openai` SDK's `images.edit({stream: true})`
  * iterating `image_edit.*` events, the JSON form, grpc-js and connect-es clients, a fault
- * mid-stream, a validation error answered as plain JSON, and a model whose upstream does
- * not stream (dall-e-2) answering one completed event.
+ * mid-stream, a client going away mid-stream (the upstream call cancelled), a validation
+ * error answered as plain JSON, and a model whose upstream does not stream (dall-e-2)
+ * answering one completed event.
  */
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -11,7 +12,7 @@ import * as grpc from "@grpc/grpc-js";
 import { renderPng } from "@imagegate/emulators/png";
 import { imageSize } from "image-size";
 import OpenAI, { type APIError, toFile } from "openai";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { type ImageStreamEvent, ImageService } from "../../src/gen/imagegate/v1/images_pb.js";
 import { grpcClient } from "../support/grpc.ts";
 import { type Stack, startStack } from "../support/stack.ts";
@@ -213,6 +214,40 @@ describe("the JSON form with stream: true", () => {
     const got = frames(await res.text());
     expect(got.map(([event]) => event)).toEqual(["image_edit.partial_image", "error"]);
     expect(got[1]![1]).toMatchObject({ type: "error", error: { type: expect.any(String) } });
+  });
+});
+
+describe("a client that goes away mid-stream", () => {
+  it("cancels the upstream edit", async () => {
+    // Slow enough that the client leaves while the upstream is still drawing.
+    stack.openai.streamEventDelayMs = 300;
+    try {
+      const abandonedBefore = stack.openai.abandonedRequests;
+      const controller = new AbortController();
+      const res = await fetch(`${stack.url}/v1/images/edits`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "editor",
+          prompt: "a boat",
+          images: [{ image_url: `data:image/png;base64,${INPUT.toString("base64")}` }],
+          quality: "low",
+          stream: true,
+          partial_images: 3,
+        }),
+        signal: controller.signal,
+      });
+      expect(res.status).toBe(200);
+      await res.body!.getReader().read();
+      controller.abort();
+      await vi.waitFor(() => expect(stack.openai.abandonedRequests).toBe(abandonedBefore + 1), {
+        timeout: 5000,
+        interval: 5,
+      });
+      expect(lastUpstream().path).toBe("/v1/images/edits");
+    } finally {
+      stack.openai.streamEventDelayMs = 0;
+    }
   });
 });
 

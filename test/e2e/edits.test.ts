@@ -423,7 +423,7 @@ describe("the JSON form and the RPC protocols", () => {
 });
 
 describe("the spend log", () => {
-  it("has one row per edit and variation, with the key, the model and what it cost", async () => {
+  it("has one row per edit, streamed edit and variation, with the key, the model and what it cost", async () => {
     const data = mkdtempSync(join(tmpdir(), "imagegate-edits-"));
     const key = "sk-edits-0123456789abcdef";
     const logged = await startStack({
@@ -450,14 +450,27 @@ describe("the spend log", () => {
         })
         .withResponse();
       costs = [edit, variation].map((r) => Number(r.response.headers.get("x-imagegate-cost-usd")));
+      const streamed = await client.images.edit({
+        model: "editor",
+        prompt: "a boat",
+        image: await toFile(SQUARE, "in.png", { type: "image/png" }),
+        size: "1024x1024",
+        quality: "low",
+        stream: true,
+        partial_images: 1,
+        user: "bob",
+      });
+      for await (const event of streamed)
+        if (event.type === "image_edit.completed")
+          costs.push((event as unknown as { imagegate_cost_usd: number }).imagegate_cost_usd);
     } finally {
       await logged.close();
     }
     const database = openSqlite(join(data, "imagegate", "imagegate.sqlite"));
     try {
       const rows = await spendLogs(database, { from: 0, to: Date.now() + 86_400_000 });
-      expect(rows).toHaveLength(2);
-      // The edit was sent with `user`, the variation without.
+      expect(rows).toHaveLength(3);
+      // The edit was sent with `user` alice, the streamed edit with bob, the variation without.
       const edit = rows.find((r) => r.end_user === "alice");
       const variation = rows.find((r) => r.end_user === null);
       for (const [row, cost] of [
@@ -475,6 +488,19 @@ describe("the spend log", () => {
         expect(cost).toBeGreaterThan(0);
         expect(row!.spend).toBeCloseTo(cost!, 10);
       }
+      // The streamed edit's row is written once its stream is over, with what it cost.
+      const streamedRow = rows.find((r) => r.end_user === "bob");
+      expect(streamedRow).toMatchObject({
+        key_alias: "editors",
+        model: "editor",
+        provider: "openai",
+        status: "success",
+        images: 1,
+        size: "1024x1024",
+        quality: "low",
+      });
+      expect(costs[2]).toBeGreaterThan(0);
+      expect(streamedRow!.spend).toBeCloseTo(costs[2]!, 10);
     } finally {
       await database.close();
     }
