@@ -4,7 +4,7 @@
  *
  *   --quick            every scenario briefly; exits 1 only if something errors (never on timing)
  *   --only a,c         run only these scenarios ((e) rides on (a)'s rounds)
- *   --targets a,b      run only these targets (direct, bare, portkey, imagegate, imagegate-grpc, imagegate-stream,
+ *   --targets a,b      run only these targets (direct, bare, portkey, imagegate, imagegate-grpc, imagegate-stream, imagegate-edit,
  *                      imagegate-routed), e.g. to profile one of them
  *   --rounds N         interleaved rounds per scenario (full: 3)
  *   --no-portkey       do not start the Portkey baseline
