@@ -35,8 +35,41 @@ function base64(image: InputImageData): string {
   );
 }
 
-/** Our edit → the plan of every call; converts the mask and flattens transparent inputs. */
+/**
+ * InvokeModel's body limit (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html:
+ * `body` up to 25,000,000 bytes), less room for the JSON around the base64 images.
+ */
+export const MAX_BASE64_BYTES = 25_000_000 - 64 * 1024;
+
+/**
+ * Our edit → the plan of every call; converts the mask and flattens transparent inputs.
+ * Images that together, in base64, outgrow InvokeModel's body are a 400 naming `image`.
+ */
 export async function planBedrockEdit(
+  req: CreateImageRequest,
+  edit: EditInput,
+  spec: ModelSpec,
+): Promise<BedrockPlan> {
+  const plan = await editPlan(req, edit, spec);
+  const e = plan.edit!;
+  const inputs =
+    e.task === "IMAGE_VARIATION"
+      ? e.images
+      : e.task === "INPAINTING"
+        ? [e.image, e.maskImage ?? ""]
+        : [e.image];
+  const total = inputs.reduce((sum, b64) => sum + b64.length, 0);
+  if (total > MAX_BASE64_BYTES) {
+    throw invalidParam(
+      "image",
+      `Invalid 'image': the images come to ${total} bytes in base64, past the ${MAX_BASE64_BYTES} a Bedrock request holds; send fewer or smaller images.`,
+      "image_too_large",
+    );
+  }
+  return plan;
+}
+
+async function editPlan(
   req: CreateImageRequest,
   edit: EditInput,
   spec: ModelSpec,
