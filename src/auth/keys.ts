@@ -89,6 +89,11 @@ export class KeyRing {
     this.apiKeys = keys;
   }
 
+  /** Adds one of the management API's keys (found in the database before the next reload). */
+  addApiKey(token: string, key: ApiKey): void {
+    this.apiKeys = new Map(this.apiKeys).set(token, key);
+  }
+
   private apiKeys: ReadonlyMap<string, ApiKey> = new Map();
 
   /** The identity of a presented key that may be used now, else undefined. */

@@ -52,7 +52,7 @@ import { installLargeBytesWriter, withResultMemory } from "../runtime/protobuf-w
 import { ImageDownloader } from "../store/download.ts";
 import { FILES_PATH, openImageFiles } from "../store/files.ts";
 import { authenticate, authInterceptor, kKey } from "../auth/interceptor.ts";
-import { KeyRing } from "../auth/keys.ts";
+import { bearerToken, KeyRing } from "../auth/keys.ts";
 import { RpmLimiter } from "../auth/rate.ts";
 import { type Database, ledgerOn, openDatabase } from "../db/database.ts";
 import { dataDir, defaultDatabasePath } from "../db/paths.ts";
@@ -74,6 +74,7 @@ import { configSecrets } from "./config-secrets.ts";
 import { isConsolePath, loadConsole, serveConsole } from "./console.ts";
 import { serveImageFile } from "./files.ts";
 import { spendLogInterceptor } from "./spend-log.ts";
+import { KeyMiss } from "./key-miss.ts";
 import { registerHealth } from "./health.ts";
 import { OPEN_SERVICES } from "../call/open-services.ts";
 import { registerReflection } from "./reflection.ts";
@@ -196,6 +197,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (spend instanceof JournaledLedger) await spend.flush();
   });
   const keySync = new ApiKeySync(keyRepo, keys, { onError: dbError("reloading keys failed") });
+  // Only the master key makes API keys: without one, a key the ring does not know is no key.
+  const keyMiss = config.masterKey === undefined ? undefined : new KeyMiss(keyRepo, keys);
   const jobs = new AdminJobs({
     database,
     keys: keyRepo,
@@ -425,7 +428,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    * are not admitted.
    */
   const callBody = (exchange: Exchange, method: DescMethod, values: ContextValues): CallBody => {
-    const { req, res } = exchange;
+    const { req } = exchange;
     const service = method.parent;
     const refuse = () => exchanges.refuseBody(exchange);
     // Edits and variations carry images: their bodies may be as large as max_upload_bytes.
@@ -439,14 +442,47 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ) => exchanges.consumeBody(exchange, (signal) => consume(req, limit, signal));
     if (OPEN_SERVICES.has(service.typeName))
       return { admit: () => Promise.resolve(), read: readBody, consume: consumeBody, refuse };
+    let keyFound: Promise<void> | undefined;
     if (!keys.open) {
+      const authorization = header(req, "authorization");
       try {
-        values.set(kKey, authenticate(keys, header(req, "authorization")));
+        values.set(kKey, authenticate(keys, authorization));
       } catch (e) {
-        const refused = () => Promise.reject(e);
-        return { admit: refused, read: refused, consume: refused, refuse };
+        // A key the ring does not know yet may have been made on another replica just now.
+        const token = bearerToken(authorization ?? null);
+        const lookup =
+          token !== undefined && keyMiss !== undefined && keys.lookup(token) === undefined
+            ? keyMiss.find(token)
+            : undefined;
+        if (lookup === undefined) {
+          const refused = () => Promise.reject(e);
+          return { admit: refused, read: refused, consume: refused, refuse };
+        }
+        keyFound = lookup.then(() => {
+          values.set(kKey, authenticate(keys, authorization));
+        });
+        keyFound.catch(() => {});
       }
     }
+    const body = admittedBody(exchange, readBody, consumeBody, refuse);
+    if (keyFound === undefined) return body;
+    const found = keyFound;
+    return {
+      admit: () => found.then(body.admit),
+      read: () => found.then(body.read),
+      consume: (consume) => found.then(() => body.consume(consume)),
+      refuse,
+    };
+  };
+
+  /** The call's body once admitted: admission first, then the body within the client timeout. */
+  const admittedBody = (
+    exchange: Exchange,
+    readBody: () => Promise<Buffer>,
+    consumeBody: CallBody["consume"],
+    refuse: () => void,
+  ): CallBody => {
+    const { res } = exchange;
     const admitted = () => {
       exchange.admitted = true;
     };
