@@ -122,7 +122,9 @@ export async function editInputs(
   const edit: EditInput = { kind: "edit", images };
   if (mask !== undefined) edit.mask = mask;
   if (req.inputFidelity !== undefined) edit.inputFidelity = req.inputFidelity;
-  if (req.strength !== undefined) edit.strength = req.strength;
+  // A float in protobuf: 0.6 arrives as 0.6000000238418579 over binary gRPC / Connect; its
+  // seven significant digits are all it holds, and what upstreams are sent.
+  if (req.strength !== undefined) edit.strength = Number(req.strength.toPrecision(7));
   if (req.maskPrompt !== undefined) edit.maskPrompt = req.maskPrompt;
   return { request, edit };
 }

@@ -7,10 +7,13 @@
  * per-image costs; and each input check as a 400 that reaches no upstream.
  */
 import { renderPng } from "@imagegate/emulators/png";
+import { create } from "@bufbuild/protobuf";
 import OpenAI, { type APIError, toFile } from "openai";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ImageService, InputImageSchema } from "../../src/gen/imagegate/v1/images_pb.js";
 import { type BedrockStack, startBedrockStack } from "../support/bedrock-stack.ts";
+import { grpcClient } from "../support/grpc.ts";
 
 /** An RGBA PNG, transparent (where to edit) on its left half. */
 function openAIMask(width: number, height: number): Buffer {
@@ -381,5 +384,25 @@ describe("a Bedrock edit with stream: true", () => {
     expect(Buffer.from(first.b64_json, "base64").subarray(1, 4).toString()).toBe("PNG");
     expect(first.imagegate_cost_usd).toBeCloseTo(0.008, 10);
     expect((lastBody() as { taskType: string }).taskType).toBe("INPAINTING");
+  });
+});
+
+describe("a Bedrock edit over gRPC", () => {
+  it("takes the image and mask as bytes", async () => {
+    const g = grpcClient(ImageService, `127.0.0.1:${ctx.stack.gateway.port}`);
+    try {
+      const { response } = await g.unary("editImage", {
+        model: "bedrock/amazon.nova-canvas-v1:0",
+        prompt: "a red door",
+        images: [create(InputImageSchema, { data: IMAGE, mediaType: "image/png" })],
+        mask: create(InputImageSchema, { data: MASK, mediaType: "image/png" }),
+      } as never);
+      expect((response as unknown as { data: unknown[] }).data).toHaveLength(1);
+      const body = lastBody() as { taskType: string; inPaintingParams: { maskImage: string } };
+      expect(body.taskType).toBe("INPAINTING");
+      expect(body.inPaintingParams.maskImage.length).toBeGreaterThan(0);
+    } finally {
+      g.close();
+    }
   });
 });

@@ -5,10 +5,13 @@
  * converted to grey, white where it was transparent. Cost from the answer's credits; each
  * input check a 400 before any call.
  */
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
 import { renderPng } from "@imagegate/emulators/png";
 import OpenAI, { type APIError, toFile } from "openai";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ImageService } from "../../src/gen/imagegate/v1/images_pb.js";
 import { type RecraftStack, startRecraftStack } from "../support/recraft-stack.ts";
 
 /** An RGBA PNG, transparent (where to edit) on its left half. */
@@ -93,6 +96,30 @@ describe("Recraft edits", () => {
     expect(mask.bytes[25]).toBe(0); // greyscale colour type
     const pixels = PNG.sync.read(mask.bytes);
     expect([pixels.data[0], pixels.data[(512 - 1) * 4]]).toEqual([255, 0]);
+  });
+
+  it("Connect (binary) with the image as bytes, strength and style", async () => {
+    const client = createClient(
+      ImageService,
+      createConnectTransport({
+        baseUrl: ctx.stack.url,
+        httpVersion: "1.1",
+        useBinaryFormat: true,
+      }),
+    );
+    const res = await client.editImage({
+      model: "recraft/recraftv3_vector",
+      prompt: "as an icon",
+      images: [{ data: IMAGE, mediaType: "image/png" }],
+      strength: 0.6,
+      style: "icon",
+    });
+    expect(res.data).toHaveLength(1);
+    expect(last().body).toMatchObject({
+      model: "recraftv3_vector",
+      style: "icon",
+      strength: "0.6",
+    });
   });
 
   const refusals: [string, () => Promise<Record<string, unknown>>, string][] = [
