@@ -26,6 +26,7 @@ import { takesUploads } from "./rest-multipart.ts";
 import { validateRequest } from "../catalog/validate.ts";
 import { DEFAULT_TIMEOUT_SECONDS } from "../config/deployment.ts";
 import { keyId } from "../config/keys.ts";
+import { ConfigError } from "../config/env.ts";
 import type { GatewayConfig } from "../config/load.ts";
 import { GatewayError } from "../errors/errors.ts";
 import { registerSecrets } from "../errors/redact.ts";
@@ -144,20 +145,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger.log("error", "writing spend failed", { error: String(e) });
   const spend =
     database.dialect === "postgres"
-      ? new JournaledLedger(
-          database,
-          dbLink!,
-          new SpendJournal({
-            dir:
-              config.spendJournalDir ?? join(dataDir({ ...process.env, ...config.env }), "journal"),
-            database: database.where,
-          }),
-          {
-            holdTtlMs,
-            allowWhenUnavailable: config.allowRequestsOnDbUnavailable,
-            onFlushError: onSpendError,
-          },
-        )
+      ? new JournaledLedger(database, dbLink!, openSpendJournal(config, database.where), {
+          holdTtlMs,
+          allowWhenUnavailable: config.allowRequestsOnDbUnavailable,
+          onFlushError: onSpendError,
+        })
       : ledgerOn(database, {
           names: new Map(config.keys.map((k) => [k.name, keyId(k)])),
           // Longer than any request holds it: the router's deadline covers every attempt.
@@ -660,6 +652,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await database.close();
     },
   };
+}
+
+/** The spend journal's directory (`spend_journal_dir`, else the data directory's `journal`), made if missing. */
+function openSpendJournal(config: GatewayConfig, database: string): SpendJournal {
+  const dir = config.spendJournalDir ?? join(dataDir({ ...process.env, ...config.env }), "journal");
+  try {
+    return new SpendJournal({ dir, database });
+  } catch (e) {
+    throw new ConfigError(
+      `the spend journal's directory ${dir} cannot be used (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); name a writable one with general_settings.spend_journal_dir`,
+    );
+  }
 }
 
 /**

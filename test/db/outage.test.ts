@@ -7,7 +7,7 @@
  * answered request exactly: the sum of the cost headers.
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -202,5 +202,23 @@ describe.skipIf(!postgresBin())("PostgreSQL down and back", () => {
     expect(await spentIn(url, FREE)).toBeCloseTo(sum(during.filter((_, i) => !(i % 2))), 10);
     expect(lines.filter((l) => l.includes("is unreachable"))).toHaveLength(1);
     expect(lines.filter((l) => l.includes("is reachable again"))).toHaveLength(1);
+  });
+});
+
+describe("the spend journal's directory", () => {
+  it("stops startup with one message naming spend_journal_dir when it cannot be made", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "imagegate-journal-")), "a-file");
+    writeFileSync(file, "");
+    const config = parseConfig(
+      `general_settings:\n  database_url: postgresql://nobody@127.0.0.1:1/nothing\n  spend_journal_dir: ${file}/journal\nmodel_list: []\n`,
+      { HOST: "127.0.0.1", PORT: "0" },
+      catalog,
+      "test",
+    );
+    await expect(
+      startGateway({ config, catalog, logger: createLogger({ pretty: true, out: () => {} }) }),
+    ).rejects.toThrow(
+      /spend journal's directory .*a-file\/journal cannot be used \(ENOTDIR\); name a writable one with general_settings\.spend_journal_dir/,
+    );
   });
 });
