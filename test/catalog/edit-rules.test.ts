@@ -155,3 +155,47 @@ describe("measureImage", () => {
     expect(refusal(() => measureImage(truncated, "image")).message).toMatch(/could not be read/);
   });
 });
+
+describe("validateEdit: input dimensions and required strength", () => {
+  const bedrock = (model: string) => catalog.lookup("bedrock", model)!;
+  const recraft = catalog.lookup("recraft", "recraftv3")!;
+  const of = (w: number, h: number) => measureImage(renderPng(w, h, `${w}x${h}`), "image");
+
+  it("Nova takes sides of 320-4096 px and at most 4,194,304 pixels, on edits and variations", () => {
+    const nova = bedrock("amazon.nova-canvas-v1:0");
+    validateEdit({ kind: "edit", images: [of(320, 4096 / 4)] }, nova, "nova");
+    for (const [w, h, words] of [
+      [256, 512, /at least 320/],
+      [2100, 2100, /at most 4194304 pixels/],
+    ] as const) {
+      for (const kind of ["edit", "variation"] as const) {
+        const r = refusal(() => validateEdit({ kind, images: [of(w, h)] }, nova, "nova"));
+        expect(r.param).toBe("image");
+        expect(r.message).toMatch(words);
+      }
+    }
+  });
+
+  it("a second image out of bounds is named as image 2", () => {
+    const two = { ...recraft, edits: { ...recraft.edits!, max_images: 2 } };
+    const r = refusal(() =>
+      validateEdit({ kind: "edit", images: [of(300, 300), of(200, 300)] }, two, "rc"),
+    );
+    expect(r.param).toBe("image");
+    expect(r.message).toMatch(/'image' \(image 2\).*at least 256/);
+  });
+
+  it("SD3.5 Large needs strength; Titan v1 takes none", () => {
+    const sd35 = bedrock("stability.sd3-5-large-v1:0");
+    expect(
+      refusal(() => validateEdit({ kind: "edit", images: [of(64, 64)] }, sd35, "sd")).param,
+    ).toBe("strength");
+    validateEdit({ kind: "edit", images: [of(64, 64)], strength: 0.3 }, sd35, "sd");
+    const titan = bedrock("amazon.titan-image-generator-v1");
+    expect(
+      refusal(() =>
+        validateEdit({ kind: "edit", images: [of(64, 64)], strength: 0.3 }, titan, "t1"),
+      ).param,
+    ).toBe("strength");
+  });
+});
