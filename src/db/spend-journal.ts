@@ -9,9 +9,12 @@
  *   database, and its segment is fsync'd before its entries are (`take`): spend the
  *   database has was on disk first.
  * - Entries live in segments, `spend-<pid>-<instance>-<seq>.jsonl`, one line each after a
- *   header naming the database. `take` closes the open segment, so a segment never gains
- *   entries once some of them are on their way; a segment is deleted once every entry in
- *   it is applied. A line cut short by a crash (the last one) is ignored.
+ *   header naming the database, at most 2,000 to a segment. `take` closes the open segment,
+ *   so a segment never gains entries once some of them are on their way, and hands out whole
+ *   segments read back from disk; a segment is deleted once every entry in it is applied. A
+ *   line cut short by a crash (the last one) is ignored.
+ * - Memory holds per-key sums and the batch on its way, not the entries: a long outage's
+ *   journal grows on disk only, and is written back a batch at a time.
  * - Every entry has an id; the database records applied ids in the same transaction as
  *   the spend (postgres-ledger.ts `applyJournal`), so replaying a segment whose deletion a
  *   crash prevented counts nothing twice.
@@ -65,15 +68,12 @@ export interface SpendJournalOptions {
 
 interface Segment {
   path: string;
-  /** Open for appending while it is the current segment. */
+  /** Open while entries may still be written to it, or until `take` has fsync'd it. */
   fd: number | undefined;
-  /** Entries not yet applied. */
+  /** Entries in it not yet applied. */
   unapplied: number;
-}
-
-interface Item {
-  entry: JournalEntry;
-  segment: Segment;
+  /** Its entries while they are on their way to the database (else they are on disk only). */
+  entries: JournalEntry[] | undefined;
 }
 
 /** What a key's unapplied entries add to the database's figures. */
@@ -88,6 +88,8 @@ export interface Unflushed {
 
 const HEADER_VERSION = 1;
 const NAME = /^spend-(\d+)-([0-9a-f]+)-(\d+)\.jsonl$/;
+/** Entries per segment at most: a long outage makes many segments, each read back alone. */
+const SEGMENT_ENTRIES = 2000;
 /** Instances of the journal in this process (tests run several gateways in one). */
 const LIVE_INSTANCES = new Set<string>();
 
@@ -95,30 +97,34 @@ export class SpendJournal {
   readonly dir: string;
   readonly #database: string;
   readonly #now: () => number;
+  readonly #segmentEntries: number;
   readonly #instance = randomBytes(4).toString("hex");
   #seq = 0;
+  /** The segment appended to. */
   #current: Segment | undefined;
-  /** Entries not yet taken, oldest first. */
-  #pending: Item[] = [];
-  /** Taken entries on their way to the database, by id. */
-  readonly #inFlight = new Map<string, Item>();
+  /** Segments with entries not yet taken, oldest first (the current one last, if it has any). */
+  #queue: Segment[] = [];
+  /** The taken batch: its entries by id, and their segments. */
+  #inFlight = new Map<string, Segment>();
+  #unapplied = 0;
   readonly #byKey = new Map<string, Unflushed & { entries: number }>();
   readonly #adopted = new Set<string>();
   /** Lines of adopted segments that could not be read (a torn last line). */
   skippedLines = 0;
   #closed = false;
 
-  constructor(options: SpendJournalOptions) {
+  constructor(options: SpendJournalOptions & { segmentEntries?: number }) {
     this.dir = options.dir;
     this.#database = options.database;
     this.#now = options.now ?? Date.now;
+    this.#segmentEntries = options.segmentEntries ?? SEGMENT_ENTRIES;
     mkdirSync(this.dir, { recursive: true });
     LIVE_INSTANCES.add(this.#instance);
   }
 
-  /** Entries not yet applied (pending or in flight). */
+  /** Entries not yet applied (on disk, or on their way to the database). */
   get size(): number {
-    return this.#pending.length + this.#inFlight.size;
+    return this.#unapplied;
   }
 
   /** Journals one request's spend; synchronous, before the answer goes out. */
@@ -128,8 +134,10 @@ export class SpendJournal {
     const segment = this.#openSegment();
     writeSync(segment.fd!, `${JSON.stringify(entry)}\n`);
     segment.unapplied += 1;
-    this.#track({ entry, segment }, 1);
-    this.#pending.push({ entry, segment });
+    this.#unapplied += 1;
+    this.#track(entry, 1);
+    // Full: the next entry starts a new segment (this one is fsync'd and closed by `take`).
+    if (segment.unapplied >= this.#segmentEntries) this.#current = undefined;
     return entry;
   }
 
@@ -142,53 +150,87 @@ export class SpendJournal {
   }
 
   /**
-   * The entries to apply now, on disk (fsync'd) first. Until `applied` or `giveBack` they
-   * still count in `unflushed`.
+   * The next entries to apply (whole segments, up to `max` entries but at least one
+   * segment), read back from disk after their segments are fsync'd and closed; one batch at
+   * a time. Until `applied` or `giveBack` they still count in `unflushed`.
    */
   async take(max = 5000): Promise<JournalEntry[]> {
-    const batch = this.#pending.splice(0, max);
-    for (const item of batch) this.#inFlight.set(item.entry.id, item);
-    const current = this.#current;
-    if (current !== undefined && batch.some((i) => i.segment === current)) {
-      // Closed before anything in it is sent: it gains nothing more.
-      this.#current = undefined;
-      const fd = current.fd!;
-      current.fd = undefined;
-      try {
-        await fsyncAsync(fd);
-        await syncDir(this.dir);
-      } catch (e) {
-        this.giveBack(batch.map((i) => i.entry));
-        throw e;
-      } finally {
-        closeSync(fd);
+    if (this.#inFlight.size > 0) throw new Error("a batch is already on its way");
+    // The current segment is closed before anything in it is sent: it gains nothing more.
+    if (this.#current !== undefined && this.#current.unapplied > 0) this.#current = undefined;
+    const batch: Segment[] = [];
+    let count = 0;
+    for (const segment of this.#queue) {
+      if (segment === this.#current) break;
+      if (batch.length > 0 && count + segment.unapplied > max) break;
+      batch.push(segment);
+      count += segment.unapplied;
+    }
+    if (batch.length === 0) return [];
+    this.#queue.splice(0, batch.length);
+    try {
+      let synced = false;
+      for (const segment of batch) {
+        if (segment.fd === undefined) continue;
+        const fd = segment.fd;
+        segment.fd = undefined;
+        try {
+          await fsyncAsync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        synced = true;
+      }
+      if (synced) await syncDir(this.dir);
+      for (const segment of batch) {
+        if (segment.entries !== undefined) continue;
+        const entries = this.#read(segment.path) ?? [];
+        // What the file holds is what counts (it is what a restart would replay).
+        this.#unapplied += entries.length - segment.unapplied;
+        segment.unapplied = entries.length;
+        segment.entries = entries;
+        if (entries.length === 0) remove(segment.path);
+      }
+    } catch (e) {
+      this.#queue.unshift(...batch);
+      throw e;
+    }
+    const entries: JournalEntry[] = [];
+    for (const segment of batch) {
+      for (const entry of segment.entries!) {
+        this.#inFlight.set(entry.id, segment);
+        entries.push(entry);
       }
     }
-    return batch.map((i) => i.entry);
+    return entries;
   }
 
   /** The database has these entries: forgotten, and segments with nothing left deleted. */
   applied(entries: readonly JournalEntry[]): void {
-    for (const e of entries) {
-      const item = this.#inFlight.get(e.id);
-      if (item === undefined) continue;
-      this.#inFlight.delete(e.id);
-      this.#track(item, -1);
-      item.segment.unapplied -= 1;
-      if (item.segment.unapplied === 0 && item.segment.fd === undefined) remove(item.segment.path);
+    for (const entry of entries) {
+      const segment = this.#inFlight.get(entry.id);
+      if (segment === undefined) continue;
+      this.#inFlight.delete(entry.id);
+      this.#track(entry, -1);
+      this.#unapplied -= 1;
+      segment.unapplied -= 1;
+      if (segment.unapplied === 0) {
+        segment.entries = undefined;
+        remove(segment.path);
+      }
     }
   }
 
-  /** The database refused them: first in line again. */
+  /** The database refused them: first in line again (kept in memory for the retry). */
   giveBack(entries: readonly JournalEntry[]): void {
-    const back: Item[] = [];
-    for (const e of entries) {
-      const item = this.#inFlight.get(e.id);
-      if (item === undefined) continue;
-      this.#inFlight.delete(e.id);
-      back.push(item);
+    const back: Segment[] = [];
+    for (const entry of entries) {
+      const segment = this.#inFlight.get(entry.id);
+      if (segment === undefined) continue;
+      this.#inFlight.delete(entry.id);
+      if (!back.includes(segment)) back.push(segment);
     }
-    this.#pending.unshift(...back);
+    this.#queue.unshift(...back);
   }
 
   /** Takes over segments of processes that are gone; returns how many entries they held. */
@@ -202,18 +244,15 @@ export class SpendJournal {
       const entries = this.#read(path);
       if (entries === undefined) continue;
       this.#adopted.add(path);
-      const segment: Segment = { path, fd: undefined, unapplied: 0 };
-      const seen = new Set<string>();
-      for (const entry of entries) {
-        if (seen.has(entry.id) || this.#inFlight.has(entry.id)) continue;
-        seen.add(entry.id);
-        segment.unapplied += 1;
-        const item = { entry, segment };
-        this.#track(item, 1);
-        this.#pending.push(item);
+      if (entries.length === 0) {
+        remove(path);
+        continue;
       }
-      if (segment.unapplied === 0) remove(path);
-      found += segment.unapplied;
+      // Counted now, read again when taken: a long outage's journal is not held in memory.
+      for (const entry of entries) this.#track(entry, 1);
+      this.#unapplied += entries.length;
+      this.#queue.push({ path, fd: undefined, unapplied: entries.length, entries: undefined });
+      found += entries.length;
     }
     return found;
   }
@@ -223,13 +262,12 @@ export class SpendJournal {
     if (this.#closed) return;
     this.#closed = true;
     LIVE_INSTANCES.delete(this.#instance);
-    const current = this.#current;
     this.#current = undefined;
-    if (current?.fd !== undefined) {
-      fsyncSync(current.fd);
-      closeSync(current.fd);
-      current.fd = undefined;
-      if (current.unapplied === 0) remove(current.path);
+    for (const segment of this.#queue) {
+      if (segment.fd === undefined) continue;
+      fsyncSync(segment.fd);
+      closeSync(segment.fd);
+      segment.fd = undefined;
     }
   }
 
@@ -241,12 +279,13 @@ export class SpendJournal {
       fd,
       `${JSON.stringify({ imagegate_spend_journal: HEADER_VERSION, database: this.#database })}\n`,
     );
-    this.#current = { path, fd, unapplied: 0 };
+    this.#current = { path, fd, unapplied: 0, entries: undefined };
+    this.#queue.push(this.#current);
     return this.#current;
   }
 
-  #track(item: Item, sign: 1 | -1): void {
-    const key = item.entry.key;
+  #track(entry: JournalEntry, sign: 1 | -1): void {
+    const key = entry.key;
     const u = this.#byKey.get(key) ?? { spent: 0, holds: 0, beyond: 0, entries: 0 };
     u.entries += sign;
     if (u.entries === 0) {
@@ -254,13 +293,16 @@ export class SpendJournal {
       this.#byKey.delete(key);
       return;
     }
-    u.spent += sign * item.entry.usd;
-    u.holds += sign * (item.entry.hold?.usd ?? 0);
-    u.beyond += sign * Math.max(0, item.entry.usd - (item.entry.hold?.usd ?? 0));
+    u.spent += sign * entry.usd;
+    u.holds += sign * (entry.hold?.usd ?? 0);
+    u.beyond += sign * Math.max(0, entry.usd - (entry.hold?.usd ?? 0));
     this.#byKey.set(key, u);
   }
 
-  /** A segment's entries; undefined if it belongs to another database or is not a journal. */
+  /**
+   * A segment's entries (each id once); undefined if it belongs to another database or is
+   * not a journal.
+   */
   #read(path: string): JournalEntry[] | undefined {
     let text: string;
     try {
@@ -280,10 +322,14 @@ export class SpendJournal {
     )
       return undefined;
     const entries: JournalEntry[] = [];
+    const seen = new Set<string>();
     for (const line of lines) {
       const entry = parseEntry(line);
       if (entry === undefined) this.skippedLines += 1;
-      else entries.push(entry);
+      else if (!seen.has(entry.id)) {
+        seen.add(entry.id);
+        entries.push(entry);
+      }
     }
     return entries;
   }

@@ -77,6 +77,25 @@ describe("the spend journal", () => {
     expect(readdirSync(d)).toEqual([]);
   });
 
+  it("starts a new segment every few entries and hands them out whole, read back from disk", async () => {
+    const d = dir();
+    const j = new SpendJournal({ dir: d, database: DB, segmentEntries: 2 });
+    for (let i = 1; i <= 5; i++) j.append({ key: "k", usd: i });
+    expect(readdirSync(d)).toHaveLength(3);
+    expect(j.unflushed("k").spent).toBe(15);
+    // Whole segments up to 3 entries: the first alone (a second would make 4).
+    const first = await j.take(3);
+    expect(first.map((e) => e.usd)).toEqual([1, 2]);
+    j.applied(first);
+    expect(readdirSync(d)).toHaveLength(2);
+    const rest = await j.take();
+    expect(rest.map((e) => e.usd)).toEqual([3, 4, 5]);
+    j.applied(rest);
+    expect(readdirSync(d)).toEqual([]);
+    expect(j.size).toBe(0);
+    j.close();
+  });
+
   it("adopts a dead process's segment, ignoring a torn last line, once", () => {
     const d = dir();
     const path = join(d, `spend-${deadPid()}-abcd1234-1.jsonl`);
