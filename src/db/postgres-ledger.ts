@@ -16,7 +16,9 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
 import type { Hold, Ledger, Reservation } from "../auth/ledger.ts";
+import type pg from "pg";
 import type { PostgresDatabase } from "./postgres.ts";
+import { QUERY_TIMEOUT_MS } from "./postgres-link.ts";
 import type { JournalEntry } from "./spend-journal.ts";
 import { EPSILON } from "./sqlite-ledger.ts";
 
@@ -58,7 +60,8 @@ export class PostgresLedger implements Ledger {
       name: "imagegate_reserve",
       text: "SELECT ok, spent, held FROM imagegate_reserve($1, $2, $3, $4, $5, $6, $7)",
       values: [key, id, usd, limit, now, now + this.#holdTtlMs, EPSILON],
-    });
+      query_timeout: QUERY_TIMEOUT_MS,
+    } as pg.QueryConfig);
     const r = rows[0]!;
     return r.ok
       ? { ok: true, hold: { id, key, usd } }
@@ -138,14 +141,19 @@ export async function applyJournal(
 ): Promise<number> {
   if (entries.length === 0) return 0;
   const logs = entries.flatMap((e) => (e.log === undefined ? [] : [{ ...e.log, entry: e.id }]));
-  const { rows } = await database.pool.query<{ fresh: number }>(APPLY_JOURNAL, [
-    entries.map((e) => e.id),
-    entries.map((e) => e.key),
-    entries.map((e) => Math.max(e.usd, 0)),
-    entries.map((e) => e.hold?.id ?? null),
-    now,
-    JSON.stringify(logs),
-  ]);
+  const { rows } = await database.pool.query<{ fresh: number }>({
+    text: APPLY_JOURNAL,
+    values: [
+      entries.map((e) => e.id),
+      entries.map((e) => e.key),
+      entries.map((e) => Math.max(e.usd, 0)),
+      entries.map((e) => e.hold?.id ?? null),
+      now,
+      JSON.stringify(logs),
+    ],
+    // A batch may be large; still, a database that stopped answering is found out.
+    query_timeout: 6 * QUERY_TIMEOUT_MS,
+  } as pg.QueryConfig);
   return rows[0]?.fresh ?? 0;
 }
 

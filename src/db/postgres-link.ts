@@ -17,6 +17,7 @@
  */
 import type { Logger } from "../log/logger.ts";
 import { migratePostgres } from "./migrations.ts";
+import type pg from "pg";
 import type { PostgresDatabase } from "./postgres.ts";
 
 export interface PostgresLinkOptions {
@@ -26,6 +27,15 @@ export interface PostgresLinkOptions {
 }
 
 const PROBE_EVERY_MS = 1000;
+
+/**
+ * How long a query on a request's path (a reservation) or the link's probe may wait for
+ * its answer: a database that stops answering without closing its connections (a network
+ * partition) is an outage after this long (postgres-link.ts), not a request hanging until
+ * TCP gives up.
+ */
+export const QUERY_TIMEOUT_MS = 5000;
+// (Here and not in postgres.ts, which loads pg: the embedded mode never does.)
 
 export class PostgresLink {
   readonly #pg: PostgresDatabase;
@@ -92,7 +102,10 @@ export class PostgresLink {
         await migratePostgres(this.#pg.pool, this.#pg.db);
         this.#migrated = true;
       } else {
-        await this.#pg.pool.query("SELECT 1");
+        await this.#pg.pool.query({
+          text: "SELECT 1",
+          query_timeout: QUERY_TIMEOUT_MS,
+        } as pg.QueryConfig);
       }
     } catch (e) {
       // A failing migration that is not an outage (a bug, a permission) is still a database
@@ -155,7 +168,7 @@ export function isConnectionError(e: unknown): boolean {
   // Node's AggregateError (every address of a host refused): look inside.
   if (Array.isArray(err?.errors) && err.errors.some(isConnectionError)) return true;
   const message = typeof err?.message === "string" ? err.message : "";
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|connect ECONNREFUSED|Connection ended/i.test(
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|not queryable|connect ECONNREFUSED|Connection ended/i.test(
     message,
   );
 }

@@ -50,6 +50,9 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
     connectionString: url,
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
+    // Dead peers found by TCP too; the queries a request waits for carry their own timeout
+    // (postgres-link.ts's QUERY_TIMEOUT_MS), reports and other long reads none.
+    keepAlive: true,
     // Times are epoch ms and counts are small: int8 (bigint, count(*), sum of integers) as
     // a number, not the string pg gives by default.
     types: {

@@ -7,6 +7,7 @@
  * answered request exactly: the sum of the cost headers.
  */
 import { createHash } from "node:crypto";
+import net from "node:net";
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -172,6 +173,34 @@ describe.skipIf(!postgresBin())("PostgreSQL down and back", () => {
     }
   });
 
+  it("takes a database that stops answering (a partition) for an outage, and comes back", async () => {
+    const url = await server.createDatabase();
+    const proxy = await partitionableProxy(server.port);
+    try {
+      const journal = mkdtempSync(join(tmpdir(), "imagegate-journal-"));
+      const proxied = url.replace(`:${server.port}/`, `:${proxy.port}/`);
+      const { gateway, lines } = await start(yaml(proxied, journal));
+      expect((await generate(gateway, BUDGETED)).status).toBe(200);
+      proxy.partition();
+      // Nothing is refused or closed: queries go unanswered until the query timeout (5 s).
+      expect(await eventually(async () => (await databaseUp(gateway)) === 0, 400)).toBe(true);
+      expect(await generate(gateway, BUDGETED)).toMatchObject({
+        status: 503,
+        error: { code: "budget_unavailable" },
+      });
+      const free = await generate(gateway, FREE);
+      expect(free.status).toBe(200);
+      proxy.heal();
+      expect(await eventually(async () => (await databaseUp(gateway)) === 1, 400)).toBe(true);
+      expect(await eventually(() => readdirSync(journal).length === 0)).toBe(true);
+      await gateway.shutdown(1000);
+      expect(await spentIn(url, FREE)).toBeCloseTo(free.cost, 10);
+      expect(lines.filter((l) => l.includes("is unreachable"))).toHaveLength(1);
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
+
   it("with allow_requests_on_db_unavailable serves budgeted keys through an outage; spend exact after", async () => {
     const url = await server.createDatabase();
     const journal = mkdtempSync(join(tmpdir(), "imagegate-journal-"));
@@ -204,6 +233,49 @@ describe.skipIf(!postgresBin())("PostgreSQL down and back", () => {
     expect(lines.filter((l) => l.includes("is reachable again"))).toHaveLength(1);
   });
 });
+
+/**
+ * A TCP proxy to PostgreSQL that can stop forwarding without closing anything, as a network
+ * partition does, and heal (cutting the stalled connections, as the network's timeouts
+ * would eventually).
+ */
+async function partitionableProxy(target: number) {
+  const pairs: net.Socket[][] = [];
+  let cut = false;
+  const proxy = net.createServer((client) => {
+    if (cut) {
+      pairs.push([client]);
+      return;
+    }
+    const upstream = net.connect(target, "127.0.0.1");
+    client.on("data", (d) => cut || upstream.write(d));
+    upstream.on("data", (d) => cut || client.write(d));
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      a.on("error", () => b.destroy());
+      a.on("close", () => b.destroy());
+    }
+    pairs.push([client, upstream]);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (proxy.address() as net.AddressInfo).port,
+    partition() {
+      cut = true;
+    },
+    heal() {
+      cut = false;
+      for (const p of pairs.splice(0)) for (const s of p) s.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const p of pairs.splice(0)) for (const s of p) s.destroy();
+        proxy.close(() => resolve());
+      }),
+  };
+}
 
 describe("the spend journal's directory", () => {
   it("stops startup with one message naming spend_journal_dir when it cannot be made", async () => {
