@@ -21,7 +21,7 @@ import { type Hold, type Ledger, LedgerUnavailable, type Reservation } from "../
 import type { PostgresDatabase } from "./postgres.ts";
 import { applyJournal, PostgresLedger, pruneJournalMarks } from "./postgres-ledger.ts";
 import type { PostgresLink } from "./postgres-link.ts";
-import type { SpendJournal } from "./spend-journal.ts";
+import type { JournalEntry, SpendJournal } from "./spend-journal.ts";
 import type { SpendLogSink } from "./spend-log.ts";
 
 export interface JournaledLedgerOptions {
@@ -55,6 +55,7 @@ export class JournaledLedger implements Ledger {
   #prunedAt = 0;
   /** When a failed write was last reported: a batch that keeps failing is retried every flush, reported once a minute. */
   #reportedAt = Number.NEGATIVE_INFINITY;
+  #lostReportedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     database: PostgresDatabase,
@@ -92,7 +93,7 @@ export class JournaledLedger implements Ledger {
   }
 
   async settle(hold: Hold, usd: number): Promise<void> {
-    this.#journal.append({
+    await this.#record({
       key: hold.key,
       usd: Math.max(usd, 0),
       hold: hold.unbacked ? undefined : { id: hold.id, usd: hold.usd },
@@ -110,20 +111,55 @@ export class JournaledLedger implements Ledger {
       }
     }
     // Given back once the database is there again (else it would only expire).
-    this.#journal.append({ key: hold.key, usd: 0, hold: { id: hold.id, usd: hold.usd } });
+    await this.#record({ key: hold.key, usd: 0, hold: { id: hold.id, usd: hold.usd } });
   }
 
   async add(key: string, usd: number): Promise<void> {
-    if (usd > 0) this.#journal.append({ key, usd });
+    if (usd > 0) await this.#record({ key, usd });
   }
 
   /** The spend log's sink (spend-log.ts): its rows through the journal, written with the spend. */
   readonly spendLog: SpendLogSink = {
     append: (row) => {
-      this.#journal.append({ key: row.api_key ?? "", usd: 0, log: row });
+      void this.#record({ key: row.api_key ?? "", usd: 0, log: row });
     },
     flush: () => this.flush(),
   };
+
+  /** USD of answered requests that could be neither journaled nor written (a full disk while the database was down). */
+  lostUsd = 0;
+
+  /**
+   * Journals `spend`; if the journal cannot be written (a full or failing disk), writes it
+   * to the database at once (the same statement, so still once); if that fails too, counts
+   * and reports it. Never fails the request it belongs to, whose answer is ready.
+   */
+  async #record(spend: Omit<JournalEntry, "id" | "at">): Promise<void> {
+    try {
+      this.#journal.append(spend);
+      return;
+    } catch (e) {
+      this.#report(e);
+    }
+    const entry: JournalEntry = { id: randomUUID(), ...spend, at: this.#now() };
+    if (this.#link.up) {
+      try {
+        await applyJournal(this.#pg, [entry], this.#now());
+        return;
+      } catch (e) {
+        if (!this.#link.reportFailure(e)) this.#report(e);
+      }
+    }
+    this.lostUsd += spend.usd;
+    // Its own pace (the journal's failure was just reported): at most one line a second.
+    if (this.#now() - this.#lostReportedAt < 1000) return;
+    this.#lostReportedAt = this.#now();
+    this.#onFlushError(
+      new Error(
+        `spend could be neither journaled nor written: $${this.lostUsd.toFixed(6)} lost so far on this replica`,
+      ),
+    );
+  }
 
   /** Recorded spend as this replica sees it: the database's and what its journal has not applied. */
   async spent(key: string): Promise<number> {

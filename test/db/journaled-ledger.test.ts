@@ -98,6 +98,36 @@ describe.skipIf(!postgresBin())("the journaled ledger", () => {
     expect(link.up).toBe(true);
   });
 
+  it("writes a cost straight to the database when the journal cannot be written, and counts it lost when neither can", async () => {
+    const link = new PostgresLink(database, { logger: silentLogger, probeEveryMs: 3_600_000 });
+    await link.probe();
+    const journal = new SpendJournal({
+      dir: mkdtempSync(join(tmpdir(), "imagegate-journal-")),
+      database: database.where,
+    });
+    // A full disk.
+    journal.append = () => {
+      throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+    };
+    const errors: string[] = [];
+    const ledger = new JournaledLedger(database, link, journal, {
+      flushIntervalMs: 3_600_000,
+      onFlushError: (e) => errors.push(String(e)),
+    });
+    open.push(ledger);
+    const h = held(await ledger.reserve("nodisk", 0.05, 1));
+    await ledger.settle(h, 0.04);
+    expect(await ledger.spent("nodisk")).toBeCloseTo(0.04, 10);
+    // Its hold went with it.
+    held(await ledger.reserve("nodisk", 0.96, 1));
+    link.reportFailure(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }));
+    await ledger.add("nodisk", 0.5);
+    expect(ledger.lostUsd).toBeCloseTo(0.5, 10);
+    expect(errors.some((e) => e.includes("ENOSPC") || e.includes("no space"))).toBe(true);
+    expect(errors.some((e) => e.includes("$0.500000 lost"))).toBe(true);
+    await link.probe();
+  });
+
   it("grants unbacked holds while down with allow_requests_on_db_unavailable, charging them after", async () => {
     const { ledger, link } = await make(true);
     link.reportFailure(Object.assign(new Error("gone"), { code: "57P01" }));
