@@ -10,6 +10,9 @@ import { sql, type Updateable } from "kysely";
 import type { Database } from "./database.ts";
 import type { KeysTable } from "./schema.ts";
 
+/** The NOTIFY channel of key changes (Postgres): replicas reload their keys on it. */
+export const KEYS_CHANNEL = "imagegate_keys";
+
 export type KeySource = "api" | "config";
 
 export interface KeyRecord {
@@ -129,6 +132,16 @@ export class KeysRepository {
     return this.#database.db;
   }
 
+  /**
+   * Tells other replicas sharing a Postgres that keys changed (they LISTEN on
+   * KEYS_CHANNEL and reload at once, rather than at their next periodic reload). A failed
+   * notice only leaves them to that reload.
+   */
+  async #changed(token: string): Promise<void> {
+    if (this.#database.dialect !== "postgres") return;
+    await sql`SELECT pg_notify(${KEYS_CHANNEL}, ${token})`.execute(this.#db).catch(() => {});
+  }
+
   /** Stores a new key (made through the API). Throws if the token exists. */
   async create(token: string, fields: KeyFields = {}): Promise<KeyRecord> {
     const now = this.#now();
@@ -143,6 +156,7 @@ export class KeysRepository {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    await this.#changed(token);
     return toRecord(row as Row);
   }
 
@@ -198,6 +212,7 @@ export class KeysRepository {
       .where("source", "=", "api")
       .returningAll()
       .executeTakeFirst();
+    if (row !== undefined) await this.#changed(token);
     return row === undefined ? undefined : toRecord(row as Row);
   }
 
@@ -209,6 +224,7 @@ export class KeysRepository {
       .where("source", "=", "api")
       .returningAll()
       .executeTakeFirst();
+    if (row !== undefined) await this.#changed(token);
     return row === undefined ? undefined : toRecord(row as Row);
   }
 
@@ -216,7 +232,7 @@ export class KeysRepository {
   async delete(tokens: readonly string[]): Promise<string[]> {
     await this.#applySpend();
     if (tokens.length === 0) return [];
-    return this.#db.transaction().execute(async (tx) => {
+    const deleted = await this.#db.transaction().execute(async (tx) => {
       const deleted = (
         await tx
           .deleteFrom("keys")
@@ -231,6 +247,8 @@ export class KeysRepository {
       }
       return deleted;
     });
+    if (deleted.length > 0) await this.#changed(deleted[0]!);
+    return deleted;
   }
 
   /**
@@ -240,7 +258,7 @@ export class KeysRepository {
   async regenerate(oldToken: string, newToken: string): Promise<KeyRecord | undefined> {
     await this.#applySpend();
     const now = this.#now();
-    return this.#db.transaction().execute(async (tx) => {
+    const record = await this.#db.transaction().execute(async (tx) => {
       const row = await tx
         .updateTable("keys")
         .set({ id: newToken, updated_at: now })
@@ -261,6 +279,8 @@ export class KeysRepository {
         .execute();
       return toRecord(row as Row);
     });
+    if (record !== undefined) await this.#changed(oldToken);
+    return record;
   }
 
   /**

@@ -23,6 +23,12 @@ export interface PostgresDatabase {
   readonly pool: pg.Pool;
   /** The URL without its password, for messages. */
   readonly where: string;
+  /**
+   * Calls `onNotify` for each NOTIFY on `channel` (another replica's change), on a
+   * connection of its own that comes back by itself after an outage (and then calls
+   * `onNotify("")` once: notifications meanwhile were missed).
+   */
+  listen(channel: string, onNotify: (payload: string) => void): { close(): Promise<void> };
   close(): Promise<void>;
 }
 
@@ -70,8 +76,63 @@ export function connectPostgres(url: string, options: PostgresOptions = {}): Pos
     db,
     pool,
     where: redactUrl(url),
+    listen: (channel, onNotify) => listen(url, channel, onNotify),
     async close() {
       await db.destroy();
+    },
+  };
+}
+
+const LISTEN_RETRY_MS = 1000;
+
+function listen(
+  url: string,
+  channel: string,
+  onNotify: (payload: string) => void,
+): { close(): Promise<void> } {
+  let client: pg.Client | undefined;
+  let closed = false;
+  let connected = false;
+  let timer: NodeJS.Timeout | undefined;
+  const retry = () => {
+    if (!closed) timer = setTimeout(connect, LISTEN_RETRY_MS).unref();
+  };
+  const connect = async () => {
+    if (closed) return;
+    const c = new pg.Client({ connectionString: url, keepAlive: true });
+    c.on("error", () => {});
+    c.on("notification", (n) => {
+      if (n.channel === channel) onNotify(n.payload ?? "");
+    });
+    c.on("end", () => {
+      if (client !== c) return;
+      client = undefined;
+      retry();
+    });
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    } catch {
+      await c.end().catch(() => {});
+      retry();
+      return;
+    }
+    if (closed) {
+      await c.end().catch(() => {});
+      return;
+    }
+    client = c;
+    if (connected) onNotify("");
+    connected = true;
+  };
+  void connect();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => {});
     },
   };
 }

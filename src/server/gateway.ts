@@ -37,7 +37,7 @@ import { adminInterceptor } from "../admin/interceptor.ts";
 import { createAdminService } from "../admin/service.ts";
 import { ApiKeySync } from "../admin/api-keys.ts";
 import { AdminJobs } from "../admin/jobs.ts";
-import { KeysRepository } from "../db/keys.ts";
+import { KEYS_CHANNEL, KeysRepository } from "../db/keys.ts";
 import type { Logger } from "../log/logger.ts";
 import { loadPrices, type PriceList } from "../pricing/pricing.ts";
 import { ADAPTERS, DESCRIPTORS } from "../providers/index.ts";
@@ -211,6 +211,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await keySync.refresh();
     await jobs.prune();
   };
+  // Another replica's change to a key (a block, a deletion) reaches this one at once, not at
+  // the next reload: Postgres' NOTIFY, a burst of them one reload.
+  let reloadQueued = false;
+  let keysClosed = false;
+  const keyChanges =
+    database.dialect === "postgres"
+      ? database.listen(KEYS_CHANNEL, () => {
+          if (reloadQueued) return;
+          reloadQueued = true;
+          setTimeout(() => {
+            reloadQueued = false;
+            if (!keysClosed) keySync.refresh().catch(dbError("reloading keys failed"));
+          }, 20).unref();
+        })
+      : undefined;
   if (dbLink === undefined) await loadKeys();
   else {
     dbLink.onUp(loadKeys);
@@ -608,6 +623,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await spendLog?.close().catch(() => {});
     await spend.close();
     await dbLink?.close();
+    keysClosed = true;
+    await keyChanges?.close();
     await database.close();
     throw e;
   }
@@ -649,6 +666,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await spendLog?.close().catch(() => {});
       await spend.close();
       await dbLink?.close();
+      keysClosed = true;
+      await keyChanges?.close();
       await database.close();
     },
   };

@@ -269,6 +269,18 @@ describe.skipIf(!redisBin() || !postgresBin())(
       };
       expect((await info()).key_alias).toBe("made-on-0");
       expect(await eventually(async () => close((await info()).spend, 3 * DALLE2_256))).toBe(true);
+      // Blocked on one replica: refused on every replica (the others hear of it by NOTIFY).
+      const blocked = await fetch(`${replicas[1]!.url}/key/block`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${MASTER}` },
+        body: JSON.stringify({ key }),
+      });
+      expect(blocked.status).toBe(200);
+      for (const r of replicas) {
+        expect(await eventually(async () => (await generate(r, key)).code === "key_blocked")).toBe(
+          true,
+        );
+      }
     });
 
     it("answer every request while Redis is killed and restarted", async () => {
