@@ -390,7 +390,12 @@ describe("catalog", () => {
   const azure = catalog.entries().filter((e) => e.provider === "azure");
 
   it("mirrors OpenAI's rules for the models Azure deploys, with jpeg-only compression", () => {
-    expect(azure.map((e) => e.model)).toEqual(["dall-e-3", "gpt-image-1", "gpt-image-1-mini"]);
+    expect(azure.map((e) => e.model)).toEqual([
+      "dall-e-3",
+      "gpt-image-1",
+      "gpt-image-1-mini",
+      "gpt-image-1.5",
+    ]);
     expect(catalog.lookup("azure", "gpt-image-1")!.output_compression!.formats).toEqual(["jpeg"]);
     for (const e of azure) {
       const openai = catalog.lookup("openai", e.model)!;
@@ -419,12 +424,17 @@ describe("catalog", () => {
 
   it("prices every Azure model (OpenAI's list prices)", () => {
     const prices = loadPrices(catalog);
-    for (const e of azure)
+    for (const e of azure) {
+      const openai = prices.lookup("openai", e.model)!;
       expect(prices.lookup("azure", e.model)).toEqual({
-        ...prices.lookup("openai", e.model),
+        ...openai,
         provider: "azure",
         source: expect.any(String),
+        ...(openai.input_image_tokens
+          ? { input_image_tokens: { ...openai.input_image_tokens, source: expect.any(String) } }
+          : {}),
       });
+    }
   });
 });
 
