@@ -222,6 +222,7 @@ export function createAdminService(deps: AdminDeps): ServiceImpl<typeof AdminSer
             startTime: r.startTime,
             endTime: r.endTime,
             attempts: r.attempts,
+            attemptLog: r.attempt_log,
           }),
         ),
       });

@@ -14,6 +14,13 @@ export interface CallEvent {
   attributes: Record<string, string | number>;
 }
 
+/** One upstream attempt as the spend log keeps it. */
+export interface AttemptRecord {
+  deployment: string;
+  /** The error's code (or kind) when this attempt failed; absent when it answered. */
+  error?: string;
+}
+
 export interface CallInfo {
   requestId: string;
   protocol: WireProtocol;
@@ -21,6 +28,8 @@ export interface CallInfo {
   deployment?: string;
   provider?: string;
   attempts: number;
+  /** Each upstream attempt in order: the deployment, and why it failed when it did. */
+  attemptLog?: AttemptRecord[];
   /** USD for this request; undefined while unknown (unpriced models included). */
   costUsd?: number;
   /** The model answered but has no price: its cost is unknown, not zero. */

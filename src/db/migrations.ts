@@ -116,6 +116,13 @@ export const MIGRATIONS: readonly Migration[] = [
       return dialect === "postgres" ? [sql.raw(PG_RESERVE_FUNCTION_V3).compile(db)] : [];
     },
   },
+  {
+    version: 4,
+    name: "each request's attempts in the spend log",
+    up(db) {
+      return [db.schema.alterTable("spend_logs").addColumn("attempt_log", "text").compile()];
+    },
+  },
 ];
 
 /**

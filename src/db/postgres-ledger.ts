@@ -158,7 +158,7 @@ export async function applyJournal(
 }
 
 const LOG_COLUMNS =
-  "id, request_id, api_key, key_alias, end_user, model, model_id, provider, status, spend, images, size, quality, start_time, end_time, attempts";
+  "id, request_id, api_key, key_alias, end_user, model, model_id, provider, status, spend, images, size, quality, start_time, end_time, attempts, attempt_log";
 
 // Rows are upserted in key order, so two replicas' batches lock key rows in the same order.
 // An entry that only carries a spend-log row (no cost, no hold) touches no key.
@@ -192,7 +192,8 @@ logged AS (
   FROM jsonb_to_recordset($6::jsonb) AS l(
     entry text, id text, request_id text, api_key text, key_alias text, end_user text,
     model text, model_id text, provider text, status text, spend float8, images integer,
-    size text, quality text, start_time bigint, end_time bigint, attempts integer
+    size text, quality text, start_time bigint, end_time bigint, attempts integer,
+    attempt_log text
   ) JOIN fresh f ON f.id = l.entry
   ON CONFLICT (id) DO NOTHING
   RETURNING 1

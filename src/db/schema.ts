@@ -65,6 +65,8 @@ export interface SpendLogsTable {
   start_time: number;
   end_time: number;
   attempts: number;
+  /** JSON: each attempt's `{deployment, error?}` in order (migration 4; null before it). */
+  attempt_log: string | null;
 }
 
 /**

@@ -14,6 +14,23 @@ import { type Expression, type SqlBool, sql } from "kysely";
 import type { Database } from "./database.ts";
 import type { SpendLogsTable } from "./schema.ts";
 
+/** One upstream attempt of a request (call/call-info.ts's AttemptRecord, as stored). */
+export interface AttemptRecord {
+  deployment: string;
+  error?: string;
+}
+
+/** A stored attempt log; rows written before migration 4 (or unreadable) have none. */
+function parseAttemptLog(text: string | null): AttemptRecord[] {
+  if (text === null) return [];
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? (parsed as AttemptRecord[]) : [];
+  } catch {
+    return [];
+  }
+}
+
 export interface SpendLogEntry {
   requestId: string;
   /** The key's token; undefined on an open gateway. */
@@ -35,6 +52,8 @@ export interface SpendLogEntry {
   startTime: number;
   endTime: number;
   attempts: number;
+  /** Each upstream attempt in order: the deployment, and its error when it failed. */
+  attemptLog?: readonly AttemptRecord[];
 }
 
 /** A row as `/spend/logs` answers it (the contract's field names). */
@@ -55,6 +74,7 @@ export interface SpendLogRow {
   startTime: string;
   endTime: string;
   attempts: number;
+  attempt_log: AttemptRecord[];
 }
 
 /**
@@ -173,6 +193,7 @@ function toRow(e: SpendLogEntry): SpendLogsTable {
     start_time: e.startTime,
     end_time: e.endTime,
     attempts: e.attempts,
+    attempt_log: e.attemptLog === undefined ? null : JSON.stringify(e.attemptLog),
   };
 }
 
@@ -254,6 +275,7 @@ export async function spendLogs(
     startTime: new Date(r.start_time).toISOString(),
     endTime: new Date(r.end_time).toISOString(),
     attempts: r.attempts,
+    attempt_log: parseAttemptLog(r.attempt_log),
   }));
 }
 

@@ -56,6 +56,8 @@ export interface RoutedStream {
 /** Hooks for whoever reports on the call (headers, telemetry). */
 export interface RouteListener {
   onAttempt(deployment: Deployment): void;
+  /** An attempt on `deployment` failed with `error` (whatever follows: retry, fallback or the end). */
+  onAttemptFailed?(deployment: Deployment, error: GatewayError): void;
   onRetry?(deployment: Deployment, error: GatewayError, waitMs: number): void;
   onFallback?(from: string, to: string, reason: string): void;
 }
@@ -450,6 +452,7 @@ export class Router {
       } catch (e) {
         if (!(e instanceof GatewayError)) throw e;
         lastError = e;
+        call.listener.onAttemptFailed?.(deployment, e);
         if (e.kind === "content_policy" || !isRetryable(e)) throw e;
         tried.add(deployment.id);
         if (retries >= retriesFor(classify(e), this.settings)) throw e;

@@ -118,14 +118,25 @@ export async function serveImages(
   );
 }
 
+/** Marks the call's last attempt failed. */
+function failLastAttempt(info: CallInfo | undefined, error: string): void {
+  const last = info?.attemptLog?.at(-1);
+  if (last !== undefined && last.error === undefined) last.error = error;
+}
+
 /** Reports the router's attempts, retries and fallbacks on the call (headers, span events). */
 export function routeListener(info: CallInfo | undefined): RouteListener {
   return {
     onAttempt(deployment) {
       if (!info) return;
       info.attempts += 1;
+      info.attemptLog ??= [];
+      info.attemptLog.push({ deployment: deployment.id });
       info.deployment = deployment.id;
       info.provider = deployment.provider;
+    },
+    onAttemptFailed(_deployment, error) {
+      failLastAttempt(info, error.code ?? error.kind);
     },
     onRetry(deployment, error, waitMs) {
       info?.events.push({

@@ -666,9 +666,15 @@ describe.skipIf(!haveChromium)("operator console in chromium", () => {
     expect(facts).toMatchObject({
       "Request id": rested.request_id,
       Status: "Failed",
-      Attempts: "1 upstream attempt; the last on openai/dall-e-3 (openai).",
       Key: "None",
     });
+    // Each attempt by its deployment, a failed one with its error code, as the log holds it.
+    const attempt = (rested as Row & { attempt_log: { deployment: string; error: string }[] })
+      .attempt_log;
+    expect(attempt).toEqual([{ deployment: "openai/dall-e-3", error: expect.any(String) }]);
+    expect(facts.Attempts).toBe(
+      `1 upstream attempt: openai/dall-e-3 failed (${attempt[0]!.error}).`,
+    );
     // The refused size never reached a provider.
     await table
       .locator("tbody tr:not(.details)", { hasText: "openai/dall-e-2" })

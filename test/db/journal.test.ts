@@ -197,6 +197,7 @@ describe.skipIf(!postgresBin())("applying the journal to PostgreSQL", () => {
       start_time: 1000,
       end_time: 1100,
       attempts: 1,
+      attempt_log: null,
     };
     const logged = { ...entry("log-1", 0), key: "k3", log: row };
     expect(await applyJournal(database, [logged])).toBe(1);

@@ -40,6 +40,11 @@ function entry(i: number): SpendLogEntry {
     startTime: startOf(i),
     endTime: startOf(i) + 500,
     attempts: 1 + (i % 2),
+    // Odd rows retried once: their first attempt failed.
+    attemptLog: [
+      ...(i % 2 === 1 ? [{ deployment: "dep-x", error: "upstream_timeout" }] : []),
+      { deployment: `dep-${i % 4}` },
+    ],
   };
 }
 
@@ -81,7 +86,12 @@ onEachDatabase((open) => {
       startTime: new Date(DEC_1 + DAY + 4000).toISOString(),
       endTime: new Date(DEC_1 + DAY + 4500).toISOString(),
       attempts: 1,
+      attempt_log: [{ deployment: "dep-0" }],
     });
+    expect(rows.find((r) => r.request_id === "req-5")!.attempt_log).toEqual([
+      { deployment: "dep-x", error: "upstream_timeout" },
+      { deployment: "dep-1" },
+    ]);
     expect(() => writer.write(entry(0))).toThrow();
   });
 

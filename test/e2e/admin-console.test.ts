@@ -184,8 +184,15 @@ function suite(name: string, database: () => string) {
         ["image-two", "failure"],
         ["image-mini", "failure"],
       ]);
+      // Each row names its attempts: the deployment tried, and the error of a failed one.
+      expect((failed.body as Json[]).map((r) => r.attempt_log)).toEqual([
+        [{ deployment: "two-1", error: expect.stringMatching(/rate_limit/) }],
+        [{ deployment: "mini-1", error: expect.any(String) }],
+      ]);
       const all = await call(stack.url, "/spend/logs?status=success");
       expect(all.body).toHaveLength(2);
+      for (const row of all.body as Json[])
+        expect(row.attempt_log).toEqual([{ deployment: "hq-1" }]);
       const newest = await call(stack.url, "/spend/logs?status=success&limit=1");
       expect(newest.body).toEqual([all.body[0]]);
       const both = await call(stack.url, `/spend/logs?api_key=${teamToken}&status=success&limit=5`);

@@ -163,4 +163,6 @@ export interface SpendLog {
   startTime: string;
   endTime: string;
   attempts: number;
+  /** Each upstream attempt in order (empty for rows written before it was recorded). */
+  attempt_log?: { deployment: string; error?: string }[];
 }

@@ -198,15 +198,25 @@ function logRow(row: SpendLog, id: string): [HTMLElement, HTMLElement] {
   ];
 }
 
+/** Each attempt in order: "hq-1 failed (upstream_timeout), then hq-2 answered". */
+function attemptList(log: NonNullable<SpendLog["attempt_log"]>): string {
+  return log
+    .map((a) => `${a.deployment} ${a.error === undefined ? "answered" : `failed (${a.error})`}`)
+    .join(", then ");
+}
+
 function facts(row: SpendLog, took: number): HTMLElement {
+  const log = row.attempt_log ?? [];
   const attempts =
-    row.attempts === 0
-      ? "None: it was answered or refused before any upstream call."
-      : `${count(row.attempts)} upstream ${row.attempts === 1 ? "attempt" : "attempts"}${
-          row.model_id
-            ? `; the last on ${row.model_id}${row.provider ? ` (${row.provider})` : ""}`
-            : ""
-        }.`;
+    log.length > 0
+      ? `${count(row.attempts)} upstream ${row.attempts === 1 ? "attempt" : "attempts"}: ${attemptList(log)}.`
+      : row.attempts === 0
+        ? "None: it was answered or refused before any upstream call."
+        : `${count(row.attempts)} upstream ${row.attempts === 1 ? "attempt" : "attempts"}${
+            row.model_id
+              ? `; the last on ${row.model_id}${row.provider ? ` (${row.provider})` : ""}`
+              : ""
+          }.`;
   const items: [string, string][] = [
     ["Request id", row.request_id],
     ["Status", row.status === "success" ? "Answered" : "Failed"],

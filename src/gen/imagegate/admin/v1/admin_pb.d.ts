@@ -713,6 +713,13 @@ export declare type SpendLog = Message<"imagegate.admin.v1.SpendLog"> & {
    * @generated from field: int32 attempts = 15;
    */
   attempts: number;
+
+  /**
+   * Each upstream attempt in order (empty for rows written before it was recorded).
+   *
+   * @generated from field: repeated imagegate.admin.v1.SpendLogAttempt attempt_log = 16 [json_name = "attempt_log"];
+   */
+  attemptLog: SpendLogAttempt[];
 };
 
 /**
@@ -720,6 +727,33 @@ export declare type SpendLog = Message<"imagegate.admin.v1.SpendLog"> & {
  * Use `create(SpendLogSchema)` to create a new message.
  */
 export declare const SpendLogSchema: GenMessage<SpendLog>;
+
+/**
+ * One upstream attempt of a request.
+ *
+ * @generated from message imagegate.admin.v1.SpendLogAttempt
+ */
+export declare type SpendLogAttempt = Message<"imagegate.admin.v1.SpendLogAttempt"> & {
+  /**
+   * The deployment tried (its model_info.id).
+   *
+   * @generated from field: string deployment = 1;
+   */
+  deployment: string;
+
+  /**
+   * The error code (or kind) when the attempt failed; absent when it answered.
+   *
+   * @generated from field: optional string error = 2;
+   */
+  error?: string | undefined;
+};
+
+/**
+ * Describes the message imagegate.admin.v1.SpendLogAttempt.
+ * Use `create(SpendLogAttemptSchema)` to create a new message.
+ */
+export declare const SpendLogAttemptSchema: GenMessage<SpendLogAttempt>;
 
 /**
  * Which period to report on, grouped how.
