@@ -23,6 +23,11 @@ export interface Hold {
    * `allow_requests_on_db_unavailable` (its cost is journaled like any other).
    */
   readonly unbacked?: boolean;
+  /**
+   * Taken from a budget lease this process holds (journaled-ledger.ts), the lease's id: held
+   * locally, inside the lease's hold in the database.
+   */
+  readonly lease?: string;
 }
 
 /** The ledger's database cannot be reached: the key's budget can be neither checked nor held. */
@@ -97,7 +102,7 @@ export class CallBudget {
     const name = this.#identity.name;
     const state =
       r.held > 0
-        ? `$${r.spent.toFixed(4)} is spent and $${r.held.toFixed(4)} held by requests in flight`
+        ? `$${r.spent.toFixed(4)} is spent and $${r.held.toFixed(4)} held for requests in flight`
         : `$${r.spent.toFixed(4)} is spent`;
     throw new GatewayError(
       "budget",

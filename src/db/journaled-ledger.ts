@@ -11,6 +11,24 @@
  * settled + held + journaled-but-unapplied; until applied, a cost below its hold counts as
  * the hold (for at most a flush interval).
  *
+ * Budget leases keep the database off the request path: a reservation takes its hold from
+ * a lease this process holds for the key (one hold in the database, `imagegate_lease`,
+ * sized for LEASE_REQUESTS requests like the one that asked, but at most 1/LEASE_SHARE of
+ * what the key has left, never less than that request), so most requests hold locally and
+ * only one in LEASE_REQUESTS waits for the database; requests arriving while a lease is on
+ * its way wait for it rather than asking too. A request's cost is journaled under its lease:
+ * when applied, the lease's hold shrinks by the cost the spend grows by, so the database's
+ * spend + holds never count less than what this process may still spend. A lease stops
+ * handing out when it has too little left, after LEASE_MAX_AGE_MS (it is re-sized to what is
+ * left), or for another `max_budget`, and is given back when idle LEASE_IDLE_MS; its hold
+ * ends with the last request taken from it (journaled after that request's cost, so in
+ * order). So every cent spent was inside a hold granted against the key's limit: recorded
+ * spend passes `max_budget` only by what an answer cost past its own hold, as before. Near
+ * the limit a lease is one request's hold (1/LEASE_SHARE of what is left is less than
+ * the request), i.e. the per-request hold this ledger always took. The price: a key's last
+ * few cents may sit in another replica's lease for up to LEASE_IDLE_MS (that replica spends
+ * them first), and a lease's unused part is held until the journal's next flush.
+ *
  * While the database is unreachable (PostgresLink): a reservation throws LedgerUnavailable
  * (the 503 `budget_unavailable`), or, with `allow_requests_on_db_unavailable`, is granted
  * unbacked (nothing held, the budget unchecked); settled spend is journaled as always and
@@ -42,6 +60,37 @@ const MARKS_KEPT_MS = 90 * 86_400_000;
 const PRUNE_MARKS_EVERY_MS = 3_600_000;
 const REPORT_EVERY_MS = 60_000;
 
+/** A lease is sized for this many requests like the one that asked for it… */
+export const LEASE_REQUESTS = 32;
+/** …but at most this share of what the key has left. */
+export const LEASE_SHARE = 8;
+/** A lease unused this long is given back. */
+export const LEASE_IDLE_MS = 500;
+/** A lease hands out nothing after this long (a new one is sized to what is left then). */
+export const LEASE_MAX_AGE_MS = 2000;
+/** Below a millionth of a cent, amounts are rounding (sqlite-ledger.ts's EPSILON is the database's). */
+const CENT_DUST = 1e-9;
+
+/** Part of a key's budget this process holds in the database, handed out to requests locally. */
+interface Lease {
+  readonly id: string;
+  readonly key: string;
+  /** The `max_budget` it was granted under: another one takes a new lease. */
+  readonly limit: number;
+  readonly grantedAt: number;
+  usedAt: number;
+  /** Its hold in the database once this process's entries are applied: granted less the costs journaled under it. */
+  row: number;
+  /** Not yet handed to a request. */
+  free: number;
+  /** Requests holding part of it. */
+  inFlight: number;
+  /** Entries journaled under it (applied or not). */
+  journaled: number;
+  /** Still handing out. */
+  open: boolean;
+}
+
 export class JournaledLedger implements Ledger {
   readonly #pg: PostgresDatabase;
   readonly #link: PostgresLink;
@@ -56,6 +105,12 @@ export class JournaledLedger implements Ledger {
   /** When a failed write was last reported: a batch that keeps failing is retried every flush, reported once a minute. */
   #reportedAt = Number.NEGATIVE_INFINITY;
   #lostReportedAt = Number.NEGATIVE_INFINITY;
+  /** Key id → the lease that hands out its holds. */
+  readonly #open = new Map<string, Lease>();
+  /** Every lease whose hold has not ended, by id. */
+  readonly #leases = new Map<string, Lease>();
+  /** Key id → a lease on its way (requests for the key wait for it). */
+  readonly #acquiring = new Map<string, Promise<void>>();
 
   constructor(
     database: PostgresDatabase,
@@ -73,35 +128,127 @@ export class JournaledLedger implements Ledger {
     this.#timers = [
       setInterval(() => void this.flush(), options.flushIntervalMs ?? 200).unref(),
       setInterval(() => this.adopt(), options.adoptEveryMs ?? 60_000).unref(),
+      setInterval(() => this.#sweep(), LEASE_IDLE_MS / 2).unref(),
     ];
   }
 
   async reserve(key: string, usd: number, limit: number): Promise<Reservation> {
     if (!this.#link.up) return this.#unavailable(key, usd);
+    for (;;) {
+      const lease = this.#open.get(key);
+      if (lease !== undefined) {
+        const now = this.#now();
+        if (
+          lease.limit === limit &&
+          now - lease.grantedAt < LEASE_MAX_AGE_MS &&
+          lease.free + CENT_DUST >= usd
+        ) {
+          lease.free -= usd;
+          lease.inFlight += 1;
+          lease.usedAt = now;
+          return { ok: true, hold: { id: lease.id, key, usd, lease: lease.id } };
+        }
+        await this.#close(lease);
+        continue;
+      }
+      const pending = this.#acquiring.get(key);
+      if (pending === undefined) break;
+      await pending;
+    }
+    let done!: () => void;
+    this.#acquiring.set(key, new Promise<void>((resolve) => (done = resolve)));
+    try {
+      return await this.#lease(key, usd, limit);
+    } finally {
+      this.#acquiring.delete(key);
+      done();
+    }
+  }
+
+  /** Asks the database for a lease for `key` and takes `usd` of it. */
+  async #lease(key: string, usd: number, limit: number): Promise<Reservation> {
     // What the database does not count yet: costs past their holds (a cost below its hold
     // is counted as the hold until written, so the database never counts less than spent,
     // even between a batch's commit and this replica's learning of it).
     const u = this.#journal.unflushed(key);
-    let r: Reservation;
+    const id = randomUUID();
+    let r: { granted: number; spent: number; held: number };
     try {
-      r = await this.#inner.reserve(key, usd, limit - u.beyond);
+      r = await this.#inner.lease(
+        key,
+        id,
+        usd,
+        LEASE_REQUESTS * usd,
+        LEASE_SHARE,
+        limit - u.beyond,
+      );
     } catch (e) {
       if (!this.#link.reportFailure(e)) throw e;
       return this.#unavailable(key, usd);
     }
-    return r.ok ? r : { ok: false, spent: r.spent + u.spent, held: Math.max(0, r.held - u.holds) };
+    if (r.granted <= 0) {
+      return { ok: false, spent: r.spent + u.spent, held: Math.max(0, r.held - u.holds) };
+    }
+    const now = this.#now();
+    const free = r.granted - usd;
+    const lease: Lease = {
+      id,
+      key,
+      limit,
+      grantedAt: now,
+      usedAt: now,
+      row: r.granted,
+      free,
+      inFlight: 1,
+      journaled: 0,
+      open: free > CENT_DUST,
+    };
+    this.#leases.set(id, lease);
+    if (lease.open) this.#open.set(key, lease);
+    return { ok: true, hold: { id, key, usd, lease: id } };
   }
 
   async settle(hold: Hold, usd: number): Promise<void> {
-    await this.#record({
-      key: hold.key,
-      usd: Math.max(usd, 0),
-      hold: hold.unbacked ? undefined : { id: hold.id, usd: hold.usd },
-    });
+    const cost = Math.max(usd, 0);
+    const lease = hold.lease === undefined ? undefined : this.#leases.get(hold.lease);
+    if (lease === undefined) {
+      await this.#record({
+        key: hold.key,
+        usd: cost,
+        hold: hold.unbacked ? undefined : { id: hold.id, usd: hold.usd },
+      });
+      return;
+    }
+    lease.inFlight -= 1;
+    lease.free += hold.usd - cost;
+    // It cost more than it held: the lease has less than nothing left.
+    if (lease.free < 0) this.#stop(lease);
+    const row = lease.row;
+    lease.row = Math.max(0, row - cost);
+    if (!lease.open && lease.inFlight === 0) {
+      // The last request of a lease that hands out nothing more: its cost and the lease's end, one entry.
+      this.#leases.delete(lease.id);
+      await this.#record({ key: hold.key, usd: cost, hold: { id: lease.id, usd: row } });
+      return;
+    }
+    lease.journaled += 1;
+    await this.#record({ key: hold.key, usd: cost, lease: { id: lease.id } });
   }
 
   async release(hold: Hold): Promise<void> {
     if (hold.unbacked) return;
+    const lease = hold.lease === undefined ? undefined : this.#leases.get(hold.lease);
+    if (lease === undefined) {
+      await this.#releaseHold(hold);
+      return;
+    }
+    lease.inFlight -= 1;
+    lease.free += hold.usd;
+    if (!lease.open && lease.inFlight === 0) await this.#end(lease);
+  }
+
+  /** Drops a hold in the database at once, or through the journal while it is unreachable. */
+  async #releaseHold(hold: Hold): Promise<void> {
     if (this.#link.up) {
       try {
         await this.#inner.release(hold);
@@ -112,6 +259,40 @@ export class JournaledLedger implements Ledger {
     }
     // Given back once the database is there again (else it would only expire).
     await this.#record({ key: hold.key, usd: 0, hold: { id: hold.id, usd: hold.usd } });
+  }
+
+  /** The lease hands out nothing more. */
+  #stop(lease: Lease): void {
+    lease.open = false;
+    if (this.#open.get(lease.key) === lease) this.#open.delete(lease.key);
+  }
+
+  /** Stops the lease, and ends it if no request holds part of it. */
+  #close(lease: Lease): Promise<void> {
+    this.#stop(lease);
+    return lease.inFlight === 0 ? this.#end(lease) : Promise.resolve();
+  }
+
+  /**
+   * Ends a lease no request holds part of: its hold is dropped, at once if no cost was
+   * journaled under it, else through the journal after those costs (so the database never
+   * drops the hold before it adds what was spent under it).
+   */
+  async #end(lease: Lease): Promise<void> {
+    if (!this.#leases.delete(lease.id)) return;
+    const hold: Hold = { id: lease.id, key: lease.key, usd: lease.row };
+    if (lease.journaled === 0) await this.#releaseHold(hold);
+    else await this.#record({ key: lease.key, usd: 0, hold: { id: lease.id, usd: lease.row } });
+  }
+
+  /** Gives back leases idle for LEASE_IDLE_MS, and stops those past LEASE_MAX_AGE_MS. */
+  #sweep(): void {
+    const now = this.#now();
+    for (const lease of [...this.#open.values()]) {
+      if (now - lease.usedAt >= LEASE_IDLE_MS || now - lease.grantedAt >= LEASE_MAX_AGE_MS) {
+        this.#close(lease).catch((e) => this.#report(e));
+      }
+    }
   }
 
   async add(key: string, usd: number): Promise<void> {
@@ -186,6 +367,7 @@ export class JournaledLedger implements Ledger {
 
   async close(): Promise<void> {
     for (const t of this.#timers) clearInterval(t);
+    for (const lease of [...this.#open.values()]) await this.#close(lease);
     await this.flush();
     this.#journal.close();
     await this.#inner.close();
@@ -204,10 +386,16 @@ export class JournaledLedger implements Ledger {
   }
 
   async #flushAll(): Promise<void> {
+    if (!this.#link.up && this.#journal.size > 0) {
+      // Kept until the database is back: on disk, whatever happens to this machine.
+      await this.#journal.sync().catch((e) => this.#report(e));
+      return;
+    }
     while (this.#link.up && this.#journal.size > 0) {
       let batch: Awaited<ReturnType<SpendJournal["take"]>>;
       try {
-        batch = await this.#journal.take();
+        // The database's commit makes them durable (spend-journal.ts).
+        batch = await this.#journal.take(undefined, { sync: false });
       } catch (e) {
         this.#report(e);
         return;

@@ -123,7 +123,55 @@ export const MIGRATIONS: readonly Migration[] = [
       return [db.schema.alterTable("spend_logs").addColumn("attempt_log", "text").compile()];
     },
   },
+  {
+    version: 5,
+    name: "budget leases",
+    up(db, dialect) {
+      return dialect === "postgres" ? [sql.raw(PG_LEASE_FUNCTION).compile(db)] : [];
+    },
+  },
 ];
+
+/**
+ * A budget lease in one round trip (journaled-ledger.ts): the same decision as
+ * `imagegate_reserve` v3 for `p_min` (the request at hand), but the hold it inserts is
+ * sized `p_want` when that leaves the key enough, else `1/p_share` of what it has left,
+ * never less than `p_min`. `granted` is 0 when `p_min` does not fit.
+ */
+const PG_LEASE_FUNCTION = `
+CREATE OR REPLACE FUNCTION imagegate_lease(
+  p_key text, p_hold text, p_min double precision, p_want double precision,
+  p_share double precision, p_limit double precision,
+  p_now bigint, p_expires bigint, p_epsilon double precision
+) RETURNS TABLE (granted double precision, spent double precision, held double precision)
+LANGUAGE plpgsql AS $$
+DECLARE
+  s double precision;
+  h double precision;
+  g double precision;
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  SELECT key_spend.usd INTO s FROM key_spend WHERE key_id = p_key FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO key_spend (key_id, usd) VALUES (p_key, 0) ON CONFLICT (key_id) DO NOTHING;
+    SELECT key_spend.usd INTO s FROM key_spend WHERE key_id = p_key FOR UPDATE;
+  END IF;
+  SELECT coalesce(sum(key_holds.usd), 0) INTO h FROM key_holds WHERE key_id = p_key;
+  IF s + h + p_min > p_limit + p_epsilon THEN
+    DELETE FROM key_holds WHERE key_id = p_key AND expires_at <= p_now;
+    IF FOUND THEN
+      SELECT coalesce(sum(key_holds.usd), 0) INTO h FROM key_holds WHERE key_id = p_key;
+    END IF;
+    IF s + h + p_min > p_limit + p_epsilon THEN
+      RETURN QUERY SELECT 0::double precision, s, h;
+      RETURN;
+    END IF;
+  END IF;
+  g := greatest(p_min, least(p_want, (p_limit - s - h) / p_share));
+  INSERT INTO key_holds (id, key_id, usd, expires_at) VALUES (p_hold, p_key, g, p_expires);
+  RETURN QUERY SELECT g, s, h;
+END
+$$`;
 
 /**
  * Version 3 of `imagegate_reserve`, the same decision in fewer statements on the common

@@ -68,6 +68,30 @@ export class PostgresLedger implements Ledger {
       : { ok: false, spent: r.spent, held: r.held };
   }
 
+  /**
+   * A budget lease (journaled-ledger.ts): one hold of at least `min` and at most `want`,
+   * sized to `1/share` of what the key has left, if `min` fits `limit` beside recorded spend
+   * and open holds; atomic, one round trip (`imagegate_lease`, migrations.ts). `granted` is
+   * 0 when even `min` does not fit.
+   */
+  async lease(
+    key: string,
+    id: string,
+    min: number,
+    want: number,
+    share: number,
+    limit: number,
+  ): Promise<{ granted: number; spent: number; held: number }> {
+    const now = this.#now();
+    const { rows } = await this.#pg.pool.query<{ granted: number; spent: number; held: number }>({
+      name: "imagegate_lease",
+      text: "SELECT granted, spent, held FROM imagegate_lease($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+      values: [key, id, min, want, share, limit, now, now + this.#holdTtlMs, EPSILON],
+      query_timeout: QUERY_TIMEOUT_MS,
+    } as pg.QueryConfig);
+    return rows[0]!;
+  }
+
   async settle(hold: Hold, usd: number): Promise<void> {
     // The hold's row says whose it is now (a regenerated key's holds moved to its new token).
     await sql`WITH dropped AS (DELETE FROM key_holds WHERE id = ${hold.id} RETURNING key_id)
@@ -129,7 +153,7 @@ export class PostgresLedger implements Ledger {
 /**
  * Applies spend journal entries (spend-journal.ts) in one statement, so one transaction:
  * each entry's id is recorded in `spend_journal_marks`, and only entries whose id was not
- * there already drop their hold, add their cost to the key (the hold's key, which a
+ * there already drop their hold (or lower their lease's by their cost), add their cost to the key (the hold's key, which a
  * regenerated key moved) and insert their spend-log row. Replaying entries already
  * applied changes nothing.
  * Returns how many entries were new.
@@ -150,6 +174,7 @@ export async function applyJournal(
       entries.map((e) => e.hold?.id ?? null),
       now,
       JSON.stringify(logs),
+      entries.map((e) => e.lease?.id ?? null),
     ],
     // A batch may be large; still, a database that stopped answering is found out.
     query_timeout: 6 * QUERY_TIMEOUT_MS,
@@ -161,24 +186,40 @@ const LOG_COLUMNS =
   "id, request_id, api_key, key_alias, end_user, model, model_id, provider, status, spend, images, size, quality, start_time, end_time, attempts, attempt_log";
 
 // Rows are upserted in key order, so two replicas' batches lock key rows in the same order.
-// An entry that only carries a spend-log row (no cost, no hold) touches no key.
+// An entry that only carries a spend-log row (no cost, no hold) touches no key. An entry
+// under a lease lowers the lease's hold by its cost, unless an entry of the same batch ends
+// that hold (no row is changed twice in one statement). Every CTE sees the rows as they were
+// before the statement, so a hold dropped here still names the key its cost goes to (the
+// hold's key: a regenerated key moved its holds to its new token).
 const APPLY_JOURNAL = `
 WITH batch AS (
-  SELECT DISTINCT ON (id) id, key_id, usd, hold
-  FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[]) AS b(id, key_id, usd, hold)
+  SELECT DISTINCT ON (id) id, key_id, usd, hold, lease
+  FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $7::text[])
+    AS b(id, key_id, usd, hold, lease)
 ),
 fresh AS (
   INSERT INTO spend_journal_marks (id, applied_at) SELECT id, $5 FROM batch
   ON CONFLICT (id) DO NOTHING RETURNING id
 ),
+live AS (
+  SELECT b.* FROM batch b JOIN fresh f ON f.id = b.id
+),
 dropped AS (
-  DELETE FROM key_holds h USING batch b JOIN fresh f ON f.id = b.id
-  WHERE h.id = b.hold RETURNING h.id AS hold, h.key_id
+  DELETE FROM key_holds h USING live b WHERE h.id = b.hold RETURNING h.id
+),
+shrunk AS (
+  UPDATE key_holds h SET usd = greatest(h.usd - s.usd, 0)
+  FROM (
+    SELECT lease, sum(usd) AS usd FROM live
+    WHERE lease IS NOT NULL AND lease NOT IN (SELECT hold FROM live WHERE hold IS NOT NULL)
+    GROUP BY lease
+  ) s
+  WHERE h.id = s.lease RETURNING h.id
 ),
 added AS (
   INSERT INTO key_spend (key_id, usd)
-  SELECT coalesce(d.key_id, b.key_id), sum(b.usd)
-  FROM batch b JOIN fresh f ON f.id = b.id LEFT JOIN dropped d ON d.hold = b.hold
+  SELECT coalesce(h.key_id, b.key_id), sum(b.usd)
+  FROM live b LEFT JOIN key_holds h ON h.id = coalesce(b.hold, b.lease)
   WHERE b.usd > 0 OR b.hold IS NOT NULL
   GROUP BY 1 ORDER BY 1
   ON CONFLICT (key_id) DO UPDATE SET usd = key_spend.usd + excluded.usd
@@ -199,7 +240,8 @@ logged AS (
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM fresh) AS fresh, (SELECT count(*) FROM added) AS keys,
-  (SELECT count(*) FROM logged) AS logs`;
+  (SELECT count(*) FROM logged) AS logs, (SELECT count(*) FROM dropped) AS dropped,
+  (SELECT count(*) FROM shrunk) AS shrunk`;
 
 /** Forgets applied journal ids older than `before` (epoch ms): no journal keeps entries that long. */
 export async function pruneJournalMarks(database: PostgresDatabase, before: number): Promise<void> {

@@ -6,8 +6,10 @@
  * Invariants:
  * - An entry is appended (a synchronous `write`, so it is in the OS's hands before the
  *   answer goes out and survives the process being killed) before anything is sent to the
- *   database, and its segment is fsync'd before its entries are (`take`): spend the
- *   database has was on disk first.
+ *   database. While the database takes the entries, its commit is what makes them durable
+ *   (`take` with `sync: false`: an fsync per flush would cost every request latency on
+ *   disks that stall on it); while it is unreachable, `sync` fsyncs what was appended since
+ *   the last flush. Either way only a power loss within a flush interval can lose an entry.
  * - Entries live in segments, `spend-<pid>-<instance>-<seq>.jsonl`, one line each after a
  *   header naming the database, at most 2,000 to a segment. `take` closes the open segment,
  *   so a segment never gains entries once some of them are on their way, and hands out whole
@@ -53,6 +55,12 @@ export interface JournalEntry {
   usd: number;
   /** The hold this entry ends (dropped in the same transaction), and what it held. */
   hold?: { id: string; usd: number };
+  /**
+   * The budget lease this request's cost was held under (journaled-ledger.ts): the lease's
+   * hold is lowered by `usd` in the same transaction that adds `usd` to the spend, so the
+   * database's spend + holds stay what they were.
+   */
+  lease?: { id: string };
   /** A spend-log row to insert with it (the request's; its own `usd` is then 0). */
   log?: SpendLogsTable;
   /** Epoch ms. */
@@ -68,12 +76,14 @@ export interface SpendJournalOptions {
 
 interface Segment {
   path: string;
-  /** Open while entries may still be written to it, or until `take` has fsync'd it. */
+  /** Open while entries may still be written to it, or until `take` closes it. */
   fd: number | undefined;
   /** Entries in it not yet applied. */
   unapplied: number;
   /** Its entries while they are on their way to the database (else they are on disk only). */
   entries: JournalEntry[] | undefined;
+  /** Everything written to it is fsync'd (and its directory entry). */
+  synced: boolean;
 }
 
 /** What a key's unapplied entries add to the database's figures. */
@@ -133,10 +143,11 @@ export class SpendJournal {
     const entry: JournalEntry = { id: randomUUID(), ...spend, at: this.#now() };
     const segment = this.#openSegment();
     writeSync(segment.fd!, `${JSON.stringify(entry)}\n`);
+    segment.synced = false;
     segment.unapplied += 1;
     this.#unapplied += 1;
     this.#track(entry, 1);
-    // Full: the next entry starts a new segment (this one is fsync'd and closed by `take`).
+    // Full: the next entry starts a new segment (this one is closed by `take`).
     if (segment.unapplied >= this.#segmentEntries) this.#current = undefined;
     return entry;
   }
@@ -151,10 +162,12 @@ export class SpendJournal {
 
   /**
    * The next entries to apply (whole segments, up to `max` entries but at least one
-   * segment), read back from disk after their segments are fsync'd and closed; one batch at
+   * segment), read back from disk after their segments are closed (and fsync'd, unless
+   * `sync` is false: the database's commit will make them durable); one batch at
    * a time. Until `applied` or `giveBack` they still count in `unflushed`.
    */
-  async take(max = 5000): Promise<JournalEntry[]> {
+  async take(max = 5000, options: { sync?: boolean } = {}): Promise<JournalEntry[]> {
+    const sync = options.sync ?? true;
     if (this.#inFlight.size > 0) throw new Error("a batch is already on its way");
     // The current segment is closed before anything in it is sent: it gains nothing more.
     if (this.#current !== undefined && this.#current.unapplied > 0) this.#current = undefined;
@@ -171,15 +184,15 @@ export class SpendJournal {
     try {
       let synced = false;
       for (const segment of batch) {
-        if (segment.fd === undefined) continue;
         const fd = segment.fd;
         segment.fd = undefined;
+        const syncing = sync && !segment.synced;
         try {
-          await fsyncAsync(fd);
+          if (syncing) await (fd === undefined ? syncPath(segment.path) : fsyncAsync(fd));
         } finally {
-          closeSync(fd);
+          if (fd !== undefined) closeSync(fd);
         }
-        synced = true;
+        if (syncing) segment.synced = synced = true;
       }
       if (synced) await syncDir(this.dir);
       for (const segment of batch) {
@@ -203,6 +216,22 @@ export class SpendJournal {
       }
     }
     return entries;
+  }
+
+  /**
+   * Makes every entry not yet applied durable: fsyncs the segments written since their last
+   * fsync (open or closed) and the directory. For while the database cannot take them.
+   */
+  async sync(): Promise<void> {
+    let any = false;
+    for (const segment of this.#queue) {
+      if (segment.synced) continue;
+      if (segment.fd !== undefined) await fsyncAsync(segment.fd);
+      else await syncPath(segment.path);
+      segment.synced = true;
+      any = true;
+    }
+    if (any) await syncDir(this.dir);
   }
 
   /** The database has these entries: forgotten, and segments with nothing left deleted. */
@@ -251,7 +280,13 @@ export class SpendJournal {
       // Counted now, read again when taken: a long outage's journal is not held in memory.
       for (const entry of entries) this.#track(entry, 1);
       this.#unapplied += entries.length;
-      this.#queue.push({ path, fd: undefined, unapplied: entries.length, entries: undefined });
+      this.#queue.push({
+        path,
+        fd: undefined,
+        unapplied: entries.length,
+        entries: undefined,
+        synced: true,
+      });
       found += entries.length;
     }
     return found;
@@ -264,10 +299,15 @@ export class SpendJournal {
     LIVE_INSTANCES.delete(this.#instance);
     this.#current = undefined;
     for (const segment of this.#queue) {
-      if (segment.fd === undefined) continue;
-      fsyncSync(segment.fd);
-      closeSync(segment.fd);
+      if (segment.synced && segment.fd === undefined) continue;
+      const fd = segment.fd ?? openSync(segment.path, "r");
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
       segment.fd = undefined;
+      segment.synced = true;
     }
   }
 
@@ -279,7 +319,7 @@ export class SpendJournal {
       fd,
       `${JSON.stringify({ imagegate_spend_journal: HEADER_VERSION, database: this.#database })}\n`,
     );
-    this.#current = { path, fd, unapplied: 0, entries: undefined };
+    this.#current = { path, fd, unapplied: 0, entries: undefined, synced: false };
     this.#queue.push(this.#current);
     return this.#current;
   }
@@ -293,9 +333,12 @@ export class SpendJournal {
       this.#byKey.delete(key);
       return;
     }
+    // What the database holds for this entry until it is applied: its hold, or its cost
+    // inside its lease's hold.
+    const covered = entry.hold?.usd ?? (entry.lease === undefined ? 0 : entry.usd);
     u.spent += sign * entry.usd;
-    u.holds += sign * (entry.hold?.usd ?? 0);
-    u.beyond += sign * Math.max(0, entry.usd - (entry.hold?.usd ?? 0));
+    u.holds += sign * covered;
+    u.beyond += sign * Math.max(0, entry.usd - covered);
     this.#byKey.set(key, u);
   }
 
@@ -371,6 +414,8 @@ function parseEntry(line: string): JournalEntry | undefined {
   const hold = v.hold as { id?: unknown; usd?: unknown } | undefined;
   if (hold !== undefined && (typeof hold.id !== "string" || typeof hold.usd !== "number"))
     return undefined;
+  const lease = v.lease as { id?: unknown } | undefined;
+  if (lease !== undefined && typeof lease.id !== "string") return undefined;
   const log = v.log as Partial<SpendLogsTable> | undefined;
   if (
     log !== undefined &&
@@ -386,6 +431,7 @@ function parseEntry(line: string): JournalEntry | undefined {
     key: v.key,
     usd: v.usd,
     hold: hold === undefined ? undefined : { id: hold.id as string, usd: hold.usd as number },
+    lease: lease === undefined ? undefined : { id: lease.id as string },
     log: log as SpendLogsTable | undefined,
     at: v.at,
   };
@@ -396,6 +442,22 @@ function remove(path: string): void {
     unlinkSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+}
+
+/** A closed segment's contents, on disk. */
+async function syncPath(path: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw e;
+  }
+  try {
+    await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -145,6 +145,34 @@ describe("the spend journal", () => {
     expect(readdirSync(d)).toEqual([]);
     second.close();
   });
+
+  it("keeps entries taken without an fsync and given back: synced for an outage, replayed by the next start", async () => {
+    const d = dir();
+    const first = new SpendJournal({ dir: d, database: DB });
+    first.append({ key: "k", usd: 0.25 });
+    first.append({ key: "k", usd: 0.5, lease: { id: "lease-1" } });
+    // On its way without an fsync (the database's commit would make it durable)…
+    const batch = await first.take(undefined, { sync: false });
+    expect(batch.map((e) => e.usd)).toEqual([0.25, 0.5]);
+    // …but refused: first in line again, made durable while the database is away.
+    first.giveBack(batch);
+    first.append({ key: "k", usd: 1 });
+    await first.sync();
+    // An entry under a lease is covered by the lease's hold until applied.
+    expect(first.unflushed("k")).toEqual({ spent: 1.75, holds: 0.5, beyond: 1.25 });
+    first.close();
+    const second = new SpendJournal({ dir: d, database: DB });
+    expect(second.adopt()).toBe(3);
+    const replayed = await second.take();
+    expect(replayed.map((e) => [e.usd, e.lease?.id])).toEqual([
+      [0.25, undefined],
+      [0.5, "lease-1"],
+      [1, undefined],
+    ]);
+    second.applied(replayed);
+    expect(readdirSync(d)).toEqual([]);
+    second.close();
+  });
 });
 
 describe.skipIf(!postgresBin())("applying the journal to PostgreSQL", () => {
@@ -176,6 +204,39 @@ describe.skipIf(!postgresBin())("applying the journal to PostgreSQL", () => {
     expect(await applyJournal(database, entries)).toBe(0);
     expect(await applyJournal(database, [entries[0]!, entry("c", 0.001)])).toBe(1);
     expect(await ledger.spent("k")).toBeCloseTo(0.051, 10);
+    await ledger.close();
+  });
+
+  it("lowers a lease's hold by each cost under it and ends it with its last entry, once", async () => {
+    const ledger = new PostgresLedger(database);
+    const limit = 1;
+    const lease = await ledger.lease("kl", "lease-a", 0.1, 0.8, 8, limit);
+    // 1/8 of what the key has left (0.125) is less than the 0.8 asked for.
+    expect(lease.granted).toBeCloseTo(0.125, 10);
+    const holds = async () =>
+      (
+        await database.db.selectFrom("key_holds").select("usd").where("key_id", "=", "kl").execute()
+      ).map((r) => r.usd);
+    const under = (id: string, usd: number): JournalEntry => ({
+      ...entry(id, usd),
+      key: "kl",
+      lease: { id: "lease-a" },
+    });
+    expect(await applyJournal(database, [under("l1", 0.03), under("l2", 0.02)])).toBe(2);
+    expect(await ledger.spent("kl")).toBeCloseTo(0.05, 10);
+    // Spend + holds unchanged: the costs moved from the lease's hold to the spend.
+    expect((await holds())[0]).toBeCloseTo(0.075, 10);
+    expect(await applyJournal(database, [under("l1", 0.03)])).toBe(0);
+    expect((await holds())[0]).toBeCloseTo(0.075, 10);
+    // A cost under the lease and the lease's end in one batch: the hold goes, the cost stays.
+    const end = { ...entry("l4", 0, { id: "lease-a", usd: 0.065 }), key: "kl" };
+    expect(await applyJournal(database, [under("l3", 0.01), end])).toBe(2);
+    expect(await holds()).toEqual([]);
+    expect(await ledger.spent("kl")).toBeCloseTo(0.06, 10);
+    // Near the limit a lease is the one request's hold.
+    const last = await ledger.lease("kl", "lease-b", 0.9, 7.2, 8, limit);
+    expect(last.granted).toBeCloseTo(0.9, 10);
+    expect((await ledger.lease("kl", "lease-c", 0.05, 0.4, 8, limit)).granted).toBe(0);
     await ledger.close();
   });
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Hold, LedgerUnavailable, type Reservation } from "../../src/auth/ledger.ts";
-import { JournaledLedger } from "../../src/db/journaled-ledger.ts";
+import { JournaledLedger, LEASE_IDLE_MS, LEASE_REQUESTS } from "../../src/db/journaled-ledger.ts";
 import { openPostgres, type PostgresDatabase } from "../../src/db/postgres.ts";
 import { PostgresLink } from "../../src/db/postgres-link.ts";
 import { SpendJournal } from "../../src/db/spend-journal.ts";
@@ -139,5 +139,107 @@ describe.skipIf(!postgresBin())("the journaled ledger", () => {
     expect(await ledger.spent("allowed")).toBeCloseTo(2, 10);
     // Back up: the budget holds again (spent 2 of 1).
     expect((await ledger.reserve("allowed", 0.01, 1)).ok).toBe(false);
+  });
+
+  /** The key's holds in the database (leases and single holds), by size. */
+  async function holdsOf(key: string): Promise<number[]> {
+    const rows = await database.db
+      .selectFrom("key_holds")
+      .select("usd")
+      .where("key_id", "=", key)
+      .execute();
+    return rows.map((r) => r.usd).sort((a, b) => a - b);
+  }
+
+  describe("budget leases", () => {
+    it("holds most requests locally: one lease in the database for many requests", async () => {
+      const { ledger } = await make();
+      const hs: Hold[] = [];
+      for (let i = 0; i < 10; i++) hs.push(held(await ledger.reserve("lease", 0.01, 100)));
+      // One hold, sized for LEASE_REQUESTS requests, not ten.
+      const holds = await holdsOf("lease");
+      expect(holds).toHaveLength(1);
+      expect(holds[0]).toBeCloseTo(LEASE_REQUESTS * 0.01, 10);
+      for (const h of hs) expect(h.lease).toBe(hs[0]!.lease);
+      for (const h of hs) await ledger.settle(h, 0.008);
+      expect(await ledger.spent("lease")).toBeCloseTo(0.08, 10);
+      await ledger.flush();
+      // Written: the spend grew by what the lease's hold shrank by.
+      expect(await ledger.spent("lease")).toBeCloseTo(0.08, 10);
+      expect((await holdsOf("lease"))[0]).toBeCloseTo(LEASE_REQUESTS * 0.01 - 0.08, 10);
+    });
+
+    it("asks the database once for requests that arrive while a lease is on its way", async () => {
+      const { ledger } = await make();
+      const hs = await Promise.all(
+        Array.from({ length: LEASE_REQUESTS }, () => ledger.reserve("burst", 0.01, 100)),
+      );
+      expect(hs.every((r) => r.ok)).toBe(true);
+      expect(await holdsOf("burst")).toHaveLength(1);
+      // The lease is used up: the next request takes a new one.
+      held(await ledger.reserve("burst", 0.01, 100));
+      expect(await holdsOf("burst")).toHaveLength(2);
+    });
+
+    it("gives an idle lease back, so that another replica can spend it", async () => {
+      const { ledger } = await make();
+      const { ledger: other } = await make();
+      const h = held(await ledger.reserve("idle", 0.1, 1));
+      // 1/8 of the budget is leased; the other replica cannot have 0.95 of it now.
+      expect((await holdsOf("idle"))[0]).toBeCloseTo(0.125, 10);
+      await ledger.settle(h, 0.05);
+      expect((await other.reserve("idle", 0.9, 1)).ok).toBe(false);
+      await new Promise((r) => setTimeout(r, LEASE_IDLE_MS * 2));
+      await ledger.flush();
+      expect(await holdsOf("idle")).toEqual([]);
+      held(await other.reserve("idle", 0.95, 1));
+    });
+
+    it("takes a new lease for another max_budget", async () => {
+      const { ledger } = await make();
+      const a = held(await ledger.reserve("limit", 0.01, 100));
+      const b = held(await ledger.reserve("limit", 0.01, 50));
+      expect(b.lease).not.toBe(a.lease);
+      await ledger.release(a);
+      await ledger.release(b);
+    });
+
+    it("keeps a budget exact when two replicas race 200 requests for it", async () => {
+      const { ledger: one } = await make();
+      const { ledger: two } = await make();
+      const limit = 1;
+      const hold = 0.03;
+      // Each answered request costs at most what it held.
+      const results = await Promise.all(
+        Array.from({ length: 200 }, async (_, i) => {
+          const ledger = i % 2 === 0 ? one : two;
+          const r = await ledger.reserve("race", hold, limit);
+          if (!r.ok) return 0;
+          await new Promise((res) => setTimeout(res, i % 7));
+          if (i % 5 === 0) {
+            await ledger.release(r.hold);
+            return 0;
+          }
+          const cost = hold * (0.5 + (i % 3) / 4);
+          await ledger.settle(r.hold, cost);
+          return cost;
+        }),
+      );
+      const charged = results.reduce((a, b) => a + b, 0);
+      await one.close();
+      await two.close();
+      open.splice(0);
+      const { ledger: fresh } = await make();
+      const spent = await fresh.spent("race");
+      expect(spent).toBeCloseTo(charged, 10);
+      expect(spent).toBeLessThanOrEqual(limit + 1e-9);
+      // Nothing is stranded in leases: a new replica can hold all that is left, and no more.
+      expect((await fresh.reserve("race", limit - spent + 0.001, limit)).ok).toBe(false);
+      await fresh.release(held(await fresh.reserve("race", limit - spent, limit)));
+      await fresh.close();
+      open.splice(0);
+      // Every lease ended with its replica (the fresh one's too).
+      expect(await holdsOf("race")).toEqual([]);
+    });
   });
 });
