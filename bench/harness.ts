@@ -801,9 +801,11 @@ async function runScenario(
       await waitIdle(allPids);
       const cpu0 = s.pids.map((p) => cpuMs(p));
       const up0 = cpuMs(stack.emulator.pid);
+      const client0 = process.cpuUsage();
       const sampler = new RssSampler(s.pids);
       const r = await s.load(plan, plan.requests, settings.maxSeconds);
       const peaks = sampler.stop();
+      const client = process.cpuUsage(client0);
       const cpu1 = s.pids.map((p) => cpuMs(p));
       const up1 = cpuMs(stack.emulator.pid);
       checkCrashes();
@@ -827,6 +829,7 @@ async function runScenario(
         cpuMsPerReq: cpu !== undefined && r.ok > 0 ? cpu / r.ok : undefined,
         upstreamCpuMsPerReq:
           up0 !== undefined && up1 !== undefined && r.ok > 0 ? (up1 - up0) / r.ok : undefined,
+        clientCpuMsPerReq: r.ok > 0 ? (client.user + client.system) / 1000 / r.ok : undefined,
         peakRssBytes: rss,
         timedOut: r.timedOut,
         ...(r.firstEventP50Ms !== undefined ? { firstEventP50Ms: r.firstEventP50Ms } : {}),
@@ -846,6 +849,7 @@ async function runScenario(
       p50Ms: median(rounds.map((m) => m.p50Ms)),
       p99Ms: median(rounds.map((m) => m.p99Ms)),
       cpuMsPerReq: medianOrUndefined(rounds.map((m) => m.cpuMsPerReq)),
+      clientCpuMsPerReq: medianOrUndefined(rounds.map((m) => m.clientCpuMsPerReq)),
       firstEventP50Ms: medianOrUndefined(rounds.map((m) => m.firstEventP50Ms)),
       peakRssBytes: rounds.reduce<number | undefined>(
         (max, m) => (m.peakRssBytes === undefined ? max : Math.max(max ?? 0, m.peakRssBytes)),

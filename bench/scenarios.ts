@@ -80,6 +80,8 @@ export interface RoundMeasure {
   cpuMsPerReq: number | undefined;
   /** Of the upstream emulator, per ok request. */
   upstreamCpuMsPerReq: number | undefined;
+  /** Of the load generator (the bench's own process: autocannon, grpc-js, undici), per ok request. */
+  clientCpuMsPerReq: number | undefined;
   peakRssBytes: number | undefined;
   timedOut: boolean;
   /** Streams: median time to the first event, ms. */
@@ -92,6 +94,8 @@ export interface TargetSummary {
   p50Ms: number;
   p99Ms: number;
   cpuMsPerReq: number | undefined;
+  /** Of the load generator, per ok request (median over rounds). */
+  clientCpuMsPerReq?: number;
   peakRssBytes: number | undefined;
   /** Streams: median over rounds of the median time to the first event. */
   firstEventP50Ms?: number;
@@ -378,6 +382,7 @@ const TABLE = {
           ...(r !== undefined ? { pass: r <= 1.5 } : {}),
         });
       }
+      const restCpu = values(s, (t) => t.cpuMsPerReq).imagegate;
       for (const [id, label] of PROTOCOLS) {
         if (!s.targets[id]) continue;
         const cpu = values(s, (t) => t.cpuMsPerReq, id);
@@ -387,7 +392,32 @@ const TABLE = {
           unit: "ms",
           imagegateTarget: id,
           values: cpu,
-          ratios: ratios(...againstBaselines(cpu, COST_RATIOS)),
+          ratios: ratios(
+            ...(id === "imagegate"
+              ? []
+              : [["× REST", ratio(cpu.imagegate, restCpu)] as [string, number | undefined]]),
+            ...againstBaselines(cpu, COST_RATIOS),
+          ),
+        });
+      }
+      // The load generator shares the machine's cores with the gateway: a client that costs
+      // more per answer leaves the gateway less CPU (see bench/PROFILE.md).
+      const restClient = values(s, (t) => t.clientCpuMsPerReq).imagegate;
+      for (const [id, label] of PROTOCOLS) {
+        if (!s.targets[id]) continue;
+        const cpu = values(s, (t) => t.clientCpuMsPerReq, id);
+        if (cpu.imagegate === undefined) continue;
+        rows.push({
+          scenario: sc,
+          figure: `CPU per request of the load generator, ${label} (${id === "imagegate" ? "autocannon" : "grpc-js"})`,
+          unit: "ms",
+          imagegateTarget: id,
+          values: { imagegate: cpu.imagegate } as Partial<Record<Column, number>>,
+          ratios: ratios(
+            ...(id === "imagegate"
+              ? []
+              : [["× REST's", ratio(cpu.imagegate, restClient)] as [string, number | undefined]]),
+          ),
         });
       }
       return rows;

@@ -12,10 +12,19 @@
  *   flattened onto white.
  * Each step is its own sharp pipeline: sharp orders the operations of one pipeline itself,
  * not in the order they are called.
+ *
+ * sharp (libvips and its threads, about 20 MB of resident memory) loads with the first
+ * edit that needs it, not with the gateway: most gateways never convert a mask.
  */
-import sharp from "sharp";
+import type SharpModule from "sharp";
 import type { InputImageData } from "../catalog/edit-rules.ts";
 import { invalidParam } from "../errors/errors.ts";
+
+let loaded: Promise<typeof SharpModule> | undefined;
+function loadSharp(): Promise<typeof SharpModule> {
+  loaded ??= import("sharp").then((m) => m.default);
+  return loaded;
+}
 
 /** Which pixels of a converted mask mark the area to change. */
 export type MaskEditColour = "black" | "white";
@@ -33,6 +42,7 @@ export async function maskFromAlpha(
   edit: MaskEditColour,
   channels: MaskChannels = "rgb",
 ): Promise<Uint8Array> {
+  const sharp = await loadSharp();
   const { hasAlpha } = await sharp(mask.bytes).metadata();
   if (!hasAlpha) {
     throw invalidParam(
@@ -63,6 +73,7 @@ export async function maskFromAlpha(
  */
 export async function flattenTransparency(image: InputImageData): Promise<InputImageData> {
   if (image.format === "jpeg") return image;
+  const sharp = await loadSharp();
   const { hasAlpha } = await sharp(image.bytes).metadata();
   if (!hasAlpha) return image;
   const bytes = await sharp(image.bytes).flatten({ background: "#ffffff" }).png().toBuffer();

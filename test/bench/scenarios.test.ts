@@ -74,8 +74,8 @@ const RESULT = {
       direct: { rps: 200, cpuMsPerReq: 2, peakRssBytes: 80 * MB },
       bare: { rps: 100, cpuMsPerReq: 3, peakRssBytes: 100 * MB },
       portkey: { rps: 5, cpuMsPerReq: 40, peakRssBytes: 300 * MB },
-      imagegate: { rps: 80, cpuMsPerReq: 4, peakRssBytes: 140 * MB },
-      "imagegate-grpc": { rps: 60, cpuMsPerReq: 6, peakRssBytes: 200 * MB },
+      imagegate: { rps: 80, cpuMsPerReq: 4, peakRssBytes: 140 * MB, clientCpuMsPerReq: 2 },
+      "imagegate-grpc": { rps: 60, cpuMsPerReq: 6, peakRssBytes: 200 * MB, clientCpuMsPerReq: 3 },
     }),
     d: scenario("d", 512, {
       direct: { rps: 510 },
@@ -185,7 +185,15 @@ describe("the bench's scenario table", () => {
       },
       {
         row: "(c) 2 MB, c=16 | CPU per request, imagegate over gRPC (direct: the emulator's)",
-        ratios: "2.000× bare, 0.150× Portkey",
+        ratios: "1.500× REST, 2.000× bare, 0.150× Portkey",
+      },
+      {
+        row: "(c) 2 MB, c=16 | CPU per request of the load generator, REST (autocannon)",
+        ratios: "",
+      },
+      {
+        row: "(c) 2 MB, c=16 | CPU per request of the load generator, gRPC (grpc-js)",
+        ratios: "1.500× REST's",
       },
       {
         row: "(d) 1000 ms upstream, c=512 | throughput (ideal 512)",
@@ -249,13 +257,16 @@ describe("the bench's scenario table", () => {
     ]);
     expect([report.targetsMet, report.targetsTotal]).toEqual([6, 9]);
     // (h) and (i) show the embedded mode in the direct column.
-    expect(report.rows[22]!.values).toEqual({ imagegate: 0.9, direct: 0.5 });
+    expect(report.rows[24]!.values).toEqual({ imagegate: 0.9, direct: 0.5 });
     // The RSS rows leave the direct column empty; (e) shows one deployment there.
     expect(report.rows[7]!.values).toEqual({ imagegate: 140, bare: 100, portkey: 300 });
-    expect(report.rows[12]!.values).toEqual({ imagegate: 0.35, direct: 0.3 });
+    expect(report.rows[14]!.values).toEqual({ imagegate: 0.35, direct: 0.3 });
+    // The load generator's CPU: its own, in the imagegate column only.
+    expect(report.rows[11]!.values).toEqual({ imagegate: 2 });
+    expect(report.rows[12]!.values).toEqual({ imagegate: 3 });
     // (f) shows the unstreamed path in the direct column.
-    expect(report.rows[14]!.values).toEqual({ imagegate: 100, direct: 400 });
+    expect(report.rows[16]!.values).toEqual({ imagegate: 100, direct: 400 });
     // (g) shows the generation in the direct column.
-    expect(report.rows[20]!.values).toEqual({ imagegate: 300, direct: 200 });
+    expect(report.rows[22]!.values).toEqual({ imagegate: 300, direct: 200 });
   });
 });
