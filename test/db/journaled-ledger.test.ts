@@ -195,6 +195,48 @@ describe.skipIf(!postgresBin())("the journaled ledger", () => {
       held(await other.reserve("idle", 0.95, 1));
     });
 
+    it("charges the costs under a lease to the key's new token after a regeneration", async () => {
+      const { ledger } = await make();
+      const first = held(await ledger.reserve("old-token", 0.01, 100));
+      const second = held(await ledger.reserve("old-token", 0.01, 100));
+      await ledger.settle(first, 0.008);
+      // What /key/regenerate does (keys.ts): write pending spend, then move spend and holds.
+      await ledger.flush();
+      await database.db
+        .updateTable("key_spend")
+        .set({ key_id: "new-token" })
+        .where("key_id", "=", "old-token")
+        .execute();
+      await database.db
+        .updateTable("key_holds")
+        .set({ key_id: "new-token" })
+        .where("key_id", "=", "old-token")
+        .execute();
+      // Still journaled under the old token, which is what the request knew.
+      await ledger.settle(second, 0.005);
+      await ledger.flush();
+      expect(await ledger.spent("new-token")).toBeCloseTo(0.013, 10);
+      expect(await ledger.spent("old-token")).toBe(0);
+      expect((await holdsOf("new-token"))[0]).toBeCloseTo(LEASE_REQUESTS * 0.01 - 0.013, 10);
+    });
+
+    it("lets the lease of a replica that died expire, like any hold", async () => {
+      const link = new PostgresLink(database, { logger: silentLogger, probeEveryMs: 3_600_000 });
+      await link.probe();
+      const journal = new SpendJournal({
+        dir: mkdtempSync(join(tmpdir(), "imagegate-journal-")),
+        database: database.where,
+      });
+      const dying = new JournaledLedger(database, link, journal, { holdTtlMs: 300 });
+      // Its request never ends: the replica is gone.
+      held(await dying.reserve("crash", 0.1, 1));
+      const { ledger: other } = await make();
+      expect((await other.reserve("crash", 0.9, 1)).ok).toBe(false);
+      await new Promise((r) => setTimeout(r, 400));
+      held(await other.reserve("crash", 0.9, 1));
+      await dying.close();
+    });
+
     it("takes a new lease for another max_budget", async () => {
       const { ledger } = await make();
       const a = held(await ledger.reserve("limit", 0.01, 100));
