@@ -133,6 +133,32 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 /**
+ * The decision `imagegate_reserve` v3 and `imagegate_lease` share, as PL/pgSQL statements
+ * (their variables `s` and `h`): lock the key's spend row (made if missing), sum its holds,
+ * and if `need` does not fit, drop its expired holds and sum again; still not fitting,
+ * return `refusal`. The transaction commits without waiting for its WAL to reach disk.
+ */
+function lockAndFit(need: string, refusal: string): string {
+  return `  PERFORM set_config('synchronous_commit', 'off', true);
+  SELECT key_spend.usd INTO s FROM key_spend WHERE key_id = p_key FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO key_spend (key_id, usd) VALUES (p_key, 0) ON CONFLICT (key_id) DO NOTHING;
+    SELECT key_spend.usd INTO s FROM key_spend WHERE key_id = p_key FOR UPDATE;
+  END IF;
+  SELECT coalesce(sum(key_holds.usd), 0) INTO h FROM key_holds WHERE key_id = p_key;
+  IF s + h + ${need} > p_limit + p_epsilon THEN
+    DELETE FROM key_holds WHERE key_id = p_key AND expires_at <= p_now;
+    IF FOUND THEN
+      SELECT coalesce(sum(key_holds.usd), 0) INTO h FROM key_holds WHERE key_id = p_key;
+    END IF;
+    IF s + h + ${need} > p_limit + p_epsilon THEN
+      RETURN QUERY SELECT ${refusal};
+      RETURN;
+    END IF;
+  END IF;`;
+}
+
+/**
  * A budget lease in one round trip (journaled-ledger.ts): the same decision as
  * `imagegate_reserve` v3 for `p_min` (the request at hand), but the hold it inserts is
  * sized `p_want` when that leaves the key enough, else `1/p_share` of what it has left,
@@ -150,23 +176,7 @@ DECLARE
   h double precision;
   g double precision;
 BEGIN
-  PERFORM set_config('synchronous_commit', 'off', true);
-  SELECT key_spend.usd INTO s FROM key_spend WHERE key_id = p_key FOR UPDATE;
-  IF NOT FOUND THEN
-    INSERT INTO key_spend (key_id, usd) VALUES (p_key, 0) ON CONFLICT (key_id) DO NOTHING;
-    SELECT key_spend.usd INTO s FROM key_spend WHERE key_id = p_key FOR UPDATE;
-  END IF;
-  SELECT coalesce(sum(key_holds.usd), 0) INTO h FROM key_holds WHERE key_id = p_key;
-  IF s + h + p_min > p_limit + p_epsilon THEN
-    DELETE FROM key_holds WHERE key_id = p_key AND expires_at <= p_now;
-    IF FOUND THEN
-      SELECT coalesce(sum(key_holds.usd), 0) INTO h FROM key_holds WHERE key_id = p_key;
-    END IF;
-    IF s + h + p_min > p_limit + p_epsilon THEN
-      RETURN QUERY SELECT 0::double precision, s, h;
-      RETURN;
-    END IF;
-  END IF;
+${lockAndFit("p_min", "0::double precision, s, h")}
   g := greatest(p_min, least(p_want, (p_limit - s - h) / p_share));
   INSERT INTO key_holds (id, key_id, usd, expires_at) VALUES (p_hold, p_key, g, p_expires);
   RETURN QUERY SELECT g, s, h;
@@ -192,23 +202,7 @@ DECLARE
   s double precision;
   h double precision;
 BEGIN
-  PERFORM set_config('synchronous_commit', 'off', true);
-  SELECT key_spend.usd INTO s FROM key_spend WHERE key_id = p_key FOR UPDATE;
-  IF NOT FOUND THEN
-    INSERT INTO key_spend (key_id, usd) VALUES (p_key, 0) ON CONFLICT (key_id) DO NOTHING;
-    SELECT key_spend.usd INTO s FROM key_spend WHERE key_id = p_key FOR UPDATE;
-  END IF;
-  SELECT coalesce(sum(key_holds.usd), 0) INTO h FROM key_holds WHERE key_id = p_key;
-  IF s + h + p_usd > p_limit + p_epsilon THEN
-    DELETE FROM key_holds WHERE key_id = p_key AND expires_at <= p_now;
-    IF FOUND THEN
-      SELECT coalesce(sum(key_holds.usd), 0) INTO h FROM key_holds WHERE key_id = p_key;
-    END IF;
-    IF s + h + p_usd > p_limit + p_epsilon THEN
-      RETURN QUERY SELECT false, s, h;
-      RETURN;
-    END IF;
-  END IF;
+${lockAndFit("p_usd", "false, s, h")}
   INSERT INTO key_holds (id, key_id, usd, expires_at) VALUES (p_hold, p_key, p_usd, p_expires);
   RETURN QUERY SELECT true, s, h;
 END

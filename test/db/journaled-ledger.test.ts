@@ -10,7 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Hold, LedgerUnavailable, type Reservation } from "../../src/auth/ledger.ts";
-import { JournaledLedger, LEASE_IDLE_MS, LEASE_REQUESTS } from "../../src/db/journaled-ledger.ts";
+import {
+  JournaledLedger,
+  type JournaledLedgerOptions,
+  LEASE_IDLE_MS,
+  LEASE_REQUESTS,
+} from "../../src/db/journaled-ledger.ts";
 import { openPostgres, type PostgresDatabase } from "../../src/db/postgres.ts";
 import { PostgresLink } from "../../src/db/postgres-link.ts";
 import { SpendJournal } from "../../src/db/spend-journal.ts";
@@ -40,14 +45,14 @@ describe.skipIf(!postgresBin())("the journaled ledger", () => {
   });
 
   /** A ledger whose journal is written only when the test flushes it. */
-  async function make(allow = false) {
+  async function make(options: JournaledLedgerOptions = {}) {
     const link = new PostgresLink(database, { logger: silentLogger, probeEveryMs: 3_600_000 });
     await link.probe();
     const dir = mkdtempSync(join(tmpdir(), "imagegate-journal-"));
     const journal = new SpendJournal({ dir, database: database.where });
     const ledger = new JournaledLedger(database, link, journal, {
       flushIntervalMs: 3_600_000,
-      allowWhenUnavailable: allow,
+      ...options,
     });
     open.push(ledger);
     return { ledger, link, dir };
@@ -129,7 +134,7 @@ describe.skipIf(!postgresBin())("the journaled ledger", () => {
   });
 
   it("grants unbacked holds while down with allow_requests_on_db_unavailable, charging them after", async () => {
-    const { ledger, link } = await make(true);
+    const { ledger, link } = await make({ allowWhenUnavailable: true });
     link.reportFailure(Object.assign(new Error("gone"), { code: "57P01" }));
     const h = held(await ledger.reserve("allowed", 5, 1));
     expect(h.unbacked).toBe(true);
@@ -221,20 +226,13 @@ describe.skipIf(!postgresBin())("the journaled ledger", () => {
     });
 
     it("lets the lease of a replica that died expire, like any hold", async () => {
-      const link = new PostgresLink(database, { logger: silentLogger, probeEveryMs: 3_600_000 });
-      await link.probe();
-      const journal = new SpendJournal({
-        dir: mkdtempSync(join(tmpdir(), "imagegate-journal-")),
-        database: database.where,
-      });
-      const dying = new JournaledLedger(database, link, journal, { holdTtlMs: 300 });
+      const { ledger: dying } = await make({ holdTtlMs: 300 });
       // Its request never ends: the replica is gone.
       held(await dying.reserve("crash", 0.1, 1));
       const { ledger: other } = await make();
       expect((await other.reserve("crash", 0.9, 1)).ok).toBe(false);
       await new Promise((r) => setTimeout(r, 400));
       held(await other.reserve("crash", 0.9, 1));
-      await dying.close();
     });
 
     it("takes a new lease for another max_budget", async () => {
