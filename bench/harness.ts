@@ -33,11 +33,13 @@ import {
   freePort,
   machineBusyMs,
   RssSampler,
+  rssBytes,
   spawnNode,
   spawnPlain,
   waitIdle,
 } from "./procs.ts";
 import {
+  type Column,
   isRider,
   type MeasuredId,
   type RequestShape,
@@ -120,6 +122,8 @@ export interface BenchResult {
   portkey: { available: boolean; reason?: string };
   /** Scenarios (h) and (i)'s gateways (they need redis-server and PostgreSQL). */
   sharedState?: { available: boolean; reason?: string };
+  /** The gateway's, the bare proxy's and Portkey's RSS once started, before any request. */
+  idleRssBytes?: Partial<Record<Column, number>>;
   scenarios: Partial<Record<ScenarioId, ScenarioResult>>;
   /** Non-2xx answers, transport errors, crashes: anything here fails quick mode. */
   errors: string[];
@@ -895,8 +899,19 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
   const stack = await startStack(settings, log);
   const tinyPngBytes = tinyPng().length;
   const scenarios: Partial<Record<ScenarioId, ScenarioResult>> = {};
+  // Idle RSS: every process started, checked once, quiet again; before any measured request.
+  const idlePids = {
+    imagegate: stack.gateway.child.pid,
+    bare: stack.bare.big.child.pid,
+    portkey: stack.portkey?.child.pid,
+  };
+  await waitIdle(Object.values(idlePids).filter((p) => p !== undefined));
+  const idleRssBytes = Object.fromEntries(
+    Object.entries(idlePids).map(([c, pid]) => [c, pid === undefined ? undefined : rssBytes(pid)]),
+  ) as Partial<Record<Column, number>>;
   const ctx: ScenarioContext = {
     upstream: { bigBodyBytes: stack.upstreams.bigBodyBytes, slowMs: settings.slowMs },
+    idleRssBytes,
   };
   try {
     for (const id of SCENARIOS) {
@@ -984,6 +999,7 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
     sharedState: stack.keyed
       ? { available: true }
       : { available: false, reason: stack.keyedReason ?? "unknown" },
+    idleRssBytes,
     scenarios,
     errors,
     durationSeconds: wallMs / 1000,

@@ -115,6 +115,8 @@ export interface ScenarioResult {
 /** What a title or a row may depend on besides the scenario's own figures. */
 export interface ScenarioContext {
   upstream: { bigBodyBytes: number; slowMs: number };
+  /** Each process's RSS once started and idle, before any request (direct: the emulator's). */
+  idleRssBytes?: Partial<Record<Column, number>>;
 }
 
 export type Column = "imagegate" | "direct" | "bare" | "portkey";
@@ -329,7 +331,7 @@ const TABLE = {
       full: { connections: 16, requests: 300, warmup: 32 },
       quick: { connections: 16, requests: 32, warmup: 0 },
     },
-    rows(s) {
+    rows(s, ctx) {
       const sc = `(c) 2 MB, c=${s.connections}`;
       const rows: Row[] = [];
       const v = values(s, (t) => t.rps);
@@ -360,6 +362,22 @@ const TABLE = {
           ),
           target: "≥ 1× REST",
           ...(rRest !== undefined ? { pass: rRest >= 1 } : {}),
+        });
+      }
+      const idle = ctx.idleRssBytes;
+      if (idle?.imagegate !== undefined) {
+        const mb = Object.fromEntries(
+          Object.entries(idle).flatMap(([c, b]) =>
+            c === "direct" || b === undefined ? [] : [[c, b / MB]],
+          ),
+        ) as Partial<Record<Column, number>>;
+        rows.push({
+          scenario: sc,
+          figure: "idle RSS, started and before any request",
+          unit: "MB",
+          imagegateTarget: "imagegate",
+          values: mb,
+          ratios: ratios(...againstBaselines(mb, COST_RATIOS)),
         });
       }
       for (const [id, label] of PROTOCOLS) {

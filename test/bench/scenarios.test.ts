@@ -57,6 +57,7 @@ const RESULT = {
   settings: { ...FULL_SETTINGS },
   upstream: { tinyBodyBytes: 139, bigPngBytes: 1_450_000, bigBodyBytes: 1_930_000, slowMs: 1000 },
   portkey: { available: true },
+  idleRssBytes: { imagegate: 160 * MB, bare: 80 * MB, portkey: 120 * MB },
   scenarios: {
     a: scenario("a", 1, {
       direct: { p50Ms: 0.05 },
@@ -170,6 +171,10 @@ describe("the bench's scenario table", () => {
         pass: false,
       },
       {
+        row: "(c) 2 MB, c=16 | idle RSS, started and before any request",
+        ratios: "2.000× bare, 1.333× Portkey",
+      },
+      {
         row: "(c) 2 MB, c=16 | peak RSS, imagegate over REST",
         ratios: "1.400× bare, 0.467× Portkey",
         pass: true,
@@ -257,16 +262,18 @@ describe("the bench's scenario table", () => {
     ]);
     expect([report.targetsMet, report.targetsTotal]).toEqual([6, 9]);
     // (h) and (i) show the embedded mode in the direct column.
-    expect(report.rows[24]!.values).toEqual({ imagegate: 0.9, direct: 0.5 });
+    expect(report.rows[25]!.values).toEqual({ imagegate: 0.9, direct: 0.5 });
+    // Idle RSS: the gateway, the bare proxy and Portkey, in MB.
+    expect(report.rows[7]!.values).toEqual({ imagegate: 160, bare: 80, portkey: 120 });
     // The RSS rows leave the direct column empty; (e) shows one deployment there.
-    expect(report.rows[7]!.values).toEqual({ imagegate: 140, bare: 100, portkey: 300 });
-    expect(report.rows[14]!.values).toEqual({ imagegate: 0.35, direct: 0.3 });
+    expect(report.rows[8]!.values).toEqual({ imagegate: 140, bare: 100, portkey: 300 });
+    expect(report.rows[15]!.values).toEqual({ imagegate: 0.35, direct: 0.3 });
     // The load generator's CPU: its own, in the imagegate column only.
-    expect(report.rows[11]!.values).toEqual({ imagegate: 2 });
-    expect(report.rows[12]!.values).toEqual({ imagegate: 3 });
+    expect(report.rows[12]!.values).toEqual({ imagegate: 2 });
+    expect(report.rows[13]!.values).toEqual({ imagegate: 3 });
     // (f) shows the unstreamed path in the direct column.
-    expect(report.rows[16]!.values).toEqual({ imagegate: 100, direct: 400 });
+    expect(report.rows[17]!.values).toEqual({ imagegate: 100, direct: 400 });
     // (g) shows the generation in the direct column.
-    expect(report.rows[22]!.values).toEqual({ imagegate: 300, direct: 200 });
+    expect(report.rows[23]!.values).toEqual({ imagegate: 300, direct: 200 });
   });
 });
