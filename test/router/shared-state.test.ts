@@ -70,6 +70,9 @@ describe.skipIf(!bin)("router state shared through Redis", () => {
     expect(await b.state.begin(id, Date.now(), limits)).toBe(true);
     expect(await a.state.begin(id, Date.now(), limits)).toBe(false);
     expect(await b.state.begin(id, Date.now(), limits)).toBe(false);
+    // b's figures include a's call (a sync read it): a later 1 can only come from Redis
+    // having a's release, not from b not having synced yet.
+    expect(await eventually(() => b.state.inflight(id) === 2)).toBe(true);
     a.state.end(id);
     // The slot is released with one write of its own; the next admission sees it.
     expect(await eventually(() => b.state.inflight(id) === 1)).toBe(true);
