@@ -38,6 +38,7 @@ import { randomUUID } from "node:crypto";
 import { type Hold, type Ledger, LedgerUnavailable, type Reservation } from "../auth/ledger.ts";
 import type { PostgresDatabase } from "./postgres.ts";
 import { applyJournal, PostgresLedger, pruneJournalMarks } from "./postgres-ledger.ts";
+import { EPSILON } from "./sqlite-ledger.ts";
 import type { PostgresLink } from "./postgres-link.ts";
 import type { JournalEntry, SpendJournal } from "./spend-journal.ts";
 import type { SpendLogSink } from "./spend-log.ts";
@@ -68,8 +69,6 @@ export const LEASE_SHARE = 8;
 export const LEASE_IDLE_MS = 500;
 /** A lease hands out nothing after this long (a new one is sized to what is left then). */
 export const LEASE_MAX_AGE_MS = 2000;
-/** Below a millionth of a cent, amounts are rounding (sqlite-ledger.ts's EPSILON is the database's). */
-const CENT_DUST = 1e-9;
 
 /** Part of a key's budget this process holds in the database, handed out to requests locally. */
 interface Lease {
@@ -87,8 +86,6 @@ interface Lease {
   inFlight: number;
   /** Entries journaled under it (applied or not). */
   journaled: number;
-  /** Still handing out. */
-  open: boolean;
 }
 
 export class JournaledLedger implements Ledger {
@@ -105,7 +102,7 @@ export class JournaledLedger implements Ledger {
   /** When a failed write was last reported: a batch that keeps failing is retried every flush, reported once a minute. */
   #reportedAt = Number.NEGATIVE_INFINITY;
   #lostReportedAt = Number.NEGATIVE_INFINITY;
-  /** Key id → the lease that hands out its holds. */
+  /** Key id → the lease that hands out its holds (a lease not here hands out nothing more). */
   readonly #open = new Map<string, Lease>();
   /** Every lease whose hold has not ended, by id. */
   readonly #leases = new Map<string, Lease>();
@@ -141,7 +138,7 @@ export class JournaledLedger implements Ledger {
         if (
           lease.limit === limit &&
           now - lease.grantedAt < LEASE_MAX_AGE_MS &&
-          lease.free + CENT_DUST >= usd
+          lease.free + EPSILON >= usd
         ) {
           lease.free -= usd;
           lease.inFlight += 1;
@@ -201,10 +198,9 @@ export class JournaledLedger implements Ledger {
       free,
       inFlight: 1,
       journaled: 0,
-      open: free > CENT_DUST,
     };
     this.#leases.set(id, lease);
-    if (lease.open) this.#open.set(key, lease);
+    if (free > EPSILON) this.#open.set(key, lease);
     return { ok: true, hold: { id, key, usd, lease: id } };
   }
 
@@ -225,7 +221,7 @@ export class JournaledLedger implements Ledger {
     if (lease.free < 0) this.#stop(lease);
     const row = lease.row;
     lease.row = Math.max(0, row - cost);
-    if (!lease.open && lease.inFlight === 0) {
+    if (!this.#isOpen(lease) && lease.inFlight === 0) {
       // The last request of a lease that hands out nothing more: its cost and the lease's end, one entry.
       this.#leases.delete(lease.id);
       await this.#record({ key: hold.key, usd: cost, hold: { id: lease.id, usd: row } });
@@ -244,7 +240,7 @@ export class JournaledLedger implements Ledger {
     }
     lease.inFlight -= 1;
     lease.free += hold.usd;
-    if (!lease.open && lease.inFlight === 0) await this.#end(lease);
+    if (!this.#isOpen(lease) && lease.inFlight === 0) await this.#end(lease);
   }
 
   /** Drops a hold in the database at once, or through the journal while it is unreachable. */
@@ -261,10 +257,14 @@ export class JournaledLedger implements Ledger {
     await this.#record({ key: hold.key, usd: 0, hold: { id: hold.id, usd: hold.usd } });
   }
 
+  /** Whether the lease still hands out holds. */
+  #isOpen(lease: Lease): boolean {
+    return this.#open.get(lease.key) === lease;
+  }
+
   /** The lease hands out nothing more. */
   #stop(lease: Lease): void {
-    lease.open = false;
-    if (this.#open.get(lease.key) === lease) this.#open.delete(lease.key);
+    if (this.#isOpen(lease)) this.#open.delete(lease.key);
   }
 
   /** Stops the lease, and ends it if no request holds part of it. */
@@ -394,8 +394,7 @@ export class JournaledLedger implements Ledger {
     while (this.#link.up && this.#journal.size > 0) {
       let batch: Awaited<ReturnType<SpendJournal["take"]>>;
       try {
-        // The database's commit makes them durable (spend-journal.ts).
-        batch = await this.#journal.take(undefined, { sync: false });
+        batch = await this.#journal.take();
       } catch (e) {
         this.#report(e);
         return;

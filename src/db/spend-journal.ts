@@ -7,9 +7,9 @@
  * - An entry is appended (a synchronous `write`, so it is in the OS's hands before the
  *   answer goes out and survives the process being killed) before anything is sent to the
  *   database. While the database takes the entries, its commit is what makes them durable
- *   (`take` with `sync: false`: an fsync per flush would cost every request latency on
- *   disks that stall on it); while it is unreachable, `sync` fsyncs what was appended since
- *   the last flush. Either way only a power loss within a flush interval can lose an entry.
+ *   (`take` fsyncs nothing: an fsync per flush would cost every request latency on disks
+ *   that stall on it); while it is unreachable, `sync` fsyncs what was appended since the
+ *   last flush. Either way only a power loss within a flush interval can lose an entry.
  * - Entries live in segments, `spend-<pid>-<instance>-<seq>.jsonl`, one line each after a
  *   header naming the database, at most 2,000 to a segment. `take` closes the open segment,
  *   so a segment never gains entries once some of them are on their way, and hands out whole
@@ -162,12 +162,12 @@ export class SpendJournal {
 
   /**
    * The next entries to apply (whole segments, up to `max` entries but at least one
-   * segment), read back from disk after their segments are closed (and fsync'd, unless
-   * `sync` is false: the database's commit will make them durable); one batch at
-   * a time. Until `applied` or `giveBack` they still count in `unflushed`.
+   * segment), read back from disk after their segments are closed; one batch at a time.
+   * Nothing is fsync'd here: the database's commit makes applied entries durable, and
+   * `sync` covers those that wait for it. Until `applied` or `giveBack` they still count in
+   * `unflushed`.
    */
-  async take(max = 5000, options: { sync?: boolean } = {}): Promise<JournalEntry[]> {
-    const sync = options.sync ?? true;
+  async take(max = 5000): Promise<JournalEntry[]> {
     if (this.#inFlight.size > 0) throw new Error("a batch is already on its way");
     // The current segment is closed before anything in it is sent: it gains nothing more.
     if (this.#current !== undefined && this.#current.unapplied > 0) this.#current = undefined;
@@ -182,19 +182,11 @@ export class SpendJournal {
     if (batch.length === 0) return [];
     this.#queue.splice(0, batch.length);
     try {
-      let synced = false;
       for (const segment of batch) {
-        const fd = segment.fd;
+        if (segment.fd === undefined) continue;
+        closeSync(segment.fd);
         segment.fd = undefined;
-        const syncing = sync && !segment.synced;
-        try {
-          if (syncing) await (fd === undefined ? syncPath(segment.path) : fsyncAsync(fd));
-        } finally {
-          if (fd !== undefined) closeSync(fd);
-        }
-        if (syncing) segment.synced = synced = true;
       }
-      if (synced) await syncDir(this.dir);
       for (const segment of batch) {
         if (segment.entries !== undefined) continue;
         const entries = this.#read(segment.path) ?? [];

@@ -152,7 +152,7 @@ describe("the spend journal", () => {
     first.append({ key: "k", usd: 0.25 });
     first.append({ key: "k", usd: 0.5, lease: { id: "lease-1" } });
     // On its way without an fsync (the database's commit would make it durable)…
-    const batch = await first.take(undefined, { sync: false });
+    const batch = await first.take();
     expect(batch.map((e) => e.usd)).toEqual([0.25, 0.5]);
     // …but refused: first in line again, made durable while the database is away.
     first.giveBack(batch);
