@@ -153,8 +153,8 @@ export class PostgresLedger implements Ledger {
 /**
  * Applies spend journal entries (spend-journal.ts) in one statement, so one transaction:
  * each entry's id is recorded in `spend_journal_marks`, and only entries whose id was not
- * there already drop their hold (or lower their lease's by their cost), add their cost to the key (the hold's key, which a
- * regenerated key moved) and insert their spend-log row. Replaying entries already
+ * there already drop their hold (or lower their lease's by their cost), add their cost to
+ * the key (the hold's key, which a regenerated key moved) and insert their spend-log row. Replaying entries already
  * applied changes nothing.
  * Returns how many entries were new.
  */
@@ -205,7 +205,7 @@ live AS (
   SELECT b.* FROM batch b JOIN fresh f ON f.id = b.id
 ),
 dropped AS (
-  DELETE FROM key_holds h USING live b WHERE h.id = b.hold RETURNING h.id
+  DELETE FROM key_holds h USING live b WHERE h.id = b.hold
 ),
 shrunk AS (
   UPDATE key_holds h SET usd = greatest(h.usd - s.usd, 0)
@@ -214,7 +214,7 @@ shrunk AS (
     WHERE lease IS NOT NULL AND lease NOT IN (SELECT hold FROM live WHERE hold IS NOT NULL)
     GROUP BY lease
   ) s
-  WHERE h.id = s.lease RETURNING h.id
+  WHERE h.id = s.lease
 ),
 added AS (
   INSERT INTO key_spend (key_id, usd)
@@ -240,8 +240,7 @@ logged AS (
   RETURNING 1
 )
 SELECT (SELECT count(*) FROM fresh) AS fresh, (SELECT count(*) FROM added) AS keys,
-  (SELECT count(*) FROM logged) AS logs, (SELECT count(*) FROM dropped) AS dropped,
-  (SELECT count(*) FROM shrunk) AS shrunk`;
+  (SELECT count(*) FROM logged) AS logs`;
 
 /** Forgets applied journal ids older than `before` (epoch ms): no journal keeps entries that long. */
 export async function pruneJournalMarks(database: PostgresDatabase, before: number): Promise<void> {
