@@ -14,8 +14,11 @@ export interface CallEvent {
   attributes: Record<string, string | number>;
 }
 
-/** One upstream attempt as the spend log keeps it. */
-export interface AttemptRecord {
+/**
+ * One upstream attempt as the spend log keeps it (errors.ts's AttemptRecord is the router's
+ * record of a failed one, for the error it ends with).
+ */
+export interface AttemptLogEntry {
   deployment: string;
   /** The error's code (or kind) when this attempt failed; absent when it answered. */
   error?: string;
@@ -29,7 +32,7 @@ export interface CallInfo {
   provider?: string;
   attempts: number;
   /** Each upstream attempt in order: the deployment, and why it failed when it did. */
-  attemptLog?: AttemptRecord[];
+  attemptLog?: AttemptLogEntry[];
   /** USD for this request; undefined while unknown (unpriced models included). */
   costUsd?: number;
   /** The model answered but has no price: its cost is unknown, not zero. */

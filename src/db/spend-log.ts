@@ -11,21 +11,16 @@
  */
 import { randomUUID } from "node:crypto";
 import { type Expression, type SqlBool, sql } from "kysely";
+import type { AttemptLogEntry } from "../call/call-info.ts";
 import type { Database } from "./database.ts";
 import type { SpendLogsTable } from "./schema.ts";
 
-/** One upstream attempt of a request (call/call-info.ts's AttemptRecord, as stored). */
-export interface AttemptRecord {
-  deployment: string;
-  error?: string;
-}
-
 /** A stored attempt log; rows written before migration 4 (or unreadable) have none. */
-function parseAttemptLog(text: string | null): AttemptRecord[] {
+function parseAttemptLog(text: string | null): AttemptLogEntry[] {
   if (text === null) return [];
   try {
     const parsed: unknown = JSON.parse(text);
-    return Array.isArray(parsed) ? (parsed as AttemptRecord[]) : [];
+    return Array.isArray(parsed) ? (parsed as AttemptLogEntry[]) : [];
   } catch {
     return [];
   }
@@ -53,7 +48,7 @@ export interface SpendLogEntry {
   endTime: number;
   attempts: number;
   /** Each upstream attempt in order: the deployment, and its error when it failed. */
-  attemptLog?: readonly AttemptRecord[];
+  attemptLog?: readonly AttemptLogEntry[];
 }
 
 /** A row as `/spend/logs` answers it (the contract's field names). */
@@ -74,7 +69,7 @@ export interface SpendLogRow {
   startTime: string;
   endTime: string;
   attempts: number;
-  attempt_log: AttemptRecord[];
+  attempt_log: AttemptLogEntry[];
 }
 
 /**

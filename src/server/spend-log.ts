@@ -51,7 +51,7 @@ export function spendLogInterceptor(writer: SpendLogWriter): Interceptor {
         startTime,
         endTime: Date.now(),
         attempts: info?.attempts ?? 0,
-        ...(info?.attemptLog === undefined ? {} : { attemptLog: info.attemptLog }),
+        attemptLog: info?.attemptLog,
       });
     };
     let res: Awaited<ReturnType<typeof next>>;

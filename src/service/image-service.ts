@@ -118,12 +118,6 @@ export async function serveImages(
   );
 }
 
-/** Marks the call's last attempt failed. */
-function failLastAttempt(info: CallInfo | undefined, error: string): void {
-  const last = info?.attemptLog?.at(-1);
-  if (last !== undefined && last.error === undefined) last.error = error;
-}
-
 /** Reports the router's attempts, retries and fallbacks on the call (headers, span events). */
 export function routeListener(info: CallInfo | undefined): RouteListener {
   return {
@@ -136,7 +130,9 @@ export function routeListener(info: CallInfo | undefined): RouteListener {
       info.provider = deployment.provider;
     },
     onAttemptFailed(_deployment, error) {
-      failLastAttempt(info, error.code ?? error.kind);
+      // The attempt onAttempt logged last is the one that failed.
+      const last = info?.attemptLog?.at(-1);
+      if (last !== undefined) last.error = error.code ?? error.kind;
     },
     onRetry(deployment, error, waitMs) {
       info?.events.push({

@@ -207,16 +207,17 @@ function attemptList(log: NonNullable<SpendLog["attempt_log"]>): string {
 
 function facts(row: SpendLog, took: number): HTMLElement {
   const log = row.attempt_log ?? [];
-  const attempts =
+  // Each attempt when the row lists them; else (rows from before) where the last one went.
+  const which =
     log.length > 0
-      ? `${count(row.attempts)} upstream ${row.attempts === 1 ? "attempt" : "attempts"}: ${attemptList(log)}.`
-      : row.attempts === 0
-        ? "None: it was answered or refused before any upstream call."
-        : `${count(row.attempts)} upstream ${row.attempts === 1 ? "attempt" : "attempts"}${
-            row.model_id
-              ? `; the last on ${row.model_id}${row.provider ? ` (${row.provider})` : ""}`
-              : ""
-          }.`;
+      ? `: ${attemptList(log)}`
+      : row.model_id
+        ? `; the last on ${row.model_id}${row.provider ? ` (${row.provider})` : ""}`
+        : "";
+  const attempts =
+    row.attempts === 0 && log.length === 0
+      ? "None: it was answered or refused before any upstream call."
+      : `${count(row.attempts)} upstream ${row.attempts === 1 ? "attempt" : "attempts"}${which}.`;
   const items: [string, string][] = [
     ["Request id", row.request_id],
     ["Status", row.status === "success" ? "Answered" : "Failed"],
