@@ -18,9 +18,12 @@ import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ImagesResponseSchema } from "../src/gen/imagegate/v1/images_pb.js";
 import { BENCH_API_KEY, tinyPng, uploadPng } from "./emulator.ts";
+import { h2loadInstalled, h2loadLoad } from "./h2load.ts";
 import {
+  CREATE_IMAGE_PATH,
   grpcCall,
   grpcChannel,
+  grpcEnvelope,
   grpcLoad,
   grpcRequestBytes,
   httpLoad,
@@ -29,6 +32,7 @@ import {
 } from "./load.ts";
 import {
   type Child,
+  childrenCpuMs,
   cpuMs,
   freePort,
   machineBusyMs,
@@ -71,6 +75,11 @@ export type BenchSettings = {
   targets?: readonly TargetId[];
   /** Extra node flags for the gateway process, e.g. --cpu-prof. */
   gatewayNodeArgs?: readonly string[];
+  /**
+   * Whether scenarios that ask for h2load (scenarios.ts `loadGenerator`) get it (default:
+   * when it is installed); false: autocannon and grpc-js, as the other scenarios.
+   */
+  h2load?: boolean;
   /** Progress lines (stderr by default). */
   log?: (line: string) => void;
 } & Record<MeasuredId, RunPlan>; // each measured scenario's plan, under its id
@@ -478,13 +487,18 @@ function httpSubject(
   headers: Record<string, string>,
   body: string | Buffer,
   b64Length: number,
+  generator: LoadGenerator,
 ): Subject {
   return {
     id,
     pids,
     verify: () => verifyHttp(url, headers, body, b64Length),
-    load: (plan, requests, maxSeconds) =>
-      httpLoad({ url, headers, body, connections: plan.connections, amount: requests, maxSeconds }),
+    load: (plan, requests, maxSeconds) => {
+      const o = { url, headers, body, connections: plan.connections, amount: requests, maxSeconds };
+      return generator === "h2load"
+        ? h2loadLoad({ ...o, protocol: "http/1.1", streams: 1 })
+        : httpLoad(o);
+    },
   };
 }
 
@@ -495,6 +509,7 @@ function grpcSubject(
   model: string,
   size: string,
   pngBytes: number,
+  generator: LoadGenerator,
 ): Subject {
   const address = new URL(gatewayUrl).host;
   const target = { address, model, size };
@@ -514,7 +529,20 @@ function grpcSubject(
       }
     },
     load: (plan, requests, maxSeconds) =>
-      grpcLoad({ target, concurrency: plan.connections, amount: requests, maxSeconds }),
+      generator === "h2load"
+        ? // As a gRPC client does: one HTTP/2 connection carrying every call.
+          h2loadLoad({
+            url: new URL(CREATE_IMAGE_PATH, gatewayUrl).href,
+            protocol: "h2",
+            headers: { "content-type": "application/grpc", te: "trailers" },
+            body: grpcEnvelope(grpcRequestBytes(target)),
+            connections: 1,
+            streams: plan.connections,
+            amount: requests,
+            maxSeconds,
+            minBodyBytes: pngBytes,
+          })
+        : grpcLoad({ target, concurrency: plan.connections, amount: requests, maxSeconds }),
   };
 }
 
@@ -621,13 +649,18 @@ function editSubject(
     "content-type": `multipart/form-data; boundary=${BOUNDARY}`,
     authorization: `Bearer ${BENCH_API_KEY}`,
   };
-  return httpSubject(id, pids, `${base}${EDITS_PATH}`, headers, body, b64Length);
+  // Scenario (g) compares edits with generations, both on autocannon.
+  return httpSubject(id, pids, `${base}${EDITS_PATH}`, headers, body, b64Length, "javascript");
 }
+
+/** What sends a scenario's requests (scenarios.ts `loadGenerator`, bench/h2load.ts). */
+type LoadGenerator = ScenarioResult["loadGenerator"];
 
 /** What every target needs to send a scenario's request and check its answer. */
 interface SubjectContext {
   stack: Stack;
   request: RequestShape;
+  generator: LoadGenerator;
   /** The size of the image the upstream answers with, and of its base64. */
   pngBytes: number;
   b64Length: number;
@@ -647,7 +680,7 @@ function viaHttp(id: TargetId, where: (x: SubjectContext) => HttpTarget | undefi
     if (!t) return undefined;
     const body = requestBody(t.model, x.request.size);
     const url = `${t.base}${IMAGES_PATH}`;
-    return httpSubject(id, t.pids, url, t.headers ?? JSON_HEADERS, body, x.b64Length);
+    return httpSubject(id, t.pids, url, t.headers ?? JSON_HEADERS, body, x.b64Length, x.generator);
   };
 }
 
@@ -682,7 +715,7 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
     base: stack.gateway.url,
     model: request.upstream,
   })),
-  "imagegate-grpc": ({ stack, request, pngBytes }) =>
+  "imagegate-grpc": ({ stack, request, pngBytes, generator }) =>
     grpcSubject(
       "imagegate-grpc",
       [stack.gateway.child.pid],
@@ -690,6 +723,7 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
       request.upstream,
       request.size,
       pngBytes,
+      generator,
     ),
   "imagegate-routed": viaHttp("imagegate-routed", ({ stack }) => ({
     pids: [stack.gateway.child.pid],
@@ -743,12 +777,19 @@ function subjectsFor(
   request: RequestShape,
   stack: Stack,
   tinyPngBytes: number,
+  generator: LoadGenerator,
 ): Subject[] {
   const pngBytes =
     request.upstream === "big" || request.upstream === "stream"
       ? stack.upstreams.bigPngBytes
       : tinyPngBytes;
-  const x: SubjectContext = { stack, request, pngBytes, b64Length: Math.ceil(pngBytes / 3) * 4 };
+  const x: SubjectContext = {
+    stack,
+    request,
+    generator,
+    pngBytes,
+    b64Length: Math.ceil(pngBytes / 3) * 4,
+  };
   return targets
     .filter((t) => !stack.targets || stack.targets.includes(t))
     .map((t) => SUBJECTS[t](x))
@@ -765,6 +806,7 @@ async function runScenario(
   id: ScenarioId,
   title: string,
   plan: RunPlan,
+  generator: LoadGenerator,
   subjects: Subject[],
   stack: Stack,
   settings: BenchSettings,
@@ -806,10 +848,13 @@ async function runScenario(
       const cpu0 = s.pids.map((p) => cpuMs(p));
       const up0 = cpuMs(stack.emulator.pid);
       const client0 = process.cpuUsage();
+      const children0 = childrenCpuMs();
       const sampler = new RssSampler(s.pids);
       const r = await s.load(plan, plan.requests, settings.maxSeconds);
       const peaks = sampler.stop();
       const client = process.cpuUsage(client0);
+      // h2load is a child process: its CPU time is this process's children's once it has exited.
+      const children = (childrenCpuMs() ?? 0) - (children0 ?? 0);
       const cpu1 = s.pids.map((p) => cpuMs(p));
       const up1 = cpuMs(stack.emulator.pid);
       checkCrashes();
@@ -833,7 +878,8 @@ async function runScenario(
         cpuMsPerReq: cpu !== undefined && r.ok > 0 ? cpu / r.ok : undefined,
         upstreamCpuMsPerReq:
           up0 !== undefined && up1 !== undefined && r.ok > 0 ? (up1 - up0) / r.ok : undefined,
-        clientCpuMsPerReq: r.ok > 0 ? (client.user + client.system) / 1000 / r.ok : undefined,
+        clientCpuMsPerReq:
+          r.ok > 0 ? ((client.user + client.system) / 1000 + children) / r.ok : undefined,
         peakRssBytes: rss,
         timedOut: r.timedOut,
         ...(r.firstEventP50Ms !== undefined ? { firstEventP50Ms: r.firstEventP50Ms } : {}),
@@ -861,7 +907,14 @@ async function runScenario(
       ),
     };
   }
-  return { id, title, connections: plan.connections, requestsPerRun: plan.requests, targets };
+  return {
+    id,
+    title,
+    connections: plan.connections,
+    requestsPerRun: plan.requests,
+    loadGenerator: generator,
+    targets,
+  };
 }
 
 /** Per round, a target's latency minus the reference's in the same round; the median of those. */
@@ -890,7 +943,10 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
   const load0 = os.loadavg()[0]!;
   const machine0 = machineBusyMs();
   const self0 = process.cpuUsage();
+  const children0 = childrenCpuMs();
   let ours = 0;
+  const h2load = settings.h2load ?? h2loadInstalled();
+  let h2loadMissingSaid = false;
   const only = new Set(settings.only ?? SCENARIOS);
   const errors: string[] = [];
   log(
@@ -928,11 +984,22 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
       const targets = [...new Set([...spec.targets, ...riderTargets])].filter(
         (t) => only.has(id) || riderTargets.includes(t) || t === spec.latencyReference,
       );
+      const generator: LoadGenerator =
+        spec.loadGenerator === "h2load" && h2load ? "h2load" : "javascript";
+      if (spec.loadGenerator === "h2load" && !h2load && !h2loadMissingSaid) {
+        h2loadMissingSaid = true;
+        log(
+          settings.h2load === false
+            ? "h2load not used (h2load: false): autocannon and grpc-js send every scenario's requests"
+            : "h2load is not installed (Debian: apt-get install nghttp2-client): autocannon and grpc-js send every scenario's requests, and their own CPU on a small machine holds gRPC back (bench/PROFILE.md)",
+        );
+      }
       const result = await runScenario(
         id,
         spec.title(plan, ctx),
         plan,
-        subjectsFor(targets, spec.request, stack, tinyPngBytes),
+        generator,
+        subjectsFor(targets, spec.request, stack, tinyPngBytes, generator),
         stack,
         settings,
         errors,
@@ -947,6 +1014,7 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
           title: rs.title(plan, ctx),
           connections: result.connections,
           requestsPerRun: result.requestsPerRun,
+          loadGenerator: result.loadGenerator,
           targets: Object.fromEntries(
             rs.targets.map((t) => [t, structuredClone(result.targets[t])]),
           ),
@@ -961,7 +1029,11 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
     const children = stack.children().map((c) => cpuMs(c.pid));
     const self = process.cpuUsage(self0);
     // A child already stopped (Portkey after a failed check) counts as 0: a slight overestimate of "other".
-    ours = children.reduce<number>((a, v) => a + (v ?? 0), 0) + (self.user + self.system) / 1000;
+    const reaped = (childrenCpuMs() ?? 0) - (children0 ?? 0); // h2load's runs
+    ours =
+      children.reduce<number>((a, v) => a + (v ?? 0), 0) +
+      (self.user + self.system) / 1000 +
+      reaped;
     await stack.close();
   }
   const machine1 = machineBusyMs();

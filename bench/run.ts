@@ -8,6 +8,7 @@
  *                      imagegate-routed), e.g. to profile one of them
  *   --rounds N         interleaved rounds per scenario (full: 3)
  *   --no-portkey       do not start the Portkey baseline
+ *   --no-h2load        (c) with autocannon and grpc-js even where h2load is installed
  *   --node-flags=F…   extra node flags for the gateway process (e.g. --node-flags=--js-base-64), to try one out
  *   --profile DIR      run the gateway with --cpu-prof, writing its profile into DIR
  *   --out FILE         write the JSON report here (default: latest.json for a full run of all)
@@ -38,6 +39,7 @@ async function main(): Promise<number> {
       targets: { type: "string" },
       rounds: { type: "string" },
       "no-portkey": { type: "boolean" },
+      "no-h2load": { type: "boolean" },
       profile: { type: "string" },
       "node-flags": { type: "string" },
       out: { type: "string" },
@@ -47,7 +49,7 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(
-      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(",")}] [--targets LIST] [--rounds N] [--no-portkey] [--node-flags 'F…'] [--profile DIR] [--out FILE]\n`,
+      `usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(",")}] [--targets LIST] [--rounds N] [--no-portkey] [--no-h2load] [--node-flags 'F…'] [--profile DIR] [--out FILE]\n`,
     );
     return 0;
   }
@@ -76,6 +78,7 @@ async function main(): Promise<number> {
     settings.rounds = n;
   }
   if (values["no-portkey"]) settings.portkey = false;
+  if (values["no-h2load"]) settings.h2load = false;
   const nodeArgs = values["node-flags"]?.split(/\s+/).filter((f) => f !== "") ?? [];
   if (values.profile !== undefined) {
     const dir = path.resolve(values.profile);

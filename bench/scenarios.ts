@@ -109,6 +109,8 @@ export interface ScenarioResult {
   title: string;
   connections: number;
   requestsPerRun: number;
+  /** Which program sent the requests: h2load, or the JavaScript clients (autocannon, grpc-js, undici). */
+  loadGenerator: "h2load" | "javascript";
   targets: Partial<Record<TargetId, TargetSummary>>;
 }
 
@@ -148,6 +150,11 @@ export interface ScenarioSpec {
   targets: readonly TargetId[];
   /** Per round, every other target's p50/p99 minus this one's: addedP50Ms, addedP99Ms. */
   latencyReference?: TargetId;
+  /**
+   * `h2load`: every target of the scenario, REST and gRPC alike, meets nghttp2's h2load
+   * (bench/h2load.ts) when it is installed, instead of autocannon and grpc-js.
+   */
+  loadGenerator?: "h2load";
   /** The README table's rows from the scenario's figures. */
   rows(s: ScenarioResult, ctx: ScenarioContext): Row[];
 }
@@ -327,12 +334,13 @@ const TABLE = {
       `1024x1024 PNG (${(ctx.upstream.bigBodyBytes / 1e6).toFixed(1)} MB JSON), concurrency ${p.connections}: throughput and peak RSS`,
     request: { upstream: "big", size: "1024x1024" },
     targets: [...BASELINES, "imagegate", "imagegate-grpc"],
+    loadGenerator: "h2load",
     plans: {
       full: { connections: 16, requests: 300, warmup: 32 },
       quick: { connections: 16, requests: 32, warmup: 0 },
     },
     rows(s, ctx) {
-      const sc = `(c) 2 MB, c=${s.connections}`;
+      const sc = `(c) 2 MB, c=${s.connections}${s.loadGenerator === "h2load" ? ", h2load" : ""}`;
       const rows: Row[] = [];
       const v = values(s, (t) => t.rps);
       const rBare = ratio(v.imagegate, v.bare);
@@ -427,7 +435,7 @@ const TABLE = {
         if (cpu.imagegate === undefined) continue;
         rows.push({
           scenario: sc,
-          figure: `CPU per request of the load generator, ${label} (${id === "imagegate" ? "autocannon" : "grpc-js"})`,
+          figure: `CPU per request of the load generator, ${label} (${s.loadGenerator === "h2load" ? "h2load" : id === "imagegate" ? "autocannon" : "grpc-js"})`,
           unit: "ms",
           imagegateTarget: id,
           values: { imagegate: cpu.imagegate } as Partial<Record<Column, number>>,

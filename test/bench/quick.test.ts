@@ -7,9 +7,12 @@ import { type BenchSettings, QUICK_SETTINGS, runBench } from "../../bench/harnes
 import { renderSummary, renderTable, toReport } from "../../bench/report.ts";
 import type { ScenarioId, TargetId } from "../../bench/scenarios.ts";
 import { postgresBin, redisBin } from "../support/services.ts";
+import { hasTestProgram } from "../support/test-programs.ts";
 
 /** (h) and (i) need a real redis-server and PostgreSQL; without them the bench skips both. */
 const shared = redisBin() !== undefined && postgresBin() !== undefined;
+/** (c) runs on h2load where it is installed (autocannon and grpc-js elsewhere). */
+const h2load = hasTestProgram("h2load");
 
 const TINY: BenchSettings = {
   ...QUICK_SETTINGS,
@@ -57,6 +60,8 @@ describe("bench (quick, tiny counts)", () => {
         expect(scenario.targets.portkey?.rounds[0]?.ok, `${id}/portkey`).toBeGreaterThan(0);
     }
     expect(result.upstream.bigBodyBytes).toBeGreaterThan(1_500_000);
+    expect(result.scenarios.c?.loadGenerator).toBe(h2load ? "h2load" : "javascript");
+    expect(result.scenarios.a?.loadGenerator).toBe("javascript");
 
     const report = toReport(result);
     expect(report.targetsTotal).toBe(shared ? 9 : 7);
@@ -73,6 +78,18 @@ describe("bench (quick, tiny counts)", () => {
     ])
       expect(table).toContain(s);
     if (!shared) expect(renderSummary(report)).toContain("(h) and (i) not run");
+    expect(table).toContain(
+      h2load ? "load generator, gRPC (h2load)" : "load generator, gRPC (grpc-js)",
+    );
     expect(renderSummary(report)).toContain("Targets met");
+  }, 60_000);
+
+  it("runs (c) on autocannon and grpc-js when h2load is not to be used", async () => {
+    const result = await runBench({ ...TINY, only: ["c"], portkey: false, h2load: false });
+    expect(result.errors).toEqual([]);
+    const c = result.scenarios.c!;
+    expect(c.loadGenerator).toBe("javascript");
+    expect(c.targets["imagegate-grpc"]?.rounds[0]?.ok).toBeGreaterThan(0);
+    expect(renderTable(toReport(result))).toContain("load generator, gRPC (grpc-js)");
   }, 60_000);
 });

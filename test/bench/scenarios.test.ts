@@ -40,6 +40,7 @@ function scenario(
     title: id,
     connections,
     requestsPerRun: 10,
+    loadGenerator: "javascript",
     targets: Object.fromEntries(Object.entries(targets).map(([t, f]) => [t, summary(f)])),
   };
 }
