@@ -180,6 +180,16 @@ export function ratio(a: number | undefined, b: number | undefined): number | un
   return a / b;
 }
 
+/** (c)'s gRPC rows: the ratio of a figure to REST's; none on REST's own row. */
+function againstRest(
+  id: TargetId,
+  label: string,
+  figure: number | undefined,
+  rest: number | undefined,
+): [string, number | undefined][] {
+  return id === "imagegate" ? [] : [[label, ratio(figure, rest)]];
+}
+
 function ratios(...pairs: [string, number | undefined][]): Ratio[] {
   const out: Ratio[] = [];
   for (const [label, value] of pairs)
@@ -419,9 +429,7 @@ const TABLE = {
           imagegateTarget: id,
           values: cpu,
           ratios: ratios(
-            ...(id === "imagegate"
-              ? []
-              : [["× REST", ratio(cpu.imagegate, restCpu)] as [string, number | undefined]]),
+            ...againstRest(id, "× REST", cpu.imagegate, restCpu),
             ...againstBaselines(cpu, COST_RATIOS),
           ),
         });
@@ -439,11 +447,7 @@ const TABLE = {
           unit: "ms",
           imagegateTarget: id,
           values: { imagegate: cpu.imagegate } as Partial<Record<Column, number>>,
-          ratios: ratios(
-            ...(id === "imagegate"
-              ? []
-              : [["× REST's", ratio(cpu.imagegate, restClient)] as [string, number | undefined]]),
-          ),
+          ratios: ratios(...againstRest(id, "× REST's", cpu.imagegate, restClient)),
         });
       }
       return rows;
