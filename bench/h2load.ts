@@ -9,24 +9,17 @@
  * flight, `amount` requests in all. Latencies come from h2load's per-request log.
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { isInstalled } from "../test/support/test-programs.ts";
 import { type LoadResult, summarise } from "./load.ts";
 
 export const H2LOAD = "h2load";
 
 /** Whether h2load is on PATH. */
 export function h2loadInstalled(env: NodeJS.ProcessEnv = process.env): boolean {
-  return (env.PATH ?? "").split(path.delimiter).some((dir) => {
-    if (dir === "") return false;
-    try {
-      accessSync(path.join(dir, H2LOAD), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return isInstalled(H2LOAD, env);
 }
 
 export interface H2LoadOptions {

@@ -18,16 +18,20 @@ export const REQUIRE_VARIABLE = "IMAGEGATE_REQUIRE_TEST_SERVICES";
  * executable here; when it is not, a line saying so, or an error if required.
  */
 export function hasTestProgram(program: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  const found = program.includes("/")
-    ? isExecutable(program)
-    : (env.PATH ?? "")
-        .split(delimiter)
-        .some((dir) => dir !== "" && isExecutable(join(dir, program)));
-  if (found) return true;
+  if (isInstalled(program, env)) return true;
   if (env[REQUIRE_VARIABLE] === "1")
     throw new Error(`${program} is not installed, and ${REQUIRE_VARIABLE}=1 requires it`);
   console.log(`${program} is not installed: skipping the tests that need it`);
   return false;
+}
+
+/** Whether `program` (a name looked up on PATH, or a path) is an executable file here; says nothing. */
+export function isInstalled(program: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  return program.includes("/")
+    ? isExecutable(program)
+    : (env.PATH ?? "")
+        .split(delimiter)
+        .some((dir) => dir !== "" && isExecutable(join(dir, program)));
 }
 
 function isExecutable(path: string): boolean {
