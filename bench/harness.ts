@@ -166,6 +166,13 @@ interface Stack {
   upstreams: Upstreams;
   emulator: Child;
   gateway: { child: Child; url: string };
+  /**
+   * Scenario (c)'s gateways, one per protocol, each serving nothing but (c)'s 1024x1024
+   * image, as the bare proxy has a process per upstream: each one's peak RSS is its
+   * protocol's own, not what earlier scenarios or the other protocol left behind.
+   * Undefined when (c) does not run (its targets then use `gateway`).
+   */
+  big: { rest: { child: Child; url: string }; grpc: { child: Child; url: string } } | undefined;
   bare: Record<Upstream, { child: Child; url: string }>;
   portkey: { child: Child; url: string } | undefined;
   portkeyReason?: string;
@@ -256,10 +263,15 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     const configFile = path.join(tmp, "imagegate.yaml");
     writeFileSync(configFile, gatewayYaml(upstreams, settings.slowMs));
 
-    const gatewayP = spawnGateway("imagegate", configFile, settings).then((g) => {
-      started.push(g.child);
-      return g;
-    });
+    const gateway = (name: string) =>
+      spawnGateway(name, configFile, settings).then((g) => {
+        started.push(g.child);
+        return g;
+      });
+    const gatewayP = gateway("imagegate");
+    const bigP = (settings.only ?? ["c"]).includes("c")
+      ? Promise.all([gateway("imagegate (c), REST"), gateway("imagegate (c), gRPC")])
+      : Promise.resolve(undefined);
     const bareP = (kind: Upstream) =>
       spawnNode(
         `bare proxy (${kind})`,
@@ -278,8 +290,9 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     const keyedP = wantsKeyed(settings)
       ? startKeyedGateways(upstreams, settings, tmp, started, services)
       : Promise.resolve({ reason: "not requested" });
-    const [gateway, tiny, big, slow, stream, pk, kg] = await Promise.all([
+    const [main, bigGateways, tiny, big, slow, stream, pk, kg] = await Promise.all([
       gatewayP,
+      bigP,
       bareP("tiny"),
       bareP("big"),
       bareP("slow"),
@@ -297,7 +310,8 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     return {
       upstreams,
       emulator: emu.child,
-      gateway,
+      gateway: main,
+      big: bigGateways && { rest: bigGateways[0], grpc: bigGateways[1] },
       bare: { tiny, big, slow, stream },
       portkey,
       ...(portkeyReason !== undefined ? { portkeyReason } : {}),
@@ -710,21 +724,22 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
         model: "dall-e-2",
       },
   ),
-  imagegate: viaHttp("imagegate", ({ stack, request }) => ({
-    pids: [stack.gateway.child.pid],
-    base: stack.gateway.url,
-    model: request.upstream,
-  })),
-  "imagegate-grpc": ({ stack, request, pngBytes, generator }) =>
-    grpcSubject(
+  imagegate: viaHttp("imagegate", ({ stack, request }) => {
+    const g = gatewayFor(stack, request, "rest");
+    return { pids: [g.child.pid], base: g.url, model: request.upstream };
+  }),
+  "imagegate-grpc": ({ stack, request, pngBytes, generator }) => {
+    const g = gatewayFor(stack, request, "grpc");
+    return grpcSubject(
       "imagegate-grpc",
-      [stack.gateway.child.pid],
-      stack.gateway.url,
+      [g.child.pid],
+      g.url,
       request.upstream,
       request.size,
       pngBytes,
       generator,
-    ),
+    );
+  },
   "imagegate-routed": viaHttp("imagegate-routed", ({ stack }) => ({
     pids: [stack.gateway.child.pid],
     base: stack.gateway.url,
@@ -771,6 +786,15 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
       b64Length,
     ),
 };
+
+/** The gateway process a request goes to: (c)'s own per protocol for the 1024x1024 image, else the main one. */
+function gatewayFor(
+  stack: Stack,
+  request: RequestShape,
+  protocol: "rest" | "grpc",
+): { child: Child; url: string } {
+  return (request.upstream === "big" ? stack.big?.[protocol] : undefined) ?? stack.gateway;
+}
 
 function subjectsFor(
   targets: readonly TargetId[],
@@ -956,8 +980,9 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
   const tinyPngBytes = tinyPng().length;
   const scenarios: Partial<Record<ScenarioId, ScenarioResult>> = {};
   // Idle RSS: every process started, checked once, quiet again; before any measured request.
+  // imagegate's is (c)'s REST gateway where it runs: like the bare proxy's, a process for (c) alone.
   const idlePids = {
-    imagegate: stack.gateway.child.pid,
+    imagegate: (stack.big?.rest ?? stack.gateway).child.pid,
     bare: stack.bare.big.child.pid,
     portkey: stack.portkey?.child.pid,
   };
