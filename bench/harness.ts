@@ -167,12 +167,15 @@ interface Stack {
   emulator: Child;
   gateway: { child: Child; url: string };
   /**
-   * Scenario (c)'s gateways, one per protocol, each serving nothing but (c)'s 1024x1024
-   * image, as the bare proxy has a process per upstream: each one's peak RSS is its
-   * protocol's own, not what earlier scenarios or the other protocol left behind.
-   * Undefined when (c) does not run (its targets then use `gateway`).
+   * While a scenario with `ownGateways` runs: its gateways, one per protocol, started for it
+   * (`startOwnGateways`) and stopped after (`stopOwnGateways`); the gateway's targets go
+   * there instead of to `gateway`.
    */
-  big: { rest: { child: Child; url: string }; grpc: { child: Child; url: string } } | undefined;
+  own: { rest: { child: Child; url: string }; grpc: { child: Child; url: string } } | undefined;
+  startOwnGateways(): Promise<void>;
+  stopOwnGateways(): Promise<void>;
+  /** CPU time of the children already stopped (own gateways), ms. */
+  stoppedCpuMs(): number;
   bare: Record<Upstream, { child: Child; url: string }>;
   portkey: { child: Child; url: string } | undefined;
   portkeyReason?: string;
@@ -269,9 +272,6 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
         return g;
       });
     const gatewayP = gateway("imagegate");
-    const bigP = (settings.only ?? ["c"]).includes("c")
-      ? Promise.all([gateway("imagegate (c), REST"), gateway("imagegate (c), gRPC")])
-      : Promise.resolve(undefined);
     const bareP = (kind: Upstream) =>
       spawnNode(
         `bare proxy (${kind})`,
@@ -290,9 +290,8 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     const keyedP = wantsKeyed(settings)
       ? startKeyedGateways(upstreams, settings, tmp, started, services)
       : Promise.resolve({ reason: "not requested" });
-    const [main, bigGateways, tiny, big, slow, stream, pk, kg] = await Promise.all([
+    const [main, tiny, big, slow, stream, pk, kg] = await Promise.all([
       gatewayP,
-      bigP,
       bareP("tiny"),
       bareP("big"),
       bareP("slow"),
@@ -307,11 +306,31 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
     const portkey = "url" in pk ? pk : undefined;
     const portkeyReason = "reason" in pk ? pk.reason : undefined;
     if (portkeyReason !== undefined) log(`Portkey unavailable: ${portkeyReason}`);
-    return {
+    let stoppedCpu = 0;
+    const stack: Stack = {
       upstreams,
       emulator: emu.child,
       gateway: main,
-      big: bigGateways && { rest: bigGateways[0], grpc: bigGateways[1] },
+      own: undefined,
+      async startOwnGateways() {
+        const [rest, grpc] = await Promise.all([
+          gateway("imagegate, REST"),
+          gateway("imagegate, gRPC"),
+        ]);
+        stack.own = { rest, grpc };
+        await waitIdle([rest.child.pid, grpc.child.pid]);
+      },
+      async stopOwnGateways() {
+        const own = stack.own;
+        if (!own) return;
+        stack.own = undefined;
+        for (const g of [own.rest, own.grpc]) {
+          stoppedCpu += cpuMs(g.child.pid) ?? 0;
+          started.splice(started.indexOf(g.child), 1);
+          await g.child.stop();
+        }
+      },
+      stoppedCpuMs: () => stoppedCpu,
       bare: { tiny, big, slow, stream },
       portkey,
       ...(portkeyReason !== undefined ? { portkeyReason } : {}),
@@ -321,6 +340,7 @@ async function startStack(settings: BenchSettings, log: (line: string) => void):
       children: () => [...started],
       close: closeAll,
     };
+    return stack;
   } catch (e) {
     await closeAll();
     throw e;
@@ -725,11 +745,11 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
       },
   ),
   imagegate: viaHttp("imagegate", ({ stack, request }) => {
-    const g = gatewayFor(stack, request, "rest");
+    const g = gatewayFor(stack, "rest");
     return { pids: [g.child.pid], base: g.url, model: request.upstream };
   }),
   "imagegate-grpc": ({ stack, request, pngBytes, generator }) => {
-    const g = gatewayFor(stack, request, "grpc");
+    const g = gatewayFor(stack, "grpc");
     return grpcSubject(
       "imagegate-grpc",
       [g.child.pid],
@@ -787,13 +807,9 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
     ),
 };
 
-/** The gateway process a request goes to: (c)'s own per protocol for the 1024x1024 image, else the main one. */
-function gatewayFor(
-  stack: Stack,
-  request: RequestShape,
-  protocol: "rest" | "grpc",
-): { child: Child; url: string } {
-  return (request.upstream === "big" ? stack.big?.[protocol] : undefined) ?? stack.gateway;
+/** The gateway process a protocol's requests go to: the scenario's own while it has them, else the main one. */
+function gatewayFor(stack: Stack, protocol: "rest" | "grpc"): { child: Child; url: string } {
+  return stack.own?.[protocol] ?? stack.gateway;
 }
 
 function subjectsFor(
@@ -980,9 +996,8 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
   const tinyPngBytes = tinyPng().length;
   const scenarios: Partial<Record<ScenarioId, ScenarioResult>> = {};
   // Idle RSS: every process started, checked once, quiet again; before any measured request.
-  // imagegate's is (c)'s REST gateway where it runs: like the bare proxy's, a process for (c) alone.
   const idlePids = {
-    imagegate: (stack.big?.rest ?? stack.gateway).child.pid,
+    imagegate: stack.gateway.child.pid,
     bare: stack.bare.big.child.pid,
     portkey: stack.portkey?.child.pid,
   };
@@ -1019,17 +1034,23 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
             : "h2load is not installed (Debian: apt-get install nghttp2-client): autocannon and grpc-js send every scenario's requests, and their own CPU on a small machine holds gRPC back (bench/PROFILE.md)",
         );
       }
-      const result = await runScenario(
-        id,
-        spec.title(plan, ctx),
-        plan,
-        generator,
-        subjectsFor(targets, spec.request, stack, tinyPngBytes, generator),
-        stack,
-        settings,
-        errors,
-        log,
-      );
+      if (spec.ownGateways) await stack.startOwnGateways();
+      let result: ScenarioResult;
+      try {
+        result = await runScenario(
+          id,
+          spec.title(plan, ctx),
+          plan,
+          generator,
+          subjectsFor(targets, spec.request, stack, tinyPngBytes, generator),
+          stack,
+          settings,
+          errors,
+          log,
+        );
+      } finally {
+        await stack.stopOwnGateways();
+      }
       if (spec.latencyReference) addLatencyDeltas(result, spec.latencyReference);
       for (const r of riders) {
         const rs = SCENARIO_TABLE[r];
@@ -1057,6 +1078,7 @@ export async function runBench(settings: BenchSettings): Promise<BenchResult> {
     const reaped = (childrenCpuMs() ?? 0) - (children0 ?? 0); // h2load's runs
     ours =
       children.reduce<number>((a, v) => a + (v ?? 0), 0) +
+      stack.stoppedCpuMs() +
       (self.user + self.system) / 1000 +
       reaped;
     await stack.close();
