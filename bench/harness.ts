@@ -529,9 +529,7 @@ function httpSubject(
     verify: () => verifyHttp(url, headers, body, b64Length),
     load: (plan, requests, maxSeconds) => {
       const o = { url, headers, body, connections: plan.connections, amount: requests, maxSeconds };
-      return generator === "h2load"
-        ? h2loadLoad({ ...o, protocol: "http/1.1", streams: 1 })
-        : httpLoad(o);
+      return generator === "h2load" ? h2loadLoad({ ...o, protocol: "http/1.1" }) : httpLoad(o);
     },
   };
 }
