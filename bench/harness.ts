@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { ImagesResponseSchema } from "../src/gen/imagegate/v1/images_pb.js";
 import { BENCH_API_KEY, tinyPng, uploadPng } from "./emulator.ts";
 import { h2loadInstalled, h2loadLoad } from "./h2load.ts";
@@ -23,7 +24,6 @@ import {
   CREATE_IMAGE_PATH,
   grpcCall,
   grpcChannel,
-  grpcEnvelope,
   grpcLoad,
   grpcRequestBytes,
   httpLoad,
@@ -567,7 +567,8 @@ function grpcSubject(
             url: new URL(CREATE_IMAGE_PATH, gatewayUrl).href,
             protocol: "h2",
             headers: { "content-type": "application/grpc", te: "trailers" },
-            body: grpcEnvelope(grpcRequestBytes(target)),
+            // The message as it goes on the wire: uncompressed, its length, the bytes.
+            body: Buffer.from(encodeEnvelope(0, grpcRequestBytes(target))),
             connections: 1,
             streams: plan.connections,
             amount: requests,
@@ -658,6 +659,7 @@ function editSubject(
   size: string,
   uploadBytes: number,
   b64Length: number,
+  generator: LoadGenerator,
 ): Subject {
   let png = uploads.get(uploadBytes);
   if (png === undefined) {
@@ -681,8 +683,7 @@ function editSubject(
     "content-type": `multipart/form-data; boundary=${BOUNDARY}`,
     authorization: `Bearer ${BENCH_API_KEY}`,
   };
-  // Scenario (g) compares edits with generations, both on autocannon.
-  return httpSubject(id, pids, `${base}${EDITS_PATH}`, headers, body, b64Length, "javascript");
+  return httpSubject(id, pids, `${base}${EDITS_PATH}`, headers, body, b64Length, generator);
 }
 
 /** What sends a scenario's requests (scenarios.ts `loadGenerator`, bench/h2load.ts). */
@@ -793,7 +794,7 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
       request.partialImages ?? 0,
       b64Length,
     ),
-  "imagegate-edit": ({ stack, request, b64Length }) =>
+  "imagegate-edit": ({ stack, request, b64Length, generator }) =>
     editSubject(
       "imagegate-edit",
       [stack.gateway.child.pid],
@@ -802,6 +803,7 @@ const SUBJECTS: Record<TargetId, (x: SubjectContext) => Subject | undefined> = {
       request.size,
       request.uploadBytes ?? 0,
       b64Length,
+      generator,
     ),
 };
 

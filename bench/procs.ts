@@ -158,32 +158,32 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** CPU time (user + system) the process has used, in ms; undefined off Linux or once it is gone. */
-export function cpuMs(pid: number): number | undefined {
+/**
+ * Two adjacent clock-tick fields of `/proc/<pid>/stat` summed, in ms (`at`: the index
+ * counted from the state field, field 3); undefined off Linux or once the process is gone.
+ */
+function statMs(pid: number | "self", at: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // Fields after the command name (which may hold spaces) start at state, field 3.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return ((utime + stime) * 1000) / ticksPerSecond();
+    return ((Number(fields[at]) + Number(fields[at + 1])) * 1000) / ticksPerSecond();
   } catch {
     return undefined;
   }
 }
 
+/** CPU time (user + system: utime, stime) the process has used, in ms. */
+export function cpuMs(pid: number): number | undefined {
+  return statMs(pid, 11);
+}
+
 /**
  * CPU time of this process's children that have exited and been waited for (cutime +
- * cstime of /proc/self/stat), ms: how a child that ran to its end (h2load) is counted.
+ * cstime), ms: how a child that ran to its end (h2load) is counted.
  */
 export function childrenCpuMs(): number | undefined {
-  try {
-    const stat = readFileSync("/proc/self/stat", "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[13]) + Number(fields[14])) * 1000) / ticksPerSecond();
-  } catch {
-    return undefined;
-  }
+  return statMs("self", 13);
 }
 
 /** Resident set size in bytes (VmRSS). */

@@ -7,12 +7,12 @@ import { type BenchSettings, QUICK_SETTINGS, runBench } from "../../bench/harnes
 import { renderSummary, renderTable, toReport } from "../../bench/report.ts";
 import type { ScenarioId, TargetId } from "../../bench/scenarios.ts";
 import { postgresBin, redisBin } from "../support/services.ts";
-import { hasTestProgram } from "../support/test-programs.ts";
+import { isInstalled } from "../support/test-programs.ts";
 
 /** (h) and (i) need a real redis-server and PostgreSQL; without them the bench skips both. */
 const shared = redisBin() !== undefined && postgresBin() !== undefined;
-/** (c) runs on h2load where it is installed (autocannon and grpc-js elsewhere). */
-const h2load = hasTestProgram("h2load");
+/** (c) runs on h2load where it is installed (autocannon and grpc-js elsewhere; both paths are checked). */
+const h2load = isInstalled("h2load");
 
 const TINY: BenchSettings = {
   ...QUICK_SETTINGS,
