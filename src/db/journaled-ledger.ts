@@ -208,11 +208,9 @@ export class JournaledLedger implements Ledger {
     const cost = Math.max(usd, 0);
     const lease = hold.lease === undefined ? undefined : this.#leases.get(hold.lease);
     if (lease === undefined) {
-      await this.#record({
-        key: hold.key,
-        usd: cost,
-        hold: hold.unbacked ? undefined : { id: hold.id, usd: hold.usd },
-      });
+      await (hold.unbacked
+        ? this.#record({ key: hold.key, usd: cost })
+        : this.#endHold(hold, cost));
       return;
     }
     lease.inFlight -= 1;
@@ -224,7 +222,7 @@ export class JournaledLedger implements Ledger {
     if (!this.#isOpen(lease) && lease.inFlight === 0) {
       // The last request of a lease that hands out nothing more: its cost and the lease's end, one entry.
       this.#leases.delete(lease.id);
-      await this.#record({ key: hold.key, usd: cost, hold: { id: lease.id, usd: row } });
+      await this.#endHold({ id: lease.id, key: hold.key, usd: row }, cost);
       return;
     }
     lease.journaled += 1;
@@ -254,7 +252,12 @@ export class JournaledLedger implements Ledger {
       }
     }
     // Given back once the database is there again (else it would only expire).
-    await this.#record({ key: hold.key, usd: 0, hold: { id: hold.id, usd: hold.usd } });
+    await this.#endHold(hold, 0);
+  }
+
+  /** Journals `cost` as spent and the end of `hold` (dropped in the same transaction). */
+  #endHold(hold: Hold, cost: number): Promise<void> {
+    return this.#record({ key: hold.key, usd: cost, hold: { id: hold.id, usd: hold.usd } });
   }
 
   /** Whether the lease still hands out holds. */
@@ -282,7 +285,7 @@ export class JournaledLedger implements Ledger {
     if (!this.#leases.delete(lease.id)) return;
     const hold: Hold = { id: lease.id, key: lease.key, usd: lease.row };
     if (lease.journaled === 0) await this.#releaseHold(hold);
-    else await this.#record({ key: lease.key, usd: 0, hold: { id: lease.id, usd: lease.row } });
+    else await this.#endHold(hold, 0);
   }
 
   /** Gives back leases idle for LEASE_IDLE_MS, and stops those past LEASE_MAX_AGE_MS. */
