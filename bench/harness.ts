@@ -16,7 +16,6 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
-import { encodeEnvelope } from "@connectrpc/connect/protocol";
 import { ImagesResponseSchema } from "../src/gen/imagegate/v1/images_pb.js";
 import { BENCH_API_KEY, tinyPng, uploadPng } from "./emulator.ts";
 import { h2loadInstalled, h2loadLoad } from "./h2load.ts";
@@ -24,6 +23,7 @@ import {
   CREATE_IMAGE_PATH,
   grpcCall,
   grpcChannel,
+  grpcEnvelope,
   grpcLoad,
   grpcRequestBytes,
   httpLoad,
@@ -567,8 +567,7 @@ function grpcSubject(
             url: new URL(CREATE_IMAGE_PATH, gatewayUrl).href,
             protocol: "h2",
             headers: { "content-type": "application/grpc", te: "trailers" },
-            // The message as it goes on the wire: uncompressed, its length, the bytes.
-            body: Buffer.from(encodeEnvelope(0, grpcRequestBytes(target))),
+            body: grpcEnvelope(grpcRequestBytes(target)),
             connections: 1,
             streams: plan.connections,
             amount: requests,

@@ -150,6 +150,18 @@ export function grpcRequestBytes(t: GrpcTarget): Buffer {
 }
 
 export const CREATE_IMAGE_PATH = "/imagegate.v1.ImageService/CreateImage";
+
+/**
+ * A gRPC message as it goes on the wire: uncompressed flag, 4-byte length, the message.
+ * Framed here rather than by connect-es's `encodeEnvelope`: its internals are imported by
+ * src/server/connect-internals.ts alone (test/architecture/connect-internals.test.ts).
+ */
+export function grpcEnvelope(message: Uint8Array): Buffer {
+  const out = Buffer.alloc(5 + message.length);
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
 const identity = (b: Buffer) => b;
 
 export function grpcChannel(address: string): grpc.Client {
