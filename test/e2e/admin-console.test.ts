@@ -99,9 +99,13 @@ function suite(name: string, database: () => string) {
       teamToken = made.body.token;
       // Two answered on image-hq (one by the team's key), one failing on image-mini, and a
       // 429 with retry-after that takes image-two's deployment out of rotation for a minute.
+      // The two answers take at least 5 ms each: latency is kept in whole milliseconds, and
+      // an emulator answer under 1 ms read 0 (the p50 check below failed so, now and then).
+      stack.openai.faults.push({ ...openaiFaults.latency(5), model: "dall-e-3", times: 2 });
       costs.hq = (await generate(stack.url, MASTER_KEY, "image-hq")).cost;
       const team = await generate(stack.url, teamKey, "image-hq");
       expect(team.status).toBe(200);
+      expect(stack.openai.faults.size).toBe(0); // both answers were delayed
       costs.team = team.cost;
       stack.openai.faults.push({ ...openaiFaults.serverError(), model: "gpt-image-1" });
       expect((await generate(stack.url, MASTER_KEY, "image-mini")).status).toBe(502);
